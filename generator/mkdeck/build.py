@@ -1,0 +1,209 @@
+"""The pipeline: discover → parse → render → identify → package.
+
+Nothing is written until every file has been read and rendered without error (Pelican's
+read-all-then-write): a bad source reports its `path:line` and leaves the previous package
+exactly as it was. `check` is the same pipeline stopped before packaging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cloze import plain, seal, unmark
+from .config import Config
+from .discover import SourceFile, discover, read_source
+from .errors import Diagnostic, MkdeckError
+from .identify import Identity, identify
+from .package import AnkiNote, MediaFile, write_package
+from .parse import Question, parse_question
+from .render import RenderedNote, render_question
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Report:
+    """What a run did, for the summary line."""
+
+    package: Path | None = None
+    notes: int = 0
+    cards: int = 0
+    media: int = 0
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+
+@dataclass(frozen=True)
+class Card:
+    """One card file carried through the pipeline."""
+
+    source: SourceFile
+    question: Question
+    rendered: RenderedNote
+    identity: Identity
+
+
+def check(cards_dir: Path, config: Config, progress: Progress | None = None) -> Report:
+    """Every problem in the cards folder, nothing written."""
+    started = time.perf_counter()
+    report = Report()
+    cards, media = _collect(cards_dir, report, progress)
+    report.notes = len(cards)
+    report.cards = sum(len(c.question.points) for c in cards)
+    report.media = len({m.name for m in media.values()})
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None = None) -> Report:
+    """Build the package at `out`, or report why not (and leave `out` untouched)."""
+    started = time.perf_counter()
+    report = Report()
+    cards, media = _collect(cards_dir, report, progress)
+    if report.errors:
+        report.seconds = time.perf_counter() - started
+        return report
+
+    root = config.deck_name(cards_dir)
+    mtime = int(time.time())
+    notes = [_anki_note(card, root, media, mtime, i) for i, card in enumerate(cards)]
+    files = sorted({m.name: m for m in media.values()}.values(), key=lambda m: m.name)
+    write_package(notes, files, out)
+    report.package = out
+    report.notes = len(notes)
+    report.cards = sum(len(c.question.points) for c in cards)
+    report.media = len(files)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+MediaMap = dict[tuple[str, str], MediaFile]  # (card file, image token) → packed file
+
+
+def _collect(
+    cards_dir: Path, report: Report, progress: Progress | None
+) -> tuple[list[Card], MediaMap]:
+    """Read, render and identify every card file and find its images; report all problems."""
+    cards = _read_all(cards_dir, report, progress)
+    media = _resolve_media(cards, cards_dir, report)
+    report.diagnostics.sort(key=lambda d: (d.path, d.line))
+    return cards, media
+
+
+def _read_all(cards_dir: Path, report: Report, progress: Progress | None) -> list[Card]:
+    try:
+        sources = discover(cards_dir)
+    except MkdeckError as exc:
+        report.diagnostics.append(exc.diagnostic)
+        return []
+    cards: list[Card] = []
+    for done, source in enumerate(sources, 1):
+        try:
+            question = parse_question(read_source(source), source.rel)
+            rendered = render_question(question)
+        except MkdeckError as exc:
+            report.diagnostics.append(exc.diagnostic)
+        else:
+            report.diagnostics.extend(rendered.problems)
+            cards.append(Card(source, question, rendered, identify(question)))
+        if progress:
+            progress(done, len(sources))
+    if not sources:
+        report.diagnostics.append(
+            Diagnostic(str(cards_dir), 0, "no card files (*.md) found", "warning")
+        )
+    _check_unique_ids(cards, report)
+    return cards
+
+
+def _check_unique_ids(cards: list[Card], report: Report) -> None:
+    first: dict[str, Card] = {}
+    for card in cards:
+        q = card.question
+        if q.id is None:
+            continue
+        other = first.setdefault(q.id, card)
+        if other is not card:
+            report.diagnostics.append(
+                Diagnostic(
+                    q.rel,
+                    q.id_line,
+                    f"id `{q.id}` is already used by {other.question.rel}:{other.question.id_line}"
+                    " (each card file needs its own id)",
+                )
+            )
+
+
+def _resolve_media(cards: list[Card], cards_dir: Path, report: Report) -> MediaMap:
+    """Map each image to a file inside the cards folder, named by its content."""
+    resolved: MediaMap = {}
+    root = cards_dir.resolve()
+    for card in cards:
+        for ref in card.rendered.media:
+            src = urllib.parse.unquote(ref.src.split("#", 1)[0].split("?", 1)[0])
+            path = (card.source.path.parent / src).resolve()
+            if not path.is_relative_to(root):
+                report.diagnostics.append(
+                    Diagnostic(
+                        card.source.rel,
+                        ref.line,
+                        f"image `{ref.src}` is outside the cards folder; mkdeck only packs "
+                        "files from inside it",
+                    )
+                )
+            elif not path.is_file():
+                report.diagnostics.append(
+                    Diagnostic(card.source.rel, ref.line, f"image not found: `{ref.src}`")
+                )
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+                resolved[card.source.rel, ref.token] = MediaFile(
+                    path, f"mkdeck-{digest}{path.suffix.lower()}"
+                )
+    return resolved
+
+
+def _anki_note(card: Card, root: str, media: MediaMap, mtime: int, position: int) -> AnkiNote:
+    q, r = card.question, card.rendered
+    parts = [f'<div class="question">{unmark(r.title_html)}</div>']
+    if r.context_html:
+        parts.append(f'<div class="context">{unmark(r.context_html)}</div>')
+    parts.append('<ol class="points">')
+    for point, ordinal in zip(r.points, card.identity.ordinals.ordinals, strict=True):
+        parts.append(f"<li>{seal(point.html, ordinal)}</li>")
+    parts.append("</ol>")
+    text = "\n".join(parts)
+    extra = plain(r.extra_html)
+    for ref in r.media:
+        name = media[card.source.rel, ref.token].name
+        text = text.replace(ref.token, name)
+        extra = extra.replace(ref.token, name)
+    deck = q.deck or "::".join([root, *card.source.subdecks])
+    return AnkiNote(
+        guid=card.identity.guid,
+        deck=deck,
+        text=text,
+        extra=extra,
+        source=card.source.rel,
+        tags=tuple(normalise_tag(t) for t in q.tags if t.strip()),
+        mtime=mtime,
+        position=position,
+    )
+
+
+def normalise_tag(tag: str) -> str:
+    """Anki tags cannot hold spaces: `machine learning` → `machine_learning`."""
+    return "_".join(tag.split())

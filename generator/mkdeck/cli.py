@@ -1,0 +1,139 @@
+"""The `mkdeck` command: parses arguments, calls the pipeline, prints. No logic lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .build import Report, build, check
+from .config import Config, load_config
+from .errors import Diagnostic, MkdeckError
+
+# Below this many files a build is too quick for a progress bar to be anything but flicker.
+PROGRESS_MIN_FILES = 200
+
+
+def _color() -> bool | None:
+    """None lets click decide (colour on a terminal, none in a pipe); NO_COLOR turns it off."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def _echo_diagnostic(d: Diagnostic) -> None:
+    style = {"error": "red", "warning": "yellow"}[d.severity]
+    where = f"{d.path}:{d.line}" if d.line else d.path
+    click.echo(
+        f"{where}: {click.style(d.severity + ':', fg=style, bold=True)} {d.message}",
+        err=True,
+        color=_color(),
+    )
+
+
+class _ProgressBar:
+    """A progress bar on stderr, only for long builds on a terminal."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if total < PROGRESS_MIN_FILES or not sys.stderr.isatty():
+                return
+            self.bar = click.progressbar(
+                length=total, label="Rendering", file=sys.stderr, color=_color()
+            )
+            self.bar.__enter__()
+        self.bar.update(1)
+        if done == total:
+            self.bar.__exit__(None, None, None)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _summary(report: Report) -> str:
+    return (
+        f"{_count(report.notes, 'note')}, {_count(report.cards, 'card')}, {report.media} media, "
+        f"{_count(len(report.warnings), 'warning')}, {report.seconds:.2f} s"
+    )
+
+
+def _display(path: Path | None) -> str:
+    """A path as the user would type it: relative to where they stand, when it is below."""
+    if path is None:
+        return ""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _config() -> Config:
+    try:
+        return load_config()
+    except MkdeckError as exc:
+        _echo_diagnostic(exc.diagnostic)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mkdeck")
+def main() -> None:
+    """Turn a folder of Markdown notes into an Anki deck: one cloze card per numbered point.
+
+    \b
+    Typical loop:
+      mkdeck check            find every problem in cards/ (nothing is written)
+      mkdeck build            write build/<deck>.apkg, then import it into Anki
+    """
+
+
+@main.command("build")
+@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Package to write (default: from [tool.mkdeck], else build/<deck>.apkg).",
+)
+def build_command(cards_dir: Path | None, output: Path | None) -> None:
+    """Build the deck from CARDS_DIR (default: cards/) into an .apkg.
+
+    Nothing is written unless every file is valid: on any error the previous
+    package stays as it was.
+    """
+    config = _config()
+    cards_dir = cards_dir or config.cards
+    out = output or config.package_path(cards_dir)
+    report = build(cards_dir, out, config, progress=_ProgressBar())
+    for d in report.diagnostics:
+        _echo_diagnostic(d)
+    if report.errors:
+        click.echo(
+            f"mkdeck: {_count(len(report.errors), 'error')}; nothing written",
+            err=True,
+            color=_color(),
+        )
+        sys.exit(1)
+    click.echo(f"Built {_display(report.package)}: {_summary(report)}", color=_color())
+
+
+@main.command("check")
+@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+def check_command(cards_dir: Path | None) -> None:
+    """Report every problem in CARDS_DIR as path:line: message. Writes nothing.
+
+    Exit status 1 when there is at least one error.
+    """
+    config = _config()
+    report = check(cards_dir or config.cards, config, progress=_ProgressBar())
+    for d in report.diagnostics:
+        _echo_diagnostic(d)
+    if report.errors:
+        click.echo(f"mkdeck: {_count(len(report.errors), 'error')}", err=True, color=_color())
+        sys.exit(1)
+    click.echo(f"OK: {_summary(report)}", color=_color())

@@ -1,0 +1,72 @@
+"""Find the card files of a cards folder, and read one as text.
+
+Reading is where encodings go wrong, so it lives here: a UTF-8 BOM is dropped, CRLF and CR
+become LF, and bytes that are not UTF-8 are an error at the line where they occur (with a hint
+for GBK, the encoding Chinese notes are most often saved in by older editors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MkdeckError
+
+SKIPPED_NAMES = {"README.md"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A card file: where it is, and the subdeck its folder names."""
+
+    path: Path
+    rel: str  # POSIX path relative to the cards folder: shown to the reader, keys the lock
+    subdecks: tuple[str, ...]
+
+
+def discover(cards_dir: Path) -> list[SourceFile]:
+    """Every `*.md` below `cards_dir` in a stable order (folders, then names).
+
+    Hidden files and folders (`.git`, editor swap files) are not cards.
+    """
+    if not cards_dir.is_dir():
+        raise MkdeckError(f"cards folder not found: {cards_dir}", str(cards_dir))
+    found = []
+    for path in cards_dir.rglob("*.md"):
+        rel = path.relative_to(cards_dir)
+        if any(part.startswith(".") for part in rel.parts) or rel.name in SKIPPED_NAMES:
+            continue
+        if not path.is_file():
+            continue
+        found.append(SourceFile(path=path, rel=rel.as_posix(), subdecks=rel.parts[:-1]))
+    return sorted(found, key=lambda f: (f.subdecks, f.rel))
+
+
+def decode_source(data: bytes, rel: str) -> str:
+    """Bytes of a card file → text with LF line ends and no BOM."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        hint = ""
+        try:
+            data.decode("gb18030")
+            hint = (
+                "; it looks like GBK/GB18030 (common for Chinese notes): convert it with "
+                f"`iconv -f GB18030 -t UTF-8 {rel} > tmp && mv tmp {rel}` "
+                "or re-save it as UTF-8 in your editor"
+            )
+        except UnicodeDecodeError:
+            pass
+        raise MkdeckError(f"file is not valid UTF-8 (byte {exc.start}){hint}", rel, line) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_source(source: SourceFile) -> str:
+    try:
+        data = source.path.read_bytes()
+    except OSError as exc:
+        raise MkdeckError(f"cannot read file: {exc.strerror}", source.rel) from exc
+    return decode_source(data, source.rel)

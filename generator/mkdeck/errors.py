@@ -1,0 +1,49 @@
+"""The one error type, and the diagnostics a run reports.
+
+Every problem a user can cause is reported like a compiler does: `path:line: error: message`.
+A stage raises `MkdeckError` for a problem that stops work on one file; the build collects
+these as `Diagnostic`s so that a single run reports every broken file at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import click
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem, located at a line of a source file (line 0 when it has no line)."""
+
+    path: str
+    line: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.severity}: {self.message}"
+
+
+class MkdeckError(click.ClickException):
+    """Bad input: carries the file and line so the user knows what to edit.
+
+    It is a ClickException so that, should one escape to the command line, the user sees
+    the sentence and exit status 1, never a traceback.
+    """
+
+    def __init__(self, message: str, path: str = "", line: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+    @property
+    def diagnostic(self) -> Diagnostic:
+        return Diagnostic(self.path, self.line, self.message)
+
+    def format_message(self) -> str:
+        return str(self.diagnostic) if self.path else self.message

@@ -1,0 +1,114 @@
+"""Write the `.apkg`: genanki builds the collection, mkdeck fixes what genanki gets wrong for it.
+
+genanki stamps every note with the build time, makes every new card "New #0" and stores the
+zip uncompressed. mkdeck needs a note's time to be when its content last changed (so Anki's
+"update if newer" import updates exactly the edited notes), cards due in source order, and a
+compressed package. So genanki writes the SQLite collection, mkdeck sets `notes.mod` and
+writes the zip itself. The file appears under its final name only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import sqlite3
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import genanki
+
+from .notetype import notetype
+
+
+@dataclass(frozen=True)
+class AnkiNote:
+    """One note as Anki will store it."""
+
+    guid: str
+    deck: str
+    text: str
+    extra: str
+    source: str
+    tags: tuple[str, ...]
+    mtime: int  # seconds; when the content last changed
+    position: int  # new-card order: source order across the deck
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    path: Path
+    name: str  # collision-proof name in Anki's media folder
+
+
+def deck_id(name: str) -> int:
+    """Stable id from the deck's name: the same deck lands in the same place on every import."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return (int.from_bytes(digest[:7], "big") | (1 << 56)) & ((1 << 62) - 1)
+
+
+def write_package(notes: list[AnkiNote], media: list[MediaFile], out: Path) -> None:
+    """Write `out` atomically: a temporary file beside it, renamed over it when complete."""
+    model = notetype()
+    decks: dict[str, genanki.Deck] = {}
+    for note in notes:
+        deck = decks.get(note.deck)
+        if deck is None:
+            deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
+            deck.add_model(model)
+        deck.add_note(
+            genanki.Note(
+                model=model,
+                fields=[note.text, note.extra, note.source],
+                tags=list(note.tags),
+                guid=note.guid,
+                due=note.position,
+            )
+        )
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    db_fd, db_name = tempfile.mkstemp(suffix=".anki2")
+    os.close(db_fd)
+    try:
+        _write_collection(Path(db_name), list(decks.values()), notes)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.write(db_name, "collection.anki2")
+            zf.writestr("media", json.dumps({str(i): m.name for i, m in enumerate(media)}))
+            for i, m in enumerate(media):
+                zf.write(m.path, str(i))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a package is not
+        os.replace(tmp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(db_name)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_collection(db_path: Path, decks: list[genanki.Deck], notes: list[AnkiNote]) -> None:
+    now = time.time()
+    conn = sqlite3.connect(db_path)
+    try:
+        cursor = conn.cursor()
+        package = genanki.Package(decks)
+        package.write_to_db(cursor, now, itertools.count(int(now * 1000)))
+        cursor.executemany(
+            "UPDATE notes SET mod = ? WHERE guid = ?", [(n.mtime, n.guid) for n in notes]
+        )
+        conn.commit()
+    finally:
+        conn.close()

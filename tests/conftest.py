@@ -1,0 +1,86 @@
+"""Shared helpers: write card files, build them with mkdeck, import into a real Anki collection."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
+
+from mkdeck.build import Report, build
+from mkdeck.config import Config
+
+# A 1×1 PNG, so image tests ship a real image file.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c49444154789c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
+
+def write_cards(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Write `files` (relative path → content) under root/cards and return that folder."""
+    cards = root / "cards"
+    cards.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        path = cards / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return cards
+
+
+def build_deck(cards: Path, out: Path | None = None, deck: str | None = "Test") -> Report:
+    config = Config(root=cards.parent, cards=cards, output=cards.parent / "build", deck=deck)
+    out = out or config.package_path(cards)
+    return build(cards, out, config)
+
+
+def import_package(col: Collection, package: Path) -> object:
+    request = ImportAnkiPackageRequest(
+        package_path=str(package),
+        options=ImportAnkiPackageOptions(
+            with_scheduling=True,
+            update_notes=ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER,
+        ),
+    )
+    return col.import_anki_package(request)
+
+
+def shown(fragment: str) -> str:
+    """What a reader sees of an HTML fragment: tags dropped, entities decoded, spaces collapsed."""
+    text = re.sub(r"<style>.*?</style>", "", fragment, flags=re.DOTALL)
+    text = re.sub(r"</?(?:p|div|li|ul|ol|br|hr|pre|table|thead|tbody|tr|td|th)\b[^>]*>", " ", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return " ".join(html.unescape(text).split())
+
+
+@pytest.fixture
+def collection(tmp_path: Path) -> Iterator[Collection]:
+    (tmp_path / "anki").mkdir()
+    col = Collection(str(tmp_path / "anki" / "collection.anki2"))
+    try:
+        yield col
+    finally:
+        col.close()
+
+
+@pytest.fixture
+def deck(tmp_path: Path, collection: Collection):
+    """Build card files and import them: `deck({"a.md": "..."})` → list of cards in source order."""
+
+    def make(files: dict[str, str | bytes], deck_name: str | None = "Test"):
+        cards_dir = write_cards(tmp_path / "project", files)
+        report = build_deck(cards_dir, deck=deck_name)
+        assert not report.errors, [str(d) for d in report.errors]
+        import_package(collection, report.package)
+        cids = collection.find_cards("")
+        found = [collection.get_card(cid) for cid in cids]
+        return sorted(found, key=lambda c: (c.note()["Source"], c.ord))
+
+    return make

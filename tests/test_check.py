@@ -1,0 +1,107 @@
+"""Broken sources: every problem reported as path:line, all at once, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import build_deck, write_cards
+from mkdeck.cli import main
+
+GOOD = "---\nid: good\n---\n# 好的问题\n\n1. 第一点\n2. 第二点\n"
+
+BROKEN = {
+    "bad-yaml.md": "---\nid: x\ntags: [a, b\n---\n# Q\n\n1. a\n",
+    "fence.md": "# Q\n\n1. a\n\n```python\nprint(1)\n",
+    "dollar.md": "# Q\n\n1. a\n2. 公式 $\\frac{a}{b} 没有闭合\n",
+    "gbk.md": "# 问题\n\n1. 第一点\n2. 第二点\n".encode("gbk"),
+    "image.md": "# Q\n\n1. a\n2. 图 ![x](missing.png)\n",
+    "no-heading.md": "just text\n\n1. a\n",
+    "no-points.md": "# Q\n\nonly prose\n",
+}
+
+EXPECTED = [
+    ("bad-yaml.md:3:", "invalid YAML front matter"),
+    ("dollar.md:4:", "unclosed `$`"),
+    ("fence.md:5:", "code fence ``` opened here is never closed"),
+    ("gbk.md:1:", "not valid UTF-8"),
+    ("image.md:4:", "image not found: `missing.png`"),
+    ("no-heading.md:1:", "no question"),
+    ("no-points.md:1:", "no numbered points"),
+]
+
+
+def run(args: list[str], cwd: Path):
+    """Run the command line as a user would, from `cwd`; a traceback fails the test."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_check_reports_every_broken_file_with_its_line(tmp_path):
+    write_cards(tmp_path, {"good.md": GOOD, **BROKEN})
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    for where, what in EXPECTED:
+        matching = [line for line in lines if line.startswith(f"{where} error:")]
+        assert matching, f"no `{where}` in:\n{result.stderr}"
+        assert what in matching[0]
+    assert "Traceback" not in result.output + result.stderr
+    assert "GB18030" in result.stderr  # says how to convert
+    assert not (tmp_path / "build").exists()
+
+
+def test_build_with_errors_leaves_the_previous_package_untouched(tmp_path):
+    cards = write_cards(tmp_path, {"good.md": GOOD})
+    first = build_deck(cards)
+    assert not first.errors
+    before = first.package.read_bytes()
+
+    write_cards(tmp_path, {"fence.md": BROKEN["fence.md"]})
+    result = run(["build", "cards", "-o", str(first.package)], tmp_path)
+    assert result.exit_code == 1
+    assert "fence.md:5: error:" in result.stderr
+    assert "nothing written" in result.stderr
+    assert first.package.read_bytes() == before
+    assert [p.name for p in first.package.parent.iterdir()] == [first.package.name]
+
+
+def test_build_prints_a_summary_line(tmp_path):
+    write_cards(tmp_path, {"good.md": GOOD, "two.md": "# 二\n\n1. a\n2. b\n3. c\n"})
+    result = run(["build", "cards", "-o", "out/deck.apkg"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "2 notes, 5 cards, 0 media, 0 warnings" in result.stdout
+    assert "\x1b[" not in result.stdout + result.stderr  # no colour in a pipe
+    assert (tmp_path / "out" / "deck.apkg").is_file()
+
+
+def test_duplicate_ids_name_both_files(tmp_path):
+    write_cards(tmp_path, {"a.md": GOOD, "b.md": GOOD})
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert "b.md:2: error: id `good` is already used by a.md:2" in result.stderr
+
+
+def test_image_outside_the_cards_folder_is_refused(tmp_path):
+    (tmp_path / "secret.png").write_bytes(b"not for the deck")
+    write_cards(tmp_path, {"leak.md": "# Q\n\n1. a\n2. ![x](../secret.png)\n"})
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert "leak.md:4: error: image `../secret.png` is outside the cards folder" in result.stderr
+
+
+def test_crlf_and_bom_simply_work(tmp_path):
+    text = "\ufeff---\r\nid: crlf\r\n---\r\n# 问题\r\n\r\n1. 一\r\n2. 二\r\n"
+    write_cards(tmp_path, {"crlf.md": text.encode("utf-8")})
+    report = build_deck(tmp_path / "cards")
+    assert not report.diagnostics
+    assert report.cards == 2
+
+
+def test_missing_cards_folder_is_an_error_not_a_traceback(tmp_path):
+    result = run(["build", "nowhere"], tmp_path)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
