@@ -23,13 +23,13 @@ BROKEN = {
 }
 
 EXPECTED = [
-    ("bad-yaml.md:3:", "invalid YAML front matter"),
-    ("dollar.md:4:", "unclosed `$`"),
-    ("fence.md:5:", "code fence ``` opened here is never closed"),
-    ("gbk.md:1:", "not valid UTF-8"),
-    ("image.md:4:", "image not found: `missing.png`"),
-    ("no-heading.md:1:", "no question"),
-    ("no-points.md:1:", "no numbered points"),
+    ("cards/bad-yaml.md:3:", "invalid YAML front matter"),
+    ("cards/dollar.md:4:", "unclosed `$`"),
+    ("cards/fence.md:5:", "code fence ``` opened here is never closed"),
+    ("cards/gbk.md:1:", "not valid UTF-8"),
+    ("cards/image.md:4:", "image not found: `missing.png`"),
+    ("cards/no-heading.md:1:", "no question"),
+    ("cards/no-points.md:1:", "no numbered points"),
 ]
 
 
@@ -63,7 +63,7 @@ def test_build_with_errors_leaves_the_previous_package_untouched(tmp_path):
     write_cards(tmp_path, {"fence.md": BROKEN["fence.md"]})
     result = run(["build", "cards", "-o", str(first.package)], tmp_path)
     assert result.exit_code == 1
-    assert "fence.md:5: error:" in result.stderr
+    assert "cards/fence.md:5: error:" in result.stderr
     assert "nothing written" in result.stderr
     assert first.package.read_bytes() == before
     assert [p.name for p in first.package.parent.iterdir()] == [first.package.name]
@@ -82,7 +82,7 @@ def test_duplicate_ids_name_both_files(tmp_path):
     write_cards(tmp_path, {"a.md": GOOD, "b.md": GOOD})
     result = run(["check", "cards"], tmp_path)
     assert result.exit_code == 1
-    assert "b.md:2: error: id `good` is already used by a.md:2" in result.stderr
+    assert "cards/b.md:2: error: id `good` is already used by a.md:2" in result.stderr
 
 
 def test_image_outside_the_cards_folder_is_refused(tmp_path):
@@ -90,7 +90,8 @@ def test_image_outside_the_cards_folder_is_refused(tmp_path):
     write_cards(tmp_path, {"leak.md": "# Q\n\n1. a\n2. ![x](../secret.png)\n"})
     result = run(["check", "cards"], tmp_path)
     assert result.exit_code == 1
-    assert "leak.md:4: error: image `../secret.png` is outside the cards folder" in result.stderr
+    expected = "cards/leak.md:4: error: image `../secret.png` is outside the cards folder"
+    assert expected in result.stderr
 
 
 def test_crlf_and_bom_simply_work(tmp_path):

@@ -1,4 +1,4 @@
-"""The pipeline: discover → parse → render → identify → package.
+"""The pipeline: discover → parse → render → identify → package, then the lock.
 
 Nothing is written until every file has been read and rendered without error (Pelican's
 read-all-then-write): a bad source reports its `path:line` and leaves the previous package
@@ -11,14 +11,15 @@ import hashlib
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cloze import plain, seal, unmark
 from .config import Config
 from .discover import SourceFile, discover, read_source
 from .errors import Diagnostic, MkdeckError
-from .identify import Identity, identify
+from .identify import NoteIdentity, content_digest, identify, modification_time
+from .lockfile import LOCK_NAME, Lock, LockedNote, read_lock, write_lock
 from .package import AnkiNote, MediaFile, write_package
 from .parse import Question, parse_question
 from .render import RenderedNote, render_question
@@ -53,7 +54,10 @@ class Card:
     source: SourceFile
     question: Question
     rendered: RenderedNote
-    identity: Identity
+    identity: NoteIdentity
+
+
+MediaMap = dict[tuple[str, str], MediaFile]  # (card file, image token) → packed file
 
 
 def check(cards_dir: Path, config: Config, progress: Progress | None = None) -> Report:
@@ -61,6 +65,18 @@ def check(cards_dir: Path, config: Config, progress: Progress | None = None) -> 
     started = time.perf_counter()
     report = Report()
     cards, media = _collect(cards_dir, report, progress)
+    for card in cards:
+        if card.question.id is None:
+            report.diagnostics.append(
+                Diagnostic(
+                    card.source.rel,
+                    1,
+                    "no `id` in the front matter: the note is known by its path (kept in "
+                    "mkdeck.lock); an `id` keeps it even without the lock",
+                    "note",
+                )
+            )
+    report.diagnostics.sort(key=lambda d: (d.path, d.line))
     report.notes = len(cards)
     report.cards = sum(len(c.question.points) for c in cards)
     report.media = len({m.name for m in media.values()})
@@ -69,7 +85,7 @@ def check(cards_dir: Path, config: Config, progress: Progress | None = None) -> 
 
 
 def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None = None) -> Report:
-    """Build the package at `out`, or report why not (and leave `out` untouched)."""
+    """Build the package at `out` and update the lock, or report why not and write nothing."""
     started = time.perf_counter()
     report = Report()
     cards, media = _collect(cards_dir, report, progress)
@@ -78,10 +94,18 @@ def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None 
         return report
 
     root = config.deck_name(cards_dir)
-    mtime = int(time.time())
-    notes = [_anki_note(card, root, media, mtime, i) for i, card in enumerate(cards)]
+    now = int(time.time())
+    notes, locked = [], []
+    for position, card in enumerate(cards):
+        note = _anki_note(card, root, media, position)
+        mtime = modification_time(card.identity.previous, note.digest, now)
+        notes.append(replace(note, mtime=mtime))
+        locked.append(_lock_entry(card, note.digest, mtime))
     files = sorted({m.name: m for m in media.values()}.values(), key=lambda m: m.name)
+    # The package first, then the lock: a crash in between leaves an old lock beside a new
+    # package, which the next build simply redoes; never a lock that no package matches.
     write_package(notes, files, out)
+    write_lock(cards_dir / LOCK_NAME, Lock(tuple(locked)))
     report.package = out
     report.notes = len(notes)
     report.cards = sum(len(c.question.points) for c in cards)
@@ -90,26 +114,34 @@ def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None 
     return report
 
 
-MediaMap = dict[tuple[str, str], MediaFile]  # (card file, image token) → packed file
-
-
 def _collect(
     cards_dir: Path, report: Report, progress: Progress | None
 ) -> tuple[list[Card], MediaMap]:
     """Read, render and identify every card file and find its images; report all problems."""
-    cards = _read_all(cards_dir, report, progress)
+    try:
+        lock = read_lock(cards_dir / LOCK_NAME)
+    except MkdeckError as exc:
+        report.diagnostics.append(exc.diagnostic)
+        return [], {}
+    read = _read_all(cards_dir, report, progress)
+    _check_unique_ids([q for _, q, _ in read], report)
+    identities = identify([q for _, q, _ in read], lock)
+    cards = [Card(*r, i) for r, i in zip(read, identities, strict=True)]
+    _report_retired(cards, report)
     media = _resolve_media(cards, cards_dir, report)
     report.diagnostics.sort(key=lambda d: (d.path, d.line))
     return cards, media
 
 
-def _read_all(cards_dir: Path, report: Report, progress: Progress | None) -> list[Card]:
+def _read_all(
+    cards_dir: Path, report: Report, progress: Progress | None
+) -> list[tuple[SourceFile, Question, RenderedNote]]:
     try:
         sources = discover(cards_dir)
     except MkdeckError as exc:
         report.diagnostics.append(exc.diagnostic)
         return []
-    cards: list[Card] = []
+    read = []
     for done, source in enumerate(sources, 1):
         try:
             question = parse_question(read_source(source), source.rel)
@@ -118,30 +150,65 @@ def _read_all(cards_dir: Path, report: Report, progress: Progress | None) -> lis
             report.diagnostics.append(exc.diagnostic)
         else:
             report.diagnostics.extend(rendered.problems)
-            cards.append(Card(source, question, rendered, identify(question)))
+            read.append((source, question, rendered))
         if progress:
             progress(done, len(sources))
     if not sources:
         report.diagnostics.append(
             Diagnostic(str(cards_dir), 0, "no card files (*.md) found", "warning")
         )
-    _check_unique_ids(cards, report)
-    return cards
+    return read
 
 
-def _check_unique_ids(cards: list[Card], report: Report) -> None:
-    first: dict[str, Card] = {}
+def _report_retired(cards: list[Card], report: Report) -> None:
     for card in cards:
-        q = card.question
+        previous = card.identity.previous
+        if previous is None:
+            continue
+        texts = dict(previous.points)
+        for ordinal in card.identity.ordinals.retired:
+            report.diagnostics.append(
+                Diagnostic(
+                    card.source.rel,
+                    card.question.title_line,
+                    f"point c{ordinal} ({_clip(texts[ordinal])}) was removed: Anki keeps an "
+                    "empty card for it until you run Tools → Empty Cards",
+                    "note",
+                )
+            )
+
+
+def _clip(text: str, width: int = 30) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _lock_entry(card: Card, digest: str, mtime: int) -> LockedNote:
+    q, ordinals = card.question, card.identity.ordinals
+    points = sorted(zip(ordinals.ordinals, (p.markdown for p in q.points), strict=True))
+    return LockedNote(
+        path=card.source.rel,
+        guid=card.identity.guid,
+        id=q.id,
+        mtime=mtime,
+        digest=digest,
+        next=ordinals.next,
+        points=tuple(points),
+    )
+
+
+def _check_unique_ids(questions: list[Question], report: Report) -> None:
+    first: dict[str, Question] = {}
+    for q in questions:
         if q.id is None:
             continue
-        other = first.setdefault(q.id, card)
-        if other is not card:
+        other = first.setdefault(q.id, q)
+        if other is not q:
             report.diagnostics.append(
                 Diagnostic(
                     q.rel,
                     q.id_line,
-                    f"id `{q.id}` is already used by {other.question.rel}:{other.question.id_line}"
+                    f"id `{q.id}` is already used by {other.rel}:{other.id_line}"
                     " (each card file needs its own id)",
                 )
             )
@@ -176,7 +243,7 @@ def _resolve_media(cards: list[Card], cards_dir: Path, report: Report) -> MediaM
     return resolved
 
 
-def _anki_note(card: Card, root: str, media: MediaMap, mtime: int, position: int) -> AnkiNote:
+def _anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote:
     q, r = card.question, card.rendered
     parts = [f'<div class="question">{unmark(r.title_html)}</div>']
     if r.context_html:
@@ -192,14 +259,16 @@ def _anki_note(card: Card, root: str, media: MediaMap, mtime: int, position: int
         text = text.replace(ref.token, name)
         extra = extra.replace(ref.token, name)
     deck = q.deck or "::".join([root, *card.source.subdecks])
+    tags = tuple(normalise_tag(t) for t in q.tags if t.strip())
     return AnkiNote(
         guid=card.identity.guid,
         deck=deck,
         text=text,
         extra=extra,
         source=card.source.rel,
-        tags=tuple(normalise_tag(t) for t in q.tags if t.strip()),
-        mtime=mtime,
+        tags=tags,
+        digest=content_digest(text, extra, card.source.rel, sorted(tags)),
+        mtime=0,
         position=position,
     )
 

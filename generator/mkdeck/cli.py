@@ -12,6 +12,7 @@ from . import __version__
 from .build import Report, build, check
 from .config import Config, load_config
 from .errors import Diagnostic, MkdeckError
+from .newcard import new_card
 
 # Below this many files a build is too quick for a progress bar to be anything but flicker.
 PROGRESS_MIN_FILES = 200
@@ -22,9 +23,13 @@ def _color() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
 
 
-def _echo_diagnostic(d: Diagnostic) -> None:
-    style = {"error": "red", "warning": "yellow"}[d.severity]
-    where = f"{d.path}:{d.line}" if d.line else d.path
+def _echo_diagnostic(d: Diagnostic, cards_dir: Path | None = None) -> None:
+    """`path:line: severity: message`, the path as typed from here so editors can jump to it."""
+    style = {"error": "red", "warning": "yellow", "note": "cyan"}[d.severity]
+    path = Path(d.path)
+    if cards_dir is not None and not path.is_absolute():
+        path = cards_dir / path
+    where = f"{_display(path)}:{d.line}" if d.line else _display(path)
     click.echo(
         f"{where}: {click.style(d.severity + ':', fg=style, bold=True)} {d.message}",
         err=True,
@@ -87,6 +92,7 @@ def main() -> None:
 
     \b
     Typical loop:
+      mkdeck new "问题？"      start a card file with a fresh id
       mkdeck check            find every problem in cards/ (nothing is written)
       mkdeck build            write build/<deck>.apkg, then import it into Anki
     """
@@ -111,7 +117,7 @@ def build_command(cards_dir: Path | None, output: Path | None) -> None:
     out = output or config.package_path(cards_dir)
     report = build(cards_dir, out, config, progress=_ProgressBar())
     for d in report.diagnostics:
-        _echo_diagnostic(d)
+        _echo_diagnostic(d, cards_dir)
     if report.errors:
         click.echo(
             f"mkdeck: {_count(len(report.errors), 'error')}; nothing written",
@@ -130,10 +136,33 @@ def check_command(cards_dir: Path | None) -> None:
     Exit status 1 when there is at least one error.
     """
     config = _config()
-    report = check(cards_dir or config.cards, config, progress=_ProgressBar())
+    cards_dir = cards_dir or config.cards
+    report = check(cards_dir, config, progress=_ProgressBar())
     for d in report.diagnostics:
-        _echo_diagnostic(d)
+        _echo_diagnostic(d, cards_dir)
     if report.errors:
         click.echo(f"mkdeck: {_count(len(report.errors), 'error')}", err=True, color=_color())
         sys.exit(1)
     click.echo(f"OK: {_summary(report)}", color=_color())
+
+
+@main.command("new")
+@click.argument("question")
+@click.option(
+    "-d",
+    "--dir",
+    "cards_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Cards folder to write into (default: cards/).",
+)
+def new_command(question: str, cards_dir: Path | None) -> None:
+    """Write a new card file for QUESTION, with a fresh id; prints its path.
+
+    Fill in the numbered points, then run `mkdeck build`.
+    """
+    try:
+        path = new_card(cards_dir or _config().cards, question)
+    except MkdeckError as exc:
+        _echo_diagnostic(exc.diagnostic)
+        sys.exit(1)
+    click.echo(_display(path))

@@ -12,7 +12,8 @@ from typing import Literal
 
 import click
 
-Severity = Literal["error", "warning"]
+# A note is neither: something the user should know (a card Anki will show empty, say).
+Severity = Literal["error", "warning", "note"]
 
 
 @dataclass(frozen=True, order=True)

@@ -36,6 +36,7 @@ class AnkiNote:
     extra: str
     source: str
     tags: tuple[str, ...]
+    digest: str  # of the fields and tags: tells whether the note changed since the last build
     mtime: int  # seconds; when the content last changed
     position: int  # new-card order: source order across the deck
 

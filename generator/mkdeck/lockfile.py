@@ -1,0 +1,183 @@
+"""`cards/mkdeck.lock`: which Anki note and which cloze card each Markdown point is.
+
+The lock is committed beside the cards. It is TOML, one table per card file, sorted by path,
+one line per point, so that a diff reads like the edit that caused it:
+
+    ["attention/mha.md"]
+    guid = "kT3#x!a9Qe"
+    id = "mha-self-attention-flops"
+    mtime = 1764470000
+    digest = "9f86d081884c7d65"
+    next = 6
+    points = [
+      [1, "QKV 线性变换：$6sD^2$"],
+      [3, "缩放：$hs^2$"],
+    ]
+
+`next` is the next fresh ordinal; an ordinal below it that no point holds is retired and is
+never handed out again. A lock that cannot be read is an error that says how to recover,
+never a silent reset: resetting would move years of reviews onto the wrong points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MkdeckError
+
+LOCK_NAME = "mkdeck.lock"
+VERSION = 1
+HEADER = """\
+# mkdeck.lock: which Anki note and card each Markdown point is. Commit it with the cards.
+# Written by `mkdeck build`. If git reports a conflict here, keep one side
+# (`git checkout --theirs cards/mkdeck.lock`), then run `mkdeck build` again.
+"""
+CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(?:\s|$)")
+TOML_LINE = re.compile(r"at line (\d+)")
+
+
+@dataclass(frozen=True)
+class LockedNote:
+    """What the lock remembers of one card file."""
+
+    path: str
+    guid: str
+    id: str | None
+    mtime: int
+    digest: str
+    next: int
+    points: tuple[tuple[int, str], ...]  # (ordinal, point text) in ordinal order
+
+    @property
+    def retired(self) -> frozenset[int]:
+        held = {ordinal for ordinal, _ in self.points}
+        return frozenset(range(1, self.next)) - held
+
+
+@dataclass(frozen=True)
+class Lock:
+    notes: tuple[LockedNote, ...] = ()
+
+
+def read_lock(path: Path) -> Lock:
+    """The lock at `path`; an empty lock when there is none yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Lock()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MkdeckError(f"cannot read the lock file: {exc}", str(path)) from exc
+    return parse_lock(text, str(path))
+
+
+def parse_lock(text: str, where: str) -> Lock:
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        if CONFLICT.match(line):
+            raise MkdeckError(
+                "the lock file has merge-conflict markers. Keep one side "
+                f"(`git checkout --theirs {where}` or `--ours`), then run `mkdeck build`: "
+                "points are matched again by their text, so no review history is lost",
+                where,
+                number,
+            )
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = TOML_LINE.search(str(exc))
+        raise MkdeckError(
+            f"the lock file is damaged ({exc}). Restore it from version control "
+            f"(`git checkout -- {where}`) rather than deleting it: without it, cards lose "
+            "track of their review history",
+            where,
+            int(m.group(1)) if m else 0,
+        ) from exc
+
+    def fail(message: str, key: str | None = None) -> MkdeckError:
+        line = _line_of_table(lines, key) if key else 0
+        return MkdeckError(
+            f"the lock file is damaged: {message}. Restore it from version control "
+            f"(`git checkout -- {where}`)",
+            where,
+            line,
+        )
+
+    if data.pop("version", None) != VERSION:
+        raise fail(f"expected `version = {VERSION}`")
+    notes = []
+    guids: set[str] = set()
+    for rel, table in sorted(data.items()):
+        if not isinstance(table, dict):
+            raise fail(f"`{rel}` is not a table", rel)
+        try:
+            guid, mtime, digest, nxt = (table[k] for k in ("guid", "mtime", "digest", "next"))
+            points = tuple((int(o), str(t)) for o, t in table.get("points", []))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise fail(f"entry `{rel}` is incomplete ({exc})", rel) from exc
+        note_id = table.get("id")
+        ok = (
+            isinstance(guid, str)
+            and guid
+            and isinstance(mtime, int)
+            and isinstance(nxt, int)
+            and isinstance(digest, str)
+            and (note_id is None or isinstance(note_id, str))
+        )
+        ordinals = [o for o, _ in points]
+        if not ok or len(set(ordinals)) != len(ordinals) or any(not 0 < o < nxt for o in ordinals):
+            raise fail(f"entry `{rel}` has invalid values", rel)
+        if guid in guids:
+            raise fail(f"guid `{guid}` appears twice", rel)
+        guids.add(guid)
+        notes.append(LockedNote(rel, guid, note_id, mtime, digest, nxt, points))
+    return Lock(tuple(notes))
+
+
+def _line_of_table(lines: list[str], key: str) -> int:
+    header = f"[{json.dumps(key, ensure_ascii=False)}]"
+    return next((i for i, line in enumerate(lines, 1) if line.strip() == header), 0)
+
+
+def format_lock(lock: Lock) -> str:
+    out = [HEADER, f"version = {VERSION}\n"]
+    for note in sorted(lock.notes, key=lambda n: n.path):
+        out.append(f"\n[{_str(note.path)}]\n")
+        out.append(f"guid = {_str(note.guid)}\n")
+        if note.id is not None:
+            out.append(f"id = {_str(note.id)}\n")
+        out.append(f"mtime = {note.mtime}\n")
+        out.append(f"digest = {_str(note.digest)}\n")
+        out.append(f"next = {note.next}\n")
+        out.append("points = [\n")
+        out.extend(f"  [{ordinal}, {_str(text)}],\n" for ordinal, text in note.points)
+        out.append("]\n")
+    return "".join(out)
+
+
+def _str(value: str) -> str:
+    """A TOML basic string: JSON's string escapes are all valid TOML escapes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write_lock(path: Path, lock: Lock) -> None:
+    """Write atomically, and only when the content changed (no churn in `git status`)."""
+    text = format_lock(lock)
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if path.read_text(encoding="utf-8") == text:
+            return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)

@@ -1,0 +1,47 @@
+"""`mkdeck new`: a card file with a fresh `id`, so its note keeps its identity from the start."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+from .errors import MkdeckError
+
+TEMPLATE = """\
+---
+id: {id}
+tags: []
+---
+# {question}
+
+1.{space}
+2.{space}
+"""
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A readable file name: words kept (Chinese included), everything else a hyphen."""
+    words = re.sub(r"[\W_]+", "-", text.lower()).strip("-")
+    return words[:limit].rstrip("-") or "card"
+
+
+def fresh_id(question: str) -> str:
+    ascii_words = re.sub(r"[^a-z0-9]+", "-", question.lower()).strip("-")[:24].rstrip("-")
+    return f"{ascii_words or 'q'}-{secrets.token_hex(3)}"
+
+
+def new_card(cards_dir: Path, question: str) -> Path:
+    question = " ".join(question.split())
+    if not question:
+        raise MkdeckError("the question is empty")
+    cards_dir.mkdir(parents=True, exist_ok=True)
+    base = slug(question)
+    path = cards_dir / f"{base}.md"
+    n = 2
+    while path.exists():
+        path = cards_dir / f"{base}-{n}.md"
+        n += 1
+    text = TEMPLATE.format(id=fresh_id(question), question=question, space=" ")
+    path.write_text(text, encoding="utf-8")
+    return path
