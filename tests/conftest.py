@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
+from click.testing import CliRunner, Result
 
 from mkdeck.build import Report, build
+from mkdeck.cli import main
 from mkdeck.config import Config
 
 # A 1×1 PNG, so image tests ship a real image file.
@@ -41,6 +44,13 @@ def build_deck(cards: Path, out: Path | None = None, deck: str | None = "Test") 
     return build(cards, out, config)
 
 
+def run(args: list[str], cwd: Path) -> Result:
+    """Run the command line as a user would, from `cwd`; a traceback fails the test."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
 def import_package(col: Collection, package: Path) -> object:
     request = ImportAnkiPackageRequest(
         package_path=str(package),
@@ -58,6 +68,16 @@ def shown(fragment: str) -> str:
     text = re.sub(r"</?(?:p|div|li|ul|ol|br|hr|pre|table|thead|tbody|tr|td|th)\b[^>]*>", " ", text)
     text = re.sub(r"<[^>]+>", "", text)
     return " ".join(html.unescape(text).split())
+
+
+@pytest.fixture
+def same_second(monkeypatch) -> int:
+    """Every build in the test happens in one second, as in scripts and watch loops."""
+    import mkdeck.build
+
+    frozen = int(time.time())
+    monkeypatch.setattr(mkdeck.build.time, "time", lambda: float(frozen))
+    return frozen
 
 
 @pytest.fixture

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-from click.testing import CliRunner
-
-from conftest import build_deck, write_cards
-from mkdeck.cli import main
+from conftest import build_deck, run, write_cards
 
 GOOD = "---\nid: good\n---\n# 好的问题\n\n1. 第一点\n2. 第二点\n"
 
@@ -31,13 +25,6 @@ EXPECTED = [
     ("cards/no-heading.md:1:", "no question"),
     ("cards/no-points.md:1:", "no numbered points"),
 ]
-
-
-def run(args: list[str], cwd: Path):
-    """Run the command line as a user would, from `cwd`; a traceback fails the test."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(cwd)
-        return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
 def test_check_reports_every_broken_file_with_its_line(tmp_path):

@@ -1,0 +1,68 @@
+"""The matcher on its own: which ordinal each point keeps across an edit."""
+
+from __future__ import annotations
+
+from mkdeck.identify import match_points
+
+OLD = [
+    (1, "计算量上：LoRA 在主干旁路增加了少量计算，前向后向都略有增加"),
+    (2, "显存上：优化器只需保存旁路参数的状态，省下大量显存"),
+    (3, "效率上：batch 可以开得更大，多卡通信量也更少"),
+]
+
+
+def test_unchanged_points_keep_their_ordinals():
+    result = match_points(OLD, [t for _, t in OLD], 4)
+    assert result.ordinals == (1, 2, 3)
+    assert result.next == 4 and result.retired == ()
+
+
+def test_reorder_keeps_ordinals_with_their_text():
+    result = match_points(OLD, [OLD[2][1], OLD[0][1], OLD[1][1]], 4)
+    assert result.ordinals == (3, 1, 2)
+
+
+def test_insert_at_top_gets_a_fresh_ordinal():
+    result = match_points(OLD, ["新插入：主干模型可以量化到 int8", *(t for _, t in OLD)], 4)
+    assert result.ordinals == (4, 1, 2, 3)
+    assert result.next == 5
+
+
+def test_delete_retires_the_ordinal():
+    result = match_points(OLD, [OLD[0][1], OLD[2][1]], 4)
+    assert result.ordinals == (1, 3)
+    assert result.retired == (2,)
+    assert result.next == 4  # never handed out again
+
+
+def test_reworded_point_keeps_its_ordinal():
+    reworded = "显存上：优化器只需保存 LoRA 旁路参数的状态，因此省下大量显存"
+    result = match_points(OLD, [OLD[0][1], reworded, OLD[2][1]], 4)
+    assert result.ordinals == (1, 2, 3)
+
+
+def test_replaced_point_gets_a_fresh_ordinal_and_the_old_one_retires():
+    unrelated = "通信：数据并行时每步都要做一次梯度 all-reduce"
+    result = match_points(OLD, [OLD[0][1], unrelated, OLD[2][1]], 4)
+    assert result.ordinals == (1, 4, 3)
+    assert result.retired == (2,)
+
+
+def test_retired_ordinals_are_not_reused():
+    # Ordinal 2 was retired in an earlier build: `next` is already past it.
+    old = [(1, "一：甲"), (3, "三：丙")]
+    result = match_points(old, ["一：甲", "三：丙", "四：丁"], 4)
+    assert result.ordinals == (1, 3, 4)
+
+
+def test_near_identical_short_chinese_points_pair_up_correctly():
+    old = [(1, "前向：略有增加"), (2, "反向：略有增加")]
+    edited = ["反向：略微增加", "前向：略微增加"]  # swapped and both reworded
+    result = match_points(old, edited, 3)
+    assert result.ordinals == (2, 1)
+
+
+def test_duplicate_texts_pair_in_order():
+    old = [(1, "同上"), (2, "同上")]
+    result = match_points(old, ["同上", "同上", "同上"], 3)
+    assert result.ordinals == (1, 2, 3)

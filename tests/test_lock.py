@@ -1,0 +1,91 @@
+"""The lock file: written after the package, stable, and never silently reset."""
+
+from __future__ import annotations
+
+from conftest import build_deck, run, write_cards
+from mkdeck.lockfile import format_lock, parse_lock
+
+CARD = "---\nid: lock-demo\n---\n# 问题\n\n1. 一：甲\n2. 二：乙\n"
+
+
+def test_lock_round_trips_and_is_sorted_plain_text(tmp_path):
+    cards = write_cards(tmp_path, {"b.md": CARD, "a.md": "# A\n\n1. x\n"})
+    assert not build_deck(cards).errors
+    text = (cards / "mkdeck.lock").read_text("utf-8")
+    assert text.index('["a.md"]') < text.index('["b.md"]')
+    assert '[1, "一：甲"],' in text
+    assert format_lock(parse_lock(text, "mkdeck.lock")) == text
+
+
+def test_unchanged_sources_leave_the_lock_byte_for_byte(tmp_path):
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    build_deck(cards)
+    lock = cards / "mkdeck.lock"
+    before = lock.read_bytes()
+    stamp = lock.stat().st_mtime_ns
+    build_deck(cards)
+    assert lock.read_bytes() == before
+    assert lock.stat().st_mtime_ns == stamp  # not even rewritten: no churn for git
+
+
+def test_conflict_markers_are_a_clear_error_and_nothing_is_written(tmp_path):
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    first = build_deck(cards)
+    lock = cards / "mkdeck.lock"
+    good = lock.read_text("utf-8")
+    lines = good.splitlines()
+    lines.insert(6, "<<<<<<< HEAD")
+    lines.insert(9, "=======")
+    lines.insert(10, ">>>>>>> other")
+    lock.write_text("\n".join(lines), "utf-8")
+    package = first.package.read_bytes()
+
+    result = run(["build", "cards", "-o", str(first.package)], tmp_path)
+    assert result.exit_code == 1
+    assert "cards/mkdeck.lock:7: error: the lock file has merge-conflict markers" in result.stderr
+    assert "git checkout --theirs" in result.stderr
+    assert first.package.read_bytes() == package
+    assert lock.read_text("utf-8") == "\n".join(lines)  # not reset
+
+
+def test_damaged_lock_says_how_to_recover(tmp_path):
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    build_deck(cards)
+    lock = cards / "mkdeck.lock"
+    lock.write_text(lock.read_text("utf-8").replace("next = 3", "next = 1"), "utf-8")
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert "cards/mkdeck.lock:6: error: the lock file is damaged: entry `b.md`" in result.stderr
+    assert "git checkout --" in result.stderr
+
+    lock.write_text("version = 1\n[broken\n", "utf-8")
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert "cards/mkdeck.lock:2: error: the lock file is damaged" in result.stderr
+
+
+def test_a_failed_build_does_not_touch_the_lock(tmp_path):
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    build_deck(cards)
+    lock = (cards / "mkdeck.lock").read_bytes()
+    write_cards(tmp_path, {"b.md": CARD.replace("2. 二：乙", "2. 二：乙\n3. 新 $x"), "c.md": ""})
+    assert build_deck(cards).errors
+    assert (cards / "mkdeck.lock").read_bytes() == lock
+
+
+def test_new_writes_a_card_with_a_fresh_id_and_check_names_files_without_one(tmp_path):
+    (tmp_path / "cards").mkdir()
+    result = run(["new", "LoRA 为什么能省显存？"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    path = tmp_path / result.stdout.strip()
+    text = path.read_text("utf-8")
+    assert path.parent.name == "cards" and path.suffix == ".md"
+    assert text.startswith("---\nid: lora-") and "# LoRA 为什么能省显存？" in text
+    again = run(["new", "LoRA 为什么能省显存？"], tmp_path)
+    assert again.stdout.strip() != result.stdout.strip()
+    assert path.read_text("utf-8") == text  # never overwrites
+
+    write_cards(tmp_path, {"old.md": "# 旧\n\n1. 一\n"})
+    check = run(["check", "cards"], tmp_path)
+    assert "cards/old.md:1: note: no `id`" in check.stderr
+    assert f"{result.stdout.strip()}:1: note: no `id`" not in check.stderr
