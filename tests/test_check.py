@@ -93,3 +93,36 @@ def test_missing_cards_folder_is_an_error_not_a_traceback(tmp_path):
     result = run(["build", "nowhere"], tmp_path)
     assert result.exit_code != 0
     assert "Traceback" not in result.output
+
+
+def test_colour_only_on_request_and_never_with_no_color(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mkdeck.cli import main
+
+    write_cards(tmp_path, {"fence.md": BROKEN["fence.md"]})
+    monkeypatch.chdir(tmp_path)
+    coloured = CliRunner().invoke(main, ["check", "cards"], color=True)
+    assert "\x1b[31m" in coloured.stderr
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = CliRunner().invoke(main, ["check", "cards"], color=True)
+    assert "\x1b[" not in plain.stderr
+    assert "cards/fence.md:5: error:" in plain.stderr
+
+
+def test_package_is_compressed_and_carries_the_night_mode_palette(tmp_path):
+    import sqlite3
+    import zipfile
+
+    body = "\n".join(
+        f"{i}. 第 {i} 点：同样的解释文字重复出现，压缩后应当小得多" for i in range(1, 40)
+    )
+    report = build_deck(write_cards(tmp_path, {"big.md": f"# 大\n\n{body}\n"}))
+    with zipfile.ZipFile(report.package) as zf:
+        info = zf.getinfo("collection.anki2")
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert info.compress_size < info.file_size / 2
+        db = tmp_path / "collection.anki2"
+        db.write_bytes(zf.read("collection.anki2"))
+    models = sqlite3.connect(db).execute("select models from col").fetchone()[0]
+    assert ".nightMode .highlight" in models and ".night_mode .highlight" in models
