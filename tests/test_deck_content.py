@@ -1,0 +1,44 @@
+"""The deck that ships in cards/: it builds, imports, and every formula reaches MathJax."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from conftest import build_deck, import_package
+
+CARDS = Path(__file__).resolve().parent.parent / "cards"
+INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
+
+
+def test_shipped_deck_imports_with_every_point_a_card_and_every_formula_as_mathjax(
+    tmp_path, collection
+):
+    cards = tmp_path / "cards"
+    shutil.copytree(CARDS, cards)
+    report = build_deck(cards, deck="LLM 算法面试")
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    import_package(collection, report.package)
+
+    assert collection.note_count() == 5
+    assert collection.card_count() == 18  # 4 + 3 + 3 + 3 + 5 numbered points
+    for nid in collection.find_notes(""):
+        note = collection.get_note(nid)
+        source = (CARDS / note["Source"]).read_text("utf-8")
+        shown = note["Text"] + note["Extra"]
+        formulas = INLINE.findall(source)
+        assert formulas, f"{note['Source']} has no formula"
+        for tex in formulas:
+            assert f"\\({tex}\\)" in shown.replace("} }", "}}"), (note["Source"], tex)
+        assert "$" not in shown, f"a formula in {note['Source']} did not become MathJax"
+
+
+def test_attention_flops_card_carries_the_counts_of_each_part(tmp_path, collection):
+    cards = tmp_path / "cards"
+    shutil.copytree(CARDS, cards)
+    import_package(collection, build_deck(cards).package)
+    nid = collection.find_notes("Source:mha-flops.md")[0]
+    note = collection.get_note(nid)
+    for count in ("6sD^2", "2hds^2", "hs^2", "3hs^2", "8sD^2 + 4Ds^2"):
+        assert f"{count}" in note["Text"] + note["Extra"]
