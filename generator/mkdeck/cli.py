@@ -13,6 +13,7 @@ from .build import Report, build, check
 from .config import Config, load_config
 from .errors import Diagnostic, MkdeckError
 from .newcard import new_card
+from .postimport import apply_plan, plan_import
 
 # Below this many files a build is too quick for a progress bar to be anything but flicker.
 PROGRESS_MIN_FILES = 200
@@ -93,6 +94,7 @@ def main() -> None:
     \b
     Typical loop:
       mkdeck new "问题？"      start a card file with a fresh id
+      mkdeck import POST.md   split a post of numbered questions into card files
       mkdeck check            find every problem in cards/ (nothing is written)
       mkdeck build            write build/<deck>.apkg, then import it into Anki
     """
@@ -166,3 +168,47 @@ def new_command(question: str, cards_dir: Path | None) -> None:
         _echo_diagnostic(exc.diagnostic)
         sys.exit(1)
     click.echo(_display(path))
+
+
+@main.command("import")
+@click.argument("post", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "cards_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Cards folder to write into (default: cards/).",
+)
+@click.option("-n", "--dry-run", is_flag=True, help="Show the plan; write nothing.")
+def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
+    """Split POST, a Markdown post of numbered questions, into card files.
+
+    Each `# 1、…` question becomes one card file with a fresh id and the post's
+    tags. Prose before the first question and the footer are left out (and listed).
+    Importing the same post again changes nothing.
+    """
+    cards_dir = cards_dir or _config().cards
+    try:
+        plan = plan_import(post, cards_dir)
+    except MkdeckError as exc:
+        _echo_diagnostic(exc.diagnostic, post.parent)
+        sys.exit(1)
+    for d in plan.warnings:
+        _echo_diagnostic(d, post.parent)
+    for part in plan.left_out:
+        click.echo(f"left out {_display(post)}:{part.first_line}-{part.last_line}: {part.what}")
+    new = [c for c in plan.cards if c.existing is None]
+    verb = "would write" if dry_run else "write"
+    for card in plan.cards:
+        target = _display(cards_dir / card.filename)
+        if card.existing:
+            click.echo(f"unchanged {target} (already imported)")
+        else:
+            click.echo(f"{verb} {target} ({_count(card.points, 'point')})")
+    if not dry_run:
+        apply_plan(plan, cards_dir)
+    done = "Would import" if dry_run else "Imported"
+    click.echo(
+        f"{done} {_count(len(plan.cards), 'question')} into {_display(cards_dir)}: "
+        f"{len(new)} new, {len(plan.cards) - len(new)} already there."
+    )

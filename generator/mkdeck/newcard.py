@@ -23,12 +23,18 @@ tags: []
 def slug(text: str, limit: int = 40) -> str:
     """A readable file name: words kept (Chinese included), everything else a hyphen."""
     words = re.sub(r"[\W_]+", "-", text.lower()).strip("-")
-    return words[:limit].rstrip("-") or "card"
+    if len(words) > limit:
+        cut = words[:limit]
+        # End on a whole word when that keeps most of the name.
+        words = cut[: cut.rindex("-")] if "-" in cut[limit // 2 :] else cut
+    return words.strip("-") or "card"
 
 
 def fresh_id(question: str) -> str:
-    ascii_words = re.sub(r"[^a-z0-9]+", "-", question.lower()).strip("-")[:24].rstrip("-")
-    return f"{ascii_words or 'q'}-{secrets.token_hex(3)}"
+    """Readable where the question has Latin words, unique by its random tail."""
+    words = dict.fromkeys(re.findall(r"[a-z0-9]+", question.lower()))
+    stem = "-".join(words)[:24].strip("-")
+    return f"{stem or 'q'}-{secrets.token_hex(3)}"
 
 
 def new_card(cards_dir: Path, question: str) -> Path:

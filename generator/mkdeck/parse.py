@@ -98,11 +98,10 @@ def parse_question(text: str, rel: str) -> Question:
     )
 
 
-def parse_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
-    """Return the front matter's settings and the index of the first body line."""
-    meta: dict = {"id": None, "id_line": 0, "tags": (), "deck": None}
+def read_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
+    """The YAML between leading `---` lines, and the index of the first body line."""
     if not lines or lines[0].strip() != "---":
-        return meta, 0
+        return {}, 0
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
     if end is None:
         raise MkdeckError("front matter opened with `---` is never closed", rel, 1)
@@ -117,6 +116,13 @@ def parse_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
         data = {}
     if not isinstance(data, dict):
         raise MkdeckError("front matter must be a mapping such as `id: my-card`", rel, 2)
+    return data, end + 1
+
+
+def parse_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
+    """Return the card's settings (`id`, `tags`, `deck`) and the index of the first body line."""
+    meta: dict = {"id": None, "id_line": 0, "tags": (), "deck": None}
+    data, end = read_front_matter(lines, rel)
 
     def line_of(key: str) -> int:
         for i in range(1, end):
@@ -143,7 +149,7 @@ def parse_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
                 "`deck` must be a deck name such as `LLM::算法题`", rel, line_of("deck")
             )
         meta["deck"] = deck.strip()
-    return meta, end + 1
+    return meta, end
 
 
 def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:
