@@ -13,7 +13,8 @@ BROKEN = {
     "gbk.md": "# 问题\n\n1. 第一点\n2. 第二点\n".encode("gbk"),
     "image.md": "# Q\n\n1. a\n2. 图 ![x](missing.png)\n",
     "no-heading.md": "just text\n\n1. a\n",
-    "no-points.md": "# Q\n\nonly prose\n",
+    "empty.md": "",
+    "dollars.md": "# Q\n\n1. a\n2. 块公式\n\n   $$\n   x^2\n",
 }
 
 EXPECTED = [
@@ -23,7 +24,8 @@ EXPECTED = [
     ("cards/gbk.md:1:", "not valid UTF-8"),
     ("cards/image.md:4:", "image not found: `missing.png`"),
     ("cards/no-heading.md:1:", "no question"),
-    ("cards/no-points.md:1:", "no numbered points"),
+    ("cards/empty.md:1:", "the file is empty"),
+    ("cards/dollars.md:6:", "unclosed `$` or `$$`"),
 ]
 
 
@@ -39,6 +41,14 @@ def test_check_reports_every_broken_file_with_its_line(tmp_path):
     assert "Traceback" not in result.output + result.stderr
     assert "GB18030" in result.stderr  # says how to convert
     assert not (tmp_path / "build").exists()
+
+
+def test_a_question_without_points_is_a_warning_and_the_file_is_skipped(tmp_path):
+    write_cards(tmp_path, {"good.md": GOOD, "no-points.md": "# Q\n\nonly prose\n"})
+    result = run(["build", "cards", "-o", "deck.apkg"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "cards/no-points.md:1: warning: no numbered points" in result.stderr
+    assert "1 note, 2 cards, 0 media, 1 warning" in result.stdout
 
 
 def test_build_with_errors_leaves_the_previous_package_untouched(tmp_path):

@@ -22,7 +22,7 @@ from .identify import NoteIdentity, content_digest, identify, modification_time
 from .lockfile import LOCK_NAME, Lock, LockedNote, read_lock, write_lock
 from .package import AnkiNote, MediaFile, write_package
 from .parse import Question, parse_question
-from .render import RenderedNote, render_question
+from .render import RenderedNote, RenderSettings, render_question
 
 Progress = Callable[[int, int], None]
 
@@ -64,7 +64,7 @@ def check(cards_dir: Path, config: Config, progress: Progress | None = None) -> 
     """Every problem in the cards folder, nothing written."""
     started = time.perf_counter()
     report = Report()
-    cards, media = _collect(cards_dir, report, progress)
+    cards, media, _ = _collect(cards_dir, config, report, progress)
     for card in cards:
         if card.question.id is None:
             report.diagnostics.append(
@@ -88,7 +88,7 @@ def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None 
     """Build the package at `out` and update the lock, or report why not and write nothing."""
     started = time.perf_counter()
     report = Report()
-    cards, media = _collect(cards_dir, report, progress)
+    cards, media, lock = _collect(cards_dir, config, report, progress)
     if report.errors:
         report.seconds = time.perf_counter() - started
         return report
@@ -101,6 +101,7 @@ def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None 
         mtime = modification_time(card.identity.previous, note.digest, now)
         notes.append(replace(note, mtime=mtime))
         locked.append(_lock_entry(card, note.digest, mtime))
+    locked.extend(_kept_entries(lock, cards, cards_dir, report))
     files = sorted({m.name: m for m in media.values()}.values(), key=lambda m: m.name)
     # The package first, then the lock: a crash in between leaves an old lock beside a new
     # package, which the next build simply redoes; never a lock that no package matches.
@@ -115,26 +116,27 @@ def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None 
 
 
 def _collect(
-    cards_dir: Path, report: Report, progress: Progress | None
-) -> tuple[list[Card], MediaMap]:
+    cards_dir: Path, config: Config, report: Report, progress: Progress | None
+) -> tuple[list[Card], MediaMap, Lock]:
     """Read, render and identify every card file and find its images; report all problems."""
     try:
         lock = read_lock(cards_dir / LOCK_NAME)
     except MkdeckError as exc:
         report.diagnostics.append(exc.diagnostic)
-        return [], {}
-    read = _read_all(cards_dir, report, progress)
+        return [], {}, Lock()
+    settings = RenderSettings(allow_scripts=config.allow_scripts)
+    read = _read_all(cards_dir, settings, report, progress)
     _check_unique_ids([q for _, q, _ in read], report)
     identities = identify([q for _, q, _ in read], lock)
     cards = [Card(*r, i) for r, i in zip(read, identities, strict=True)]
     _report_retired(cards, report)
     media = _resolve_media(cards, cards_dir, report)
     report.diagnostics.sort(key=lambda d: (d.path, d.line))
-    return cards, media
+    return cards, media, lock
 
 
 def _read_all(
-    cards_dir: Path, report: Report, progress: Progress | None
+    cards_dir: Path, settings: RenderSettings, report: Report, progress: Progress | None
 ) -> list[tuple[SourceFile, Question, RenderedNote]]:
     try:
         sources = discover(cards_dir)
@@ -145,12 +147,23 @@ def _read_all(
     for done, source in enumerate(sources, 1):
         try:
             question = parse_question(read_source(source), source.rel)
-            rendered = render_question(question)
+            rendered = render_question(question, settings)
         except MkdeckError as exc:
             report.diagnostics.append(exc.diagnostic)
         else:
             report.diagnostics.extend(rendered.problems)
-            read.append((source, question, rendered))
+            if question.points:
+                read.append((source, question, rendered))
+            else:
+                report.diagnostics.append(
+                    Diagnostic(
+                        source.rel,
+                        question.title_line,
+                        "no numbered points after the question (write them as `1.`, `1、` or "
+                        "`（1）`): the file is skipped",
+                        "warning",
+                    )
+                )
         if progress:
             progress(done, len(sources))
     if not sources:
@@ -158,6 +171,33 @@ def _read_all(
             Diagnostic(str(cards_dir), 0, "no card files (*.md) found", "warning")
         )
     return read
+
+
+def _kept_entries(
+    lock: Lock, cards: list[Card], cards_dir: Path, report: Report
+) -> list[LockedNote]:
+    """Lock entries to carry over for files that are still there but were skipped this time.
+
+    A file emptied for a moment must not lose its identity. Entries of deleted files are
+    dropped, and the build says that their notes stay in Anki.
+    """
+    used = {card.identity.guid for card in cards}
+    kept = []
+    for entry in lock.notes:
+        if entry.guid in used:
+            continue
+        if (cards_dir / entry.path).is_file():
+            kept.append(entry)
+        else:
+            report.diagnostics.append(
+                Diagnostic(
+                    entry.path,
+                    0,
+                    "card file is gone: its note stays in Anki until you delete it there",
+                    "note",
+                )
+            )
+    return kept
 
 
 def _report_retired(cards: list[Card], report: Report) -> None:

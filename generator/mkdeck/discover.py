@@ -13,6 +13,9 @@ from pathlib import Path
 from .errors import MkdeckError
 
 SKIPPED_NAMES = {"README.md"}
+# A card file holds one question. Far past this size it is some other file (a log, an export)
+# put in the folder by mistake, and rendering it would only look like a hang.
+MAX_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,13 @@ def decode_source(data: bytes, rel: str) -> str:
 
 def read_source(source: SourceFile) -> str:
     try:
+        size = source.path.stat().st_size
+        if size > MAX_BYTES:
+            raise MkdeckError(
+                f"file is {size / 1e6:.1f} MB; a card file holds one question and is limited "
+                f"to {MAX_BYTES // 1_000_000} MB (split it, or move it out of the cards folder)",
+                source.rel,
+            )
         data = source.path.read_bytes()
     except OSError as exc:
         raise MkdeckError(f"cannot read file: {exc.strerror}", source.rel) from exc

@@ -23,16 +23,17 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 
 import genanki
 
 from .lockfile import Lock, LockedNote
 from .parse import Question
 
-# Two texts are "the same point, edited" at or above this similarity (difflib's ratio).
-# Measured on rewordings of short Chinese points: edits score 0.6–0.95, unrelated
-# statements that share a label score 0.3–0.45.
+# Two texts are "the same point, edited" at or above this similarity: the Dice coefficient of
+# their sets of character bigrams, which needs no word boundaries (Chinese has none). On
+# rewordings of short Chinese points, edits score 0.6–0.95 and unrelated statements that
+# share a label 0.2–0.45. Sets make a pair cost a set intersection, so even a 500-point
+# question rewritten throughout matches in well under a second.
 SIMILAR = 0.5
 # A renamed file is recognised when at least this share of its points are unchanged.
 SAME_FILE = 0.5
@@ -148,12 +149,14 @@ def match_points(
 
     # 2. The most similar remaining pairs, best first, one-to-one.
     position = {ordinal: k for k, (ordinal, _) in enumerate(old)}
+    old_grams = {ordinal: bigrams(text) for ordinal, text in free.items()}
     pairs = []
     for i, text in enumerate(new):
         if assigned[i] is not None:
             continue
-        for ordinal, old_text in free.items():
-            score = similarity(_normal(text), _normal(old_text))
+        grams = bigrams(text)
+        for ordinal, other in old_grams.items():
+            score = similarity(grams, other)
             if score >= SIMILAR:
                 pairs.append((-score, abs(position[ordinal] - i), i, ordinal))
     for _, _, i, ordinal in sorted(pairs):
@@ -171,12 +174,17 @@ def match_points(
     return ClozeOrdinals(tuple(ordinals), next_ordinal, tuple(sorted(free)))
 
 
-def similarity(a: str, b: str) -> float:
-    """Character-level similarity in [0, 1]; cheap upper bounds first."""
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    if matcher.real_quick_ratio() < SIMILAR or matcher.quick_ratio() < SIMILAR:
+def bigrams(text: str) -> frozenset[str]:
+    text = _normal(text)
+    return frozenset(text[i : i + 2] for i in range(len(text) - 1)) or frozenset([text])
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Dice coefficient in [0, 1]; the size bound skips pairs that cannot reach SIMILAR."""
+    total = len(a) + len(b)
+    if not total or 2 * min(len(a), len(b)) < SIMILAR * total:
         return 0.0
-    return matcher.ratio()
+    return 2 * len(a & b) / total
 
 
 def _normal(text: str) -> str:

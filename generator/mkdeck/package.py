@@ -73,10 +73,11 @@ def write_package(notes: list[AnkiNote], media: list[MediaFile], out: Path) -> N
         )
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    db_fd, db_name = tempfile.mkstemp(suffix=".anki2")
+    db_fd, db_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".anki2.tmp", dir=out.parent)
     os.close(db_fd)
     try:
         _write_collection(Path(db_name), list(decks.values()), notes)
@@ -92,6 +93,13 @@ def write_package(notes: list[AnkiNote], media: list[MediaFile], out: Path) -> N
             tmp.unlink()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(db_name)
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """A build killed outright (SIGKILL, power loss) cannot clean up: the next one does."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def _umask() -> int:

@@ -63,6 +63,8 @@ class Question:
 
 def parse_question(text: str, rel: str) -> Question:
     """Parse one card file; raise `MkdeckError` at the first problem that stops it."""
+    if not text.strip():
+        raise MkdeckError("the file is empty", rel, 1)
     text = RESERVED.sub("", text)
     lines = text.split("\n")
     meta, body_start = parse_front_matter(lines, rel)
@@ -77,13 +79,8 @@ def parse_question(text: str, rel: str) -> Question:
         )
     title = HEADING.match(lines[title_index]).group(1)  # type: ignore[union-attr]
     context_start = title_index + 1
+    # A question without points is returned as such: the build skips it with a warning.
     points, first_point, after_points = split_points(lines, fenced, context_start)
-    if not points:
-        raise MkdeckError(
-            "no numbered points after the question (write them as `1.`, `1、` or `（1）`)",
-            rel,
-            title_index + 1,
-        )
     return Question(
         rel=rel,
         id=meta["id"],

@@ -25,6 +25,7 @@ from markdown.util import AtomicString
 from .cloze import HIDE_CLOSE, HIDE_OPEN, MATH_CLOSE, MATH_OPEN, find_label
 from .errors import Diagnostic
 from .parse import Question, Section
+from .sanitize import SUSPICIOUS, URL_ATTRIBUTES, is_script_url, strip_scripts
 
 MEDIA_OPEN, MEDIA_CLOSE = "\ufdd4", "\ufdd5"
 # A `$` that arithmatex left behind and that starts something other than an amount of money.
@@ -38,6 +39,13 @@ HTML_TAGS = frozenset(
 )
 TAG_NAME = re.compile(r"</?([a-zA-Z][a-zA-Z0-9-]*)")
 REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """The settings a render depends on: with the file's text, the whole cache key."""
+
+    allow_scripts: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,9 +75,11 @@ class RenderedNote:
     problems: tuple[Diagnostic, ...]
 
 
-def render_question(question: Question) -> RenderedNote:
+def render_question(
+    question: Question, settings: RenderSettings = RenderSettings()
+) -> RenderedNote:
     """Render every part of one card file."""
-    renderer = _Renderer(question.rel)
+    renderer = _Renderer(question.rel, settings)
     title = renderer.inline(question.title, question.title_line)
     context = renderer.section(question.context)
     points = tuple(
@@ -91,8 +101,9 @@ def render_question(question: Question) -> RenderedNote:
 class _Renderer:
     """Collects media and problems across the parts of one file."""
 
-    def __init__(self, rel: str) -> None:
+    def __init__(self, rel: str, settings: RenderSettings) -> None:
         self.rel = rel
+        self.settings = settings
         self.media: list[MediaRef] = []
         self.problems: list[Diagnostic] = []
 
@@ -116,8 +127,21 @@ class _Renderer:
         tree.mode = mode
         tree.label = find_label(text.split("\n", 1)[0]) if mode == "point" else None
         tree.media_start = len(self.media)
+        tree.allow_scripts = self.settings.allow_scripts
         html = md.convert(text)
         lines = text.split("\n")
+        if tree.scripts_removed:
+            offset = next((i for i, t in enumerate(lines) if SUSPICIOUS.search(t)), 0)
+            self.problems.append(
+                Diagnostic(
+                    self.rel,
+                    line + offset,
+                    "removed script (<script>, on…= or javascript:) from the card: Anki runs "
+                    "card HTML. To keep scripts you wrote yourself, set `allow_scripts = true` "
+                    "under [tool.mkdeck]",
+                    "warning",
+                )
+            )
         for src in tree.images:
             self.media.append(
                 MediaRef(
@@ -146,10 +170,14 @@ class _CardTreeprocessor(Treeprocessor):
     mode = "plain"
     label: str | None = None
     media_start = 0
+    allow_scripts = False
 
     def run(self, root: etree.Element) -> None:
         self.images: list[str] = []
         self.stray_dollar = False
+        self.scripts_removed = False
+        if not self.allow_scripts:
+            self._strip_scripts(root)
         marks = []
         for el in root.iter():
             cls = el.get("class", "")
@@ -174,6 +202,19 @@ class _CardTreeprocessor(Treeprocessor):
                 _unwrap(parents.get(el, root), el, HIDE_OPEN, HIDE_CLOSE)
         elif not self._hide_after_label(root):
             _wrap_all(root)
+
+    def _strip_scripts(self, root: etree.Element) -> None:
+        """Raw HTML waits in Markdown's stash until the end: clean it there, and the tree."""
+        stash = self.md.htmlStash.rawHtmlBlocks
+        for i, block in enumerate(stash):
+            if isinstance(block, str):
+                stash[i], removed = strip_scripts(block)
+                self.scripts_removed |= removed
+        for el in root.iter():
+            for name, value in list(el.attrib.items()):
+                if name.startswith("on") or (name in URL_ATTRIBUTES and is_script_url(value)):
+                    del el.attrib[name]
+                    self.scripts_removed = True
 
     def _hide_after_label(self, root: etree.Element) -> bool:
         """Keep the label visible and hide the rest; False when the label rule does not apply."""
