@@ -23,7 +23,7 @@ from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
 from .cloze import HIDE_CLOSE, HIDE_OPEN, MATH_CLOSE, MATH_OPEN, find_label
-from .errors import Diagnostic
+from .errors import Diagnostic, Severity
 from .parse import Question, Section
 from .sanitize import SUSPICIOUS, URL_ATTRIBUTES, is_script_url, strip_scripts
 
@@ -131,33 +131,38 @@ class _Renderer:
         html = md.convert(text)
         lines = text.split("\n")
         if tree.scripts_removed:
-            offset = next((i for i, t in enumerate(lines) if SUSPICIOUS.search(t)), 0)
-            self.problems.append(
-                Diagnostic(
-                    self.rel,
-                    line + offset,
-                    "removed script (<script>, on…= or javascript:) from the card: Anki runs "
-                    "card HTML. To keep scripts you wrote yourself, set `allow_scripts = true` "
-                    "under [tool.mkdeck]",
-                    "warning",
-                )
+            self._problem(
+                line,
+                lines,
+                SUSPICIOUS,
+                "removed script (<script>, on…= or javascript:) from the card: Anki runs "
+                "card HTML. To keep scripts you wrote yourself, set `allow_scripts = true` "
+                "under [tool.mkdeck]",
+                "warning",
             )
         for src in tree.images:
-            self.media.append(
-                MediaRef(
-                    src, line + _line_of(lines, src), f"{MEDIA_OPEN}{len(self.media)}{MEDIA_CLOSE}"
-                )
-            )
+            token = f"{MEDIA_OPEN}{len(self.media)}{MEDIA_CLOSE}"
+            self.media.append(MediaRef(src, line + _line_of(lines, src), token))
         if tree.stray_dollar:
-            offset = next((i for i, t in enumerate(lines) if STRAY_DOLLAR.search(t)), 0)
-            self.problems.append(
-                Diagnostic(
-                    self.rel,
-                    line + offset,
-                    "unclosed `$` or `$$` formula (write `\\$` for a literal dollar sign)",
-                )
+            self._problem(
+                line,
+                lines,
+                STRAY_DOLLAR,
+                "unclosed `$` or `$$` formula (write `\\$` for a literal dollar sign)",
             )
         return html
+
+    def _problem(
+        self,
+        line: int,
+        lines: list[str],
+        pattern: re.Pattern[str],
+        message: str,
+        severity: Severity = "error",
+    ) -> None:
+        """Report at the first line of the part that `pattern` finds (else the part's line)."""
+        offset = next((i for i, t in enumerate(lines) if pattern.search(t)), 0)
+        self.problems.append(Diagnostic(self.rel, line + offset, message, severity))
 
 
 def _line_of(lines: list[str], needle: str) -> int:
