@@ -22,6 +22,7 @@ import markdown
 
 from mkdeck.build import build, check
 from mkdeck.config import Config
+from mkdeck.render import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS
 
 WORDS = "注意力 矩阵 梯度 显存 优化器 归一化 残差 位置编码 旁路 batch token softmax".split()
 
@@ -66,19 +67,7 @@ def main() -> None:
         texts = [p.read_text("utf-8") for p in sorted(cards.rglob("*.md"))]
         config = Config(root=root, cards=cards, output=root / "build", deck="Bench")
         out = root / "build" / "bench.apkg"
-        md = markdown.Markdown(
-            extensions=[
-                "pymdownx.arithmatex",
-                "pymdownx.mark",
-                "pymdownx.superfences",
-                "pymdownx.highlight",
-                "tables",
-            ],
-            extension_configs={
-                "pymdownx.arithmatex": {"generic": True},
-                "pymdownx.highlight": {"guess_lang": False},
-            },
-        )
+        md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
 
         def floor() -> None:
             for text in texts:

@@ -319,27 +319,31 @@ class _CardExtension(Extension):
         md.treeprocessors.register(_CardTreeprocessor(md), "mkdeck", 15)
 
 
+# The Markdown dialect of a card file (DESIGN §1), without mkdeck's own tree processor.
+MARKDOWN_EXTENSIONS = [
+    "pymdownx.arithmatex",
+    "pymdownx.mark",
+    "pymdownx.superfences",
+    "pymdownx.highlight",
+    "tables",
+    "sane_lists",
+]
+MARKDOWN_CONFIG = {
+    "pymdownx.arithmatex": {"generic": True, "smart_dollar": True},
+    "pymdownx.highlight": {
+        "use_pygments": True,
+        "guess_lang": False,
+        "css_class": "highlight",
+        "noclasses": False,
+    },
+}
+
+
 @lru_cache(maxsize=1)
 def _engine() -> markdown.Markdown:
     """One Markdown instance, reset per conversion: building one costs more than a render."""
     return markdown.Markdown(
-        extensions=[
-            "pymdownx.arithmatex",
-            "pymdownx.mark",
-            "pymdownx.superfences",
-            "pymdownx.highlight",
-            "tables",
-            "sane_lists",
-            _CardExtension(),
-        ],
-        extension_configs={
-            "pymdownx.arithmatex": {"generic": True, "smart_dollar": True},
-            "pymdownx.highlight": {
-                "use_pygments": True,
-                "guess_lang": False,
-                "css_class": "highlight",
-                "noclasses": False,
-            },
-        },
+        extensions=[*MARKDOWN_EXTENSIONS, _CardExtension()],
+        extension_configs=MARKDOWN_CONFIG,
         output_format="html",
     )
