@@ -102,6 +102,7 @@ def test_crlf_and_bom_simply_work(tmp_path):
 def test_missing_cards_folder_is_an_error_not_a_traceback(tmp_path):
     result = run(["build", "nowhere"], tmp_path)
     assert result.exit_code != 0
+    assert result.stderr.startswith("nowhere: error: cards folder not found")
     assert "Traceback" not in result.output
 
 
@@ -136,3 +137,10 @@ def test_package_is_compressed_and_carries_the_night_mode_palette(tmp_path):
         db.write_bytes(zf.read("collection.anki2"))
     models = sqlite3.connect(db).execute("select models from col").fetchone()[0]
     assert ".nightMode .highlight" in models and ".night_mode .highlight" in models
+
+
+def test_a_nested_deck_name_makes_a_valid_file_name(tmp_path):
+    from mkdeck.config import Config
+
+    config = Config(tmp_path, tmp_path / "cards", tmp_path / "build", deck="LLM::算法题")
+    assert config.package_path(tmp_path / "cards").name == "LLM - 算法题.apkg"

@@ -42,7 +42,9 @@ def test_conflict_markers_are_a_clear_error_and_nothing_is_written(tmp_path):
 
     result = run(["build", "cards", "-o", str(first.package)], tmp_path)
     assert result.exit_code == 1
-    assert "cards/mkdeck.lock:7: error: the lock file has merge-conflict markers" in result.stderr
+    assert result.stderr.startswith(
+        "cards/mkdeck.lock:7: error: the lock file has merge-conflict markers"
+    )
     assert "git checkout --theirs" in result.stderr
     assert first.package.read_bytes() == package
     assert lock.read_text("utf-8") == "\n".join(lines)  # not reset
@@ -55,13 +57,15 @@ def test_damaged_lock_says_how_to_recover(tmp_path):
     lock.write_text(lock.read_text("utf-8").replace("next = 3", "next = 1"), "utf-8")
     result = run(["check", "cards"], tmp_path)
     assert result.exit_code == 1
-    assert "cards/mkdeck.lock:6: error: the lock file is damaged: entry `b.md`" in result.stderr
+    assert result.stderr.startswith(
+        "cards/mkdeck.lock:6: error: the lock file is damaged: entry `b.md`"
+    )
     assert "git checkout --" in result.stderr
 
     lock.write_text("version = 1\n[broken\n", "utf-8")
     result = run(["check", "cards"], tmp_path)
     assert result.exit_code == 1
-    assert "cards/mkdeck.lock:2: error: the lock file is damaged" in result.stderr
+    assert result.stderr.startswith("cards/mkdeck.lock:2: error: the lock file is damaged")
 
 
 def test_a_failed_build_does_not_touch_the_lock(tmp_path):
@@ -89,3 +93,16 @@ def test_new_writes_a_card_with_a_fresh_id_and_check_names_files_without_one(tmp
     check = run(["check", "cards"], tmp_path)
     assert "cards/old.md:1: note: no `id`" in check.stderr
     assert f"{result.stdout.strip()}:1: note: no `id`" not in check.stderr
+
+
+def test_changing_a_files_id_keeps_the_lock_readable(tmp_path):
+    # The old entry and the new note both live at `b.md`: the lock must not hold both.
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    assert not build_deck(cards).errors
+    (cards / "b.md").write_text(CARD.replace("id: lock-demo", "id: renamed-id"), "utf-8")
+    second = build_deck(cards)
+    assert not second.errors
+    lock = parse_lock((cards / "mkdeck.lock").read_text("utf-8"), "mkdeck.lock")
+    assert [(n.path, n.id) for n in lock.notes] == [("b.md", "renamed-id")]
+    assert any("the `id` changed from `lock-demo`" in d.message for d in second.diagnostics)
+    assert not build_deck(cards).errors  # and the next build reads it

@@ -77,11 +77,7 @@ def check(cards_dir: Path, config: Config, progress: Progress | None = None) -> 
                 )
             )
     report.diagnostics.sort(key=lambda d: (d.path, d.line))
-    report.notes = len(cards)
-    report.cards = sum(len(c.question.points) for c in cards)
-    report.media = len({m.name for m in media.values()})
-    report.seconds = time.perf_counter() - started
-    return report
+    return _tally(report, cards, media, started)
 
 
 def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None = None) -> Report:
@@ -90,8 +86,7 @@ def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None 
     report = Report()
     cards, media, lock = _collect(cards_dir, config, report, progress)
     if report.errors:
-        report.seconds = time.perf_counter() - started
-        return report
+        return _tally(report, [], {}, started)
 
     root = config.deck_name(cards_dir)
     now = int(time.time())
@@ -108,9 +103,13 @@ def build(cards_dir: Path, out: Path, config: Config, progress: Progress | None 
     write_package(notes, files, out)
     write_lock(cards_dir / LOCK_NAME, Lock(tuple(locked)))
     report.package = out
-    report.notes = len(notes)
+    return _tally(report, cards, media, started)
+
+
+def _tally(report: Report, cards: list[Card], media: MediaMap, started: float) -> Report:
+    report.notes = len(cards)
     report.cards = sum(len(c.question.points) for c in cards)
-    report.media = len(files)
+    report.media = len({m.name for m in media.values()})
     report.seconds = time.perf_counter() - started
     return report
 
@@ -120,7 +119,7 @@ def _collect(
 ) -> tuple[list[Card], MediaMap, Lock]:
     """Read, render and identify every card file and find its images; report all problems."""
     try:
-        lock = read_lock(cards_dir / LOCK_NAME)
+        lock = read_lock(cards_dir)
     except MkdeckError as exc:
         report.diagnostics.append(exc.diagnostic)
         return [], {}, Lock()
@@ -167,9 +166,7 @@ def _read_all(
         if progress:
             progress(done, len(sources))
     if not sources:
-        report.diagnostics.append(
-            Diagnostic(str(cards_dir), 0, "no card files (*.md) found", "warning")
-        )
+        report.diagnostics.append(Diagnostic(".", 0, "no card files (*.md) found", "warning"))
     return read
 
 
@@ -178,25 +175,26 @@ def _kept_entries(
 ) -> list[LockedNote]:
     """Lock entries to carry over for files that are still there but were skipped this time.
 
-    A file emptied for a moment must not lose its identity. Entries of deleted files are
-    dropped, and the build says that their notes stay in Anki.
+    A file emptied for a moment must not lose its identity. The lock holds one entry a path,
+    so an entry whose path now belongs to another note (its `id` was changed) is dropped, as
+    are entries of deleted files; the build says that those notes stay in Anki.
     """
     used = {card.identity.guid for card in cards}
+    paths = {card.source.rel for card in cards}
     kept = []
     for entry in lock.notes:
         if entry.guid in used:
             continue
-        if (cards_dir / entry.path).is_file():
+        if entry.path in paths:
+            why = f"the `id` changed from `{entry.id}`: this is a new note; the old one"
+        elif (cards_dir / entry.path).is_file():
             kept.append(entry)
+            continue
         else:
-            report.diagnostics.append(
-                Diagnostic(
-                    entry.path,
-                    0,
-                    "card file is gone: its note stays in Anki until you delete it there",
-                    "note",
-                )
-            )
+            why = "card file is gone: its note"
+        report.diagnostics.append(
+            Diagnostic(entry.path, 0, f"{why} stays in Anki until you delete it there", "note")
+        )
     return kept
 
 
@@ -257,6 +255,7 @@ def _check_unique_ids(questions: list[Question], report: Report) -> None:
 def _resolve_media(cards: list[Card], cards_dir: Path, report: Report) -> MediaMap:
     """Map each image to a file inside the cards folder, named by its content."""
     resolved: MediaMap = {}
+    packed: dict[Path, MediaFile] = {}  # an image shown by many cards is read once
     root = cards_dir.resolve()
     for card in cards:
         for ref in card.rendered.media:
@@ -276,10 +275,10 @@ def _resolve_media(cards: list[Card], cards_dir: Path, report: Report) -> MediaM
                     Diagnostic(card.source.rel, ref.line, f"image not found: `{ref.src}`")
                 )
             else:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
-                resolved[card.source.rel, ref.token] = MediaFile(
-                    path, f"mkdeck-{digest}{path.suffix.lower()}"
-                )
+                if path not in packed:
+                    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+                    packed[path] = MediaFile(path, f"mkdeck-{digest}{path.suffix.lower()}")
+                resolved[card.source.rel, ref.token] = packed[path]
     return resolved
 
 
@@ -289,8 +288,8 @@ def _anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNot
     if r.context_html:
         parts.append(f'<div class="context">{unmark(r.context_html)}</div>')
     parts.append('<ol class="points">')
-    for point, ordinal in zip(r.points, card.identity.ordinals.ordinals, strict=True):
-        parts.append(f"<li>{seal(point.html, ordinal)}</li>")
+    for html, ordinal in zip(r.points_html, card.identity.ordinals.ordinals, strict=True):
+        parts.append(f"<li>{seal(html, ordinal)}</li>")
     parts.append("</ol>")
     text = "\n".join(parts)
     extra = plain(r.extra_html)
@@ -299,20 +298,14 @@ def _anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNot
         text = text.replace(ref.token, name)
         extra = extra.replace(ref.token, name)
     deck = q.deck or "::".join([root, *card.source.subdecks])
-    tags = tuple(normalise_tag(t) for t in q.tags if t.strip())
     return AnkiNote(
         guid=card.identity.guid,
         deck=deck,
         text=text,
         extra=extra,
         source=card.source.rel,
-        tags=tags,
-        digest=content_digest(text, extra, card.source.rel, sorted(tags)),
+        tags=q.tags,
+        digest=content_digest(text, extra, card.source.rel, sorted(q.tags)),
         mtime=0,
         position=position,
     )
-
-
-def normalise_tag(tag: str) -> str:
-    """Anki tags cannot hold spaces: `machine learning` → `machine_learning`."""
-    return "_".join(tag.split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -78,12 +79,36 @@ def _display(path: Path | None) -> str:
         return str(path)
 
 
+def _fail(exc: MkdeckError, base: Path | None = None) -> NoReturn:
+    _echo_diagnostic(exc.diagnostic, base)
+    sys.exit(1)
+
+
 def _config() -> Config:
     try:
         return load_config()
     except MkdeckError as exc:
-        _echo_diagnostic(exc.diagnostic)
+        _fail(exc)
+
+
+def _report_problems(report: Report, cards_dir: Path, consequence: str) -> None:
+    """Print every diagnostic; on errors, say what that means and exit with status 1."""
+    for d in report.diagnostics:
+        _echo_diagnostic(d, cards_dir)
+    if report.errors:
+        message = f"mkdeck: {_count(len(report.errors), 'error')}{consequence}"
+        click.echo(message, err=True, color=_color())
         sys.exit(1)
+
+
+def _cards_dir_option(*flags: str):
+    """For commands that write card files: where to, when not the configured cards/."""
+    return click.option(
+        *flags,
+        "cards_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Cards folder to write into (default: cards/).",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,15 +143,7 @@ def build_command(cards_dir: Path | None, output: Path | None) -> None:
     cards_dir = cards_dir or config.cards
     out = output or config.package_path(cards_dir)
     report = build(cards_dir, out, config, progress=_ProgressBar())
-    for d in report.diagnostics:
-        _echo_diagnostic(d, cards_dir)
-    if report.errors:
-        click.echo(
-            f"mkdeck: {_count(len(report.errors), 'error')}; nothing written",
-            err=True,
-            color=_color(),
-        )
-        sys.exit(1)
+    _report_problems(report, cards_dir, "; nothing written")
     click.echo(f"Built {_display(report.package)}: {_summary(report)}", color=_color())
 
 
@@ -140,23 +157,13 @@ def check_command(cards_dir: Path | None) -> None:
     config = _config()
     cards_dir = cards_dir or config.cards
     report = check(cards_dir, config, progress=_ProgressBar())
-    for d in report.diagnostics:
-        _echo_diagnostic(d, cards_dir)
-    if report.errors:
-        click.echo(f"mkdeck: {_count(len(report.errors), 'error')}", err=True, color=_color())
-        sys.exit(1)
+    _report_problems(report, cards_dir, "")
     click.echo(f"OK: {_summary(report)}", color=_color())
 
 
 @main.command("new")
 @click.argument("question")
-@click.option(
-    "-d",
-    "--dir",
-    "cards_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Cards folder to write into (default: cards/).",
-)
+@_cards_dir_option("-d", "--dir")
 def new_command(question: str, cards_dir: Path | None) -> None:
     """Write a new card file for QUESTION, with a fresh id; prints its path.
 
@@ -165,20 +172,13 @@ def new_command(question: str, cards_dir: Path | None) -> None:
     try:
         path = new_card(cards_dir or _config().cards, question)
     except MkdeckError as exc:
-        _echo_diagnostic(exc.diagnostic)
-        sys.exit(1)
+        _fail(exc)
     click.echo(_display(path))
 
 
 @main.command("import")
 @click.argument("post", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "cards_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Cards folder to write into (default: cards/).",
-)
+@_cards_dir_option("-o", "--output")
 @click.option("-n", "--dry-run", is_flag=True, help="Show the plan; write nothing.")
 def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
     """Split POST, a Markdown post of numbered questions, into card files.
@@ -191,8 +191,7 @@ def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
     try:
         plan = plan_import(post, cards_dir)
     except MkdeckError as exc:
-        _echo_diagnostic(exc.diagnostic, post.parent)
-        sys.exit(1)
+        _fail(exc, post.parent)
     for d in plan.warnings:
         _echo_diagnostic(d, post.parent)
     for part in plan.left_out:

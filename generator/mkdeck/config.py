@@ -31,10 +31,15 @@ class Config:
         return self.deck or cards_dir.resolve().name
 
     def package_path(self, cards_dir: Path) -> Path:
-        """`output` may name a folder (the package is `<deck>.apkg` inside) or an .apkg."""
+        """`output` may name a folder (the package is `<deck>.apkg` inside) or an .apkg.
+
+        A deck name such as `LLM::算法题` is no file name (`:` is refused on Windows and `/`
+        everywhere), so the separators become ` - `.
+        """
         if self.output.suffix == ".apkg":
             return self.output
-        return self.output / f"{self.deck_name(cards_dir)}.apkg"
+        name = self.deck_name(cards_dir).replace("::", " - ").replace("/", "-").replace(":", "-")
+        return self.output / f"{name}.apkg"
 
 
 def find_pyproject(start: Path) -> Path | None:

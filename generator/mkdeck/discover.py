@@ -33,7 +33,7 @@ def discover(cards_dir: Path) -> list[SourceFile]:
     Hidden files and folders (`.git`, editor swap files) are not cards.
     """
     if not cards_dir.is_dir():
-        raise MkdeckError(f"cards folder not found: {cards_dir}", str(cards_dir))
+        raise MkdeckError("cards folder not found", ".")
     found = []
     for path in cards_dir.rglob("*.md"):
         rel = path.relative_to(cards_dir)

@@ -66,15 +66,19 @@ class Lock:
     notes: tuple[LockedNote, ...] = ()
 
 
-def read_lock(path: Path) -> Lock:
-    """The lock at `path`; an empty lock when there is none yet."""
+def read_lock(cards_dir: Path) -> Lock:
+    """The lock of a cards folder; an empty lock when there is none yet.
+
+    Its problems are located at `mkdeck.lock`, relative to the cards folder like those of
+    every card file, so that they print as the user would type the path.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (cards_dir / LOCK_NAME).read_text(encoding="utf-8")
     except FileNotFoundError:
         return Lock()
     except (OSError, UnicodeDecodeError) as exc:
-        raise MkdeckError(f"cannot read the lock file: {exc}", str(path)) from exc
-    return parse_lock(text, str(path))
+        raise MkdeckError(f"cannot read the lock file: {exc}", LOCK_NAME) from exc
+    return parse_lock(text, LOCK_NAME)
 
 
 def parse_lock(text: str, where: str) -> Lock:
@@ -83,7 +87,7 @@ def parse_lock(text: str, where: str) -> Lock:
         if CONFLICT.match(line):
             raise MkdeckError(
                 "the lock file has merge-conflict markers. Keep one side "
-                f"(`git checkout --theirs {where}` or `--ours`), then run `mkdeck build`: "
+                "(`git checkout --theirs` on this file, or `--ours`), then run `mkdeck build`: "
                 "points are matched again by their text, so no review history is lost",
                 where,
                 number,
@@ -94,7 +98,7 @@ def parse_lock(text: str, where: str) -> Lock:
         m = TOML_LINE.search(str(exc))
         raise MkdeckError(
             f"the lock file is damaged ({exc}). Restore it from version control "
-            f"(`git checkout -- {where}`) rather than deleting it: without it, cards lose "
+            "(`git checkout --` on this file) rather than deleting it: without it, cards lose "
             "track of their review history",
             where,
             int(m.group(1)) if m else 0,
@@ -104,7 +108,7 @@ def parse_lock(text: str, where: str) -> Lock:
         line = _line_of_table(lines, key) if key else 0
         return MkdeckError(
             f"the lock file is damaged: {message}. Restore it from version control "
-            f"(`git checkout -- {where}`)",
+            "(`git checkout --` on this file)",
             where,
             line,
         )

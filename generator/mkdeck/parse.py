@@ -138,7 +138,7 @@ def parse_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
         tags = tags.split()
     if not isinstance(tags, list) or not all(isinstance(t, str | int | float) for t in tags):
         raise MkdeckError("`tags` must be a list such as `[LLM, attention]`", rel, line_of("tags"))
-    meta["tags"] = tuple(str(t) for t in tags)
+    meta["tags"] = normalise_tags(tags)
     deck = data.get("deck")
     if deck is not None:
         if not isinstance(deck, str) or not deck.strip(" :"):
@@ -147,6 +147,11 @@ def parse_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
             )
         meta["deck"] = deck.strip()
     return meta, end
+
+
+def normalise_tags(tags: list) -> tuple[str, ...]:
+    """Anki tags cannot hold spaces: `machine learning` → `machine_learning`; blanks dropped."""
+    return tuple("_".join(str(t).split()) for t in tags if str(t).strip())
 
 
 def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:

@@ -22,7 +22,7 @@ import yaml
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
 from .newcard import fresh_id, slug
-from .parse import HEADING, POINT_START, read_front_matter, scan_fences
+from .parse import HEADING, POINT_START, normalise_tags, read_front_matter, scan_fences
 
 QUESTION = re.compile(r"^#{1,2}[ \t]*(\d{1,3})[、.．)][ \t]*(.+?)[ \t#]*$")
 THEMATIC_BREAK = re.compile(r"^ {0,3}([*_-])(?:[ \t]*\1){2,}[ \t]*$")
@@ -55,7 +55,6 @@ class PlannedImage:
 
 @dataclass(frozen=True)
 class ImportPlan:
-    post: str
     cards: tuple[PlannedCard, ...]
     left_out: tuple[LeftOut, ...]
     images: tuple[PlannedImage, ...]
@@ -108,12 +107,11 @@ def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
         filename = existing.get(title) or _filename(title, taken)
         taken.add(filename)
         planned.append(PlannedCard(title, filename, markdown, len(points), existing.get(title)))
-    return ImportPlan(rel, tuple(planned), tuple(left_out), tuple(images.values()), tuple(warnings))
+    return ImportPlan(tuple(planned), tuple(left_out), tuple(images.values()), tuple(warnings))
 
 
-def apply_plan(plan: ImportPlan, cards_dir: Path) -> list[PlannedCard]:
-    """Write the new card files and copy their images; return what was written."""
-    written = []
+def apply_plan(plan: ImportPlan, cards_dir: Path) -> None:
+    """Write the new card files and copy their images."""
     cards_dir.mkdir(parents=True, exist_ok=True)
     for image in plan.images:
         target = cards_dir / image.target
@@ -123,16 +121,12 @@ def apply_plan(plan: ImportPlan, cards_dir: Path) -> list[PlannedCard]:
     for card in plan.cards:
         if card.existing is None:
             (cards_dir / card.filename).write_text(card.text, encoding="utf-8")
-            written.append(card)
-    return written
 
 
 def _tags(value: object) -> list[str]:
     if isinstance(value, str):
         value = value.split()
-    if not isinstance(value, list):
-        return []
-    return ["_".join(str(t).split()) for t in value if str(t).strip()]
+    return list(normalise_tags(value)) if isinstance(value, list) else []
 
 
 def _leave_out(lines: list[str], start: int, end: int, what: str, out: list[LeftOut]) -> None:

@@ -58,18 +58,12 @@ class MediaRef:
 
 
 @dataclass(frozen=True)
-class RenderedPoint:
-    line: int
-    source: str  # the point's Markdown: what identity matching compares
-    html: str  # hidden parts between HIDE markers, formulas between MATH markers
-
-
-@dataclass(frozen=True)
 class RenderedNote:
-    rel: str
+    """HTML of each part; in a point's HTML, hidden parts and formulas sit between markers."""
+
     title_html: str
     context_html: str
-    points: tuple[RenderedPoint, ...]
+    points_html: tuple[str, ...]
     extra_html: str
     media: tuple[MediaRef, ...]
     problems: tuple[Diagnostic, ...]
@@ -82,16 +76,12 @@ def render_question(
     renderer = _Renderer(question.rel, settings)
     title = renderer.inline(question.title, question.title_line)
     context = renderer.section(question.context)
-    points = tuple(
-        RenderedPoint(p.line, p.markdown, renderer.point(p.markdown, p.line))
-        for p in question.points
-    )
+    points = tuple(renderer.point(p.markdown, p.line) for p in question.points)
     extra = renderer.section(question.extra)
     return RenderedNote(
-        rel=question.rel,
         title_html=title,
         context_html=context,
-        points=points,
+        points_html=points,
         extra_html=extra,
         media=tuple(renderer.media),
         problems=tuple(renderer.problems),
@@ -141,7 +131,7 @@ class _Renderer:
                 "warning",
             )
         for src in tree.images:
-            token = f"{MEDIA_OPEN}{len(self.media)}{MEDIA_CLOSE}"
+            token = media_token(len(self.media))
             self.media.append(MediaRef(src, line + _line_of(lines, src), token))
         if tree.stray_dollar:
             self._problem(
@@ -163,6 +153,11 @@ class _Renderer:
         """Report at the first line of the part that `pattern` finds (else the part's line)."""
         offset = next((i for i, t in enumerate(lines) if pattern.search(t)), 0)
         self.problems.append(Diagnostic(self.rel, line + offset, message, severity))
+
+
+def media_token(index: int) -> str:
+    """What stands in the HTML for a file's `index`-th image until packaging names it."""
+    return f"{MEDIA_OPEN}{index}{MEDIA_CLOSE}"
 
 
 def _line_of(lines: list[str], needle: str) -> int:
@@ -191,9 +186,8 @@ class _CardTreeprocessor(Treeprocessor):
             elif el.tag == "img":
                 src = el.get("src", "")
                 if src and not REMOTE.match(src):
-                    index = self.media_start + len(self.images)
+                    el.set("src", media_token(self.media_start + len(self.images)))
                     self.images.append(src)
-                    el.set("src", f"{MEDIA_OPEN}{index}{MEDIA_CLOSE}")
             elif el.tag == "mark":
                 marks.append(el)
         self._check_dollars(root)
@@ -251,9 +245,8 @@ class _CardTreeprocessor(Treeprocessor):
         def visit(el: etree.Element) -> None:
             if el.tag in ("code", "pre") or "arithmatex" in el.get("class", "").split():
                 return
-            for text in (el.text or "",):
-                if STRAY_DOLLAR.search(text):
-                    self.stray_dollar = True
+            if STRAY_DOLLAR.search(el.text or ""):
+                self.stray_dollar = True
             for child in el:
                 visit(child)
                 if STRAY_DOLLAR.search(child.tail or ""):
