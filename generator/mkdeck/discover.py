@@ -58,8 +58,7 @@ def decode_source(data: bytes, rel: str) -> str:
             data.decode("gb18030")
             hint = (
                 "; it looks like GBK/GB18030 (common for Chinese notes): convert it with "
-                f"`iconv -f GB18030 -t UTF-8 {rel} > tmp && mv tmp {rel}` "
-                "or re-save it as UTF-8 in your editor"
+                "`iconv -f GB18030 -t UTF-8`, or re-save it as UTF-8 in your editor"
             )
         except UnicodeDecodeError:
             pass
