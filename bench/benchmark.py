@@ -1,8 +1,9 @@
 """How fast is mkdeck, relative to the work it cannot avoid? Run: python bench/benchmark.py
 
 Machines here are noisy and absolute times drift, so every number is printed as a ratio to a
-floor measured in the same run: Python-Markdown converting the same files with the same
-extensions (DESIGN §7: rendering Markdown is the cost). Each timing is the best of a few runs.
+floor measured in the same run: markdown-it-py, the CommonMark parser mkdeck reads cards with,
+converting the same files without mkdeck's own rules (DESIGN §7: rendering Markdown is the
+cost). Each timing is the best of a few runs.
 
     python bench/benchmark.py --files 2000 --repeat 3
 """
@@ -18,11 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import markdown
+from markdown_it import MarkdownIt
 
 from mkdeck.build import build, check
 from mkdeck.config import Config
-from mkdeck.render import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS
 
 WORDS = "注意力 矩阵 梯度 显存 优化器 归一化 残差 位置编码 旁路 batch token softmax".split()
 
@@ -67,11 +67,11 @@ def main() -> None:
         texts = [p.read_text("utf-8") for p in sorted(cards.rglob("*.md"))]
         config = Config(root=root, cards=cards, output=root / "build", deck="Bench")
         out = root / "build" / "bench.apkg"
-        md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+        md = MarkdownIt("commonmark", {"html": True}).enable("table")
 
         def floor() -> None:
             for text in texts:
-                md.reset().convert(text)
+                md.render(text)
 
         build(cards, out, config)  # first build writes the lock: later builds are rebuilds
         victim = next(cards.rglob("*.md"))
@@ -82,7 +82,7 @@ def main() -> None:
 
         t_floor = best(args.repeat, floor)
         rows = [
-            ("floor: Python-Markdown, same files", t_floor),
+            ("floor: markdown-it-py, same files", t_floor),
             ("mkdeck check", best(args.repeat, lambda: check(cards, config))),
             ("mkdeck build (no changes)", best(args.repeat, lambda: build(cards, out, config))),
             ("mkdeck build after editing one file", best(args.repeat, edit_one_and_build)),

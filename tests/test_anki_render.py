@@ -60,7 +60,7 @@ def test_marked_spans_hide_only_those_spans(deck):
     card = deck({"mha.md": MHA})[2]
     front = shown(card.question())
     assert "softmax：[...]（exp、求和、除法各 \\(s\\) 次）" in front
-    assert 'class="cloze" data-ordinal="3"><span class="arithmatex">\\(3hs^2\\)</span></span>' in (
+    assert 'class="cloze" data-ordinal="3"><span class="math">\\(3hs^2\\)</span></span>' in (
         card.answer()
     )
     assert "<mark>" not in card.answer()

@@ -12,7 +12,6 @@ BROKEN = {
     "dollar.md": "# Q\n\n1. a\n2. 公式 $\\frac{a}{b} 没有闭合\n",
     "gbk.md": "# 问题\n\n1. 第一点\n2. 第二点\n".encode("gbk"),
     "image.md": "# Q\n\n1. a\n2. 图 ![x](missing.png)\n",
-    "no-heading.md": "just text\n\n1. a\n",
     "empty.md": "",
     "dollars.md": "# Q\n\n1. a\n2. 块公式\n\n   $$\n   x^2\n",
 }
@@ -23,9 +22,7 @@ EXPECTED = [
     ("cards/fence.md:5:", "code fence ``` opened here is never closed"),
     ("cards/gbk.md:1:", "not valid UTF-8"),
     ("cards/image.md:4:", "image not found: `missing.png`"),
-    ("cards/no-heading.md:1:", "no question"),
-    ("cards/empty.md:1:", "the file is empty"),
-    ("cards/dollars.md:6:", "unclosed `$` or `$$`"),
+    ("cards/dollars.md:6:", "unclosed `$$`"),
 ]
 
 
@@ -43,12 +40,26 @@ def test_check_reports_every_broken_file_with_its_line(tmp_path):
     assert not (tmp_path / "build").exists()
 
 
-def test_a_question_without_points_is_a_warning_and_the_file_is_skipped(tmp_path):
-    write_cards(tmp_path, {"good.md": GOOD, "no-points.md": "# Q\n\nonly prose\n"})
+def test_a_file_without_a_card_is_a_warning_and_the_build_goes_on(tmp_path):
+    files = {"good.md": GOOD, "no-answer.md": "# 只有问题？\n", "empty.md": " \n"}
+    write_cards(tmp_path, files)
     result = run(["build", "cards", "-o", "deck.apkg"], tmp_path)
     assert result.exit_code == 0, result.stderr
-    assert "cards/no-points.md:1: warning: no numbered points" in result.stderr
-    assert "1 note, 2 cards, 0 media, 1 warning" in result.stdout
+    assert "cards/empty.md:1: warning: the file is empty: skipped" in result.stderr
+    assert "cards/no-answer.md:1: warning: the question has no answer below it: skipped" in (
+        result.stderr
+    )
+    assert "1 note, 2 cards, 0 media, 2 warnings" in result.stdout
+
+
+def test_strict_turns_warnings_into_errors_and_writes_nothing(tmp_path):
+    write_cards(tmp_path, {"good.md": GOOD, "no-answer.md": "# 只有问题？\n"})
+    result = run(["build", "cards", "-o", "deck.apkg", "--strict"], tmp_path)
+    assert result.exit_code == 1
+    assert "cards/no-answer.md:1: error: the question has no answer below it" in result.stderr
+    assert not (tmp_path / "deck.apkg").exists()
+    assert run(["check", "cards", "--strict"], tmp_path).exit_code == 1
+    assert run(["check", "cards"], tmp_path).exit_code == 0
 
 
 def test_build_with_errors_leaves_the_previous_package_untouched(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -15,6 +15,9 @@ from .config import Config, load_config
 from .errors import Diagnostic, MkdeckError
 from .newcard import new_card
 from .postimport import apply_plan, plan_import
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 # Below this many files a build is too quick for a progress bar to be anything but flicker.
 PROGRESS_MIN_FILES = 200
@@ -43,7 +46,7 @@ class _ProgressBar:
     """A progress bar on stderr, only for long builds on a terminal."""
 
     def __init__(self) -> None:
-        self.bar = None
+        self.bar: ProgressBar[int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
@@ -84,9 +87,9 @@ def _fail(exc: MkdeckError, base: Path | None = None) -> NoReturn:
     sys.exit(1)
 
 
-def _config() -> Config:
+def _config(cards_dir: Path | None = None) -> Config:
     try:
-        return load_config()
+        return load_config(cards_dir)
     except MkdeckError as exc:
         _fail(exc)
 
@@ -125,6 +128,11 @@ def main() -> None:
     """
 
 
+_strict_option = click.option(
+    "--strict", is_flag=True, help="Treat warnings as errors (for CI that holds you to it)."
+)
+
+
 @main.command("build")
 @click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -133,30 +141,32 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Package to write (default: from [tool.mkdeck], else build/<deck>.apkg).",
 )
-def build_command(cards_dir: Path | None, output: Path | None) -> None:
+@_strict_option
+def build_command(cards_dir: Path | None, output: Path | None, strict: bool) -> None:
     """Build the deck from CARDS_DIR (default: cards/) into an .apkg.
 
     Nothing is written unless every file is valid: on any error the previous
-    package stays as it was.
+    package stays as it was. A file that holds no card is skipped with a warning.
     """
-    config = _config()
+    config = _config(cards_dir)
     cards_dir = cards_dir or config.cards
     out = output or config.package_path(cards_dir)
-    report = build(cards_dir, out, config, progress=_ProgressBar())
+    report = build(cards_dir, out, config, progress=_ProgressBar(), strict=strict)
     _report_problems(report, cards_dir, "; nothing written")
     click.echo(f"Built {_display(report.package)}: {_summary(report)}", color=_color())
 
 
 @main.command("check")
 @click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
-def check_command(cards_dir: Path | None) -> None:
+@_strict_option
+def check_command(cards_dir: Path | None, strict: bool) -> None:
     """Report every problem in CARDS_DIR as path:line: message. Writes nothing.
 
-    Exit status 1 when there is at least one error.
+    Exit status 1 when there is at least one error (or warning, with --strict).
     """
-    config = _config()
+    config = _config(cards_dir)
     cards_dir = cards_dir or config.cards
-    report = check(cards_dir, config, progress=_ProgressBar())
+    report = check(cards_dir, config, progress=_ProgressBar(), strict=strict)
     _report_problems(report, cards_dir, "")
     click.echo(f"OK: {_summary(report)}", color=_color())
 

@@ -1,45 +1,148 @@
-"""Which part of a point is hidden (DESIGN §3), and cloze-safe escaping (DESIGN §4).
+"""Which part of a point is hidden (DESIGN §3), and cloze-safe sealing (DESIGN §4).
 
-The renderer marks hidden parts with private markers instead of writing `{{c1::…}}` itself,
-so a rendered point does not depend on its ordinal (ordinals come from the lock, later) and
-the escaping below sees exactly the hidden HTML, already balanced by the Markdown tree.
+Hiding works on the parsed Markdown (markdown-it tokens), not on finished HTML, so every
+hidden part is balanced by construction: a deletion never crosses a tag boundary. The hidden
+parts are marked with private characters rather than written as `{{c1::…}}` here, so that a
+rendered point does not depend on its ordinal (ordinals come from the lock, later):
+
+1. `==marked==` spans, if the point has any, are exactly what is hidden;
+2. else a short label that ends in a colon (`QKV 线性变换：`, `Memory: `, `**参数规模**：`,
+   `` `torch.compile`: ``, `*Memory*:`) stays visible as the cue and the rest is hidden;
+3. else the whole point is hidden.
 
 Anki's cloze parser ends a deletion at the first `}}`, opens one at `{{c<n>::` and splits a
-hint at `::`. Text and code therefore get `{`, `}` and doubled `:` as numeric entities, which
-the browser shows literally but the parser never sees. TeX cannot take entities through
-MathJax reliably, so inside formulas `}}` becomes `} }` (TeX ignores the space).
+hint at `::`. `seal` therefore gives text and code `{`, `}` and doubled `:` as numeric
+entities, which the browser shows literally but the parser never sees. TeX cannot take
+entities through MathJax, so inside formulas `}}` becomes `} }` (TeX ignores the space).
 """
 
 from __future__ import annotations
 
 import re
 
-# Markers the renderer leaves in its HTML (Unicode noncharacters: never in real text).
+from markdown_it.token import Token
+
+# Markers in rendered HTML (Unicode noncharacters: never in real text).
 HIDE_OPEN, HIDE_CLOSE = "\ufdd0", "\ufdd1"
 MATH_OPEN, MATH_CLOSE = "\ufdd2", "\ufdd3"
+MARKERS = re.compile("[\ufdd0-\ufddf]")  # every marker mkdeck uses; removed from sources
 
-# The label may end its line (`代码写法：` followed by a code block).
-LABEL = re.compile(r"^(?P<label>[^：:\n]+?)(?P<colon>：[ \t]*|:(?:[ \t]+|$))(?=\S|$)")
+# A label ends at a full-width colon, or at an ASCII colon followed by a space or the end of
+# its text (so `http://` and `std::` are not labels).
+LABEL_COLON = re.compile(r"：[ \t]*|:(?:[ \t]+|$)")
 LABEL_MAX_CHARS = 20
-# A label is a cue, not a sentence, and must render as the very text it is in the source.
-NOT_IN_LABEL = re.compile(r"[。，,.;；！？!?`$\\<>\[\]*=_~|]")
+# A label is a cue, not a sentence: no sentence punctuation in its prose.
+NOT_IN_LABEL = re.compile(r"[。，,.;；！？!?$\\<>\[\]=|]")
+_STYLE = {"strong_open", "strong_close", "em_open", "em_close"}
 
 _HIDDEN = re.compile(f"{HIDE_OPEN}(.*?){HIDE_CLOSE}", re.DOTALL)
 _MATH = re.compile(f"{MATH_OPEN}(.*?){MATH_CLOSE}", re.DOTALL)
 _DOUBLE_COLON = re.compile(r":(?=:)|(?<=:):")
 
 
-def find_label(first_line: str) -> str | None:
-    """The visible cue of a point (`QKV 线性变换：`), colon and spaces included, or None."""
-    m = LABEL.match(first_line)
-    if not m:
-        return None
-    label = m.group("label")
-    if not label.strip() or NOT_IN_LABEL.search(label):
-        return None
-    if len(re.sub(r"\s", "", label)) > LABEL_MAX_CHARS:
-        return None
-    return m.group(0)
+def hide(tokens: list[Token], labels: bool = True) -> None:
+    """Mark what a point's card hides, in place. `labels=False` for a whole answer."""
+    if _hide_marks(tokens):
+        return
+    if labels and _hide_after_label(tokens):
+        return
+    tokens.insert(0, _marker_block(HIDE_OPEN))
+    tokens.append(_marker_block(HIDE_CLOSE))
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
+def _marker_block(marker: str) -> Token:
+    token = Token("html_block", "", 0)
+    token.content = marker
+    return token
+
+
+def _hide_marks(tokens: list[Token]) -> bool:
+    found = False
+    for token in tokens:
+        for i, child in enumerate(token.children or []):
+            if child.type in ("mark_open", "mark_close"):
+                token.children[i] = _text(HIDE_OPEN if child.nesting == 1 else HIDE_CLOSE)  # type: ignore[index]
+                found = True
+    return found
+
+
+def _hide_after_label(tokens: list[Token]) -> bool:
+    """Keep the label visible and hide the rest; False when the label rule does not apply."""
+    if len(tokens) < 3 or tokens[0].type != "paragraph_open":
+        return False
+    children = tokens[1].children or []
+    split = find_label(children)
+    if split is None:
+        return False
+    rest = children[split:]
+    following = tokens[3:]
+    rest_shown = any(
+        t.type != "softbreak" and (t.type != "text" or t.content.strip()) for t in rest
+    )
+    if not rest_shown and not following:
+        return False  # nothing after the label to hide
+    if rest_shown:
+        children.insert(split, _text(HIDE_OPEN))
+        children.append(_text(HIDE_CLOSE))
+    if following:
+        tokens.insert(3, _marker_block(HIDE_OPEN))
+        tokens.append(_marker_block(HIDE_CLOSE))
+    return True
+
+
+def find_label(children: list[Token]) -> int | None:
+    """Where the label of a point's first paragraph ends (a child index), or None.
+
+    The label may be plain, bold, italic or code, and its colon may sit inside the emphasis
+    (`**参数规模：**`); the cut then comes after the closing `**`, so what is hidden stays
+    balanced HTML. A text token is split in two when the colon is inside it.
+    """
+    prose, length, depth = "", 0, 0
+    for i, child in enumerate(children):
+        if child.type in _STYLE:
+            depth += child.nesting
+            continue
+        if child.type == "code_inline":
+            length += len(re.sub(r"\s", "", child.content))
+            continue
+        if child.type != "text":
+            return None  # math, links, images, line breaks: not a cue
+        m = LABEL_COLON.search(child.content)
+        if m is None:
+            prose += child.content
+            length += len(re.sub(r"\s", "", child.content))
+            continue
+        prose += child.content[: m.start()]
+        length += len(re.sub(r"\s", "", child.content[: m.start()]))
+        if (not prose.strip() and length == 0) or length > LABEL_MAX_CHARS:
+            return None
+        if NOT_IN_LABEL.search(prose):
+            return None
+        after = child.content[m.end() :]
+        if depth:
+            # The colon is inside `**…**`: only closing markers may follow it there.
+            closers = i + 1
+            while closers < len(children) and children[closers].type in (
+                "strong_close",
+                "em_close",
+            ):
+                closers += 1
+            if after.strip() or closers - (i + 1) != depth:
+                return None
+            child.content = child.content[: m.end()]
+            if after:
+                children.insert(closers, _text(after))
+            return closers
+        child.content = child.content[: m.end()]
+        children.insert(i + 1, _text(after))
+        return i + 1
+    return None
 
 
 def escape_text(html: str) -> str:
@@ -84,7 +187,7 @@ def seal(html: str, ordinal: int) -> str:
 
 
 def unmark(html: str) -> str:
-    """Marked HTML → plain field HTML (context, Extra: nothing is hidden there)."""
+    """Marked HTML → field HTML for parts with no cloze (question, context) on a cloze note."""
     return _escape_segment(html.replace(HIDE_OPEN, "").replace(HIDE_CLOSE, ""), hidden=False)
 
 

@@ -1,4 +1,10 @@
-"""Project settings from `[tool.mkdeck]` in the nearest pyproject.toml.
+"""Project settings: `[tool.mkdeck]` in a pyproject.toml, checked with their types.
+
+Only a pyproject.toml that has a `[tool.mkdeck]` table is adopted (as ruff does for its own
+settings), so a cards folder inside some unrelated Python project is not handed that
+project's paths. Given a cards folder, settings are looked up from it upward, and nowhere
+else: `mkdeck build ../other/cards` never takes this project's deck name and output. Without
+one, from the current folder upward.
 
 Settings are a frozen dataclass because they are part of every render's cache key (DESIGN §7):
 two builds with equal settings must render a file identically.
@@ -6,11 +12,23 @@ two builds with equal settings must render a file identically.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MkdeckError
+
+# Each setting and the type it must have, with how the message names that type.
+SETTINGS: dict[str, tuple[type, str]] = {
+    "deck": (str, "a string (the root deck name)"),
+    "cards": (str, "a string (a folder path)"),
+    "output": (str, "a string (a folder, or a path ending in .apkg)"),
+    "allow_scripts": (bool, "true or false"),
+}
+TABLE_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*mkdeck\s*\]\s*(?:#.*)?$")
+ANY_HEADER = re.compile(r"^\s*\[")
+KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 
 
 @dataclass(frozen=True)
@@ -18,7 +36,7 @@ class Config:
     """What a build needs to know besides the card files themselves.
 
     `deck` is the root deck name (None: the cards folder's name); `root` is the folder
-    the relative paths in `cards` and `output` start from.
+    the relative paths in `cards` and `output` start from; `source` the settings file.
     """
 
     root: Path
@@ -26,6 +44,7 @@ class Config:
     output: Path
     deck: str | None = None
     allow_scripts: bool = False
+    source: Path | None = None
 
     def deck_name(self, cards_dir: Path) -> str:
         return self.deck or cards_dir.resolve().name
@@ -42,41 +61,82 @@ class Config:
         return self.output / f"{name}.apkg"
 
 
-def find_pyproject(start: Path) -> Path | None:
+def load_config(cards_dir: Path | None = None, cwd: Path | None = None) -> Config:
+    """Settings for a run on `cards_dir` (None: the configured cards folder)."""
+    cwd = (cwd or Path.cwd()).resolve()
+    start = cards_dir.resolve() if cards_dir is not None else cwd
     for folder in [start, *start.parents]:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
-            return candidate
-    return None
+            table = _mkdeck_table(candidate)
+            if table is not None:
+                return _config(candidate, table)
+    return Config(root=cwd, cards=cwd / "cards", output=cwd / "build")
 
 
-def load_config(start: Path | None = None) -> Config:
-    """Read `[tool.mkdeck]` from the pyproject.toml at or above `start` (default: cwd)."""
-    start = (start or Path.cwd()).resolve()
-    pyproject = find_pyproject(start)
-    if pyproject is None:
-        return Config(root=start, cards=start / "cards", output=start / "build")
+def _mkdeck_table(pyproject: Path) -> dict | None:
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise MkdeckError(f"cannot read settings: {exc}", str(pyproject)) from exc
-    table = data.get("tool", {}).get("mkdeck", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        # Not ours to judge unless it speaks to mkdeck.
+        try:
+            mentions = "tool.mkdeck" in pyproject.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            mentions = False
+        if mentions:
+            raise MkdeckError(f"cannot read settings: {exc}", str(pyproject)) from exc
+        return None
+    tool = data.get("tool")
+    table = tool.get("mkdeck") if isinstance(tool, dict) else None
+    return table if isinstance(table, dict) else None
+
+
+def _config(pyproject: Path, table: dict) -> Config:
+    lines = _key_lines(pyproject.read_text(encoding="utf-8").split("\n"))
+    for key, value in table.items():
+        line = lines.get(key, lines.get("", 0))
+        if key not in SETTINGS:
+            raise MkdeckError(
+                f"unknown setting `{key}` in [tool.mkdeck] (known: {', '.join(SETTINGS)})",
+                str(pyproject),
+                line,
+            )
+        kind, described = SETTINGS[key]
+        if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+            raise MkdeckError(
+                f"`{key}` in [tool.mkdeck] must be {described}, not {_toml(value)}",
+                str(pyproject),
+                line,
+            )
     root = pyproject.parent
-    known = {"deck", "cards", "output", "allow_scripts"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise MkdeckError(
-            f"unknown [tool.mkdeck] setting(s): {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(known))})",
-            str(pyproject),
-        )
-    deck = table.get("deck")
-    if deck is not None and (not isinstance(deck, str) or not deck.strip()):
-        raise MkdeckError("[tool.mkdeck] deck must be a non-empty string", str(pyproject))
     return Config(
         root=root,
         cards=root / table.get("cards", "cards"),
         output=root / table.get("output", "build"),
-        deck=deck,
-        allow_scripts=bool(table.get("allow_scripts", False)),
+        deck=table.get("deck"),
+        allow_scripts=table.get("allow_scripts", False),
+        source=pyproject,
     )
+
+
+def _key_lines(lines: list[str]) -> dict[str, int]:
+    """Line of each key in the `[tool.mkdeck]` table ("" → the table's header)."""
+    found: dict[str, int] = {}
+    inside = False
+    for number, text in enumerate(lines, 1):
+        if TABLE_HEADER.match(text):
+            inside = True
+            found[""] = number
+        elif ANY_HEADER.match(text):
+            inside = False
+        elif inside and (m := KEY.match(text)):
+            found.setdefault(m.group(1), number)
+    return found
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return f"{type(value).__name__} {value!r}"

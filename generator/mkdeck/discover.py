@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MkdeckError
+from .errors import Diagnostic, MkdeckError
 
-SKIPPED_NAMES = {"README.md"}
+CARD_SUFFIXES = {".md", ".markdown"}
+# A folder's README describes the folder; it is not a question.
+NOT_CARDS = {"readme"}
 # A card file holds one question. Far past this size it is some other file (a log, an export)
 # put in the folder by mistake, and rendering it would only look like a hang.
 MAX_BYTES = 1_000_000
@@ -27,22 +29,28 @@ class SourceFile:
     subdecks: tuple[str, ...]
 
 
-def discover(cards_dir: Path) -> list[SourceFile]:
-    """Every `*.md` below `cards_dir` in a stable order (folders, then names).
+def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic]]:
+    """Every Markdown file below `cards_dir` in a stable order (folders, then names).
 
-    Hidden files and folders (`.git`, editor swap files) are not cards.
+    `NOTES.MD` counts as much as `notes.md`. Hidden files and folders (`.git`, editor swap
+    files) are not cards; a README is skipped, and `check` says so.
     """
     if not cards_dir.is_dir():
         raise MkdeckError("cards folder not found", ".")
-    found = []
-    for path in cards_dir.rglob("*.md"):
+    found, skipped = [], []
+    for path in cards_dir.rglob("*"):
         rel = path.relative_to(cards_dir)
-        if any(part.startswith(".") for part in rel.parts) or rel.name in SKIPPED_NAMES:
+        if path.suffix.lower() not in CARD_SUFFIXES or not path.is_file():
             continue
-        if not path.is_file():
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.stem.lower() in NOT_CARDS:
+            skipped.append(
+                Diagnostic(rel.as_posix(), 0, "a README describes its folder: not a card", "note")
+            )
             continue
         found.append(SourceFile(path=path, rel=rel.as_posix(), subdecks=rel.parts[:-1]))
-    return sorted(found, key=lambda f: (f.subdecks, f.rel))
+    return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped)
 
 
 def decode_source(data: bytes, rel: str) -> str:

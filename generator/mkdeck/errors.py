@@ -37,14 +37,18 @@ class MkdeckError(click.ClickException):
     the sentence and exit status 1, never a traceback.
     """
 
-    def __init__(self, message: str, path: str = "", line: int = 0) -> None:
+    def __init__(
+        self, message: str, path: str = "", line: int = 0, severity: Severity = "error"
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.line = line
+        # A warning stops work on one file only (a file that holds no card is skipped).
+        self.severity: Severity = severity
 
     @property
     def diagnostic(self) -> Diagnostic:
-        return Diagnostic(self.path, self.line, self.message)
+        return Diagnostic(self.path, self.line, self.message, self.severity)
 
     def format_message(self) -> str:
         return str(self.diagnostic) if self.path else self.message

@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import genanki
 
+from .errors import Diagnostic
 from .lockfile import Lock, LockedNote
 from .parse import Question
 
@@ -166,11 +167,11 @@ def match_points(
 
     # 3. New points, or points rewritten into something else: fresh ordinals, never reused.
     ordinals = []
-    for ordinal in assigned:
-        if ordinal is None:
-            ordinal = next_ordinal
+    for held in assigned:
+        if held is None:
+            held = next_ordinal
             next_ordinal += 1
-        ordinals.append(ordinal)
+        ordinals.append(held)
     return ClozeOrdinals(tuple(ordinals), next_ordinal, tuple(sorted(free)))
 
 
@@ -207,3 +208,90 @@ def modification_time(previous: LockedNote | None, digest: str, now: int) -> int
     if previous.digest == digest:
         return previous.mtime
     return max(now, previous.mtime + 1)
+
+
+# --- what the lock remembers, and what a build tells about it ----------------------------------
+
+
+def duplicate_ids(questions: Sequence[Question]) -> list[Diagnostic]:
+    """Two files with one `id` would be one note: each gets an error."""
+    first: dict[str, Question] = {}
+    problems = []
+    for q in questions:
+        if q.id is None:
+            continue
+        other = first.setdefault(q.id, q)
+        if other is not q:
+            problems.append(
+                Diagnostic(
+                    q.rel,
+                    q.id_line,
+                    f"id `{q.id}` is already used by {other.rel}:{other.id_line}"
+                    " (each card file needs its own id)",
+                )
+            )
+    return problems
+
+
+def retired_points(question: Question, identity: NoteIdentity) -> list[Diagnostic]:
+    """A note for each point removed in this edit: Anki shows its card empty."""
+    if identity.previous is None:
+        return []
+    texts = dict(identity.previous.points)
+    return [
+        Diagnostic(
+            question.rel,
+            question.title_line,
+            f"point c{ordinal} ({_clip(texts[ordinal])}) was removed: Anki keeps an "
+            "empty card for it until you run Tools → Empty Cards",
+            "note",
+        )
+        for ordinal in identity.ordinals.retired
+    ]
+
+
+def _clip(text: str, width: int = 30) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def lock_entry(question: Question, identity: NoteIdentity, digest: str, mtime: int) -> LockedNote:
+    ordinals = identity.ordinals.ordinals
+    points = sorted(zip(ordinals, (p.markdown for p in question.points), strict=True))
+    return LockedNote(
+        path=question.rel,
+        guid=identity.guid,
+        id=question.id,
+        mtime=mtime,
+        digest=digest,
+        next=identity.ordinals.next,
+        points=tuple(points),
+    )
+
+
+def kept_entries(
+    lock: Lock, built: Sequence[LockedNote], present: Callable[[str], bool]
+) -> tuple[list[LockedNote], list[Diagnostic]]:
+    """Lock entries to carry over for files that are still there but were skipped this time.
+
+    A file emptied for a moment must not lose its identity. The lock holds one entry a path,
+    so an entry whose path now belongs to another note (its `id` was changed) is dropped, as
+    are entries of deleted files; the build says that those notes stay in Anki.
+    """
+    used = {entry.guid for entry in built}
+    paths = {entry.path for entry in built}
+    kept, notes = [], []
+    for entry in lock.notes:
+        if entry.guid in used:
+            continue
+        if entry.path in paths:
+            why = f"the `id` changed from `{entry.id}`: this is a new note; the old one"
+        elif present(entry.path):
+            kept.append(entry)
+            continue
+        else:
+            why = "card file is gone: its note"
+        notes.append(
+            Diagnostic(entry.path, 0, f"{why} stays in Anki until you delete it there", "note")
+        )
+    return kept, notes

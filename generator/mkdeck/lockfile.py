@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MkdeckError
+from .files import atomic_write
 
 LOCK_NAME = "mkdeck.lock"
 VERSION = 1
@@ -176,15 +175,4 @@ def write_lock(path: Path, lock: Lock) -> None:
     with contextlib.suppress(OSError, UnicodeDecodeError):
         if path.read_text(encoding="utf-8") == text:
             return
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a build killed outright
-        with contextlib.suppress(OSError):
-            stale.unlink()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))

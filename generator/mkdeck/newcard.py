@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from .errors import MkdeckError
+from .files import unique_name
 
 TEMPLATE = """\
 ---
@@ -42,12 +43,8 @@ def new_card(cards_dir: Path, question: str) -> Path:
     if not question:
         raise MkdeckError("the question is empty")
     cards_dir.mkdir(parents=True, exist_ok=True)
-    base = slug(question)
-    path = cards_dir / f"{base}.md"
-    n = 2
-    while path.exists():
-        path = cards_dir / f"{base}-{n}.md"
-        n += 1
+    taken = (p.name for p in cards_dir.iterdir())
+    path = cards_dir / unique_name(slug(question), ".md", taken)
     text = TEMPLATE.format(id=fresh_id(question), question=question, space=" ")
     path.write_text(text, encoding="utf-8")
     return path

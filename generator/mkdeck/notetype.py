@@ -1,4 +1,4 @@
-"""The one note type every mkdeck card uses: fields, templates and CSS.
+"""The one note type every mkdeck card uses: fields, templates, CSS, and the HTML they style.
 
 Its id, and the ids of its fields and template, never change: Anki matches an imported note
 type by id and its fields by id (Anki ≥ 2.1.67), so a re-import updates the CSS and templates
@@ -49,6 +49,7 @@ BASE_CSS = """\
 .mkdeck .context { color: #57606a; margin-bottom: 0.6em; }
 .mkdeck ol.points { padding-left: 1.6em; margin: 0.4em 0; }
 .mkdeck ol.points > li { margin: 0.35em 0; }
+.mkdeck .answer { margin: 0.4em 0; }
 .mkdeck ul, .mkdeck ol { text-align: left; }
 .mkdeck p { margin: 0.3em 0; }
 .mkdeck img { max-width: 100%; height: auto; }
@@ -59,7 +60,7 @@ BASE_CSS = """\
 .mkdeck .highlight { border-radius: 6px; }
 .mkdeck .highlight pre { padding: 8px 10px; overflow-x: auto; margin: 0.4em 0;
   line-height: 1.4; }
-.mkdeck .arithmatex { overflow-x: auto; }
+.mkdeck div.math { overflow-x: auto; }
 .cloze { font-weight: 600; color: #0969da; }
 .cloze-inactive { color: inherit; }
 mark { background: #fff3b0; color: inherit; }
@@ -76,6 +77,25 @@ mark { background: #fff3b0; color: inherit; }
 .nightMode mark, .night_mode mark { background: #5a4a00; }
 @media (max-width: 480px) { .card { font-size: 17px; } .mkdeck { padding: 8px 10px; } }
 """
+
+
+def note_text(title: str, context: str, points: list[str], start: int, whole: bool) -> str:
+    """The `Text` field: question, context, then the points (or the one whole answer).
+
+    `start` is the first point's number as written (`3.` stays 3).
+    """
+    parts = [f'<div class="question">{title}</div>']
+    if context:
+        parts.append(f'<div class="context">{context}</div>')
+    if whole:
+        parts.append(f'<div class="answer">{points[0]}</div>')
+    else:
+        parts.append(
+            f'<ol class="points" start="{start}">' if start != 1 else '<ol class="points">'
+        )
+        parts.extend(f"<li>{html}</li>" for html in points)
+        parts.append("</ol>")
+    return "\n".join(parts)
 
 
 @lru_cache(maxsize=1)

@@ -1,32 +1,42 @@
 """Card file text → `Question`: front matter, question, context, numbered points, Extra.
 
-Markdown alone cannot find the points: people number them `1、`, `（1）` or `1.` glued to the
-text, none of which Markdown treats as a list. So the points are found here, line by line,
-and each point's own Markdown (nested bullets, code, images) is rendered later on its own.
-The parser also keeps the line numbers that Markdown throws away, so every later message can
-say `path:line`.
+Markdown alone cannot find the points: people number them `1、`, `（1）`, `①` or `1.` glued to
+the text, none of which Markdown treats as a list. So this scanner finds them line by line and
+keeps the line each part starts on; each part's Markdown is rendered later on its own, and
+every message about it is placed from these positions (`path:line`).
+
+The question is the first `#` heading; without one, the first heading of any level; without a
+heading, a short first line that asks (`…？`), else the file's name. Notes come in all these
+shapes. A file that holds no card (no question, or no answer) is skipped with a warning that
+says why; only input that is really broken raises `MkdeckError`.
 """
 
 from __future__ import annotations
 
 import re
-import textwrap
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import yaml
 
-from .errors import MkdeckError
+from .cloze import MARKERS
+from .errors import Diagnostic, MkdeckError
 
-# A point starts at the left margin: `1.` `1)` `1、` `1．` (also glued: `1.QKV`), `（1）` `(1)`.
-# `(?![\d.])` keeps `3.14 is pi` and `1.2.3` from being points.
-POINT_START = re.compile(r"^(?:(\d{1,3})[.)、．](?![\d.])|[（(](\d{1,3})[）)])[ \t]*(?=\S)")
-HEADING = re.compile(r"^#[ \t]+(.+?)[ \t#]*$")
+# A point starts at the left margin: `1.` `1)` `1）` `1、` `1．` (also glued: `1.QKV`), `（1）`
+# `(1)`, `①`…`⑳`. `(?![\d.])` keeps `3.14 is pi`, `1.5B` and `1.2.3` from being points.
+POINT_START = re.compile(
+    r"^(?:(\d{1,3})[.)、．）](?![\d.])|[（(](\d{1,3})[）)]|([\u2460-\u2473]))[ \t]*(?=\S)"
+)
+HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-# Lines that begin a Markdown block: such a line right after a point's first line needs a
-# blank line before it, or Python-Markdown reads it as part of the paragraph.
-BLOCK_START = re.compile(r"^(?:[-*+][ \t]|\d+[.)][ \t]|`{3}|~{3}|\||>|!\[|\$\$)")
-# Characters that mkdeck uses as internal markers; they never belong in a card.
-RESERVED = re.compile("[\ufdd0-\ufddf]")
+# Spaces a person cannot see: a heading made only of them has no text.
+INVISIBLE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")
+# A first line that asks: short, and ends in a question mark (bold or not).
+ASKING = re.compile(r"^(?:\*\*|__)?(.{1,100}?[？?])(?:\*\*|__)?[ \t]*$")
+# An answer of one card longer than this (characters, spaces not counted) is hard to recall
+# in one go; `check` suggests numbered points, one card each.
+LONG_ANSWER = 400
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -34,12 +44,13 @@ class Point:
     """One numbered point: one cloze card. `line` is where its number stands."""
 
     line: int
+    number: int
     markdown: str
 
 
 @dataclass(frozen=True)
 class Section:
-    """A stretch of Markdown (context or Extra) and the line it starts on."""
+    """A stretch of Markdown (context or Extra) and the file line it starts on."""
 
     line: int
     markdown: str
@@ -47,7 +58,10 @@ class Section:
 
 @dataclass(frozen=True)
 class Question:
-    """Everything a card file says, before rendering."""
+    """Everything a card file says, before rendering.
+
+    `whole_answer`: the answer has no numbered points, so its single point is all of it.
+    """
 
     rel: str
     id: str | None
@@ -59,94 +73,147 @@ class Question:
     context: Section
     points: tuple[Point, ...]
     extra: Section
+    whole_answer: bool = False
 
 
-def parse_question(text: str, rel: str) -> Question:
-    """Parse one card file; raise `MkdeckError` at the first problem that stops it."""
-    if not text.strip():
-        raise MkdeckError("the file is empty", rel, 1)
-    text = RESERVED.sub("", text)
+@dataclass(frozen=True)
+class FrontMatter:
+    data: dict
+    lines: dict[str, int]  # key → the file line it is on
+    body: int  # index of the first line after the front matter
+
+
+def is_blank(text: str) -> bool:
+    return not INVISIBLE.sub("", text)
+
+
+def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
+    """Parse one card file. Raises `MkdeckError` for broken input, or a warning for no card."""
+    text = MARKERS.sub("", text)
+    if is_blank(text):
+        raise MkdeckError("the file is empty: skipped", rel, 1, "warning")
     lines = text.split("\n")
-    meta, body_start = parse_front_matter(lines, rel)
-    fenced = scan_fences(lines, body_start, rel)
+    front = read_front_matter(lines, rel)
+    meta = card_settings(front, rel)
+    fenced = scan_fences(lines, front.body, rel)
 
-    title_index = find_heading(lines, fenced, body_start)
-    if title_index is None:
-        raise MkdeckError(
-            "no question: the file needs a `# ` heading (the question) followed by numbered points",
-            rel,
-            body_start + 1,
-        )
-    title = HEADING.match(lines[title_index]).group(1)  # type: ignore[union-attr]
-    context_start = title_index + 1
-    # A question without points is returned as such: the build skips it with a warning.
-    points, first_point, after_points = split_points(lines, fenced, context_start)
-    return Question(
+    title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
+    points, first_point, extra_start = split_points(lines, fenced, answer_start)
+    problems: list[Diagnostic] = []
+    whole = not points
+    if whole:
+        answer = section(lines, answer_start, len(lines))
+        if not answer.markdown:
+            raise MkdeckError(
+                "the question has no answer below it: skipped", rel, title_index + 1, "warning"
+            )
+        points = [Point(answer.line, 1, answer.markdown)]
+        context = extra = Section(answer.line, "")
+        size = len(INVISIBLE.sub("", answer.markdown))
+        if size > LONG_ANSWER:
+            problems.append(
+                Diagnostic(
+                    rel,
+                    answer.line,
+                    f"the answer is one card of {size} characters (over {LONG_ANSWER}): number "
+                    "its points (`1.`, `2.`) to make one card of each",
+                    "warning",
+                )
+            )
+    else:
+        context = section(lines, answer_start, first_point)
+        extra = section(lines, extra_start, len(lines))
+    question = Question(
         rel=rel,
         id=meta["id"],
-        id_line=meta["id_line"],
+        id_line=front.lines.get("id", 0),
         tags=meta["tags"],
         deck=meta["deck"],
         title=title,
         title_line=title_index + 1,
-        context=Section(context_start + 1, "\n".join(lines[context_start:first_point]).strip()),
+        context=context,
         points=tuple(points),
-        extra=Section(after_points + 1, "\n".join(lines[after_points:]).strip()),
+        extra=extra,
+        whole_answer=whole,
     )
+    return question, problems
 
 
-def read_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
-    """The YAML between leading `---` lines, and the index of the first body line."""
+def find_question(
+    lines: list[str], fenced: list[bool], start: int, rel: str
+) -> tuple[str, int, int]:
+    """The question's text, its line index, and the index where its answer starts."""
+    headings = []
+    for i in range(start, len(lines)):
+        m = None if fenced[i] else HEADING.match(lines[i])
+        if m and not is_blank(m.group(2) or ""):
+            headings.append((len(m.group(1)), i, (m.group(2) or "").strip()))
+    if headings:
+        top = [h for h in headings if h[0] == 1]
+        _, index, title = (top or headings)[0]
+        return title, index, index + 1
+    first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
+    if first is not None and not fenced[first] and not POINT_START.match(lines[first]):
+        asked = ASKING.match(lines[first].strip())
+        if asked:
+            return asked.group(1).strip(), first, first + 1
+    # The question is named only by the file: `Word2vec为什么需要二次采样？.md`.
+    return PurePosixPath(rel).stem.strip(), start, start
+
+
+def read_front_matter(lines: list[str], rel: str) -> FrontMatter:
+    """The YAML between leading `---` lines, where each key is, and the first body line."""
     if not lines or lines[0].strip() != "---":
-        return {}, 0
+        return FrontMatter({}, {}, 0)
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
     if end is None:
         raise MkdeckError("front matter opened with `---` is never closed", rel, 1)
     try:
-        data = yaml.safe_load("\n".join(lines[1:end]))
+        node = yaml.compose("\n".join(lines[1:end]), Loader=YAML_LOADER)
+        data = yaml.load("\n".join(lines[1:end]), Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
+        # At the end of the YAML (an unclosed `[`), the last line of it is the one to fix.
+        line = min(mark.line + 2, end) if mark is not None else 1
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise MkdeckError(f"invalid YAML front matter: {problem}", rel, line) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise MkdeckError("front matter must be a mapping such as `id: my-card`", rel, 2)
-    return data, end + 1
+    where = {
+        str(key.value): key.start_mark.line + 2
+        for key, _ in getattr(node, "value", [])
+        if isinstance(key, yaml.ScalarNode)
+    }
+    return FrontMatter(data, where, end + 1)
 
 
-def parse_front_matter(lines: list[str], rel: str) -> tuple[dict, int]:
-    """Return the card's settings (`id`, `tags`, `deck`) and the index of the first body line."""
-    meta: dict = {"id": None, "id_line": 0, "tags": (), "deck": None}
-    data, end = read_front_matter(lines, rel)
-
-    def line_of(key: str) -> int:
-        for i in range(1, end):
-            if lines[i].lstrip().startswith(f"{key}:"):
-                return i + 1
-        return 2
-
+def card_settings(front: FrontMatter, rel: str) -> dict:
+    """The card's own settings (`id`, `tags`, `deck`), checked."""
+    data = front.data
+    meta: dict = {"id": None, "tags": (), "deck": None}
     note_id = data.get("id")
     if note_id is not None:
         if not isinstance(note_id, str | int) or isinstance(note_id, bool) or not str(note_id):
-            raise MkdeckError("`id` must be a non-empty string", rel, line_of("id"))
+            raise MkdeckError("`id` must be a non-empty string", rel, front.lines.get("id", 2))
         meta["id"] = str(note_id).strip()
-        meta["id_line"] = line_of("id")
     tags = data.get("tags", [])
     if isinstance(tags, str):
         tags = tags.split()
     if not isinstance(tags, list) or not all(isinstance(t, str | int | float) for t in tags):
-        raise MkdeckError("`tags` must be a list such as `[LLM, attention]`", rel, line_of("tags"))
+        raise MkdeckError(
+            "`tags` must be a list such as `[LLM, attention]`", rel, front.lines.get("tags", 2)
+        )
     meta["tags"] = normalise_tags(tags)
     deck = data.get("deck")
     if deck is not None:
         if not isinstance(deck, str) or not deck.strip(" :"):
             raise MkdeckError(
-                "`deck` must be a deck name such as `LLM::算法题`", rel, line_of("deck")
+                "`deck` must be a deck name such as `LLM::算法题`", rel, front.lines.get("deck", 2)
             )
         meta["deck"] = deck.strip()
-    return meta, end
+    return meta
 
 
 def normalise_tags(tags: list) -> tuple[str, ...]:
@@ -178,76 +245,53 @@ def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:
     return inside
 
 
-def find_heading(lines: list[str], fenced: list[bool], start: int) -> int | None:
-    for i in range(start, len(lines)):
-        if not fenced[i] and HEADING.match(lines[i]):
-            return i
-    return None
-
-
 def split_points(lines: list[str], fenced: list[bool], start: int) -> tuple[list[Point], int, int]:
     """Find the top-level numbered points from `start`.
 
     Returns the points, the index of the first point line, and the index where Extra starts.
-    A point runs until the next point, or until a blank line is followed by a line at the left
-    margin that is not a point: that line begins Extra. Indented lines, and lines that follow
-    without a blank line, belong to the point.
+    A point runs until the next point; whatever stands between two points (a formula or an
+    image at the margin, say) belongs to the one above it. The last point ends where a blank
+    line is followed by a line at the left margin: from there on it is Extra.
     """
-    points: list[Point] = []
-    current: list[str] = []
-    current_line = 0
-    first_point = len(lines)
+    starts = [i for i in range(start, len(lines)) if not fenced[i] and POINT_START.match(lines[i])]
+    if not starts:
+        return [], len(lines), len(lines)
     end = len(lines)
-    blank_before = False
-
-    def close() -> None:
-        if current:
-            points.append(Point(current_line + 1, point_markdown(current)))
-
-    for i in range(start, len(lines)):
-        line = lines[i]
-        starts_point = not fenced[i] and POINT_START.match(line)
-        if starts_point:
-            close()
-            if not points and first_point == len(lines):
-                first_point = i
-            current = [line]
-            current_line = i
-        elif current:
-            at_margin = bool(line.strip()) and not line[0].isspace()
-            # A fence line at the margin inside a point still belongs to it.
-            if blank_before and at_margin and not fenced[i]:
-                close()
-                current = []
-                end = i
-                break
-            current.append(line)
-        blank_before = not line.strip() and not fenced[i]
-    else:
-        close()
-    return points, first_point, end
+    for i in range(starts[-1] + 1, len(lines)):
+        margin = lines[i][:1].strip() and not fenced[i]
+        if margin and is_blank(lines[i - 1]) and not fenced[i - 1]:
+            end = i
+            break
+    bounds = [*starts[1:], end]
+    points = [point(lines[s:e], s + 1) for s, e in zip(starts, bounds, strict=True)]
+    return points, starts[0], end
 
 
-def point_markdown(lines: list[str]) -> str:
-    """A point's lines → its own Markdown: number removed, continuation dedented."""
-    first = POINT_START.sub("", lines[0], count=1).strip()
-    rest = textwrap.dedent("\n".join(lines[1:])).split("\n") if len(lines) > 1 else []
-    out = [first]
-    in_fence = in_math = False
-    for line in rest:
-        # Only a paragraph line needs the blank: list items and fences follow each other freely.
-        if (
-            not in_fence
-            and not in_math
-            and BLOCK_START.match(line)
-            and out[-1].strip()
-            and not out[-1][0].isspace()
-            and not BLOCK_START.match(out[-1])
-        ):
-            out.append("")
-        if FENCE.match(line) and not in_math:
-            in_fence = not in_fence
-        elif line.strip() == "$$" and not in_fence:
-            in_math = not in_math
-        out.append(line)
-    return "\n".join(out).strip()
+def point(lines: list[str], line: int) -> Point:
+    """A point's lines → its own Markdown: number removed, children moved to the margin.
+
+    Children are indented to the point's content column (3 spaces under `1. `), or less; the
+    smallest indent among them is removed from all, so their own nesting is kept.
+    """
+    m = POINT_START.match(lines[0])
+    assert m is not None
+    number = int(m.group(1) or m.group(2)) if m.group(3) is None else ord(m.group(3)) - 0x245F
+    first = lines[0][m.end() :].rstrip()
+    rest = [_expand_indent(t) for t in lines[1:]]
+    indents = [len(t) - len(t.lstrip(" ")) for t in rest if t.strip()]
+    shift = min([m.end(), *(n for n in indents if n)]) if any(indents) else 0
+    body = [t[min(shift, len(t) - len(t.lstrip(" "))) :] for t in rest]
+    return Point(line, number, "\n".join([first, *body]).rstrip())
+
+
+def _expand_indent(line: str) -> str:
+    """Tabs in the indentation count as four spaces, as in CommonMark."""
+    stripped = line.lstrip(" \t")
+    return line[: len(line) - len(stripped)].expandtabs(4) + stripped
+
+
+def section(lines: list[str], start: int, end: int) -> Section:
+    """Lines `start:end` as Markdown, starting at its first non-blank line (for exact lines)."""
+    while start < end and is_blank(lines[start]):
+        start += 1
+    return Section(start + 1, "\n".join(lines[start:end]).rstrip())

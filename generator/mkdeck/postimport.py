@@ -21,6 +21,8 @@ import yaml
 
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
+from .files import unique_name
+from .media import is_remote, local_path
 from .newcard import fresh_id, slug
 from .parse import HEADING, POINT_START, normalise_tags, read_front_matter, scan_fences
 
@@ -69,8 +71,9 @@ def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
     except OSError as exc:
         raise MkdeckError(f"cannot read the post: {exc.strerror}", str(post)) from exc
     lines = decode_source(data, rel).split("\n")
-    meta, body = read_front_matter(lines, rel)
-    tags = _tags(meta.get("tags"))
+    front = read_front_matter(lines, rel)
+    body = front.body
+    tags = _tags(front.data.get("tags"))
     fenced = scan_fences(lines, body, rel)
     starts = [i for i in range(body, len(lines)) if not fenced[i] and QUESTION.match(lines[i])]
     if not starts:
@@ -199,11 +202,7 @@ def _text(lines: list[str]) -> str:
 
 
 def _filename(title: str, taken: set[str]) -> str:
-    base = slug(title)
-    name, n = f"{base}.md", 2
-    while name in taken:
-        name, n = f"{base}-{n}.md", n + 1
-    return name
+    return unique_name(slug(title), ".md", taken)
 
 
 def _existing_titles(cards_dir: Path) -> dict[str, str]:
@@ -219,7 +218,7 @@ def _existing_titles(cards_dir: Path) -> dict[str, str]:
         for line in text.split("\n"):
             m = HEADING.match(line)
             if m:
-                titles.setdefault(m.group(1).strip(), path.name)
+                titles.setdefault((m.group(2) or "").strip(), path.name)
                 break
     return titles
 
@@ -243,9 +242,9 @@ class _ImageKeeper:
 
     def _keep(self, m: re.Match[str]) -> str:
         src = m.group(2)
-        path = (self.post_dir / src.lstrip("/")).resolve()
-        if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.IGNORECASE):
+        if is_remote(src):
             return m.group(0)  # a web address stays as it is
+        path = local_path(src.lstrip("/"), self.post_dir)
         if not path.is_file():
             line = next((i for i, t in enumerate(self.post_lines, 1) if src in t), 0)
             self.warnings.append(

@@ -1,0 +1,58 @@
+"""Writing files so that nothing is ever half-written, and naming new ones without clobbering.
+
+A file mkdeck writes (the package, the lock) appears under its final name only when complete:
+it is written to a temporary file beside it and renamed over it. A build killed outright
+(SIGKILL, power loss) cannot clean up its temporary file, so the next write does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(temporary path)`, then rename the temporary file to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; these files are not
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def temporary_beside(path: Path, suffix: str) -> Path:
+    """A fresh temporary file next to `path`, removed by the next `atomic_write` if left."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{suffix}.tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def unique_name(stem: str, suffix: str, taken: Iterable[str]) -> str:
+    """`stem.md`, else `stem-2.md`, `stem-3.md`, … whichever is not taken."""
+    used = set(taken)
+    name, n = f"{stem}{suffix}", 2
+    while name in used:
+        name, n = f"{stem}-{n}{suffix}", n + 1
+    return name
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,436 @@
+"""The Markdown dialect of a card file: CommonMark as GitHub and Typora read it, plus math.
+
+People write their notes in Typora, Obsidian or on GitHub, so a card file is read the way those
+read it (markdown-it-py, CommonMark with tables): a child indented to its item's content is
+nested, a list may follow a paragraph line directly. On top of CommonMark:
+
+- formulas: `$…$`, `$$…$$` (a block on its own lines, or inside a sentence), `\\(…\\)` and
+  `\\[…\\]`, rules below; TeX reaches MathJax untouched;
+- `==marked==` text (what a point hides, DESIGN §3);
+- underscores are never emphasis (`snake_case`, `__init__`, `d_k`);
+- `<tag>` is HTML only for real HTML tag names, so `std::vector<int>` shows as written;
+- fenced code is highlighted by Pygments, and only when its language is named.
+
+Everything that a parse finds out about a document (images, problems) goes into a `Document`
+made fresh for each parse and passed as markdown-it's `env`: the parser object itself holds
+no state between documents, so one file can never see another's results.
+
+Every diagnostic takes its line from the parser's own positions: block tokens carry their
+line range, and inline rules count the line breaks before the position they match at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block.html_block import html_block
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
+from markdown_it.rules_inline.html_inline import html_inline
+from markdown_it.rules_inline.image import image
+from markdown_it.token import Token
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from .cloze import MATH_CLOSE, MATH_OPEN
+from .errors import Diagnostic, Severity
+from .media import ImageRef, is_remote, media_token
+from .sanitize import is_script_url, rewrite_html
+
+# Inline HTML that passes through. Anything else in angle brackets is text, so that
+# `std::vector<int>` and `Map<K, V>` show as written instead of vanishing as unknown tags.
+HTML_TAGS = frozenset(
+    "a abbr b bdi bdo br cite code data del dfn em font i img ins kbd mark q rp rt ruby s samp "
+    "small span strong sub sup time u var wbr audio video source iframe script style object "
+    "embed svg math div p details summary table thead tbody tr td th center hr blockquote "
+    "pre ul ol li dl dt dd h1 h2 h3 h4 h5 h6 figure figcaption".split()
+)
+TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
+
+# A padded formula (`$ x $`) is math only when its content reads as TeX: a command, one of
+# these characters, or a single letter. `$ 5 and $ 10` and `$ HOME and $ PATH` stay text.
+TEX_SIGNS = re.compile(r"\\[A-Za-z]+|[\^_{}=+<>]")
+SINGLE_LETTER = re.compile(r"[A-Za-z\u0370-\u03ff]")
+
+
+@dataclass
+class Document:
+    """What one parse found out about one piece of Markdown (a part of a card file).
+
+    `base` is the file line of the Markdown's first line; `line` the file line of the inline
+    text being parsed (set per inline block, read by the inline rules).
+    """
+
+    rel: str
+    base: int
+    allow_scripts: bool
+    first_image: int = 0  # number of the file's images before this part (for media tokens)
+    images: list[ImageRef] = field(default_factory=list)
+    problems: list[Diagnostic] = field(default_factory=list)
+    line: int = 0
+
+    def report(self, line: int, message: str, severity: Severity = "error") -> None:
+        self.problems.append(Diagnostic(self.rel, line, message, severity))
+
+
+def document(env: Any) -> Document:
+    doc = env["mkdeck"]
+    assert isinstance(doc, Document)
+    return doc
+
+
+def _inline_line(state: StateInline, pos: int) -> int:
+    return document(state.env).line + state.src.count("\n", 0, pos)
+
+
+# --- formulas ---------------------------------------------------------------------------------
+
+
+def check_tex(tex: str, doc: Document, line: int) -> None:
+    """Unbalanced braces make MathJax show the raw TeX: say so at the formula's line."""
+    depth = 0
+    escaped = False
+    for ch in tex:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                break
+    if depth:
+        shown = " ".join(tex.split())
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        doc.report(line, f"unbalanced braces `{{` `}}` in formula `{shown}`")
+
+
+def _math_inline(state: StateInline, silent: bool) -> bool:
+    """`$…$`, `$$…$$` inside a sentence, and `\\(…\\)`.
+
+    A `$…$` formula opens at a `$` followed by a non-space and closes at the next `$` that
+    follows a non-space and is not followed by a digit (Pandoc's rule, so `$5 and $10` is
+    money). A padded one (`$ x $`, `$\\pi $`, as Typora and Notion write them) is math when
+    its content reads as TeX and does not start with a digit.
+    """
+    src, pos = state.src, state.pos
+    if src.startswith("\\(", pos):
+        end = src.find("\\)", pos + 2)
+        if end < 0:
+            return False
+        return _push_math(state, silent, src[pos + 2 : end], end + 2, display=False)
+    if src[pos] != "$" or (pos and src[pos - 1] == "\\"):
+        return False
+    if src.startswith("$$", pos):
+        end = src.find("$$", pos + 2)
+        if end < 0 or not src[pos + 2 : end].strip():
+            if not silent:
+                document(state.env).report(
+                    _inline_line(state, pos), "unclosed `$$` formula (close it with `$$`)"
+                )
+                state.pending += "$$"
+            state.pos = pos + 2
+            return True
+        return _push_math(state, silent, src[pos + 2 : end], end + 2, display=True)
+    end = pos + 1
+    while True:
+        end = src.find("$", end)
+        if end < 0 or src[end - 1] != "\\":
+            break
+        end += 1
+    if end > pos + 1:
+        tex = src[pos + 1 : end]
+        after = src[end + 1 : end + 2]
+        tight = not tex[0].isspace() and not tex[-1].isspace() and not after.isdigit()
+        padded = tex.strip()
+        if tight or (
+            padded
+            and not padded[0].isdigit()
+            and (TEX_SIGNS.search(padded) or SINGLE_LETTER.fullmatch(padded))
+        ):
+            return _push_math(state, silent, tex, end + 1, display=False)
+    following = src[pos + 1 : pos + 2]
+    if following and not following.isspace() and not following.isdigit() and not silent:
+        document(state.env).report(
+            _inline_line(state, pos),
+            "unclosed `$` formula (write `\\$` for a literal dollar sign)",
+        )
+    return False
+
+
+def _push_math(state: StateInline, silent: bool, tex: str, end: int, display: bool) -> bool:
+    if not silent:
+        token = state.push("math_inline", "math", 0)
+        token.content = tex
+        token.meta["display"] = display
+        check_tex(tex, document(state.env), _inline_line(state, state.pos))
+    state.pos = end
+    return True
+
+
+def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """A `$$` or `\\[` block: it needs no blank line around it, and may sit in a list item."""
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False
+    begin = state.bMarks[start] + state.tShift[start]
+    first = state.src[begin : state.eMarks[start]].rstrip()
+    if first.startswith("$$"):
+        close = "$$"
+    elif first.startswith("\\["):
+        close = "\\]"
+    else:
+        return False
+    rest = first[2:]
+    if close in rest:
+        if not rest.endswith(close) or not rest[: -len(close)].strip():
+            return False  # `$$a$$ and text`: a formula inside a sentence
+        tex, last = rest[: -len(close)], start
+    else:
+        last = start + 1
+        while last < end:
+            if state.isEmpty(last) and close == "$$" and last + 1 < end and state.isEmpty(last + 1):
+                return False  # two blank lines: this `$$` never closes
+            if state.sCount[last] < state.blkIndent and not state.isEmpty(last):
+                return False  # the list item or quote ended first
+            text = state.src[state.bMarks[last] + state.tShift[last] : state.eMarks[last]]
+            if text.rstrip().endswith(close):
+                break
+            last += 1
+        else:
+            return False
+        body = state.getLines(start + 1, last, state.blkIndent, False)
+        closing = text.rstrip()[: -len(close)]
+        tex = "\n".join(part for part in (rest, body, closing) if part.strip())
+    if silent:
+        return True
+    token = state.push("math_block", "math", 0)
+    token.block = True
+    token.content = tex
+    token.map = [start, last + 1]
+    state.line = last + 1
+    doc = document(state.env)
+    check_tex(tex, doc, doc.base + start)
+    return True
+
+
+def _render_math(_self: Any, tokens: list[Token], idx: int, _options: Any, _env: Any) -> str:
+    token = tokens[idx]
+    tex = escapeHtml(token.content)
+    if token.type == "math_block":
+        return f'<div class="math">{MATH_OPEN}\\[\n{tex.strip()}\n\\]{MATH_CLOSE}</div>\n'
+    if token.meta.get("display"):
+        return f'<span class="math display">{MATH_OPEN}\\[{tex}\\]{MATH_CLOSE}</span>'
+    return f'<span class="math">{MATH_OPEN}\\({tex}\\){MATH_CLOSE}</span>'
+
+
+# --- marked text, underscores, HTML -----------------------------------------------------------
+
+
+def _mark(state: StateInline, silent: bool) -> bool:
+    """`==text==` → `<mark>`; its content is Markdown like any other."""
+    src, pos = state.src, state.pos
+    if not src.startswith("==", pos):
+        return False
+    end = src.find("==", pos + 2, state.posMax)
+    inner = src[pos + 2 : end]
+    if end < 0 or not inner.strip() or inner[0].isspace() or inner[-1].isspace():
+        return False
+    if not silent:
+        state.push("mark_open", "mark", 1)
+        outer = state.posMax
+        state.pos, state.posMax = pos + 2, end
+        state.md.inline.tokenize(state)
+        state.posMax = outer
+        state.push("mark_close", "mark", -1)
+    state.pos = end + 2
+    return True
+
+
+def _underscores(state: StateInline, silent: bool) -> bool:
+    """A run of `_` is text: underscores are never emphasis."""
+    pos = state.pos
+    if state.src[pos] != "_":
+        return False
+    end = pos
+    while end < state.posMax and state.src[end] == "_":
+        end += 1
+    if not silent:
+        state.pending += state.src[pos:end]
+    state.pos = end
+    return True
+
+
+def _known_tag(text: str) -> bool:
+    m = TAG_NAME.match(text)
+    return m is None or m.group(1).lower() in HTML_TAGS
+
+
+def _html_inline(state: StateInline, silent: bool) -> bool:
+    if not _known_tag(state.src[state.pos : state.pos + 40]):
+        return False
+    start = state.pos
+    if not html_inline(state, silent):
+        return False
+    if not silent:
+        state.tokens[-1].meta["line"] = _inline_line(state, start)
+    return True
+
+
+def _html_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    begin = state.bMarks[start] + state.tShift[start]
+    if not _known_tag(state.src[begin : begin + 40]):
+        return False
+    return html_block(state, start, end, silent)
+
+
+def _image(state: StateInline, silent: bool) -> bool:
+    start = state.pos
+    if not image(state, silent):
+        return False
+    if not silent:
+        state.tokens[-1].meta["line"] = _inline_line(state, start)
+    return True
+
+
+# --- lines, images and scripts ----------------------------------------------------------------
+
+
+def _inline_with_lines(state: StateCore) -> None:
+    """markdown-it's own inline step, telling the inline rules which line each block is on."""
+    doc = document(state.env)
+    for token in state.tokens:
+        if token.type == "inline":
+            doc.line = doc.base + (token.map[0] if token.map else 0)
+            token.children = token.children or []
+            state.md.inline.parse(token.content, state.md, state.env, token.children)
+
+
+def _images_and_scripts(state: StateCore) -> None:
+    """Swap local images for media tokens, and take script out unless it is allowed."""
+    doc = document(state.env)
+    for token in state.tokens:
+        block_line = doc.base + (token.map[0] if token.map else 0)
+        for t in [token, *(token.children or [])]:
+            if t.type == "image":
+                _image_token(t, doc)
+            elif t.type in ("html_inline", "html_block"):
+                line = t.meta.get("line", block_line)
+                t.content = _html(t.content, doc, line)
+            elif t.type == "link_open" and _script_link(t, doc):
+                del t.attrs["href"]
+                _script_removed(doc, t.meta.get("line", block_line))
+
+
+def _script_link(token: Token, doc: Document) -> bool:
+    return not doc.allow_scripts and is_script_url(str(token.attrGet("href") or ""))
+
+
+def _image_token(token: Token, doc: Document) -> None:
+    src = str(token.attrGet("src") or "")
+    line = token.meta.get("line", doc.line)
+    if is_script_url(src) and not doc.allow_scripts:
+        token.attrSet("src", "")
+        _script_removed(doc, line)
+    elif src and not is_remote(src):
+        token.attrSet("src", _media(doc, src, line))
+
+
+def _media(doc: Document, src: str, line: int) -> str:
+    doc.images.append(ImageRef(src, line))
+    return media_token(doc.first_image + len(doc.images) - 1)
+
+
+def _html(fragment: str, doc: Document, line: int) -> str:
+    def image_src(src: str, offset: int) -> str:
+        return src if not src or is_remote(src) else _media(doc, src, line + offset)
+
+    html, removed_at = rewrite_html(fragment, strip_scripts=not doc.allow_scripts, image=image_src)
+    for offset in removed_at:
+        _script_removed(doc, line + offset)
+    return html
+
+
+def _script_removed(doc: Document, line: int) -> None:
+    if any(p.line == line and p.message.startswith("removed script") for p in doc.problems):
+        return
+    doc.report(
+        line,
+        "removed script (<script>, on…= or javascript:) from the card: Anki runs card HTML. "
+        "To keep scripts you wrote yourself, set `allow_scripts = true` under [tool.mkdeck]",
+        "warning",
+    )
+
+
+# --- code -------------------------------------------------------------------------------------
+
+_FORMATTER = HtmlFormatter(cssclass="highlight", nowrap=False)
+
+
+def _render_code(_self: Any, tokens: list[Token], idx: int, _options: Any, _env: Any) -> str:
+    """Pygments for a named language; an unnamed or unknown one stays plain (no guessing)."""
+    token = tokens[idx]
+    language = token.info.split()[0] if token.info.strip() else ""
+    if language:
+        try:
+            return highlight(token.content, get_lexer_by_name(language), _FORMATTER)
+        except ClassNotFound:
+            pass
+    return f'<div class="highlight"><pre><code>{escapeHtml(token.content)}</code></pre></div>\n'
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+Rule = Callable[..., Any]
+
+
+@lru_cache(maxsize=1)
+def parser() -> MarkdownIt:
+    """The card dialect. It keeps nothing between documents: all per-document state is `env`."""
+    md = MarkdownIt("commonmark", {"html": True, "breaks": False}).enable(
+        ["table", "strikethrough"]
+    )
+    # Script URLs are not dropped silently: `_images_and_scripts` removes them with a warning.
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    md.block.ruler.before(
+        "fence",
+        "math_block",
+        _math_block,
+        {"alt": ["paragraph", "reference", "blockquote", "list"]},
+    )
+    md.block.ruler.at("html_block", _html_block, {"alt": ["paragraph", "reference", "blockquote"]})
+    md.inline.ruler.before("escape", "math_inline", _math_inline)
+    md.inline.ruler.before("emphasis", "underscores", _underscores)
+    md.inline.ruler.before("emphasis", "mark", _mark)
+    md.inline.ruler.at("html_inline", _html_inline)
+    md.inline.ruler.at("image", _image)
+    md.core.ruler.at("inline", _inline_with_lines)
+    md.core.ruler.push("mkdeck_media", _images_and_scripts)
+    md.add_render_rule("math_inline", _render_math)
+    md.add_render_rule("math_block", _render_math)
+    md.add_render_rule("fence", _render_code)
+    md.add_render_rule("code_block", _render_code)
+    return md
+
+
+def parse(markdown: str, doc: Document) -> list[Token]:
+    return parser().parse(markdown, {"mkdeck": doc})
+
+
+def parse_inline(markdown: str, doc: Document) -> list[Token]:
+    return parser().parseInline(markdown, {"mkdeck": doc})
+
+
+def to_html(tokens: list[Token], doc: Document) -> str:
+    md = parser()
+    return md.renderer.render(tokens, md.options, {"mkdeck": doc})

@@ -1,0 +1,85 @@
+"""Images: which file each one is, whether it may be packed, and its name in Anki.
+
+Rendering leaves each local image as a token (`media_token`) and lists it as an `ImageRef`;
+this module resolves those references against the card file's folder. A file is packed only
+from inside the cards folder (symlinks resolved first, so a link cannot smuggle a file out),
+and under a name made of its content's hash, so it can never collide with another deck's
+`image.png` in Anki's one media folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Diagnostic
+
+MEDIA_OPEN, MEDIA_CLOSE = "\ufdd4", "\ufdd5"
+# `http:`, `data:`, `//host/x.png`: not a file of the deck. One letter before the colon is a
+# Windows drive (`C:\notes\a.png`), which is a local path, and refused below as outside.
+REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]+:|//)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as the Markdown names it, and the line it is on."""
+
+    src: str
+    line: int
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    path: Path
+    name: str  # collision-proof name in Anki's media folder
+
+
+def is_remote(src: str) -> bool:
+    return bool(REMOTE.match(src.strip()))
+
+
+def media_token(index: int) -> str:
+    """What stands in the HTML for a file's `index`-th image until packaging names it."""
+    return f"{MEDIA_OPEN}{index}{MEDIA_CLOSE}"
+
+
+def local_path(src: str, folder: Path) -> Path:
+    """The file an image reference names, relative to the Markdown file's folder."""
+    src = urllib.parse.unquote(src.split("#", 1)[0].split("?", 1)[0])
+    return (folder / src).resolve()
+
+
+def resolve_media(
+    images: list[tuple[Path, str, tuple[ImageRef, ...]]], cards_dir: Path
+) -> tuple[dict[tuple[str, int], MediaFile], list[Diagnostic]]:
+    """Each (card file path, rel, its images) → packed files keyed by (rel, image index).
+
+    An image shown by many cards is read and hashed once.
+    """
+    resolved: dict[tuple[str, int], MediaFile] = {}
+    packed: dict[Path, MediaFile] = {}
+    problems: list[Diagnostic] = []
+    root = cards_dir.resolve()
+    for path, rel, refs in images:
+        for index, ref in enumerate(refs):
+            file = local_path(ref.src, path.parent)
+            if not file.is_relative_to(root):
+                problems.append(
+                    Diagnostic(
+                        rel,
+                        ref.line,
+                        f"image `{ref.src}` is outside the cards folder; mkdeck only packs "
+                        "files from inside it",
+                    )
+                )
+            elif not file.is_file():
+                problems.append(Diagnostic(rel, ref.line, f"image not found: `{ref.src}`"))
+            else:
+                if file not in packed:
+                    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:20]
+                    packed[file] = MediaFile(file, f"mkdeck-{digest}{file.suffix.lower()}")
+                resolved[rel, index] = packed[file]
+    return resolved, problems
