@@ -1,83 +1,21 @@
-"""Shared helpers: write card files, build them with mkdeck, import into a real Anki collection."""
+"""Fixtures: a fresh Anki collection, and a deck built and imported into it."""
 
 from __future__ import annotations
 
-import html
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
-from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
-from click.testing import CliRunner, Result
+from anki.collection import Collection
 
-from mkdeck.build import Report, build
-from mkdeck.cli import main
-from mkdeck.config import Config
-
-# A 1×1 PNG, so image tests ship a real image file.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
-    "0000000c49444154789c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
-)
-
-
-def write_cards(root: Path, files: dict[str, str | bytes]) -> Path:
-    """Write `files` (relative path → content) under root/cards and return that folder."""
-    cards = root / "cards"
-    cards.mkdir(parents=True, exist_ok=True)
-    for rel, content in files.items():
-        path = cards / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return cards
-
-
-def build_deck(cards: Path, out: Path | None = None, deck: str | None = "Test") -> Report:
-    config = Config(root=cards.parent, cards=cards, output=cards.parent / "build", deck=deck)
-    out = out or config.package_path(cards)
-    return build(cards, out, config)
-
-
-def run(args: list[str], cwd: Path) -> Result:
-    """Run the command line as a user would, from `cwd`; a traceback fails the test."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(cwd)
-        return CliRunner().invoke(main, args, catch_exceptions=False)
-
-
-def import_package(col: Collection, package: Path) -> object:
-    request = ImportAnkiPackageRequest(
-        package_path=str(package),
-        options=ImportAnkiPackageOptions(
-            with_scheduling=True,
-            update_notes=ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER,
-        ),
-    )
-    return col.import_anki_package(request)
-
-
-def shown(fragment: str) -> str:
-    """What a reader sees of an HTML fragment: tags dropped, entities decoded, spaces collapsed."""
-    text = re.sub(r"<style>.*?</style>", "", fragment, flags=re.DOTALL)
-    text = re.sub(r"</?(?:p|div|li|ul|ol|br|hr|pre|table|thead|tbody|tr|td|th)\b[^>]*>", " ", text)
-    text = re.sub(r"<[^>]+>", "", text)
-    return " ".join(html.unescape(text).split())
+from helpers import build_deck, import_package, write_cards
 
 
 @pytest.fixture
-def same_second(monkeypatch) -> int:
-    """Every build in the test happens in one second, as in scripts and watch loops."""
-    import mkdeck.build
-
-    frozen = int(time.time())
-    monkeypatch.setattr(mkdeck.build.time, "time", lambda: float(frozen))
-    return frozen
+def same_second() -> int:
+    """A clock for builds that all happen in one second, as in scripts and watch loops."""
+    return int(time.time())
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import PNG, shown
+from helpers import PNG, shown
 
 MHA = """\
 ---

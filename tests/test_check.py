@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import build_deck, run, write_cards
+from helpers import build_deck, run, write_cards
 
 GOOD = "---\nid: good\n---\n# 好的问题\n\n1. 第一点\n2. 第二点\n"
 

@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import build_deck, import_package
+from helpers import build_deck, import_package
 
 CARDS = Path(__file__).resolve().parent.parent / "cards"
 INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from anki.collection import Collection
 from anki.scheduler.v3 import CardAnswer
 
-from conftest import build_deck, import_package, shown, write_cards
+from helpers import build_deck, import_package, shown, write_cards
 
 P1 = "计算量：旁路让前向和反向的计算都略有增加"
 P2 = "显存：优化器只保存旁路参数的状态"
@@ -81,7 +81,7 @@ def test_edits_moves_and_renames_keep_review_history(tmp_path, collection, same_
         tmp_path,
         {"lora.md": lora([P1, P2, P3, P4, P5, P6]), "norm.md": NORM, "prepost.md": PREPOST},
     )
-    first = build_deck(cards)
+    first = build_deck(cards, now=same_second)
     assert not first.errors
     import_package(collection, first.package)
     assert answer_everything(collection) == 10
@@ -96,7 +96,7 @@ def test_edits_moves_and_renames_keep_review_history(tmp_path, collection, same_
     (cards / "norm.md").rename(cards / "normalization.md")
     (cards / "sub").mkdir()
     (cards / "prepost.md").rename(cards / "sub" / "prepost.md")
-    second = build_deck(cards)
+    second = build_deck(cards, now=same_second)
     assert not second.errors
     removed = [d for d in second.diagnostics if d.severity == "note"]
     assert len(removed) == 2  # P5 deleted, P6 replaced
@@ -129,7 +129,7 @@ def test_an_edit_made_in_anki_survives_until_the_markdown_changes(
     tmp_path, collection, same_second
 ):
     cards = write_cards(tmp_path, {"norm.md": NORM})
-    import_package(collection, build_deck(cards).package)
+    import_package(collection, build_deck(cards, now=same_second).package)
     note = collection.get_note(collection.find_notes("")[0])
     note["Extra"] = "my fix inside Anki"
     collection.update_note(note)
@@ -137,12 +137,12 @@ def test_an_edit_made_in_anki_survives_until_the_markdown_changes(
     collection.db.execute("update notes set mod = ? where id = ?", same_second, note.id)
 
     # Markdown unchanged, rebuilt in the same second: the in-Anki edit stays.
-    import_package(collection, build_deck(cards).package)
+    import_package(collection, build_deck(cards, now=same_second).package)
     assert collection.get_note(note.id)["Extra"] == "my fix inside Anki"
 
     # Markdown changed: the Markdown wins, even within the same second.
     (cards / "norm.md").write_text(NORM + "\n补充：BatchNorm 论文提出了 ICS 的说法\n", "utf-8")
-    import_package(collection, build_deck(cards).package)
+    import_package(collection, build_deck(cards, now=same_second).package)
     updated = collection.get_note(note.id)
     assert "ICS" in updated["Extra"]
     assert "my fix" not in updated["Extra"]

@@ -16,7 +16,7 @@ from anki.collection import Collection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import build_deck, import_package, run, shown, write_cards
+from helpers import build_deck, import_package, run, shown, write_cards
 from mkdeck.build import build, check
 from mkdeck.cloze import plain
 from mkdeck.config import Config
@@ -139,6 +139,19 @@ FRAGMENTS = [
     "\ufdd0",
     "*",
     "_",
+    # Whitespace a person cannot see, alone and as whole headings and points.
+    "\u3000",
+    "\u00a0",
+    "\u2028",
+    "\u200b",
+    "\ufeff",
+    "# \u3000",
+    "### \u00a0\n",
+    "1. \u2028",
+    "① \u200b",
+    "$ x $",
+    "\\(",
+    "<img src=x.png>",
 ]
 card_texts = st.one_of(
     st.text(),
@@ -159,6 +172,29 @@ def test_any_text_gives_a_result_or_mkdecks_own_errors(tmp_path_factory, text, r
     built = build(cards, root / "out.apkg", config)
     assert [str(d) for d in built.errors] == [str(d) for d in report.errors]
     assert (root / "out.apkg").exists() == (not built.errors)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(texts=st.lists(card_texts, min_size=2, max_size=4))
+def test_a_files_diagnostics_are_the_same_alone_and_among_others(tmp_path_factory, texts):
+    """Rendering keeps no state between files: what a file is told does not depend on the
+    files checked before it. (Duplicate ids and "no cards" concern the folder, not a file.)"""
+    root = tmp_path_factory.mktemp("folder")
+    names = [f"{i}.md" for i in range(len(texts))]
+    together = check(write_cards(root / "all", dict(zip(names, texts, strict=True))), _config(root))
+    for name, text in zip(names, texts, strict=True):
+        alone = check(write_cards(root / name, {name: text}), _config(root))
+        assert _own(alone.diagnostics, name) == _own(together.diagnostics, name)
+
+
+def _config(root: Path) -> Config:
+    return Config(root, root / "cards", root / "build", deck="T")
+
+
+def _own(diagnostics: list[Diagnostic], name: str) -> list[str]:
+    return [str(d) for d in diagnostics if d.path == name and "already used by" not in d.message]
 
 
 POINT_PIECES = st.sampled_from(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PNG, build_deck, import_package, run, shown
+from helpers import PNG, build_deck, import_package, run, shown
 
 POST = """\
 ---

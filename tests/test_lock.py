@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import build_deck, run, write_cards
+from helpers import build_deck, run, write_cards
 from mkdeck.lockfile import format_lock, parse_lock
 
 CARD = "---\nid: lock-demo\n---\n# 问题\n\n1. 一：甲\n2. 二：乙\n"

@@ -133,7 +133,7 @@ def build(
     files = {m.name: m for m in found.media.values()}
     write_package(notes, [files[name] for name in sorted(files)], out)
     write_lock(cards_dir / LOCK_NAME, Lock(tuple(entries + kept)))
-    report.diagnostics = sorted([*report.diagnostics, *gone], key=lambda d: (d.path, d.line))
+    report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
@@ -150,9 +150,14 @@ def _report(
         notes=len(found.cards),
         cards=sum(len(c.question.points) for c in found.cards),
         media=len({m.name for m in found.media.values()}),
-        diagnostics=sorted(diagnostics, key=lambda d: (d.path, d.line)),
+        diagnostics=sorted(diagnostics, key=_where),
         seconds=time.perf_counter() - started,
     )
+
+
+def _where(d: Diagnostic) -> tuple[bool, str, int]:
+    """Files in order, then what concerns the whole folder."""
+    return d.path == ".", d.path, d.line
 
 
 def collect(cards_dir: Path, config: Config, progress: Progress | None = None) -> Collected:

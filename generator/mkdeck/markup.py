@@ -117,7 +117,7 @@ def check_tex(tex: str, doc: Document, line: int) -> None:
 
 
 def _math_inline(state: StateInline, silent: bool) -> bool:
-    """`$…$`, `$$…$$` inside a sentence, and `\\(…\\)`.
+    """`$…$`, `$$…$$` and `\\[…\\]` inside a sentence, and `\\(…\\)`.
 
     A `$…$` formula opens at a `$` followed by a non-space and closes at the next `$` that
     follows a non-space and is not followed by a digit (Pandoc's rule, so `$5 and $10` is
@@ -125,11 +125,12 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
     its content reads as TeX and does not start with a digit.
     """
     src, pos = state.src, state.pos
-    if src.startswith("\\(", pos):
-        end = src.find("\\)", pos + 2)
-        if end < 0:
-            return False
-        return _push_math(state, silent, src[pos + 2 : end], end + 2, display=False)
+    for opening, closing, display in (("\\(", "\\)", False), ("\\[", "\\]", True)):
+        if src.startswith(opening, pos):
+            end = src.find(closing, pos + 2)
+            if end < 0 or not src[pos + 2 : end].strip():
+                return False
+            return _push_math(state, silent, src[pos + 2 : end], end + 2, display=display)
     if src[pos] != "$" or (pos and src[pos - 1] == "\\"):
         return False
     if src.startswith("$$", pos):

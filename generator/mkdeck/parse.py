@@ -31,6 +31,7 @@ HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 # Spaces a person cannot see: a heading made only of them has no text.
 INVISIBLE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")
+EMPTY_HEADING = re.compile(r"^ {0,3}#{1,6}(?=\s|$)")
 # A first line that asks: short, and ends in a question mark (bold or not).
 ASKING = re.compile(r"^(?:\*\*|__)?(.{1,100}?[？?])(?:\*\*|__)?[ \t]*$")
 # An answer of one card longer than this (characters, spaces not counted) is hard to recall
@@ -103,7 +104,7 @@ def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
     whole = not points
     if whole:
         answer = section(lines, answer_start, len(lines))
-        if not answer.markdown:
+        if not any(not is_blank(EMPTY_HEADING.sub("", t)) for t in answer.markdown.split("\n")):
             raise MkdeckError(
                 "the question has no answer below it: skipped", rel, title_index + 1, "warning"
             )
@@ -271,7 +272,9 @@ def point(lines: list[str], line: int) -> Point:
     """A point's lines → its own Markdown: number removed, children moved to the margin.
 
     Children are indented to the point's content column (3 spaces under `1. `), or less; the
-    smallest indent among them is removed from all, so their own nesting is kept.
+    smallest indent among them is removed from all, so their own nesting is kept. When some
+    continue at the margin (`- a` right under the point), nothing is removed: the others are
+    nested relative to those.
     """
     m = POINT_START.match(lines[0])
     assert m is not None
@@ -279,7 +282,7 @@ def point(lines: list[str], line: int) -> Point:
     first = lines[0][m.end() :].rstrip()
     rest = [_expand_indent(t) for t in lines[1:]]
     indents = [len(t) - len(t.lstrip(" ")) for t in rest if t.strip()]
-    shift = min([m.end(), *(n for n in indents if n)]) if any(indents) else 0
+    shift = min([m.end(), *indents]) if indents else 0
     body = [t[min(shift, len(t) - len(t.lstrip(" "))) :] for t in rest]
     return Point(line, number, "\n".join([first, *body]).rstrip())
 

@@ -1,0 +1,276 @@
+"""Each stage on its own, table-driven: `source → expected`, so a failure names the stage.
+
+The shapes come from notes people keep: Typora exports, GitHub question lists, one question per
+file with the question only in the file name. The real-Anki tests (`test_real_notes.py`) check
+the same shapes as the reader sees them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mkdeck.cloze import HIDE_CLOSE, HIDE_OPEN, MATH_CLOSE, MATH_OPEN
+from mkdeck.errors import MkdeckError
+from mkdeck.media import MEDIA_CLOSE, MEDIA_OPEN
+from mkdeck.parse import parse_question
+from mkdeck.render import render_question
+
+# --- parse: which part is the question, which the points --------------------------------------
+
+PARSE = [
+    pytest.param(
+        "# 什么是闭包？\n\n1. 一\n2. 二\n",
+        "什么是闭包？",
+        [(3, 1, "一"), (4, 2, "二")],
+        id="h1 question",
+    ),
+    pytest.param(
+        "### What is a closure?\n\n#### Answer\n\n1. A function\n2. Its scope\n\n"
+        "#### Good to hear\n\n- x\n",
+        "What is a closure?",
+        [(5, 1, "A function"), (6, 2, "Its scope")],
+        id="h3 question, h4 structure",
+    ),
+    pytest.param(
+        "## 背景\n\n# 真正的问题？\n\n1. 点\n",
+        "真正的问题？",
+        [(5, 1, "点")],
+        id="a # heading wins over an earlier ##",
+    ),
+    pytest.param(
+        "Word2vec 为什么要二次采样？\n\n1. 高频词信息少\n2. 加快训练\n",
+        "Word2vec 为什么要二次采样？",
+        [(3, 1, "高频词信息少"), (4, 2, "加快训练")],
+        id="first line asks",
+    ),
+    pytest.param(
+        "**什么是 LoRA?**\n\n1) 低秩旁路\n",
+        "什么是 LoRA?",
+        [(3, 1, "低秩旁路")],
+        id="bold first line asks",
+    ),
+    pytest.param(
+        "高频词出现得多，信息少。\n\n1. 丢弃概率\n",
+        "二次采样",
+        [(3, 1, "丢弃概率")],
+        id="file name is the question",
+    ),
+    pytest.param(
+        "# Q\n\n1）全角括号\n2）第二\n",
+        "Q",
+        [(3, 1, "全角括号"), (4, 2, "第二")],
+        id="1） full-width",
+    ),
+    pytest.param(
+        "# Q\n\n①第一\n② 第二\n",
+        "Q",
+        [(3, 1, "第一"), (4, 2, "第二")],
+        id="circled numbers",
+    ),
+    pytest.param(
+        "# Q\n\n3. 三\n4. 四\n",
+        "Q",
+        [(3, 3, "三"), (4, 4, "四")],
+        id="list starting at 3",
+    ),
+    pytest.param(
+        "# Q\n\n1. x\n  - two-space child\n    - grandchild\n2. y\n",
+        "Q",
+        [(3, 1, "x\n- two-space child\n  - grandchild"), (6, 2, "y")],
+        id="two-space children keep their nesting",
+    ),
+    pytest.param(
+        "# Q\n\n1. 公式：\n\n$$\nL = x\n$$\n\n2. 下一点\n\n补充\n",
+        "Q",
+        [(3, 1, "公式：\n\n$$\nL = x\n$$"), (9, 2, "下一点")],
+        id="margin formula between points belongs to the point above",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "title", "points"), PARSE)
+def test_parse(source, title, points):
+    question, _ = parse_question(source, "二次采样.md")
+    assert question.title == title
+    assert [(p.line, p.number, p.markdown) for p in question.points] == points
+
+
+def test_a_list_less_answer_is_one_whole_point():
+    question, problems = parse_question(
+        "# 什么是 BN？\n\n按 batch 归一化。\n\n再平移缩放。\n", "bn.md"
+    )
+    assert question.whole_answer
+    assert [(p.line, p.markdown) for p in question.points] == [
+        (3, "按 batch 归一化。\n\n再平移缩放。")
+    ]
+    assert problems == []
+
+
+def test_a_long_list_less_answer_is_warned_about():
+    _, problems = parse_question("# Q？\n\n" + "很长的回答。" * 80 + "\n", "long.md")
+    assert [str(p) for p in problems] == [
+        "long.md:3: warning: the answer is one card of 480 characters (over 400): number its "
+        "points (`1.`, `2.`) to make one card of each"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("", "x.md:1: warning: the file is empty: skipped"),
+        ("\u3000\n\u200b\n", "x.md:1: warning: the file is empty: skipped"),
+        ("# 只有问题？\n", "x.md:1: warning: the question has no answer below it: skipped"),
+        (
+            "---\nid: a\n---\n#\u00a0\n",
+            "x.md:4: warning: the question has no answer below it: skipped",
+        ),
+        ("---\nid: [a\n---\n# Q\n\n1. a\n", "x.md:2: error: invalid YAML front matter: "),
+        (
+            "# Q\n\n1. a\n\n```python\nx\n",
+            "x.md:5: error: code fence ``` opened here is never closed",
+        ),
+    ],
+)
+def test_files_that_hold_no_card(source, expected):
+    with pytest.raises(MkdeckError) as caught:
+        parse_question(source, "x.md")
+    assert str(caught.value.diagnostic).startswith(expected)
+
+
+# --- render: what each point hides ------------------------------------------------------------
+
+
+def _readable(html: str) -> str:
+    for marker, shown in (
+        (HIDE_OPEN, "[["),
+        (HIDE_CLOSE, "]]"),
+        (MATH_OPEN, ""),
+        (MATH_CLOSE, ""),
+        (MEDIA_OPEN, "<m"),
+        (MEDIA_CLOSE, ">"),
+    ):
+        html = html.replace(marker, shown)
+    return html
+
+
+RENDER = [
+    pytest.param(
+        "QKV 线性变换：$6sD^2$",
+        'QKV 线性变换：[[<span class="math">\\(6sD^2\\)</span>]]',
+        id="label",
+    ),
+    pytest.param("Memory: 优化器状态", "Memory: [[优化器状态]]", id="ascii label"),
+    pytest.param(
+        "**参数规模**：8B 和 70B", "<strong>参数规模</strong>：[[8B 和 70B]]", id="bold label"
+    ),
+    pytest.param("**参数规模：** 8B", "<strong>参数规模：</strong>[[ 8B]]", id="colon inside bold"),
+    pytest.param(
+        "`torch.compile`: 编译图", "<code>torch.compile</code>: [[编译图]]", id="code label"
+    ),
+    pytest.param("*Memory*: 显存", "<em>Memory</em>: [[显存]]", id="italic label"),
+    pytest.param("see http://x.org now", "[[see http://x.org now]]", id="url is no label"),
+    pytest.param("std::vector 存放", "[[std::vector 存放]]", id="double colon is no label"),
+    pytest.param(
+        "这一句话很长很长很长很长很长很长很长很长很长很长：后面",
+        "[[这一句话很长很长很长很长很长很长很长很长很长很长：后面]]",
+        id="too long for a label",
+    ),
+    pytest.param(
+        "softmax：==$3hs^2$==（各 $s$ 次）",
+        'softmax：[[<span class="math">\\(3hs^2\\)</span>]]'
+        '（各 <span class="math">\\(s\\)</span> 次）',
+        id="marked span wins",
+    ),
+    pytest.param("价格 $5 and $10", "[[价格 $5 and $10]]", id="money is text"),
+    pytest.param(
+        "$ x $ 与 $\\pi $",
+        '[[<span class="math">\\( x \\)</span> 与 <span class="math">\\(\\pi \\)</span>]]',
+        id="padded math",
+    ),
+    pytest.param(
+        "a $$x^2$$ b", '[[a <span class="math display">\\[x^2\\]</span> b]]', id="$$ in a sentence"
+    ),
+    pytest.param(
+        "\\(a_i\\) 和 \\[b\\]",
+        '[[<span class="math">\\(a_i\\)</span> 和 <span class="math display">\\[b\\]</span>]]',
+        id="backslash delimiters",
+    ),
+    pytest.param("snake_case 和 __init__", "[[snake_case 和 __init__]]", id="underscores stay"),
+    pytest.param("std::vector<int>", "[[std::vector&lt;int&gt;]]", id="unknown tag is text"),
+    pytest.param(
+        '图：<img src="a.png" style="zoom:50%;" />',
+        '图：[[<img src="<m0>" style="zoom:50%;" />]]',
+        id="html image",
+    ),
+    pytest.param(
+        "损失函数为：\n$$\nL = -\\log p\n$$\n其中 $p$ 是概率",
+        '<p>损失函数为：</p>\n[[<div class="math">\\[\nL = -\\log p\n\\]</div>\n'
+        '<p>其中 <span class="math">\\(p\\)</span> 是概率</p>\n]]',
+        id="$$ block without blank lines",
+    ),
+    pytest.param(
+        "组成：\n- 参数\n  - 权重",
+        "<p>组成：</p>\n[[<ul>\n<li>参数\n<ul>\n<li>权重</li>\n</ul>\n</li>\n</ul>\n]]",
+        id="nested bullets",
+    ),
+]
+
+
+@pytest.mark.parametrize(("point", "html"), RENDER)
+def test_render_point(point, html):
+    question, _ = parse_question(f"# Q\n\n1. {point}\n", "r.md")
+    rendered = render_question(question)
+    assert rendered.problems == ()
+    assert _readable(rendered.points_html[0]) == html
+
+
+# --- diagnostics: each at its own line ---------------------------------------------------------
+
+DIAGNOSTICS = [
+    pytest.param(
+        "# Q\n\n1. a\n2. 公式 $\\frac{a}{b} 没有闭合\n",
+        ["d.md:4: error: unclosed `$` formula (write `\\$` for a literal dollar sign)"],
+        id="unclosed $ at its line",
+    ),
+    pytest.param(
+        "# Q\n\n1. 第一行\n   第二行 $x^{2$\n   第三行 $y^{3$ 和 $z^{$\n",
+        [
+            "d.md:4: error: unbalanced braces `{` `}` in formula `x^{2`",
+            "d.md:5: error: unbalanced braces `{` `}` in formula `y^{3`",
+            "d.md:5: error: unbalanced braces `{` `}` in formula `z^{`",
+        ],
+        id="three bad formulas, three errors",
+    ),
+    pytest.param(
+        "# Q\n\n\n\n上下文\n\n更多上下文 ![x](a.png) 和 $ok$ $bad\n\n1. a\n",
+        ["d.md:7: error: unclosed `$` formula (write `\\$` for a literal dollar sign)"],
+        id="context after blank lines",
+    ),
+    pytest.param(
+        "# Q\n\n1. a\n2. 块\n\n   $$\n   x^2\n",
+        ["d.md:6: error: unclosed `$$` formula (close it with `$$`)"],
+        id="unclosed $$",
+    ),
+    pytest.param(
+        "# Q\n\n1. a\n\n| h |\n| - |\n| $x^{$ |\n",
+        ["d.md:7: error: unbalanced braces `{` `}` in formula `x^{`"],
+        id="in a table cell",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), DIAGNOSTICS)
+def test_diagnostics(source, expected):
+    question, problems = parse_question(source, "d.md")
+    rendered = render_question(question)
+    assert [str(d) for d in [*problems, *rendered.problems]] == expected
+
+
+def test_images_are_found_at_their_own_lines():
+    source = "# Q\n\n\n上下文\n![a](a.png)\n\n1. 点\n   <img src='b.png'>\n\n补充\n\n![c](c.png)\n"
+    question, _ = parse_question(source, "i.md")
+    assert [(i.src, i.line) for i in render_question(question).media] == [
+        ("a.png", 5),
+        ("b.png", 8),
+        ("c.png", 12),
+    ]
