@@ -191,18 +191,22 @@ def new_command(question: str, cards_dir: Path | None) -> None:
 @_cards_dir_option("-o", "--output")
 @click.option("-n", "--dry-run", is_flag=True, help="Show the plan; write nothing.")
 def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
-    """Split POST, a Markdown post of numbered questions, into card files.
+    """Split POST, a Markdown post of questions, into card files.
 
-    Each `# 1、…` question becomes one card file with a fresh id and the post's
-    tags. Prose before the first question and the footer are left out (and listed).
-    Importing the same post again changes nothing.
+    \b
+    Questions are headings at any level that are numbered or ask:
+      # 1、…   ## 1. …   ### 1.1 …   #### 为什么…？
+    Each becomes one card file with a fresh id and the post's tags; a
+    heading with no text of its own above them is a section and becomes a
+    tag. Prose before the first question and the footer are left out (and
+    listed). Importing the same post again changes nothing.
     """
     cards_dir = cards_dir or _config().cards
     try:
         plan = plan_import(post, cards_dir)
     except MkdeckError as exc:
         _fail(exc, post.parent)
-    for d in plan.warnings:
+    for d in sorted([*plan.warnings, *plan.skipped]):
         _echo_diagnostic(d, post.parent)
     for part in plan.left_out:
         click.echo(f"left out {_display(post)}:{part.first_line}-{part.last_line}: {part.what}")
@@ -210,14 +214,17 @@ def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
     verb = "would write" if dry_run else "write"
     for card in plan.cards:
         target = _display(cards_dir / card.filename)
+        size = _count(card.points, "point") if card.points else "one card for the whole answer"
         if card.existing:
             click.echo(f"unchanged {target} (already imported)")
         else:
-            click.echo(f"{verb} {target} ({_count(card.points, 'point')})")
+            click.echo(f"{verb} {target} ({size})")
     if not dry_run:
         apply_plan(plan, cards_dir)
     done = "Would import" if dry_run else "Imported"
+    sections = f", {_count(len(plan.sections), 'section')} as tags" if plan.sections else ""
+    skipped = f", {len(plan.skipped)} skipped (no answer)" if plan.skipped else ""
     click.echo(
         f"{done} {_count(len(plan.cards), 'question')} into {_display(cards_dir)}: "
-        f"{len(new)} new, {len(plan.cards) - len(new)} already there."
+        f"{len(new)} new, {len(plan.cards) - len(new)} already there{sections}{skipped}."
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MkdeckError
-from .files import atomic_write
+from .files import atomic_write, remove_stale_temporaries
 
 LOCK_NAME = "mkdeck.lock"
 VERSION = 1
@@ -172,6 +172,7 @@ def _str(value: str) -> str:
 def write_lock(path: Path, lock: Lock) -> None:
     """Write atomically, and only when the content changed (no churn in `git status`)."""
     text = format_lock(lock)
+    remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
     with contextlib.suppress(OSError, UnicodeDecodeError):
         if path.read_text(encoding="utf-8") == text:
             return

@@ -52,14 +52,15 @@ HTML_TAGS = frozenset(
     "a abbr b bdi bdo br cite code data del dfn em font i img ins kbd mark q rp rt ruby s samp "
     "small span strong sub sup time u var wbr audio video source iframe script style object "
     "embed svg math div p details summary table thead tbody tr td th center hr blockquote "
-    "pre ul ol li dl dt dd h1 h2 h3 h4 h5 h6 figure figcaption".split()
+    "pre ul ol li dl dt dd h1 h2 h3 h4 h5 h6 figure figcaption section article aside header "
+    "footer nav main caption col colgroup tfoot address".split()
 )
 TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
 
-# A padded formula (`$ x $`) is math only when its content reads as TeX: a command, one of
-# these characters, or a single letter. `$ 5 and $ 10` and `$ HOME and $ PATH` stay text.
-TEX_SIGNS = re.compile(r"\\[A-Za-z]+|[\^_{}=+<>]")
-SINGLE_LETTER = re.compile(r"[A-Za-z\u0370-\u03ff]")
+# A padded formula (`$ x $`, `$10^{-2} $`) is math when its content reads as TeX: it holds a
+# command, one of these characters, a Greek letter or a math symbol, or it is one word with no
+# space inside (`$P(ed) $`). `$ 5 and $ 10` and `$ HOME and $ PATH` stay text.
+TEX_SIGNS = re.compile(r"\\[A-Za-z]+|[\^_{}=+<>|]|[\u0370-\u03ff\u2190-\u21ff\u2200-\u22ff]")
 
 
 @dataclass
@@ -122,7 +123,8 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
     A `$…$` formula opens at a `$` followed by a non-space and closes at the next `$` that
     follows a non-space and is not followed by a digit (Pandoc's rule, so `$5 and $10` is
     money). A padded one (`$ x $`, `$\\pi $`, as Typora and Notion write them) is math when
-    its content reads as TeX and does not start with a digit.
+    its content reads as TeX (`TEX_SIGNS`, or a single word) and the closing `$` is not
+    followed by a digit.
     """
     src, pos = state.src, state.pos
     for opening, closing, display in (("\\(", "\\)", False), ("\\[", "\\]", True)):
@@ -152,14 +154,12 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
         end += 1
     if end > pos + 1:
         tex = src[pos + 1 : end]
-        after = src[end + 1 : end + 2]
-        tight = not tex[0].isspace() and not tex[-1].isspace() and not after.isdigit()
-        padded = tex.strip()
-        if tight or (
-            padded
-            and not padded[0].isdigit()
-            and (TEX_SIGNS.search(padded) or SINGLE_LETTER.fullmatch(padded))
-        ):
+        inner = tex.strip()
+        tight = not tex[0].isspace() and not tex[-1].isspace()
+        reads_as_tex = bool(TEX_SIGNS.search(inner)) or (
+            inner and not any(c.isspace() for c in inner)
+        )
+        if not src[end + 1 : end + 2].isdigit() and (tight or reads_as_tex):
             return _push_math(state, silent, tex, end + 1, display=False)
     following = src[pos + 1 : pos + 2]
     if following and not following.isspace() and not following.isdigit() and not silent:
@@ -199,9 +199,7 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
         tex, last = rest[: -len(close)], start
     else:
         last = start + 1
-        while last < end:
-            if state.isEmpty(last) and close == "$$" and last + 1 < end and state.isEmpty(last + 1):
-                return False  # two blank lines: this `$$` never closes
+        while last < end:  # blank lines inside are allowed: MathJax ignores them
             if state.sCount[last] < state.blkIndent and not state.isEmpty(last):
                 return False  # the list item or quote ended first
             text = state.src[state.bMarks[last] + state.tShift[last] : state.eMarks[last]]
@@ -273,8 +271,11 @@ def _underscores(state: StateInline, silent: bool) -> bool:
 
 
 def _known_tag(text: str) -> bool:
+    """A comment, or a tag with a real HTML name: `<?`, `<!x` and `<int>` are text."""
+    if text.startswith("<!--"):
+        return True
     m = TAG_NAME.match(text)
-    return m is None or m.group(1).lower() in HTML_TAGS
+    return m is not None and m.group(1).lower() in HTML_TAGS
 
 
 def _html_inline(state: StateInline, silent: bool) -> bool:

@@ -1,17 +1,27 @@
 """`mkdeck import`: split a multi-question post into card files.
 
-People already keep posts like "LLM interview questions (2)": front matter, some prose, then
-questions as `# 1、…` headings, each answered in numbered points, then a footer. This module
-plans the split as data (`ImportPlan`), so `--dry-run` can show exactly what a real run does;
-`apply_plan` is the only part that writes.
+Posts come in many shapes: questions as `# 1、…`, `## 1. …`, `### 1.**…**`, `#### 1.1 …？`,
+or headings that simply ask (`…？`); a post title above them (`# 1.attention`); section headings
+with no text of their own (`### 1. 理论篇` right above `#### 1.1 …`). This module reads the
+headings, decides what each one is, and plans one card file per question as data
+(`ImportPlan`), so `--dry-run` shows exactly what a real run does; `apply_plan` is the only
+part that writes.
 
-Posts are looser than card files: a code block or image that follows a point after a blank
-line, without indentation, still belongs to that point. Formulas written as plain text
-(`6 × s × D^2`) are kept as written; guessing TeX would put wrong formulas on cards.
+- A question's answer is copied as written: the card format reads every numbering people use,
+  so nothing is renumbered or re-indented, and what follows the last point at the margin stays
+  Extra, as in any card file. An answer without numbered points becomes one card.
+- A section's name becomes a tag of the questions under it.
+- Each card records where it came from (`imported_from`: the post and the heading), and a
+  later import matches on that, never on a title alone: two posts may both ask `优缺点`.
+- Images are copied under names made of their content's hash, so `img/1.png` of one post
+  never overwrites or stands in for another post's `img/1.png`.
+- Formulas written as plain text (`6 × s × D^2`) are kept as written; guessing TeX would put
+  wrong formulas on cards.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from dataclasses import dataclass
@@ -24,13 +34,41 @@ from .errors import Diagnostic, MkdeckError
 from .files import unique_name
 from .media import is_remote, local_path
 from .newcard import fresh_id, slug
-from .parse import HEADING, POINT_START, normalise_tags, read_front_matter, scan_fences
+from .parse import (
+    HEADING,
+    is_blank,
+    normalise_tags,
+    parse_question,
+    read_front_matter,
+    scan_fences,
+)
 
-QUESTION = re.compile(r"^#{1,2}[ \t]*(\d{1,3})[、.．)][ \t]*(.+?)[ \t#]*$")
+# A numbered heading: `1、`, `1.`, `1)`, `1.1 `, `（1）`, `①`. The number needs a separator
+# after it, so `2024年总结` and `3D 重建` are not numbered.
+NUMBERED = re.compile(
+    r"^(?:(\d{1,3}(?:[.．]\d{1,3})*)(?:[、.．)）:：]|[ \t]+)|[（(](\d{1,3})[）)]|([\u2460-\u2473]))"
+    r"[ \t]*(?P<rest>.*)$"
+)
+ASKS = re.compile(r"[？?][ \t]*$")
+EMPHASIS = re.compile(r"^(\*\*|__|\*)(.+)\1$")
 THEMATIC_BREAK = re.compile(r"^ {0,3}([*_-])(?:[ \t]*\1){2,}[ \t]*$")
-IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-# After a blank line, these still belong to the point above them in a post.
-ATTACHED = re.compile(r"^(?:`{3,}|~{3,}|!\[|[-*+][ \t]|\|)")
+# A path is `<in angle brackets>` or may hold one level of parentheses (`640%20(1).gif`), as
+# CommonMark allows.
+MD_IMAGE = re.compile(
+    r"(!\[[^\]]*\]\(\s*)(<[^>\n]+>|(?:[^()\s<]|\([^()\s]*\))+)((?:\s+\"[^\"]*\")?\s*\))"
+)
+HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*[\"']?)([^\"'\s>]+)", re.IGNORECASE)
+ORIGIN_KEY = "imported_from"
+
+
+@dataclass(frozen=True)
+class Heading:
+    index: int  # line index in the post
+    level: int
+    title: str  # without its number and emphasis
+    numbered: bool
+    asks: bool
+    body: bool  # has text of its own before the next heading
 
 
 @dataclass(frozen=True)
@@ -38,7 +76,8 @@ class PlannedCard:
     title: str
     filename: str
     text: str
-    points: int
+    points: int  # 0: an answer without numbered points, one card
+    origin: str
     existing: str | None  # the file that already holds this question, if any
 
 
@@ -58,9 +97,11 @@ class PlannedImage:
 @dataclass(frozen=True)
 class ImportPlan:
     cards: tuple[PlannedCard, ...]
+    sections: tuple[str, ...]
     left_out: tuple[LeftOut, ...]
     images: tuple[PlannedImage, ...]
     warnings: tuple[Diagnostic, ...]
+    skipped: tuple[Diagnostic, ...]  # questions with no answer
 
 
 def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
@@ -72,45 +113,79 @@ def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
         raise MkdeckError(f"cannot read the post: {exc.strerror}", str(post)) from exc
     lines = decode_source(data, rel).split("\n")
     front = read_front_matter(lines, rel)
-    body = front.body
     tags = _tags(front.data.get("tags"))
-    fenced = scan_fences(lines, body, rel)
-    starts = [i for i in range(body, len(lines)) if not fenced[i] and QUESTION.match(lines[i])]
-    if not starts:
+    fenced = scan_fences(lines, front.body, rel)
+    headings = read_headings(lines, fenced, front.body)
+    kinds = classify(headings)
+    questions = [h for h in headings if kinds[h.index] == "question"]
+    if not questions:
         raise MkdeckError(
-            "no questions found: expected headings like `# 1、…`, `## 1.` or `# 1.`", rel, body + 1
+            "no questions found: expected headings that are numbered (`# 1、…`, `## 1.`, "
+            "`### 1.1 …`) or that ask (`…？`), each with an answer below it",
+            rel,
+            front.body + 1,
         )
 
-    left_out: list[LeftOut] = []
-    _leave_out(lines, body, starts[0], "prose before the first question", left_out)
-    existing = _existing_titles(cards_dir)
+    existing = _imported(cards_dir)
+    taken = {p.name for p in cards_dir.glob("*") if p.is_file()} if cards_dir.is_dir() else set()
     images: dict[Path, PlannedImage] = {}
     warnings: list[Diagnostic] = []
+    skipped: list[Diagnostic] = []
+    left_out: list[LeftOut] = []
     planned: list[PlannedCard] = []
-    taken = set(existing.values())
-    for k, start in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
-        stop = next(
-            (i for i in range(start + 1, end) if not fenced[i] and THEMATIC_BREAK.match(lines[i])),
-            end,
-        )
-        what = "footer after the last question" if k + 1 == len(starts) else "text after a rule"
-        _leave_out(lines, stop, end, what, left_out)
-        title = QUESTION.match(lines[start]).group(2).strip()  # type: ignore[union-attr]
-        context, points, extra = _split(lines, fenced, start + 1, stop)
-        if not points:
-            warnings.append(
-                Diagnostic(rel, start + 1, "question has no numbered points: skipped", "warning")
+    ends = {h.index: _end(h, headings, kinds, len(lines)) for h in headings}
+
+    first = headings[0].index if headings else len(lines)
+    _leave_out(lines, front.body, first, "prose before the first question", left_out)
+    for h in headings:
+        kind = kinds[h.index]
+        start, end = h.index + 1, ends[h.index]
+        if kind == "title":
+            _leave_out(lines, start, end, f"text under the post's title `{h.title}`", left_out)
+        elif kind == "other":
+            _leave_out(lines, h.index, end, f"`{h.title}`, which is not a question", left_out)
+        elif kind == "empty":
+            skipped.append(
+                Diagnostic(
+                    rel, h.index + 1, f"`{h.title}` has no answer below it: skipped", "warning"
+                )
             )
+        if kind != "question":
             continue
-        keep = _ImageKeeper(post.parent, rel, lines, images, warnings)
-        markdown = _card_markdown(
-            title, tags, keep(context), [keep(p) for p in points], keep(extra)
+        stop = next(
+            (i for i in range(start, end) if not fenced[i] and THEMATIC_BREAK.match(lines[i])), end
         )
-        filename = existing.get(title) or _filename(title, taken)
+        last = h is questions[-1]
+        _leave_out(
+            lines,
+            stop,
+            end,
+            "footer after the last question" if last else "text after a rule",
+            left_out,
+        )
+        answer = [
+            _images(line, i, post.parent, rel, images, warnings)
+            for i, line in _answer(lines, start, stop)
+        ]
+        origin = f"{rel} › {lines[h.index].strip()}"
+        section_tags = [s.title for s in _sections_above(h, headings, kinds)]
+        markdown = _card_markdown(h.title, [*tags, *normalise_tags(section_tags)], origin, answer)
+        filename = existing.get(origin) or unique_name(slug(h.title), ".md", taken)
         taken.add(filename)
-        planned.append(PlannedCard(title, filename, markdown, len(points), existing.get(title)))
-    return ImportPlan(tuple(planned), tuple(left_out), tuple(images.values()), tuple(warnings))
+        card, _ = parse_question(markdown, filename)  # counted as the build will count them
+        points = 0 if card.whole_answer else len(card.points)
+        planned.append(
+            PlannedCard(h.title, filename, markdown, points, origin, existing.get(origin))
+        )
+    sections = tuple(h.title for h in headings if kinds[h.index] == "section")
+    return ImportPlan(
+        tuple(planned),
+        sections,
+        tuple(left_out),
+        tuple(images.values()),
+        tuple(warnings),
+        tuple(skipped),
+    )
 
 
 def apply_plan(plan: ImportPlan, cards_dir: Path) -> None:
@@ -126,6 +201,98 @@ def apply_plan(plan: ImportPlan, cards_dir: Path) -> None:
             (cards_dir / card.filename).write_text(card.text, encoding="utf-8")
 
 
+def read_headings(lines: list[str], fenced: list[bool], start: int) -> list[Heading]:
+    found = []
+    for i in range(start, len(lines)):
+        m = None if fenced[i] else HEADING.match(lines[i])
+        if m is None or is_blank(m.group(2) or ""):
+            continue
+        text = _unwrap(m.group(2).strip())
+        numbered = NUMBERED.match(text)
+        title = _unwrap(numbered.group("rest").strip()) if numbered else text
+        found.append(
+            Heading(
+                i, len(m.group(1)), title or text, bool(numbered), bool(ASKS.search(title)), False
+            )
+        )
+    with_body = []
+    for k, h in enumerate(found):
+        nxt = found[k + 1].index if k + 1 < len(found) else len(lines)
+        body = any(not is_blank(lines[i]) for i in range(h.index + 1, nxt))
+        with_body.append(Heading(h.index, h.level, h.title, h.numbered, h.asks, body))
+    return with_body
+
+
+def classify(headings: list[Heading]) -> dict[int, str]:
+    """Each heading's part: title, section, question, empty (a question without answer), other.
+
+    - the post's title is the one heading at the top level when questions stand below it;
+    - a section has no text of its own and a deeper heading right below it;
+    - a question is numbered or asks, and has an answer;
+    - anything else at a question's level or above is left out; deeper, it is part of the
+      answer above it.
+    """
+    kinds: dict[int, str] = {}
+    if not headings:
+        return kinds
+    top = min(h.level for h in headings)
+    at_top = [h for h in headings if h.level == top]
+    candidates = [h for h in headings if h.numbered or h.asks]
+    for k, h in enumerate(headings):
+        nxt = headings[k + 1] if k + 1 < len(headings) else None
+        deeper_next = nxt is not None and nxt.level > h.level
+        if (
+            h is headings[0]
+            and len(at_top) == 1
+            and any(c is not h for c in candidates)
+            and deeper_next
+        ):
+            kinds[h.index] = "title"
+        elif not h.body and deeper_next:
+            kinds[h.index] = "section"
+        elif h.numbered or h.asks:
+            kinds[h.index] = "question" if h.body else "empty"
+        else:
+            kinds[h.index] = "other"
+    # A plain heading inside an answer (`#### 小结`) is part of that answer.
+    current: Heading | None = None
+    for h in headings:
+        if kinds[h.index] == "question":
+            current = h
+        elif kinds[h.index] in ("title", "section") or (current and h.level <= current.level):
+            current = None
+        elif kinds[h.index] == "other" and current is not None:
+            kinds[h.index] = "structure"
+    return kinds
+
+
+def _end(h: Heading, headings: list[Heading], kinds: dict[int, str], total: int) -> int:
+    """Where a heading's text ends: at the next heading, or for a question at the next one
+    that is not part of its answer."""
+    inside = ("structure",) if kinds[h.index] == "question" else ()
+    following = (o.index for o in headings if o.index > h.index and kinds[o.index] not in inside)
+    return next(following, total)
+
+
+def _sections_above(h: Heading, headings: list[Heading], kinds: dict[int, str]) -> list[Heading]:
+    """The sections a question stands in, outermost first."""
+    chain: list[Heading] = []
+    for other in headings:
+        if other.index >= h.index:
+            break
+        if kinds[other.index] in ("section", "title", "question", "other"):
+            chain = [s for s in chain if s.level < other.level]
+            if kinds[other.index] == "section" and other.level < h.level:
+                chain.append(other)
+    return chain
+
+
+def _unwrap(text: str) -> str:
+    """`**加粗的标题**` → `加粗的标题`."""
+    m = EMPHASIS.match(text)
+    return m.group(2).strip() if m else text
+
+
 def _tags(value: object) -> list[str]:
     if isinstance(value, str):
         value = value.split()
@@ -133,123 +300,73 @@ def _tags(value: object) -> list[str]:
 
 
 def _leave_out(lines: list[str], start: int, end: int, what: str, out: list[LeftOut]) -> None:
-    filled = [i for i in range(start, end) if lines[i].strip()]
+    filled = [i for i in range(start, end) if not is_blank(lines[i])]
     if filled:
         out.append(LeftOut(filled[0] + 1, filled[-1] + 1, what))
 
 
-Numbered = tuple[list[str], list[list[str]], list[str]]
+def _answer(lines: list[str], start: int, end: int) -> list[tuple[int, str]]:
+    while start < end and is_blank(lines[start]):
+        start += 1
+    while end > start and is_blank(lines[end - 1]):
+        end -= 1
+    return [(i, lines[i].rstrip()) for i in range(start, end)]
 
 
-def _split(lines: list[str], fenced: list[bool], start: int, end: int) -> Numbered:
-    """A question's lines → context lines, each point's lines, Extra lines."""
-    context: list[str] = []
-    points: list[list[str]] = []
-    extra: list[str] = []
-    blank_before = False
-    for i in range(start, end):
-        line = lines[i].rstrip()
-        if not fenced[i] and POINT_START.match(line) and not extra:
-            points.append([line])
-        elif not points:
-            context.append(line)
-        elif extra or (
-            blank_before
-            and not fenced[i]
-            and line
-            and not line[0].isspace()
-            and not ATTACHED.match(line)
-        ):
-            extra.append(line)
-        else:
-            points[-1].append(line)
-        blank_before = not line.strip() and not fenced[i]
-    return context, points, extra
-
-
-def _card_markdown(
-    title: str, tags: list[str], context: list[str], points: list[list[str]], extra: list[str]
-) -> str:
+def _card_markdown(title: str, tags: list[str], origin: str, answer: list[str]) -> str:
     front = yaml.safe_dump(
-        {"id": fresh_id(title), "tags": tags},
+        {"id": fresh_id(title), "tags": list(dict.fromkeys(tags)), ORIGIN_KEY: origin},
         allow_unicode=True,
         default_flow_style=None,
         sort_keys=False,
+        width=1000,
     )
-    out = [f"---\n{front}---", f"# {title}", ""]
-    if _text(context):
-        out += [_text(context), ""]
-    for n, point in enumerate(points, 1):
-        first = POINT_START.sub("", point[0], count=1).strip()
-        out.append(f"{n}. {first}")
-        rest = _trim(point[1:])
-        out += [f"   {line}" if line else "" for line in rest]
-    if _text(extra):
-        out += ["", _text(extra)]
-    return "\n".join(out) + "\n"
+    return "\n".join([f"---\n{front}---", f"# {title}", "", *answer]) + "\n"
 
 
-def _trim(lines: list[str]) -> list[str]:
-    while lines and not lines[0].strip():
-        lines = lines[1:]
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    return lines
+def _images(
+    line: str,
+    index: int,
+    post_dir: Path,
+    rel: str,
+    images: dict[Path, PlannedImage],
+    warnings: list[Diagnostic],
+) -> str:
+    """Point the line's images at their copies in the cards folder; drop missing ones."""
 
-
-def _text(lines: list[str]) -> str:
-    return "\n".join(_trim(lines))
-
-
-def _filename(title: str, taken: set[str]) -> str:
-    return unique_name(slug(title), ".md", taken)
-
-
-def _existing_titles(cards_dir: Path) -> dict[str, str]:
-    """Question → file name for the card files already in the folder (import is idempotent)."""
-    titles: dict[str, str] = {}
-    if not cards_dir.is_dir():
-        return titles
-    for path in sorted(cards_dir.glob("*.md")):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        for line in text.split("\n"):
-            m = HEADING.match(line)
-            if m:
-                titles.setdefault((m.group(2) or "").strip(), path.name)
-                break
-    return titles
-
-
-class _ImageKeeper:
-    """Keeps images that exist (copied under images/), drops missing ones with a warning."""
-
-    def __init__(
-        self,
-        post_dir: Path,
-        rel: str,
-        post_lines: list[str],
-        images: dict[Path, PlannedImage],
-        warnings: list[Diagnostic],
-    ) -> None:
-        self.post_dir, self.rel, self.post_lines = post_dir, rel, post_lines
-        self.images, self.warnings = images, warnings
-
-    def __call__(self, lines: list[str]) -> list[str]:
-        return [IMAGE.sub(self._keep, line) for line in lines]
-
-    def _keep(self, m: re.Match[str]) -> str:
-        src = m.group(2)
+    def keep(m: re.Match[str], markdown: bool) -> str:
+        src = m.group(2).removeprefix("<").removesuffix(">")
         if is_remote(src):
             return m.group(0)  # a web address stays as it is
-        path = local_path(src.lstrip("/"), self.post_dir)
+        path = local_path(src.lstrip("/"), post_dir)
         if not path.is_file():
-            line = next((i for i, t in enumerate(self.post_lines, 1) if src in t), 0)
-            self.warnings.append(
-                Diagnostic(self.rel, line, f"image not found, left out: `{src}`", "warning")
+            warnings.append(
+                Diagnostic(rel, index + 1, f"image not found, left out: `{src}`", "warning")
             )
-            return ""
-        planned = self.images.setdefault(path, PlannedImage(path, f"images/{path.name}"))
-        return f"![{m.group(1)}]({planned.target})"
+            return "" if markdown else m.group(1)
+        if path not in images:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+            images[path] = PlannedImage(path, f"images/{path.stem}-{digest}{path.suffix.lower()}")
+        target = images[path].target
+        if markdown and (m.group(2).startswith("<") or re.search(r"[\s()]", target)):
+            target = f"<{target}>"
+        return m.group(1) + target + (m.group(3) if markdown else "")
+
+    line = MD_IMAGE.sub(lambda m: keep(m, markdown=True), line)
+    return HTML_IMAGE.sub(lambda m: keep(m, markdown=False), line)
+
+
+def _imported(cards_dir: Path) -> dict[str, str]:
+    """Origin → file name, for the card files an earlier import wrote (import is idempotent)."""
+    found: dict[str, str] = {}
+    if not cards_dir.is_dir():
+        return found
+    for path in sorted(cards_dir.glob("*.md")):
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+            origin = read_front_matter(lines, path.name).data.get(ORIGIN_KEY)
+        except (OSError, UnicodeDecodeError, MkdeckError):
+            continue
+        if isinstance(origin, str):
+            found.setdefault(origin, path.name)
+    return found
