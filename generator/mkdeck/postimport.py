@@ -43,11 +43,11 @@ from .parse import (
     scan_fences,
 )
 
-# A numbered heading: `1、`, `1.`, `1)`, `1.1 `, `（1）`, `①`. The number needs a separator
-# after it, so `2024年总结` and `3D 重建` are not numbered.
+# A numbered heading: `1、`, `1.`, `1)`, `1.1 `, `Q1.1:`, `（1）`, `①`, `1️⃣`. The number needs a
+# separator after it, so `2024年总结` and `3D 重建` are not numbered.
 NUMBERED = re.compile(
-    r"^(?:(\d{1,3}(?:[.．]\d{1,3})*)(?:[、.．)）:：]|[ \t]+)|[（(](\d{1,3})[）)]|([\u2460-\u2473]))"
-    r"[ \t]*(?P<rest>.*)$"
+    r"^(?:[Qq]?(\d{1,3}(?:[.．]\d{1,3})*)(?:[、.．)）:：]|[ \t]+)|[（(](\d{1,3})[）)]"
+    r"|([\u2460-\u2473])|\d\ufe0f?\u20e3)[ \t]*(?P<rest>.*)$"
 )
 ASKS = re.compile(r"[？?][ \t]*$")
 EMPHASIS = re.compile(r"^(\*\*|__|\*)(.+)\1$")
