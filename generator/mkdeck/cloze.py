@@ -1,4 +1,4 @@
-"""Which part of a point is hidden (DESIGN §3), and cloze-safe sealing (DESIGN §4).
+"""Which part of a point is hidden, and cloze-safe sealing.
 
 Hiding works on the parsed Markdown (markdown-it tokens), not on finished HTML, so every
 hidden part is balanced by construction: a deletion never crosses a tag boundary. The hidden

@@ -6,8 +6,8 @@ project's paths. Given a cards folder, settings are looked up from it upward, an
 else: `mkdeck build ../other/cards` never takes this project's deck name and output. Without
 one, from the current folder upward.
 
-Settings are a frozen dataclass because they are part of every render's cache key (DESIGN §7):
-two builds with equal settings must render a file identically.
+Settings are a frozen dataclass: a render is a function of the file and these values, so two
+builds with equal settings render a file identically.
 """
 
 from __future__ import annotations

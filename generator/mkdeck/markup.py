@@ -6,7 +6,7 @@ nested, a list may follow a paragraph line directly. On top of CommonMark:
 
 - formulas: `$…$`, `$$…$$` (a block on its own lines, or inside a sentence), `\\(…\\)` and
   `\\[…\\]`, rules below; TeX reaches MathJax untouched;
-- `==marked==` text (what a point hides, DESIGN §3);
+- `==marked==` text (what a point hides, `cloze.py`);
 - underscores are never emphasis (`snake_case`, `__init__`, `d_k`);
 - `<tag>` is HTML only for real HTML tag names, so `std::vector<int>` shows as written;
 - fenced code is highlighted by Pygments, and only when its language is named.

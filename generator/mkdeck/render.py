@@ -2,7 +2,7 @@
 
 `render_question` is a pure function of the parsed file and the render settings: everything
 it learns (images, problems) is collected in values made fresh for this call, so files render
-the same alone or among others, in any order, in parallel, or from a cache (DESIGN §7). It
+the same alone or among others, in any order, and could render in parallel. It
 does no I/O: images are left as tokens and listed in `RenderedNote.media`; `media.py`
 resolves them.
 """
@@ -20,7 +20,7 @@ from .parse import Question, Section
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """The settings a render depends on: with the file's text, the whole cache key."""
+    """The settings a render depends on: with the file's text, all that its output depends on."""
 
     allow_scripts: bool = False
 
