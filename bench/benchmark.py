@@ -2,7 +2,8 @@
 
 Machines here are noisy and absolute times drift, so every number is printed as a ratio to a
 floor measured in the same run: markdown-it-py, the CommonMark parser mkdeck reads cards with,
-converting the same files without mkdeck's own rules (rendering Markdown is the cost). Each timing is the best of a few runs.
+converting the same files without mkdeck's own rules (rendering Markdown is the cost). Each
+timing is the best of a few runs.
 
     python bench/benchmark.py --files 2000 --repeat 3
 """
