@@ -44,6 +44,12 @@ PARSE = [
         id="first line asks",
     ),
     pytest.param(
+        "What is a closure?\n\n#### Answer\n\n1. A function\n",
+        "What is a closure?",
+        [(5, 1, "A function")],
+        id="first line asks above an answer heading",
+    ),
+    pytest.param(
         "**什么是 LoRA?**\n\n1) 低秩旁路\n",
         "什么是 LoRA?",
         [(3, 1, "低秩旁路")],

@@ -122,7 +122,7 @@ def main() -> None:
     \b
     Typical loop:
       mkdeck new "问题？"      start a card file with a fresh id
-      mkdeck import POST.md   split a post of numbered questions into card files
+      mkdeck import POST.md   split a post of questions into card files
       mkdeck check            find every problem in cards/ (nothing is written)
       mkdeck build            write build/<deck>.apkg, then import it into Anki
     """

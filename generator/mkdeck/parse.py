@@ -143,21 +143,28 @@ def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
 def find_question(
     lines: list[str], fenced: list[bool], start: int, rel: str
 ) -> tuple[str, int, int]:
-    """The question's text, its line index, and the index where its answer starts."""
+    """The question's text, its line index, and the index where its answer starts.
+
+    In order: the first `#` heading; a first line that asks (`What is X?` above `#### Answer`);
+    the first heading of any level; the file's name.
+    """
     headings = []
     for i in range(start, len(lines)):
         m = None if fenced[i] else HEADING.match(lines[i])
         if m and not is_blank(m.group(2) or ""):
             headings.append((len(m.group(1)), i, (m.group(2) or "").strip()))
-    if headings:
-        top = [h for h in headings if h[0] == 1]
-        _, index, title = (top or headings)[0]
+    top = [h for h in headings if h[0] == 1]
+    if top:
+        _, index, title = top[0]
         return title, index, index + 1
     first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
     if first is not None and not fenced[first] and not POINT_START.match(lines[first]):
-        asked = ASKING.match(lines[first].strip())
+        asked = None if HEADING.match(lines[first]) else ASKING.match(lines[first].strip())
         if asked:
             return asked.group(1).strip(), first, first + 1
+    if headings:
+        _, index, title = headings[0]
+        return title, index, index + 1
     # The question is named only by the file: `Word2vec为什么需要二次采样？.md`.
     return PurePosixPath(rel).stem.strip(), start, start
 
