@@ -278,15 +278,22 @@ def _known_tag(text: str) -> bool:
     return m is not None and m.group(1).lower() in HTML_TAGS
 
 
-def _html_inline(state: StateInline, silent: bool) -> bool:
-    if not _known_tag(state.src[state.pos : state.pos + 40]):
-        return False
-    start = state.pos
-    if not html_inline(state, silent):
-        return False
-    if not silent:
-        state.tokens[-1].meta["line"] = _inline_line(state, start)
-    return True
+def _with_line(rule: Callable[[StateInline, bool], bool]) -> Callable[[StateInline, bool], bool]:
+    """markdown-it's own inline rule, with the line of what it matched kept on its token."""
+
+    def located(state: StateInline, silent: bool) -> bool:
+        start = state.pos
+        if not rule(state, silent):
+            return False
+        if not silent:
+            state.tokens[-1].meta["line"] = _inline_line(state, start)
+        return True
+
+    return located
+
+
+def _known_html_inline(state: StateInline, silent: bool) -> bool:
+    return _known_tag(state.src[state.pos : state.pos + 40]) and html_inline(state, silent)
 
 
 def _html_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
@@ -294,15 +301,6 @@ def _html_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     if not _known_tag(state.src[begin : begin + 40]):
         return False
     return html_block(state, start, end, silent)
-
-
-def _image(state: StateInline, silent: bool) -> bool:
-    start = state.pos
-    if not image(state, silent):
-        return False
-    if not silent:
-        state.tokens[-1].meta["line"] = _inline_line(state, start)
-    return True
 
 
 # --- lines, images and scripts ----------------------------------------------------------------
@@ -393,8 +391,6 @@ def _render_code(_self: Any, tokens: list[Token], idx: int, _options: Any, _env:
 
 # --- the parser -------------------------------------------------------------------------------
 
-Rule = Callable[..., Any]
-
 
 @lru_cache(maxsize=1)
 def parser() -> MarkdownIt:
@@ -414,8 +410,8 @@ def parser() -> MarkdownIt:
     md.inline.ruler.before("escape", "math_inline", _math_inline)
     md.inline.ruler.before("emphasis", "underscores", _underscores)
     md.inline.ruler.before("emphasis", "mark", _mark)
-    md.inline.ruler.at("html_inline", _html_inline)
-    md.inline.ruler.at("image", _image)
+    md.inline.ruler.at("html_inline", _with_line(_known_html_inline))
+    md.inline.ruler.at("image", _with_line(image))
     md.core.ruler.at("inline", _inline_with_lines)
     md.core.ruler.push("mkdeck_media", _images_and_scripts)
     md.add_render_rule("math_inline", _render_math)
