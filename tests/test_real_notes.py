@@ -94,6 +94,18 @@ def test_one_question_per_file_named_by_the_file_or_asked_on_the_first_line(deck
     assert "inputs steady" in shown(bn.answer())
 
 
+def test_an_obsidian_note_with_embeds_and_wiki_links(deck, collection):
+    note = (
+        "Softmax turns scores into a distribution, see [[Logits#Scale|logits]].\n\n"
+        "![[Pasted image 1.png|300]]\n\n1. Shift: subtract the max first\n"
+    )
+    cards = deck({"ML/Softmax.md": note, "media/Pasted image 1.png": PNG})
+    front = shown(cards[0].question())
+    assert front.startswith("Softmax Softmax turns scores into a distribution, see logits.")
+    [media] = os.listdir(collection.media.dir())
+    assert f'src="{media}" alt="" width="300"' in cards[0].question()
+
+
 def test_nesting_numbering_and_start_survive(deck):
     source = """\
 # 嵌套

@@ -56,6 +56,9 @@ HTML_TAGS = frozenset(
     "footer nav main caption col colgroup tfoot address".split()
 )
 TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
+WIKI = re.compile(r"(?P<embed>!?)\[\[(?P<target>[^\[\]|\n]+)(?:\|(?P<alias>[^\[\]\n]*))?\]\]")
+IMAGE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|bmp|avif)$", re.IGNORECASE)
+SIZE = re.compile(r"^\d+(?:x\d+)?$")
 
 # A padded formula (`$ x $`, `$10^{-2} $`) is math when its content reads as TeX: it holds a
 # command, one of these characters, a Greek letter or a math symbol, or it is one word with no
@@ -270,6 +273,27 @@ def _underscores(state: StateInline, silent: bool) -> bool:
     return True
 
 
+def _wiki(state: StateInline, silent: bool) -> bool:
+    """Obsidian's `![[image.png|300]]` embeds an image (found by name, as Obsidian finds it);
+    a `[[Note#Heading|alias]]` link shows as its text: a card has no vault to link into."""
+    m = WIKI.match(state.src, state.pos)
+    if m is None:
+        return False
+    target, alias = m.group("target").strip(), (m.group("alias") or "").strip()
+    if not silent:
+        if m.group("embed") and IMAGE_SUFFIX.search(target):
+            token = state.push("image", "img", 0)
+            token.attrs = {"src": target, "alt": ""}
+            token.children = []
+            token.meta = {"line": _inline_line(state, state.pos), "vault": True}
+            if SIZE.match(alias):
+                token.attrs["width"] = alias.split("x")[0]
+        else:
+            state.pending += alias or target.split("#")[0] or target
+    state.pos = m.end()
+    return True
+
+
 def _known_tag(text: str) -> bool:
     """A comment, or a tag with a real HTML name: `<?`, `<!x` and `<int>` are text."""
     if text.startswith("<!--"):
@@ -343,11 +367,11 @@ def _image_token(token: Token, doc: Document) -> None:
         token.attrSet("src", "")
         _script_removed(doc, line)
     elif src and not is_remote(src):
-        token.attrSet("src", _media(doc, src, line))
+        token.attrSet("src", _media(doc, src, line, bool(token.meta.get("vault"))))
 
 
-def _media(doc: Document, src: str, line: int) -> str:
-    doc.images.append(ImageRef(src, line))
+def _media(doc: Document, src: str, line: int, vault: bool = False) -> str:
+    doc.images.append(ImageRef(src, line, vault))
     return media_token(doc.first_image + len(doc.images) - 1)
 
 
@@ -410,6 +434,7 @@ def parser() -> MarkdownIt:
     md.inline.ruler.before("escape", "math_inline", _math_inline)
     md.inline.ruler.before("emphasis", "underscores", _underscores)
     md.inline.ruler.before("emphasis", "mark", _mark)
+    md.inline.ruler.before("link", "wiki", _wiki)
     md.inline.ruler.at("html_inline", _with_line(_known_html_inline))
     md.inline.ruler.at("image", _with_line(image))
     md.core.ruler.at("inline", _inline_with_lines)

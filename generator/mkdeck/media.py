@@ -13,7 +13,7 @@ import hashlib
 import re
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import Diagnostic
 
@@ -25,16 +25,45 @@ REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]+:|//)", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image as the Markdown names it, and the line it is on."""
+    """An image as the Markdown names it, and the line it is on.
+
+    `vault`: an Obsidian embed (`![[a.png]]`), which names a file anywhere in the vault.
+    """
 
     src: str
     line: int
+    vault: bool = False
 
 
 @dataclass(frozen=True)
 class MediaFile:
     path: Path
     name: str  # collision-proof name in Anki's media folder
+
+
+def _files_by_name(root: Path) -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    for file in sorted(root.rglob("*")):
+        if file.is_file() and not any(p.startswith(".") for p in file.relative_to(root).parts):
+            found.setdefault(file.name, []).append(file)
+    return found
+
+
+def _nearest(candidates: list[Path], folder: Path, missing: Path) -> Path:
+    """Of the files with the embed's name, the one closest to the card file (as Obsidian)."""
+    if not candidates:
+        return missing
+    here = folder.resolve().parts
+
+    def distance(file: Path) -> tuple[int, str]:
+        there = file.parent.parts
+        shared = next(
+            (i for i, (a, b) in enumerate(zip(here, there, strict=False)) if a != b), None
+        )
+        shared = min(len(here), len(there)) if shared is None else shared
+        return len(here) + len(there) - 2 * shared, str(file)
+
+    return min(candidates, key=distance)
 
 
 def is_remote(src: str) -> bool:
@@ -63,9 +92,14 @@ def resolve_media(
     packed: dict[Path, MediaFile] = {}
     problems: list[Diagnostic] = []
     root = cards_dir.resolve()
+    by_name: dict[str, list[Path]] | None = None  # built once, if an embed needs it
     for path, rel, refs in images:
         for index, ref in enumerate(refs):
             file = local_path(ref.src, path.parent)
+            if ref.vault and not file.is_file():
+                if by_name is None:
+                    by_name = _files_by_name(root)
+                file = _nearest(by_name.get(PurePosixPath(ref.src).name, []), path.parent, file)
             if not file.is_relative_to(root):
                 problems.append(
                     Diagnostic(
