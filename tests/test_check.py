@@ -74,7 +74,8 @@ def test_build_with_errors_leaves_the_previous_package_untouched(tmp_path):
     assert "cards/fence.md:5: error:" in result.stderr
     assert "nothing written" in result.stderr
     assert first.package.read_bytes() == before
-    assert [p.name for p in first.package.parent.iterdir()] == [first.package.name]
+    left = sorted(p.name for p in first.package.parent.iterdir())
+    assert left == [".mkdeck-cache", first.package.name]  # no temporary file left behind
 
 
 def test_build_prints_a_summary_line(tmp_path):

@@ -9,14 +9,19 @@ packaging.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .cache import BuildCache, cache_salt, digest, load_cache, save_cache
 from .cloze import plain, seal, unmark
 from .config import Config
-from .discover import SourceFile, discover, read_source
+from .discover import SourceFile, decode_source, discover, read_source
 from .errors import Diagnostic, MkdeckError
 from .identify import (
     NoteIdentity,
@@ -31,7 +36,7 @@ from .identify import (
 from .lockfile import LOCK_NAME, Lock, read_lock, write_lock
 from .media import MediaFile, media_token, resolve_media
 from .notetype import note_text
-from .package import AnkiNote, write_package
+from .package import AnkiNote, package_fingerprint, write_package
 from .parse import Question, parse_question
 from .render import RenderedNote, RenderSettings, render_question
 
@@ -48,6 +53,8 @@ class Report:
     media: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
     seconds: float = 0.0
+    up_to_date: bool = False  # nothing changed: the package was left as it was
+    rendered: int = 0  # files rendered this run (the others came from the cache)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -79,14 +86,21 @@ class Collected:
     media: MediaMap
     lock: Lock
     diagnostics: list[Diagnostic]
+    rendered: int = 0
 
 
 def check(
-    cards_dir: Path, config: Config, progress: Progress | None = None, strict: bool = False
+    cards_dir: Path,
+    config: Config,
+    progress: Progress | None = None,
+    strict: bool = False,
+    cache_dir: Path | None = None,
 ) -> Report:
-    """Every problem in the cards folder, nothing written."""
+    """Every problem in the cards folder, nothing written (the build cache is only read)."""
     started = time.perf_counter()
-    found = collect(cards_dir, config, progress)
+    cache = load_cache(cache_dir, cache_salt(render_settings(config)))
+    cache.path = None
+    found = collect(cards_dir, config, progress, cache)
     no_id = [
         Diagnostic(
             card.source.rel,
@@ -108,13 +122,18 @@ def build(
     progress: Progress | None = None,
     strict: bool = False,
     now: int | None = None,
+    use_cache: bool = True,
+    parallel: bool | None = None,
 ) -> Report:
     """Build the package at `out` and update the lock, or report why not and write nothing.
 
     `now` is the clock (seconds) for notes whose content changed; None: the current time.
+    The cache lives beside the package (`use_cache=False`: render everything, keep nothing);
+    `parallel` None renders on every core when the deck is large enough to pay for it.
     """
     started = time.perf_counter()
-    found = collect(cards_dir, config, progress)
+    cache = load_cache(out.parent if use_cache else None, cache_salt(render_settings(config)))
+    found = collect(cards_dir, config, progress, cache, parallel)
     report = _report(found, found.diagnostics, strict, started)
     if report.errors:
         return report
@@ -128,15 +147,30 @@ def build(
         notes.append(replace(note, mtime=mtime))
         entries.append(lock_entry(card.question, card.identity, note.digest, mtime))
     kept, gone = kept_entries(found.lock, entries, lambda rel: (cards_dir / rel).is_file())
+    files = {m.name: m for m in found.media.values()}
+    media = [files[name] for name in sorted(files)]
     # The package first, then the lock: a crash in between leaves an old lock beside a new
     # package, which the next build simply redoes; never a lock that no package matches.
-    files = {m.name: m for m in found.media.values()}
-    write_package(notes, [files[name] for name in sorted(files)], out)
+    fingerprint = package_fingerprint(notes, media)
+    if cache.package is not None and cache.package == (fingerprint, *_stamp(out)):
+        report.up_to_date = True  # the package there is exactly what would be written
+    else:
+        write_package(notes, media, out)
+        cache.package = (fingerprint, *_stamp(out))
     write_lock(cards_dir / LOCK_NAME, Lock(tuple(entries + kept)))
+    save_cache(cache)
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return -1, -1
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _report(
@@ -147,6 +181,7 @@ def _report(
             replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics
         ]
     return Report(
+        rendered=found.rendered,
         notes=len(found.cards),
         cards=sum(len(c.question.points) for c in found.cards),
         media=len({m.name for m in found.media.values()}),
@@ -160,24 +195,33 @@ def _where(d: Diagnostic) -> tuple[bool, str, int]:
     return d.path == ".", d.path, d.line
 
 
-def collect(cards_dir: Path, config: Config, progress: Progress | None = None) -> Collected:
+def render_settings(config: Config) -> RenderSettings:
+    return RenderSettings(allow_scripts=config.allow_scripts)
+
+
+def collect(
+    cards_dir: Path,
+    config: Config,
+    progress: Progress | None = None,
+    cache: BuildCache | None = None,
+    parallel: bool | None = None,
+) -> Collected:
     """Read, render and identify every card file and find its images; report all problems."""
-    diagnostics: list[Diagnostic] = []
+    cache = cache if cache is not None else BuildCache(None, "")
+    diagnostics: list[Diagnostic] = [cache.problem] if cache.problem else []
     try:
-        lock = read_lock(cards_dir)
+        lock, lock_hash = read_lock(cards_dir, cache.lock)
         sources, skipped = discover(cards_dir)
     except MkdeckError as exc:
         return Collected([], {}, Lock(), [exc.diagnostic])
+    cache.lock = (lock_hash, lock)
     diagnostics += skipped
-    settings = RenderSettings(allow_scripts=config.allow_scripts)
     read: list[tuple[SourceFile, Question, RenderedNote]] = []
-    for done, source in enumerate(sources, 1):
-        parsed, problems = read_card(source, settings)
+    results, rendered = read_all(sources, render_settings(config), cache, progress, parallel)
+    for source, (parsed, problems) in zip(sources, results, strict=True):
         diagnostics += problems
         if parsed is not None:
-            read.append(parsed)
-        if progress:
-            progress(done, len(sources))
+            read.append((source, *parsed))
     if not read and not any(d.severity == "error" for d in diagnostics):
         diagnostics.append(
             Diagnostic(".", 0, "no cards: no file here holds a question with an answer")
@@ -189,21 +233,77 @@ def collect(cards_dir: Path, config: Config, progress: Progress | None = None) -
     for card in cards:
         diagnostics += retired_points(card.question, card.identity)
     media, problems = resolve_media(
-        [(c.source.path, c.source.rel, c.rendered.media) for c in cards], cards_dir
+        [(c.source.path, c.source.rel, c.rendered.media) for c in cards], cards_dir, cache.images
     )
-    return Collected(cards, media, lock, diagnostics + problems)
+    return Collected(cards, media, lock, diagnostics + problems, rendered)
 
 
-def read_card(
-    source: SourceFile, settings: RenderSettings
-) -> tuple[tuple[SourceFile, Question, RenderedNote] | None, list[Diagnostic]]:
-    """One card file read, parsed and rendered, or None when it holds no card."""
+# What reading one card file gives: the parsed and rendered question (None when the file holds
+# no card), and its problems. A pure function of the file's bytes and the settings.
+ReadResult = tuple[tuple[Question, RenderedNote] | None, list[Diagnostic]]
+# Below this many files to render, starting worker processes costs more than it saves.
+PARALLEL_MIN = 400
+
+
+def read_all(
+    sources: list[SourceFile],
+    settings: RenderSettings,
+    cache: BuildCache,
+    progress: Progress | None,
+    parallel: bool | None,
+) -> tuple[list[ReadResult], int]:
+    """Each file's result, from the cache when its bytes are unchanged, else rendered; and how
+    many were rendered."""
+    results: list[ReadResult | None] = [None] * len(sources)
+    jobs: list[tuple[int, str, bytes, str]] = []
+    for i, source in enumerate(sources):
+        try:
+            data = read_source(source)
+        except MkdeckError as exc:
+            results[i] = (None, [exc.diagnostic])
+            continue
+        data_hash = digest(data)
+        hit = cache.render(source.rel, data_hash)
+        if hit is None:
+            jobs.append((i, source.rel, data, data_hash))
+        else:
+            results[i] = hit
+    done = len(sources) - len(jobs)
+    rendered = _render_all([(rel, data, settings) for _, rel, data, _ in jobs], parallel)
+    for (i, rel, _, data_hash), result in zip(jobs, rendered, strict=True):
+        results[i] = result
+        cache.renders[rel] = (data_hash, result)
+        done += 1
+        if progress:
+            progress(done, len(sources))
+    present = {s.rel for s in sources}
+    cache.renders = {rel: hit for rel, hit in cache.renders.items() if rel in present}
+    return [r if r is not None else (None, []) for r in results], len(jobs)
+
+
+def _render_all(
+    jobs: list[tuple[str, bytes, RenderSettings]], parallel: bool | None
+) -> Iterator[ReadResult]:
+    workers = min(os.cpu_count() or 1, 8)
+    if parallel is None:
+        parallel = len(jobs) >= PARALLEL_MIN and workers > 1
+    if not parallel:
+        yield from map(read_card, jobs)
+        return
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(read_card, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
+
+
+def read_card(job: tuple[str, bytes, RenderSettings]) -> ReadResult:
+    """One card file's bytes, parsed and rendered: None when it holds no card."""
+    rel, data, settings = job
     try:
-        question, problems = parse_question(read_source(source), source.rel)
+        question, problems = parse_question(decode_source(data, rel), rel)
         rendered = render_question(question, settings)
     except MkdeckError as exc:
         return None, [exc.diagnostic]
-    return (source, question, rendered), [*problems, *rendered.problems]
+    return (question, rendered), [*problems, *rendered.problems]
 
 
 def anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote:

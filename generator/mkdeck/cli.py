@@ -1,4 +1,7 @@
-"""The `mkdeck` command: parses arguments, calls the pipeline, prints. No logic lives here."""
+"""The `mkdeck` command: parses arguments, calls the pipeline, prints. No logic lives here.
+
+Each command imports the pipeline it runs when it runs, so `mkdeck --help` starts at once.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,13 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from . import __version__
-from .build import Report, build, check
 from .config import Config, load_config
 from .errors import Diagnostic, MkdeckError
-from .newcard import new_card
-from .postimport import apply_plan, plan_import
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
+
+    from .build import Report
 
 # Below this many files a build is too quick for a progress bar to be anything but flicker.
 PROGRESS_MIN_FILES = 200
@@ -142,18 +144,27 @@ _strict_option = click.option(
     help="Package to write (default: from [tool.mkdeck], else build/<deck>.apkg).",
 )
 @_strict_option
-def build_command(cards_dir: Path | None, output: Path | None, strict: bool) -> None:
+@click.option("--no-cache", is_flag=True, help="Render every file again, ignoring the cache.")
+def build_command(
+    cards_dir: Path | None, output: Path | None, strict: bool, no_cache: bool
+) -> None:
     """Build the deck from CARDS_DIR (default: cards/) into an .apkg.
 
     Nothing is written unless every file is valid: on any error the previous
     package stays as it was. A file that holds no card is skipped with a warning.
     """
+    from .build import build
+
     config = _config(cards_dir)
     cards_dir = cards_dir or config.cards
     out = output or config.package_path(cards_dir)
-    report = build(cards_dir, out, config, progress=_ProgressBar(), strict=strict)
+    report = build(
+        cards_dir, out, config, progress=_ProgressBar(), strict=strict, use_cache=not no_cache
+    )
     _report_problems(report, cards_dir, "; nothing written")
-    click.echo(f"Built {_display(report.package)}: {_summary(report)}", color=_color())
+    package = _display(report.package)
+    done = f"{package} is up to date" if report.up_to_date else f"Built {package}"
+    click.echo(f"{done}: {_summary(report)}", color=_color())
 
 
 @main.command("check")
@@ -164,9 +175,12 @@ def check_command(cards_dir: Path | None, strict: bool) -> None:
 
     Exit status 1 when there is at least one error (or warning, with --strict).
     """
+    from .build import check
+
     config = _config(cards_dir)
     cards_dir = cards_dir or config.cards
-    report = check(cards_dir, config, progress=_ProgressBar(), strict=strict)
+    cache_dir = config.package_path(cards_dir).parent
+    report = check(cards_dir, config, progress=_ProgressBar(), strict=strict, cache_dir=cache_dir)
     _report_problems(report, cards_dir, "")
     click.echo(f"OK: {_summary(report)}", color=_color())
 
@@ -179,6 +193,8 @@ def new_command(question: str, cards_dir: Path | None) -> None:
 
     Fill in the numbered points, then run `mkdeck build`.
     """
+    from .newcard import new_card
+
     try:
         path = new_card(cards_dir or _config().cards, question)
     except MkdeckError as exc:
@@ -201,6 +217,8 @@ def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
     tag. Prose before the first question and the footer are left out (and
     listed). Importing the same post again changes nothing.
     """
+    from .postimport import apply_plan, plan_import
+
     cards_dir = cards_dir or _config().cards
     try:
         plan = plan_import(post, cards_dir)

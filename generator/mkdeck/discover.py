@@ -74,7 +74,8 @@ def decode_source(data: bytes, rel: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_source(source: SourceFile) -> str:
+def read_source(source: SourceFile) -> bytes:
+    """A card file's bytes (decoded later: a cached render never needs the text)."""
     try:
         size = source.path.stat().st_size
         if size > MAX_BYTES:
@@ -86,4 +87,4 @@ def read_source(source: SourceFile) -> str:
         data = source.path.read_bytes()
     except OSError as exc:
         raise MkdeckError(f"cannot read file: {exc.strerror}", source.rel) from exc
-    return decode_source(data, source.rel)
+    return data

@@ -24,8 +24,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import genanki
-
 from .errors import Diagnostic
 from .lockfile import Lock, LockedNote
 from .parse import Question
@@ -123,6 +121,8 @@ def _match_entries(questions: Sequence[Question], lock: Lock) -> list[LockedNote
 
 def _fresh_guid(question: Question, used: set[str]) -> str:
     """Derived from the id (or path), so a lost lock still finds notes that have an id."""
+    import genanki  # only a new note needs it; importing it costs most of a small build
+
     key = f"id:{question.id}" if question.id else f"path:{question.rel}"
     guid = genanki.guid_for("mkdeck", key)
     while guid in used:  # a path that another note used before it moved away

@@ -22,6 +22,7 @@ never a silent reset: resetting would move years of reviews onto the wrong point
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import tomllib
@@ -65,19 +66,28 @@ class Lock:
     notes: tuple[LockedNote, ...] = ()
 
 
-def read_lock(cards_dir: Path) -> Lock:
-    """The lock of a cards folder; an empty lock when there is none yet.
+def read_lock(cards_dir: Path, known: tuple[str, Lock] | None = None) -> tuple[Lock, str]:
+    """The lock of a cards folder (an empty lock when there is none yet), and its hash.
 
-    Its problems are located at `mkdeck.lock`, relative to the cards folder like those of
-    every card file, so that they print as the user would type the path.
+    `known` is a lock parsed before, with the hash of its text: when the text is the same, it
+    is not parsed again (a large deck's lock takes a while to parse). Problems are located at
+    `mkdeck.lock`, relative to the cards folder like those of every card file, so that they
+    print as the user would type the path.
     """
     try:
-        text = (cards_dir / LOCK_NAME).read_text(encoding="utf-8")
+        data = (cards_dir / LOCK_NAME).read_bytes()
     except FileNotFoundError:
-        return Lock()
-    except (OSError, UnicodeDecodeError) as exc:
+        return Lock(), ""
+    except OSError as exc:
         raise MkdeckError(f"cannot read the lock file: {exc}", LOCK_NAME) from exc
-    return parse_lock(text, LOCK_NAME)
+    digest = hashlib.sha256(data).hexdigest()
+    if known is not None and known[0] == digest:
+        return known[1], digest
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MkdeckError(f"cannot read the lock file: {exc}", LOCK_NAME) from exc
+    return parse_lock(text, LOCK_NAME), digest
 
 
 def parse_lock(text: str, where: str) -> Lock:

@@ -41,6 +41,16 @@ class MediaFile:
     name: str  # collision-proof name in Anki's media folder
 
 
+def _packed_name(file: Path, known: dict[str, tuple[int, int, str]]) -> str:
+    stat = file.stat()
+    seen = known.get(str(file))
+    if seen is not None and seen[:2] == (stat.st_size, stat.st_mtime_ns):
+        return seen[2]
+    name = f"mkdeck-{hashlib.sha256(file.read_bytes()).hexdigest()[:20]}{file.suffix.lower()}"
+    known[str(file)] = (stat.st_size, stat.st_mtime_ns, name)
+    return name
+
+
 def _files_by_name(root: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {}
     for file in sorted(root.rglob("*")):
@@ -82,12 +92,16 @@ def local_path(src: str, folder: Path) -> Path:
 
 
 def resolve_media(
-    images: list[tuple[Path, str, tuple[ImageRef, ...]]], cards_dir: Path
+    images: list[tuple[Path, str, tuple[ImageRef, ...]]],
+    cards_dir: Path,
+    known: dict[str, tuple[int, int, str]] | None = None,
 ) -> tuple[dict[tuple[str, int], MediaFile], list[Diagnostic]]:
     """Each (card file path, rel, its images) → packed files keyed by (rel, image index).
 
-    An image shown by many cards is read and hashed once.
+    An image shown by many cards is read and hashed once; `known` (path → size, mtime and
+    packed name, updated here) spares reading an image that has not changed since.
     """
+    known = {} if known is None else known
     resolved: dict[tuple[str, int], MediaFile] = {}
     packed: dict[Path, MediaFile] = {}
     problems: list[Diagnostic] = []
@@ -113,7 +127,6 @@ def resolve_media(
                 problems.append(Diagnostic(rel, ref.line, f"image not found: `{ref.src}`"))
             else:
                 if file not in packed:
-                    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:20]
-                    packed[file] = MediaFile(file, f"mkdeck-{digest}{file.suffix.lower()}")
+                    packed[file] = MediaFile(file, _packed_name(file, known))
                 resolved[rel, index] = packed[file]
     return resolved, problems

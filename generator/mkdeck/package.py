@@ -22,7 +22,7 @@ import genanki
 
 from .files import atomic_write, temporary_beside
 from .media import MediaFile
-from .notetype import notetype
+from .notetype import css, notetype
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,16 @@ def deck_id(name: str) -> int:
     """Stable id from the deck's name: the same deck lands in the same place on every import."""
     digest = hashlib.sha256(name.encode("utf-8")).digest()
     return (int.from_bytes(digest[:7], "big") | (1 << 56)) & ((1 << 62) - 1)
+
+
+def package_fingerprint(notes: list[AnkiNote], media: list[MediaFile]) -> str:
+    """What the package would hold: equal fingerprints mean an equal package."""
+    h = hashlib.sha256(css().encode("utf-8"))
+    for n in notes:
+        h.update(repr((n.guid, n.digest, n.mtime, n.deck, n.position)).encode("utf-8"))
+    for m in media:
+        h.update(repr((m.name, str(m.path))).encode("utf-8"))
+    return h.hexdigest()
 
 
 def write_package(notes: list[AnkiNote], media: list[MediaFile], out: Path) -> None:

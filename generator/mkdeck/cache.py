@@ -1,0 +1,99 @@
+"""The build cache: what the last build learnt, kept beside its package so a rebuild redoes
+only what changed.
+
+It holds, for each card file, the hash of its bytes with what reading and rendering them gave;
+the hash of each image by its size and time; the parsed lock by the hash of its text; and a
+fingerprint of the last package written. Everything a render depends on besides the file
+(mkdeck's version, the parser's and Pygments' versions, the render settings) is the cache's
+`salt`: a cache made under another salt is dropped whole. The cache is a removable layer:
+deleting it (or `build/`) only costs time, and a cache that cannot be read is ignored with one
+warning. It is a pickle, because it is only ever read back by the mkdeck that wrote it into
+the user's own build folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import pickle
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import Diagnostic
+from .files import atomic_write
+
+CACHE_DIR = ".mkdeck-cache"
+CACHE_FILE = "build.pickle"
+FORMAT = 1
+
+
+def cache_salt(settings: object) -> str:
+    """Everything besides a file's bytes that its render depends on."""
+    from importlib.metadata import version
+
+    parts = [
+        f"format {FORMAT}",
+        f"mkdeck {__version__}",
+        f"markdown-it-py {version('markdown-it-py')}",
+        f"pygments {version('pygments')}",
+        f"python {sys.version_info[:2]}",
+        repr(settings),
+    ]
+    return "|".join(parts)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class BuildCache:
+    """What the last build kept; `path` None: in memory only (`--no-cache`, `check`)."""
+
+    path: Path | None
+    salt: str
+    renders: dict[str, tuple[str, Any]] = field(default_factory=dict)  # rel → (hash, result)
+    images: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # path → size, ns, name
+    lock: tuple[str, Any] | None = None  # (hash of the lock's text, parsed lock)
+    package: tuple[str, int, int] | None = None  # fingerprint, size and mtime_ns of the package
+    problem: Diagnostic | None = None  # why the cache on disk was not used
+
+    def render(self, rel: str, data_hash: str) -> Any | None:
+        hit = self.renders.get(rel)
+        return hit[1] if hit is not None and hit[0] == data_hash else None
+
+
+def load_cache(folder: Path | None, salt: str) -> BuildCache:
+    """The cache in `folder`, or an empty one; never an error."""
+    if folder is None:
+        return BuildCache(None, salt)
+    path = folder / CACHE_DIR / CACHE_FILE
+    try:
+        with path.open("rb") as f:
+            stored = pickle.load(f)
+    except FileNotFoundError:
+        return BuildCache(path, salt)
+    except Exception:  # a damaged or foreign file: anything pickle may raise
+        problem = Diagnostic(
+            str(path), 0, "the build cache could not be read: rendering everything", "note"
+        )
+        return BuildCache(path, salt, problem=problem)
+    if not isinstance(stored, BuildCache) or stored.salt != salt:
+        return BuildCache(path, salt)  # another mkdeck version or other settings
+    stored.path, stored.problem = path, None
+    return stored
+
+
+def save_cache(cache: BuildCache) -> None:
+    if cache.path is None:
+        return
+    data = pickle.dumps(replace_problem(cache), protocol=pickle.HIGHEST_PROTOCOL)
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        atomic_write(cache.path, lambda tmp: tmp.write_bytes(data))
+
+
+def replace_problem(cache: BuildCache) -> BuildCache:
+    return BuildCache(None, cache.salt, cache.renders, cache.images, cache.lock, cache.package)

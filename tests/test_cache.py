@@ -1,0 +1,130 @@
+"""The build cache: used when nothing changed, dropped for exactly what changed, survived when
+damaged; parallel rendering gives the same notes as serial."""
+
+from __future__ import annotations
+
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import mkdeck.cache
+from helpers import PNG, run, write_cards
+from mkdeck.build import build, check
+from mkdeck.cache import CACHE_DIR, CACHE_FILE
+from mkdeck.config import Config
+
+FILES = {
+    "a.md": "# A？\n\n1. 一：$x_1$\n2. 图：![p](p.png)\n",
+    "b.md": "# B？\n\n1. 二\n",
+    "c.md": "# C？\n\n只是一段回答。\n",
+    "p.png": PNG,
+}
+
+
+def _build(root: Path, **options) -> object:
+    cards = root / "cards"
+    config = Config(root, cards, root / "build", deck="T", **options.pop("settings", {}))
+    return build(cards, root / "build" / "T.apkg", config, now=1_800_000_000, **options)
+
+
+def test_an_unchanged_deck_renders_nothing_and_writes_nothing(tmp_path):
+    write_cards(tmp_path, FILES)
+    first = _build(tmp_path)
+    assert first.rendered == 3 and not first.up_to_date
+    package = tmp_path / "build" / "T.apkg"
+    stamp = package.stat().st_mtime_ns
+    second = _build(tmp_path)
+    assert second.rendered == 0 and second.up_to_date
+    assert package.stat().st_mtime_ns == stamp
+    assert (second.notes, second.cards, second.media) == (first.notes, first.cards, first.media)
+
+
+def test_a_changed_file_is_the_only_one_rendered_again(tmp_path):
+    cards = write_cards(tmp_path, FILES)
+    _build(tmp_path)
+    (cards / "b.md").write_text("# B？\n\n1. 二\n2. 三\n", "utf-8")
+    report = _build(tmp_path)
+    assert report.rendered == 1 and not report.up_to_date
+    assert report.cards == 5
+
+
+def test_a_changed_image_is_packed_again(tmp_path):
+    cards = write_cards(tmp_path, FILES)
+    _build(tmp_path)
+    before = _media_bytes(tmp_path / "build" / "T.apkg")
+    (cards / "p.png").write_bytes(PNG + b"\x00")
+    report = _build(tmp_path)
+    assert not report.up_to_date
+    assert _media_bytes(tmp_path / "build" / "T.apkg") == [PNG + b"\x00"] != before
+
+
+def test_a_changed_setting_or_version_renders_everything(tmp_path, monkeypatch):
+    write_cards(tmp_path, FILES)
+    _build(tmp_path)
+    assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
+    assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 0
+    monkeypatch.setattr(mkdeck.cache, "__version__", "99.0")
+    assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
+
+
+def test_a_damaged_cache_is_survived_with_one_note(tmp_path):
+    write_cards(tmp_path, FILES)
+    _build(tmp_path)
+    (tmp_path / "build" / CACHE_DIR / CACHE_FILE).write_bytes(b"not a pickle at all")
+    report = _build(tmp_path)
+    assert not report.errors and report.rendered == 3
+    notes = [d for d in report.diagnostics if "cache" in d.message]
+    assert len(notes) == 1 and notes[0].severity == "note"
+    assert _build(tmp_path).rendered == 0  # and it is rebuilt for next time
+
+
+def test_no_cache_renders_everything_and_check_writes_no_cache(tmp_path):
+    write_cards(tmp_path, FILES)
+    assert _build(tmp_path, use_cache=False).rendered == 3
+    assert not (tmp_path / "build" / CACHE_DIR).exists()
+    config = Config(tmp_path, tmp_path / "cards", tmp_path / "build", deck="T")
+    check(tmp_path / "cards", config, cache_dir=tmp_path / "build")
+    assert not (tmp_path / "build" / CACHE_DIR).exists()
+    result = run(["build", "cards", "-o", "build/T.apkg", "--no-cache"], tmp_path)
+    assert result.exit_code == 0 and not (tmp_path / "build" / CACHE_DIR).exists()
+
+
+def test_the_command_says_when_the_deck_is_up_to_date(tmp_path):
+    write_cards(tmp_path, FILES)
+    run(["build", "cards", "-o", "build/T.apkg"], tmp_path)
+    again = run(["build", "cards", "-o", "build/T.apkg"], tmp_path)
+    assert again.stdout.startswith("build/T.apkg is up to date: 3 notes, 4 cards, 1 media")
+
+
+@pytest.mark.parametrize("count", [30])
+def test_parallel_and_serial_builds_give_the_same_notes(tmp_path, count):
+    body = "1. 标签：$x_{{{i}}}$\n2. **粗体**：`code`\n\n```python\nprint({i})\n```\n"
+    files = {f"q{i:03d}.md": f"# 问题 {i}？\n\n" + body.format(i=i) for i in range(count)}
+    files["bad.md"] = "# 坏\n\n1. 公式 $x^{2$\n"
+    write_cards(tmp_path / "s", files)
+    write_cards(tmp_path / "p", files)
+    serial = _build(tmp_path / "s", use_cache=False, parallel=False)
+    parallel = _build(tmp_path / "p", use_cache=False, parallel=True)
+    assert [str(d) for d in parallel.diagnostics] == [str(d) for d in serial.diagnostics]
+    assert any(str(d).startswith("bad.md:3: error: unbalanced braces") for d in parallel.errors)
+    (tmp_path / "s" / "cards" / "bad.md").unlink()
+    (tmp_path / "p" / "cards" / "bad.md").unlink()
+    _build(tmp_path / "s", use_cache=False, parallel=False)
+    _build(tmp_path / "p", use_cache=False, parallel=True)
+    assert _notes(tmp_path / "s") == _notes(tmp_path / "p")
+    assert len(_notes(tmp_path / "p")) == count
+
+
+def _notes(root: Path) -> list[tuple]:
+    with zipfile.ZipFile(root / "build" / "T.apkg") as zf:
+        db = root / "collection.anki2"
+        db.write_bytes(zf.read("collection.anki2"))
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select guid, mod, tags, flds from notes order by guid").fetchall()
+
+
+def _media_bytes(package: Path) -> list[bytes]:
+    with zipfile.ZipFile(package) as zf:
+        return [zf.read(name) for name in zf.namelist() if name.isdigit()]
