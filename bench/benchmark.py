@@ -1,99 +1,224 @@
 """How fast is mkdeck, relative to the work it cannot avoid? Run: python bench/benchmark.py
 
 Machines here are noisy and absolute times drift, so every number is printed as a ratio to a
-floor measured in the same run: markdown-it-py, the CommonMark parser mkdeck reads cards with,
-converting the same files without mkdeck's own rules (rendering Markdown is the cost). Each
-timing is the best of a few runs.
+floor measured in the same run:
 
-    python bench/benchmark.py --files 2000 --repeat 3
+- render floor: markdown-it-py, the CommonMark parser mkdeck reads cards with, rendering each
+  file of the same corpus in one process, without mkdeck's own rules;
+- write floor: genanki writing the same number of notes into a package.
+
+It then times `mkdeck build` cold (no cache), after editing one file, and with nothing
+changed, each as the median of several runs in a fresh process, with the process's peak
+memory; and the cold build's growth from 500 notes to the full corpus. It ends with one JSON
+line of all figures.
+
+    python bench/benchmark.py --notes 20000 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
-import re
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from markdown_it import MarkdownIt
-
-from mkdeck.build import build, check
-from mkdeck.config import Config
-
 WORDS = "注意力 矩阵 梯度 显存 优化器 归一化 残差 位置编码 旁路 batch token softmax".split()
+# A 1×1 PNG; every fiftieth note shows one of its own.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c49444154789c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
 
 
-def make_corpus(cards: Path, files: int, seed: int = 7) -> None:
+def make_corpus(cards: Path, notes: int, seed: int = 7) -> None:
+    """`notes` card files: 4 points each, math in every point, code in every tenth note, an
+    image in every fiftieth."""
     rng = random.Random(seed)
-    for i in range(files):
-        points = []
-        for k in range(1, rng.randint(3, 7)):
-            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 18)))
-            points.append(f"{k}. 要点{k}：{words}，公式 $x_{{{k}}}^2 + \\frac{{a}}{{b}}$")
-        code = "\n```python\nfor i in range(3):\n    print(i)\n```\n" if i % 5 == 0 else ""
-        sub = cards / f"topic{i % 10}"
+    for i in range(notes):
+        sub = cards / f"topic{i % 20}"
         sub.mkdir(parents=True, exist_ok=True)
+        points = []
+        for k in range(1, 5):
+            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14)))
+            points.append(f"{k}. 要点{k}：{words}，公式 $x_{{{k}}}^2 + \\frac{{a}}{{b}}$")
+        extra = "补充说明。\n"
+        if i % 10 == 0:
+            extra += "\n```python\nfor i in range(3):\n    print(i)\n```\n"
+        if i % 50 == 0:
+            (sub / f"img{i}.png").write_bytes(PNG + i.to_bytes(4, "big"))
+            extra += f"\n![图](img{i}.png)\n"
         (sub / f"q{i:05d}.md").write_text(
             f"---\nid: q{i}\ntags: [bench]\n---\n# 第 {i} 题：{rng.choice(WORDS)}？\n\n"
             + "\n".join(points)
-            + f"\n\n补充说明。\n{code}",
+            + f"\n\n{extra}",
             encoding="utf-8",
         )
 
 
-def best(repeat: int, fn: Callable[[], object]) -> float:
+def median_time(repeat: int, fn: Callable[[], object]) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
-    return min(times)
+    return statistics.median(times)
+
+
+def render_floor(cards: Path) -> Callable[[], None]:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    texts = [p.read_text("utf-8") for p in sorted(cards.rglob("*.md"))]
+
+    def floor() -> None:
+        for text in texts:
+            md.render(text)
+
+    return floor
+
+
+def write_floor(notes: int, out: Path) -> Callable[[], None]:
+    import genanki
+
+    model = genanki.Model(
+        1,
+        "floor",
+        fields=[{"name": "Text"}, {"name": "Extra"}, {"name": "Source"}],
+        templates=[{"name": "Cloze", "qfmt": "{{cloze:Text}}", "afmt": "{{cloze:Text}}"}],
+        model_type=genanki.Model.CLOZE,
+    )
+    text = "<ol>" + "".join(f"<li>{{{{c{k}::要点 {k}}}}}</li>" for k in range(1, 5)) + "</ol>"
+
+    def floor() -> None:
+        deck = genanki.Deck(2, "floor")
+        for i in range(notes):
+            deck.add_note(genanki.Note(model=model, fields=[text, "补充", f"q{i}.md"], guid=str(i)))
+        genanki.Package(deck).write_to_file(str(out))
+
+    return floor
+
+
+BUILD = """
+import json, resource, sys, time
+from pathlib import Path
+from mkdeck.build import build
+from mkdeck.config import Config
+root = Path(sys.argv[1])
+config = Config(root=root, cards=root / "cards", output=root / "build", deck="Bench")
+started = time.perf_counter()
+report = build(root / "cards", root / "build" / "bench.apkg", config, use_cache=sys.argv[2] == "1")
+seconds = time.perf_counter() - started
+usage = (resource.getrusage(r) for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+peak = max(u.ru_maxrss for u in usage)
+assert not report.errors, report.errors[:3]
+print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "notes": report.notes}))
+"""
+
+
+def mkdeck_build(root: Path, cache: bool = True) -> dict:
+    """One `mkdeck build` in a fresh process, as a user runs it: its seconds and peak memory."""
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD, str(root), "1" if cache else "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_build(repeat: int, root: Path, before: Callable[[], None], cache: bool = True) -> dict:
+    runs = []
+    for _ in range(repeat):
+        before()
+        runs.append(mkdeck_build(root, cache))
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "peak_mb": max(r["peak_mb"] for r in runs),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--notes", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="mkdeck-bench-"))
+    base = Path(tempfile.mkdtemp(prefix="mkdeck-bench-"))
     try:
+        root = base / "deck"
         cards = root / "cards"
-        make_corpus(cards, args.files)
-        texts = [p.read_text("utf-8") for p in sorted(cards.rglob("*.md"))]
-        config = Config(root=root, cards=cards, output=root / "build", deck="Bench")
-        out = root / "build" / "bench.apkg"
-        md = MarkdownIt("commonmark", {"html": True}).enable("table")
+        make_corpus(cards, args.notes)
+        render = median_time(args.repeat, render_floor(cards))
+        write = median_time(args.repeat, write_floor(args.notes, base / "floor.apkg"))
+        floor = render + write
 
-        def floor() -> None:
-            for text in texts:
-                md.render(text)
+        def clean() -> None:
+            shutil.rmtree(root / "build", ignore_errors=True)
+            (cards / "mkdeck.lock").unlink(missing_ok=True)
 
-        build(cards, out, config)  # first build writes the lock: later builds are rebuilds
+        cold = median_build(args.repeat, root, clean, cache=False)
+        mkdeck_build(root)  # a build with its cache and lock in place
         victim = next(cards.rglob("*.md"))
+        count = [0]
 
-        def edit_one_and_build() -> None:
-            victim.write_text(victim.read_text("utf-8") + "\n再补一句。\n", "utf-8")
-            build(cards, out, config)
+        def edit() -> None:
+            count[0] += 1
+            victim.write_text(victim.read_text("utf-8") + f"\n再补一句 {count[0]}。\n", "utf-8")
 
-        t_floor = best(args.repeat, floor)
+        one_edit = median_build(args.repeat, root, edit)
+        unchanged = median_build(args.repeat, root, lambda: None)
+
+        growth = {}
+        for size in sorted({500, 2_000, 5_000, args.notes}):
+            if size > args.notes:
+                continue
+            part = base / f"grow{size}"
+            make_corpus(part / "cards", size)
+            growth[size] = mkdeck_build(part, cache=False)["seconds"]
+
         rows = [
-            ("floor: markdown-it-py, same files", t_floor),
-            ("mkdeck check", best(args.repeat, lambda: check(cards, config))),
-            ("mkdeck build (no changes)", best(args.repeat, lambda: build(cards, out, config))),
-            ("mkdeck build after editing one file", best(args.repeat, edit_one_and_build)),
+            ("render floor (markdown-it-py, same files)", render, render / floor),
+            ("write floor (genanki, same number of notes)", write, write / floor),
+            ("mkdeck build, cold (no cache)", cold["seconds"], cold["seconds"] / floor),
+            ("mkdeck build after editing one file", one_edit["seconds"], None),
+            ("mkdeck build, nothing changed", unchanged["seconds"], None),
         ]
-        points = sum(len(re.findall(r"^\d+\. ", t, re.MULTILINE)) for t in texts)
-        print(f"{args.files} files, {points} points, best of {args.repeat}")
-        for name, seconds in rows:
-            print(f"  {name:<40} {seconds / t_floor:6.2f} × floor")
-        print(f"  (floor itself: {t_floor * 1000 / args.files:.2f} ms a file on this machine)")
+        print(f"{args.notes} notes, 4 points each, median of {args.repeat} runs")
+        print("  1.0 × floor = the render floor + the write floor, measured just now")
+        for name, seconds, ratio in rows:
+            shown = f"{ratio:5.2f} × floor" if ratio is not None else " " * 13
+            print(f"  {name:<46} {shown}  ({seconds:6.2f} s)")
+        print(f"  one edit: {one_edit['seconds'] / write:5.2f} × the write floor alone")
+        print(f"  peak memory: {max(cold['peak_mb'], one_edit['peak_mb']):.0f} MB")
+        first = min(growth)
+        for size, seconds in growth.items():
+            per_note = seconds / size * 1e6
+            print(
+                f"  growth: {size:>6} notes cold {seconds:6.2f} s, {per_note:6.0f} µs a note "
+                f"({seconds / size / (growth[first] / first):4.2f} × the {first}-note rate)"
+            )
+        figures = {
+            "notes": args.notes,
+            "render_floor_s": render,
+            "write_floor_s": write,
+            "cold_s": cold["seconds"],
+            "cold_x_floor": cold["seconds"] / floor,
+            "one_edit_s": one_edit["seconds"],
+            "one_edit_x_write_floor": one_edit["seconds"] / write,
+            "unchanged_s": unchanged["seconds"],
+            "peak_mb": max(cold["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]),
+            "growth_s": growth,
+        }
+        print(json.dumps(figures))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

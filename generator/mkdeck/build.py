@@ -23,6 +23,7 @@ from .cloze import plain, seal, unmark
 from .config import Config
 from .discover import SourceFile, decode_source, discover, read_source
 from .errors import Diagnostic, MkdeckError
+from .files import remove_stale_temporaries
 from .identify import (
     NoteIdentity,
     content_digest,
@@ -87,6 +88,7 @@ class Collected:
     lock: Lock
     diagnostics: list[Diagnostic]
     rendered: int = 0
+    lock_parsed: bool = False  # the lock changed since the cache last saw it
 
 
 def check(
@@ -141,8 +143,9 @@ def build(
     root = config.deck_name(cards_dir)
     now = int(time.time()) if now is None else now
     notes, entries = [], []
+    assembled: dict[str, tuple[tuple, AnkiNote]] = {}
     for position, card in enumerate(found.cards):
-        note = anki_note(card, root, found.media, position)
+        note = _assemble(card, root, found.media, position, cache, assembled)
         mtime = modification_time(card.identity.previous, note.digest, now)
         notes.append(replace(note, mtime=mtime))
         entries.append(lock_entry(card.question, card.identity, note.digest, mtime))
@@ -157,12 +160,39 @@ def build(
     else:
         write_package(notes, media, out)
         cache.package = (fingerprint, *_stamp(out))
-    write_lock(cards_dir / LOCK_NAME, Lock(tuple(entries + kept)))
-    save_cache(cache)
+    lock = Lock(tuple(entries + kept))
+    if lock != found.lock:
+        cache.lock = (write_lock(cards_dir / LOCK_NAME, lock), lock)
+    else:
+        remove_stale_temporaries(cards_dir / LOCK_NAME)  # a killed build may have left one
+    cache.notes = assembled
+    if found.rendered or found.lock_parsed or not report.up_to_date:
+        save_cache(cache)  # else the cache on disk says all this already
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _assemble(
+    card: Card,
+    root: str,
+    media: MediaMap,
+    position: int,
+    cache: BuildCache,
+    assembled: dict[str, tuple[tuple, AnkiNote]],
+) -> AnkiNote:
+    """The card's Anki note, from the cache when nothing it is made of changed."""
+    rel = card.source.rel
+    names = tuple(media[rel, i].name for i in range(len(card.rendered.media)))
+    key = (cache.renders[rel][0], card.identity.ordinals.ordinals, card.identity.guid, root, names)
+    hit = cache.notes.get(rel)
+    if hit is not None and hit[0] == key:
+        note = replace(hit[1], position=position)
+    else:
+        note = anki_note(card, root, media, position)
+    assembled[rel] = (key, note)
+    return note
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -214,6 +244,7 @@ def collect(
         sources, skipped = discover(cards_dir)
     except MkdeckError as exc:
         return Collected([], {}, Lock(), [exc.diagnostic])
+    lock_parsed = cache.lock is None or cache.lock[0] != lock_hash
     cache.lock = (lock_hash, lock)
     diagnostics += skipped
     read: list[tuple[SourceFile, Question, RenderedNote]] = []
@@ -235,7 +266,7 @@ def collect(
     media, problems = resolve_media(
         [(c.source.path, c.source.rel, c.rendered.media) for c in cards], cards_dir, cache.images
     )
-    return Collected(cards, media, lock, diagnostics + problems, rendered)
+    return Collected(cards, media, lock, diagnostics + problems, rendered, lock_parsed)
 
 
 # What reading one card file gives: the parsed and rendered question (None when the file holds

@@ -59,6 +59,7 @@ class BuildCache:
     images: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # path → size, ns, name
     lock: tuple[str, Any] | None = None  # (hash of the lock's text, parsed lock)
     package: tuple[str, int, int] | None = None  # fingerprint, size and mtime_ns of the package
+    notes: dict[str, tuple[tuple, Any]] = field(default_factory=dict)  # rel → (key, Anki note)
     problem: Diagnostic | None = None  # why the cache on disk was not used
 
     def render(self, rel: str, data_hash: str) -> Any | None:
@@ -96,4 +97,6 @@ def save_cache(cache: BuildCache) -> None:
 
 
 def replace_problem(cache: BuildCache) -> BuildCache:
-    return BuildCache(None, cache.salt, cache.renders, cache.images, cache.lock, cache.package)
+    return BuildCache(
+        None, cache.salt, cache.renders, cache.images, cache.lock, cache.package, cache.notes
+    )

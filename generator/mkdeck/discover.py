@@ -7,6 +7,7 @@ for GBK, the encoding Chinese notes are most often saved in by older editors).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,18 +39,21 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic]]:
     if not cards_dir.is_dir():
         raise MkdeckError("cards folder not found", ".")
     found, skipped = [], []
-    for path in cards_dir.rglob("*"):
-        rel = path.relative_to(cards_dir)
-        if path.suffix.lower() not in CARD_SUFFIXES or not path.is_file():
-            continue
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.stem.lower() in NOT_CARDS:
-            skipped.append(
-                Diagnostic(rel.as_posix(), 0, "a README describes its folder: not a card", "note")
-            )
-            continue
-        found.append(SourceFile(path=path, rel=rel.as_posix(), subdecks=rel.parts[:-1]))
+    for folder, subfolders, names in os.walk(cards_dir):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        here = Path(folder)
+        subdecks = here.relative_to(cards_dir).parts
+        for name in names:
+            stem, suffix = os.path.splitext(name)
+            if suffix.lower() not in CARD_SUFFIXES or name.startswith("."):
+                continue
+            rel = "/".join([*subdecks, name])
+            if stem.lower() in NOT_CARDS:
+                skipped.append(
+                    Diagnostic(rel, 0, "a README describes its folder: not a card", "note")
+                )
+                continue
+            found.append(SourceFile(path=here / name, rel=rel, subdecks=subdecks))
     return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped)
 
 

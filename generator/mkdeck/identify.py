@@ -135,6 +135,8 @@ def match_points(
     old: Sequence[tuple[int, str]], new: Sequence[str], next_ordinal: int
 ) -> ClozeOrdinals:
     """Give each new point text an ordinal, keeping old ordinals for the same points."""
+    if [text for _, text in old] == list(new):  # unchanged, the common case: nothing to match
+        return ClozeOrdinals(tuple(o for o, _ in old), next_ordinal, ())
     assigned: list[int | None] = [None] * len(new)
     free = dict(old)  # ordinal → text, not yet claimed
 

@@ -179,11 +179,15 @@ def _str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def write_lock(path: Path, lock: Lock) -> None:
-    """Write atomically, and only when the content changed (no churn in `git status`)."""
-    text = format_lock(lock)
+def write_lock(path: Path, lock: Lock) -> str:
+    """Write atomically, and only when the content changed (no churn in `git status`).
+
+    Returns the hash of the lock's text, as `read_lock` gives it.
+    """
+    data = format_lock(lock).encode("utf-8")
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        if path.read_text(encoding="utf-8") == text:
-            return
-    atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == data:
+            return hashlib.sha256(data).hexdigest()
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return hashlib.sha256(data).hexdigest()
