@@ -3,6 +3,7 @@ damaged; parallel rendering gives the same notes as serial."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -128,3 +129,31 @@ def _notes(root: Path) -> list[tuple]:
 def _media_bytes(package: Path) -> list[bytes]:
     with zipfile.ZipFile(package) as zf:
         return [zf.read(name) for name in zf.namelist() if name.isdigit()]
+
+
+def test_a_rebuild_that_updates_the_kept_collection_equals_a_full_write(tmp_path):
+    cards = write_cards(tmp_path / "inc", FILES)
+    _build(tmp_path / "inc")
+    (cards / "a.md").write_text(
+        "# A？\n\n1. 新的第一点\n2. 图：![p](p.png)\n3. 一：$x_1$\n", "utf-8"
+    )
+    (cards / "b.md").unlink()
+    (cards / "sub").mkdir()
+    (cards / "sub" / "d.md").write_text("# D？\n\n1. 四\n", "utf-8")
+    _build(tmp_path / "inc")
+    shutil.copytree(cards, tmp_path / "full" / "cards")
+    _build(tmp_path / "full", use_cache=False)
+    incremental, full = _rows(tmp_path / "inc"), _rows(tmp_path / "full")
+    assert incremental == full
+    assert len(full[0]) == 3 and len(full[1]) == 5  # a (3 points), c, sub/d
+
+
+def _rows(root: Path) -> tuple[list[tuple], list[tuple]]:
+    _notes(root)  # unpacks the collection
+    with sqlite3.connect(root / "collection.anki2") as conn:
+        notes = conn.execute("select guid, mid, mod, tags, flds, sfld from notes order by guid")
+        cards = conn.execute(
+            "select n.guid, c.did, c.ord, c.mod, c.type, c.queue, c.due"
+            " from cards c join notes n on n.id = c.nid order by n.guid, c.ord"
+        )
+        return notes.fetchall(), cards.fetchall()

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .cache import BuildCache, cache_salt, digest, load_cache, save_cache
+from .cache import COLLECTION_FILE, BuildCache, cache_salt, digest, load_cache, save_cache
 from .cloze import plain, seal, unmark
 from .config import Config
 from .discover import SourceFile, decode_source, discover, read_source
@@ -37,7 +37,7 @@ from .identify import (
 from .lockfile import LOCK_NAME, Lock, read_lock, write_lock
 from .media import MediaFile, media_token, resolve_media
 from .notetype import note_text
-from .package import AnkiNote, package_fingerprint, write_package
+from .package import AnkiNote, KeptCollection, package_fingerprint, write_package
 from .parse import Question, parse_question
 from .render import RenderedNote, RenderSettings, render_question
 
@@ -158,7 +158,10 @@ def build(
     if cache.package is not None and cache.package == (fingerprint, *_stamp(out)):
         report.up_to_date = True  # the package there is exactly what would be written
     else:
-        write_package(notes, media, out)
+        previous = None
+        if cache.path is not None:
+            previous = cache.collection or KeptCollection(cache.path.parent / COLLECTION_FILE)
+        cache.collection = write_package(notes, media, out, previous)
         cache.package = (fingerprint, *_stamp(out))
     lock = Lock(tuple(entries + kept))
     if lock != found.lock:
@@ -360,4 +363,5 @@ def anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote
         digest=content_digest(text, extra, card.source.rel, sorted(q.tags)),
         mtime=0,
         position=position,
+        ordinals=card.identity.ordinals.ordinals,
     )

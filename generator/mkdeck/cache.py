@@ -27,6 +27,7 @@ from .files import atomic_write
 
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
+COLLECTION_FILE = "collection.anki2"
 FORMAT = 1
 
 
@@ -60,6 +61,7 @@ class BuildCache:
     lock: tuple[str, Any] | None = None  # (hash of the lock's text, parsed lock)
     package: tuple[str, int, int] | None = None  # fingerprint, size and mtime_ns of the package
     notes: dict[str, tuple[tuple, Any]] = field(default_factory=dict)  # rel → (key, Anki note)
+    collection: Any = None  # the kept collection of the last package (`package.KeptCollection`)
     problem: Diagnostic | None = None  # why the cache on disk was not used
 
     def render(self, rel: str, data_hash: str) -> Any | None:
@@ -98,5 +100,12 @@ def save_cache(cache: BuildCache) -> None:
 
 def replace_problem(cache: BuildCache) -> BuildCache:
     return BuildCache(
-        None, cache.salt, cache.renders, cache.images, cache.lock, cache.package, cache.notes
+        None,
+        cache.salt,
+        cache.renders,
+        cache.images,
+        cache.lock,
+        cache.package,
+        cache.notes,
+        cache.collection,
     )

@@ -14,10 +14,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call `write(temporary path)`, then rename the temporary file to `path`."""
+def atomic_write(path: Path, write: Callable[[Path], object], clean: bool = True) -> None:
+    """Call `write(temporary path)`, then rename the temporary file to `path`.
+
+    `clean`: first remove temporaries a killed run left beside `path` (False when the caller
+    did, and has made temporaries of its own since).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
+    if clean:
+        remove_stale_temporaries(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -32,6 +37,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 def temporary_beside(path: Path, suffix: str) -> Path:
     """A fresh temporary file next to `path`, removed by the next `atomic_write` if left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{suffix}.tmp", dir=path.parent)
     os.close(fd)
     return Path(name)
