@@ -137,15 +137,15 @@ def test_a_rebuild_that_updates_the_kept_collection_equals_a_full_write(tmp_path
     (cards / "a.md").write_text(
         "# A？\n\n1. 新的第一点\n2. 图：![p](p.png)\n3. 一：$x_1$\n", "utf-8"
     )
-    (cards / "b.md").unlink()
-    (cards / "sub").mkdir()
-    (cards / "sub" / "d.md").write_text("# D？\n\n1. 四\n", "utf-8")
-    _build(tmp_path / "inc")
+    (cards / "b.md").unlink()  # c.md moves up in the new-card order
+    (cards / "d.md").write_text("# D？\n\n1. 四\n", "utf-8")
+    report = _build(tmp_path / "inc")
+    assert report.rendered == 2
     shutil.copytree(cards, tmp_path / "full" / "cards")
     _build(tmp_path / "full", use_cache=False)
     incremental, full = _rows(tmp_path / "inc"), _rows(tmp_path / "full")
     assert incremental == full
-    assert len(full[0]) == 3 and len(full[1]) == 5  # a (3 points), c, sub/d
+    assert len(full[0]) == 3 and len(full[1]) == 5  # a (3 points), c, d
 
 
 def _rows(root: Path) -> tuple[list[tuple], list[tuple]]:
