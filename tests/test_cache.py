@@ -71,14 +71,28 @@ def test_a_changed_setting_or_version_renders_everything(tmp_path, monkeypatch):
 
 
 def test_a_damaged_cache_is_survived_with_one_note(tmp_path):
-    write_cards(tmp_path, FILES)
+    cards = write_cards(tmp_path, FILES)
     _build(tmp_path)
     (tmp_path / "build" / CACHE_DIR / CACHE_FILE).write_bytes(b"not a pickle at all")
+    (cards / "b.md").write_text("# B？\n\n1. 二，改过\n", "utf-8")
     report = _build(tmp_path)
     assert not report.errors and report.rendered == 3
     notes = [d for d in report.diagnostics if "cache" in d.message]
     assert len(notes) == 1 and notes[0].severity == "note"
     assert _build(tmp_path).rendered == 0  # and it is rebuilt for next time
+
+
+def test_nothing_changed_is_known_without_the_cache(tmp_path):
+    write_cards(tmp_path, {**FILES, "empty.md": ""})
+    first = _build(tmp_path)
+    assert [str(d) for d in first.warnings] == ["empty.md:1: warning: the file is empty: skipped"]
+    (tmp_path / "build" / CACHE_DIR / CACHE_FILE).unlink()
+    again = _build(tmp_path)
+    assert again.up_to_date and again.rendered == 0
+    assert (again.notes, again.cards, again.media) == (first.notes, first.cards, first.media)
+    assert [str(d) for d in again.diagnostics] == [str(d) for d in first.diagnostics]
+    strict = _build(tmp_path, strict=True)  # what the last build said still counts
+    assert [str(d) for d in strict.errors] == ["empty.md:1: error: the file is empty: skipped"]
 
 
 def test_no_cache_renders_everything_and_check_writes_no_cache(tmp_path):

@@ -18,10 +18,19 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .cache import COLLECTION_FILE, BuildCache, cache_salt, digest, load_cache, save_cache
+from .cache import (
+    COLLECTION_FILE,
+    BuildCache,
+    BuildState,
+    cache_salt,
+    load_cache,
+    load_state,
+    save_cache,
+    save_state,
+)
 from .cloze import plain, seal, unmark
 from .config import Config
-from .discover import SourceFile, decode_source, discover, read_source
+from .discover import Snapshot, SourceFile, decode_source, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import remove_stale_temporaries
 from .identify import (
@@ -34,7 +43,7 @@ from .identify import (
     modification_time,
     retired_points,
 )
-from .lockfile import LOCK_NAME, Lock, read_lock, write_lock
+from .lockfile import LOCK_NAME, Lock, lock_hash, read_lock, write_lock
 from .media import MediaFile, media_token, resolve_media
 from .notetype import note_text
 from .package import AnkiNote, KeptCollection, package_fingerprint, write_package
@@ -89,6 +98,7 @@ class Collected:
     diagnostics: list[Diagnostic]
     rendered: int = 0
     lock_parsed: bool = False  # the lock changed since the cache last saw it
+    once: list[Diagnostic] = field(default_factory=list)  # said once: points just removed
 
 
 def check(
@@ -134,13 +144,29 @@ def build(
     `parallel` None renders on every core when the deck is large enough to pay for it.
     """
     started = time.perf_counter()
-    cache = load_cache(out.parent if use_cache else None, cache_salt(render_settings(config)))
-    found = collect(cards_dir, config, progress, cache, parallel)
-    report = _report(found, found.diagnostics, strict, started)
+    folder = out.parent if use_cache else None
+    salt = cache_salt(render_settings(config))
+    root = config.deck_name(cards_dir)
+    try:
+        snap = snapshot(cards_dir)
+    except MkdeckError as exc:
+        return _report(
+            Collected([], {}, Lock(), [exc.diagnostic]), [exc.diagnostic], strict, started
+        )
+    state = load_state(folder)
+    if (
+        state is not None
+        and (state.salt, state.package) == (salt, _stamp(out))
+        and state.inputs == _inputs(root, out, snap, lock_hash(cards_dir), state.inputs[-1])
+    ):
+        return _unchanged(state, out, strict, started)
+
+    cache = load_cache(folder, salt)
+    found = collect(cards_dir, config, progress, cache, parallel, snap)
+    report = _report(found, [*found.diagnostics, *found.once], strict, started)
     if report.errors:
         return report
 
-    root = config.deck_name(cards_dir)
     now = int(time.time()) if now is None else now
     notes, entries = [], []
     assembled: dict[str, tuple[tuple, AnkiNote]] = {}
@@ -171,9 +197,29 @@ def build(
     cache.notes = assembled
     if found.rendered or found.lock_parsed or not report.up_to_date:
         save_cache(cache)  # else the cache on disk says all this already
+    images = tuple(sorted({str(m.path) for m in found.media.values()}))
+    summary = (report.notes, report.cards, report.media, tuple(found.diagnostics))
+    inputs = _inputs(root, out, snap, cache.lock[0] if cache.lock else "", images)
+    save_state(folder, BuildState(salt, inputs, _stamp(out), summary))
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started
+    return report
+
+
+def _inputs(root: str, out: Path, snap: Snapshot, lock: str, images: tuple[str, ...]) -> tuple:
+    """Everything a build reads, as stamps: equal inputs make an equal package."""
+    stamps = tuple((path, *_stamp(Path(path))) for path in images)
+    return root, str(out), snap.hashes, lock, stamps, images
+
+
+def _unchanged(state: BuildState, out: Path, strict: bool, started: float) -> Report:
+    """The report of a build whose inputs are all as the last build saw them."""
+    notes, cards, media, diagnostics = state.summary
+    found = Collected([], {}, Lock(), list(diagnostics))
+    report = _report(found, list(diagnostics), strict, started)
+    report.notes, report.cards, report.media = notes, cards, media
+    report.package, report.up_to_date = out, True
     return report
 
 
@@ -238,21 +284,22 @@ def collect(
     progress: Progress | None = None,
     cache: BuildCache | None = None,
     parallel: bool | None = None,
+    snap: Snapshot | None = None,
 ) -> Collected:
     """Read, render and identify every card file and find its images; report all problems."""
     cache = cache if cache is not None else BuildCache(None, "")
     diagnostics: list[Diagnostic] = [cache.problem] if cache.problem else []
     try:
-        lock, lock_hash = read_lock(cards_dir, cache.lock)
-        sources, skipped = discover(cards_dir)
+        lock, hashed = read_lock(cards_dir, cache.lock)
+        snap = snap or snapshot(cards_dir)
     except MkdeckError as exc:
         return Collected([], {}, Lock(), [exc.diagnostic])
-    lock_parsed = cache.lock is None or cache.lock[0] != lock_hash
-    cache.lock = (lock_hash, lock)
-    diagnostics += skipped
+    lock_parsed = cache.lock is None or cache.lock[0] != hashed
+    cache.lock = (hashed, lock)
+    diagnostics += snap.skipped
     read: list[tuple[SourceFile, Question, RenderedNote]] = []
-    results, rendered = read_all(sources, render_settings(config), cache, progress, parallel)
-    for source, (parsed, problems) in zip(sources, results, strict=True):
+    results, rendered = read_all(snap, render_settings(config), cache, progress, parallel)
+    for source, (parsed, problems) in zip(snap.sources, results, strict=True):
         diagnostics += problems
         if parsed is not None:
             read.append((source, *parsed))
@@ -264,12 +311,11 @@ def collect(
     diagnostics += duplicate_ids(questions)
     identities = identify(questions, lock)
     cards = [Card(*r, i) for r, i in zip(read, identities, strict=True)]
-    for card in cards:
-        diagnostics += retired_points(card.question, card.identity)
+    once = [d for card in cards for d in retired_points(card.question, card.identity)]
     media, problems = resolve_media(
         [(c.source.path, c.source.rel, c.rendered.media) for c in cards], cards_dir, cache.images
     )
-    return Collected(cards, media, lock, diagnostics + problems, rendered, lock_parsed)
+    return Collected(cards, media, lock, diagnostics + problems, rendered, lock_parsed, once)
 
 
 # What reading one card file gives: the parsed and rendered question (None when the file holds
@@ -280,7 +326,7 @@ PARALLEL_MIN = 400
 
 
 def read_all(
-    sources: list[SourceFile],
+    snap: Snapshot,
     settings: RenderSettings,
     cache: BuildCache,
     progress: Progress | None,
@@ -288,15 +334,14 @@ def read_all(
 ) -> tuple[list[ReadResult], int]:
     """Each file's result, from the cache when its bytes are unchanged, else rendered; and how
     many were rendered."""
+    sources = snap.sources
     results: list[ReadResult | None] = [None] * len(sources)
     jobs: list[tuple[int, str, bytes, str]] = []
-    for i, source in enumerate(sources):
-        try:
-            data = read_source(source)
-        except MkdeckError as exc:
-            results[i] = (None, [exc.diagnostic])
+    for i, (source, read) in enumerate(zip(sources, snap.files, strict=True)):
+        if isinstance(read, Diagnostic):
+            results[i] = (None, [read])
             continue
-        data_hash = digest(data)
+        data, data_hash = read
         hit = cache.render(source.rel, data_hash)
         if hit is None:
             jobs.append((i, source.rel, data, data_hash))

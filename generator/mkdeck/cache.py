@@ -28,6 +28,7 @@ from .files import atomic_write
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
 COLLECTION_FILE = "collection.anki2"
+STATE_FILE = "state.pickle"
 FORMAT = 1
 
 
@@ -67,6 +68,36 @@ class BuildCache:
     def render(self, rel: str, data_hash: str) -> Any | None:
         hit = self.renders.get(rel)
         return hit[1] if hit is not None and hit[0] == data_hash else None
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """What the last build saw and reported: when all of it is still so, nothing changed, and
+    the build can say so without loading the cache or reading any lock."""
+
+    salt: str
+    inputs: tuple  # root deck, package path, file hashes, lock hash, image stamps
+    package: tuple[int, int]  # size and mtime_ns of the package written
+    summary: tuple  # notes, cards, media, diagnostics
+
+
+def load_state(folder: Path | None) -> BuildState | None:
+    if folder is None:
+        return None
+    try:
+        with (folder / CACHE_DIR / STATE_FILE).open("rb") as f:
+            state = pickle.load(f)
+    except Exception:  # missing, damaged or foreign: the full build will tell
+        return None
+    return state if isinstance(state, BuildState) else None
+
+
+def save_state(folder: Path | None, state: BuildState) -> None:
+    if folder is None:
+        return
+    data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    with contextlib.suppress(OSError):
+        atomic_write(folder / CACHE_DIR / STATE_FILE, lambda tmp: tmp.write_bytes(data))
 
 
 def load_cache(folder: Path | None, salt: str) -> BuildCache:

@@ -7,6 +7,7 @@ for GBK, the encoding Chinese notes are most often saved in by older editors).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,3 +93,33 @@ def read_source(source: SourceFile) -> bytes:
     except OSError as exc:
         raise MkdeckError(f"cannot read file: {exc.strerror}", source.rel) from exc
     return data
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The card files as they are now: each one's bytes and their hash, or why it is unreadable."""
+
+    sources: tuple[SourceFile, ...]
+    skipped: tuple[Diagnostic, ...]  # files that are not cards (a README)
+    files: tuple[tuple[bytes, str] | Diagnostic, ...]
+
+    @property
+    def hashes(self) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (s.rel, f[1] if isinstance(f, tuple) else str(f))
+            for s, f in zip(self.sources, self.files, strict=True)
+        )
+
+
+def snapshot(cards_dir: Path) -> Snapshot:
+    """Find and read every card file (raises `MkdeckError` when the folder is missing)."""
+    sources, skipped = discover(cards_dir)
+    files: list[tuple[bytes, str] | Diagnostic] = []
+    for source in sources:
+        try:
+            data = read_source(source)
+        except MkdeckError as exc:
+            files.append(exc.diagnostic)
+        else:
+            files.append((data, hashlib.sha256(data).hexdigest()))
+    return Snapshot(tuple(sources), tuple(skipped), tuple(files))

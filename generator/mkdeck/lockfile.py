@@ -66,6 +66,14 @@ class Lock:
     notes: tuple[LockedNote, ...] = ()
 
 
+def lock_hash(cards_dir: Path) -> str:
+    """The hash of the lock's text as `read_lock` gives it ("" when there is no lock)."""
+    try:
+        return hashlib.sha256((cards_dir / LOCK_NAME).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
 def read_lock(cards_dir: Path, known: tuple[str, Lock] | None = None) -> tuple[Lock, str]:
     """The lock of a cards folder (an empty lock when there is none yet), and its hash.
 
