@@ -41,6 +41,8 @@ HEADER = """\
 """
 CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(?:\s|$)")
 TOML_LINE = re.compile(r"at line (\d+)")
+# Text that JSON and TOML write between quotes as it is: no quote, backslash or control code.
+PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f\u2028\u2029]*')
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,8 @@ def format_lock(lock: Lock) -> str:
 
 def _str(value: str) -> str:
     """A TOML basic string: JSON's string escapes are all valid TOML escapes."""
+    if PLAIN.fullmatch(value):  # most point texts: nothing to escape, and much faster
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=False)
 
 
