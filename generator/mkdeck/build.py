@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cache import (
-    COLLECTION_FILE,
     BuildCache,
     BuildState,
     cache_salt,
@@ -46,7 +45,7 @@ from .identify import (
 from .lockfile import LOCK_NAME, Lock, lock_hash, read_lock, write_lock
 from .media import MediaFile, media_token, resolve_media
 from .notetype import note_text
-from .package import AnkiNote, KeptCollection, package_fingerprint, write_package
+from .package import AnkiNote, package_fingerprint, write_package
 from .parse import Question, parse_question
 from .render import RenderedNote, RenderSettings, render_question
 
@@ -184,10 +183,8 @@ def build(
     if cache.package is not None and cache.package == (fingerprint, *_stamp(out)):
         report.up_to_date = True  # the package there is exactly what would be written
     else:
-        previous = None
-        if cache.path is not None:
-            previous = cache.collection or KeptCollection(cache.path.parent / COLLECTION_FILE)
-        cache.collection = write_package(notes, media, out, previous)
+        keep_in = cache.path.parent if cache.path is not None else None
+        cache.collection = write_package(notes, media, out, keep_in, cache.collection)
         cache.package = (fingerprint, *_stamp(out))
     lock = Lock(tuple(entries + kept))
     if lock != found.lock:

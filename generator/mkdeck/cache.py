@@ -27,7 +27,6 @@ from .files import atomic_write
 
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
-COLLECTION_FILE = "collection.anki2"
 STATE_FILE = "state.pickle"
 FORMAT = 1
 

@@ -148,7 +148,7 @@ def find_label(children: list[Token]) -> int | None:
 def escape_text(html: str) -> str:
     """Make text and code inert for the cloze parser; the browser still shows them as written."""
     html = html.replace("{", "&#123;").replace("}", "&#125;")
-    return _DOUBLE_COLON.sub("&#58;", html)
+    return _DOUBLE_COLON.sub("&#58;", html) if "::" in html else html
 
 
 def escape_tex(tex: str) -> str:
@@ -164,6 +164,8 @@ def escape_tex(tex: str) -> str:
 
 def _escape_segment(html: str, hidden: bool) -> str:
     """Escape text outside formulas; inside them only where a cloze could be cut short."""
+    if MATH_OPEN not in html:
+        return escape_text(html)
     out = []
     pos = 0
     for m in _MATH.finditer(html):

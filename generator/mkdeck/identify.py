@@ -137,6 +137,9 @@ def match_points(
     """Give each new point text an ordinal, keeping old ordinals for the same points."""
     if [text for _, text in old] == list(new):  # unchanged, the common case: nothing to match
         return ClozeOrdinals(tuple(o for o, _ in old), next_ordinal, ())
+    if not old:  # a new note: nothing to match against
+        fresh = tuple(range(next_ordinal, next_ordinal + len(new)))
+        return ClozeOrdinals(fresh, next_ordinal + len(new), ())
     assigned: list[int | None] = [None] * len(new)
     free = dict(old)  # ordinal → text, not yet claimed
 
@@ -155,7 +158,7 @@ def match_points(
     old_grams = {ordinal: bigrams(text) for ordinal, text in free.items()}
     pairs = []
     for i, text in enumerate(new):
-        if assigned[i] is not None:
+        if assigned[i] is not None or not old_grams:  # no old point left to be like
             continue
         grams = bigrams(text)
         for ordinal, other in old_grams.items():

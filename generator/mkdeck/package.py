@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import secrets
 import shutil
 import sqlite3
 import time
@@ -79,11 +81,18 @@ def _row_key(note: AnkiNote) -> tuple:
 
 
 def write_package(
-    notes: list[AnkiNote], media: list[MediaFile], out: Path, kept: KeptCollection | None = None
+    notes: list[AnkiNote],
+    media: list[MediaFile],
+    out: Path,
+    keep_in: Path | None = None,
+    kept: KeptCollection | None = None,
 ) -> KeptCollection | None:
-    """Write `out` atomically; with `kept`, update the kept collection instead of starting anew.
+    """Write `out` atomically, from the `kept` collection when there is one that fits.
 
-    Returns the collection kept for the next build (None without `kept`).
+    With `keep_in`, the collection written is kept there for the next build, and returned.
+    Each kept collection has a name of its own: a build killed before its cache was saved
+    leaves a cache that names a collection which is gone or still the old one, never one
+    that the cache does not describe.
     """
     structure = _structure(notes)
     remove_stale_temporaries(out)
@@ -105,10 +114,15 @@ def write_package(
                     zf.write(m.path, str(i))
 
         atomic_write(out, write, clean=False)
-        if kept is None:
+        if keep_in is None:
             return None
-        atomic_write(kept.path, lambda tmp: shutil.copyfile(db, tmp))
-        return KeptCollection(kept.path, structure, {n.guid: _row_key(n) for n in notes})
+        keep_in.mkdir(parents=True, exist_ok=True)
+        path = keep_in / f"collection-{secrets.token_hex(6)}.anki2"
+        os.replace(db, path)  # the collection just zipped is the one kept, as it is
+        for old in keep_in.glob("collection-*.anki2"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        return KeptCollection(path, structure, {n.guid: _row_key(n) for n in notes})
     finally:
         db.unlink(missing_ok=True)
 
