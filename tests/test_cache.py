@@ -3,6 +3,7 @@ damaged; parallel rendering gives the same notes as serial."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import zipfile
@@ -59,6 +60,11 @@ def test_a_changed_image_is_packed_again(tmp_path):
     report = _build(tmp_path)
     assert not report.up_to_date
     assert _media_bytes(tmp_path / "build" / "T.apkg") == [PNG + b"\x00"] != before
+    # a.md did not change, but its note must name the new file: it is assembled again.
+    with zipfile.ZipFile(tmp_path / "build" / "T.apkg") as zf:
+        [name] = json.loads(zf.read("media")).values()
+    [fields] = [flds for _, _, _, flds in _notes(tmp_path) if "图：" in flds]
+    assert f'src="{name}"' in fields
 
 
 def test_a_changed_setting_or_version_renders_everything(tmp_path, monkeypatch):

@@ -169,8 +169,17 @@ def build(
     now = int(time.time()) if now is None else now
     notes, entries = [], []
     assembled: dict[str, tuple[tuple, AnkiNote]] = {}
+
+    def rerender(rel: str) -> RenderedNote:
+        i = next(i for i, s in enumerate(snap.sources) if s.rel == rel)
+        data = snap.files[i]
+        assert isinstance(data, tuple)
+        parsed, _ = read_card((rel, data[0], render_settings(config)))
+        assert parsed is not None  # it rendered before, from these very bytes
+        return parsed[1]
+
     for position, card in enumerate(found.cards):
-        note = _assemble(card, root, found.media, position, cache, assembled)
+        note = _assemble(card, root, found.media, position, cache, assembled, rerender)
         mtime = modification_time(card.identity.previous, note.digest, now)
         notes.append(replace(note, mtime=mtime))
         entries.append(lock_entry(card.question, card.identity, note.digest, mtime))
@@ -227,6 +236,7 @@ def _assemble(
     position: int,
     cache: BuildCache,
     assembled: dict[str, tuple[tuple, AnkiNote]],
+    rerender: Callable[[str], RenderedNote],
 ) -> AnkiNote:
     """The card's Anki note, from the cache when nothing it is made of changed."""
     rel = card.source.rel
@@ -236,6 +246,8 @@ def _assemble(
     if hit is not None and hit[0] == key:
         note = replace(hit[1], position=position)
     else:
+        if not card.rendered.html:  # cached without its HTML: render it again
+            card = replace(card, rendered=rerender(rel))
         note = anki_note(card, root, media, position)
     assembled[rel] = (key, note)
     return note

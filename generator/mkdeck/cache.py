@@ -121,11 +121,27 @@ def load_cache(folder: Path | None, salt: str) -> BuildCache:
 
 
 def save_cache(cache: BuildCache) -> None:
+    """Write the cache. A file whose note is kept whole is kept without its rendered HTML:
+    the note holds that HTML already, and it is rendered again in the rare build that needs
+    it (its ordinals or images changed while its text did not)."""
     if cache.path is None:
         return
-    data = pickle.dumps(replace_problem(cache), protocol=pickle.HIGHEST_PROTOCOL)
+    stored = replace_problem(cache)
+    stored.renders = {
+        rel: (data_hash, _lighter(result) if rel in cache.notes else result)
+        for rel, (data_hash, result) in cache.renders.items()
+    }
+    data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
         atomic_write(cache.path, lambda tmp: tmp.write_bytes(data))
+
+
+def _lighter(result: Any) -> Any:
+    parsed, problems = result
+    if parsed is None:
+        return result
+    question, rendered = parsed
+    return (question, rendered.without_html()), problems
 
 
 def replace_problem(cache: BuildCache) -> BuildCache:

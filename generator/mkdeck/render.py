@@ -35,6 +35,10 @@ class RenderedNote:
     extra_html: str
     media: tuple[ImageRef, ...]  # the file's images in order: media token k is media[k]
     problems: tuple[Diagnostic, ...]
+    html: bool = True  # False: kept without its HTML (the cache has the note made of it)
+
+    def without_html(self) -> RenderedNote:
+        return RenderedNote("", "", (), "", self.media, self.problems, html=False)
 
 
 def render_question(
