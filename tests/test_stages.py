@@ -204,6 +204,11 @@ RENDER = [
     pytest.param("snake_case 和 __init__", "[[snake_case 和 __init__]]", id="underscores stay"),
     pytest.param("std::vector<int>", "[[std::vector&lt;int&gt;]]", id="unknown tag is text"),
     pytest.param(
+        "见 [[Logits|logits]] 和 [[src]](https://x.org/a)",
+        '[[见 logits 和 <a href="https://x.org/a">[src]</a>]]',
+        id="wiki link, and a link whose text is in brackets",
+    ),
+    pytest.param(
         '图：<img src="a.png" style="zoom:50%;" />',
         '图：[[<img src="<m0>" style="zoom:50%;" />]]',
         id="html image",

@@ -277,8 +277,8 @@ def _wiki(state: StateInline, silent: bool) -> bool:
     """Obsidian's `![[image.png|300]]` embeds an image (found by name, as Obsidian finds it);
     a `[[Note#Heading|alias]]` link shows as its text: a card has no vault to link into."""
     m = WIKI.match(state.src, state.pos)
-    if m is None:
-        return False
+    if m is None or state.src.startswith("(", m.end()):
+        return False  # `[[src]](https://…)` is a CommonMark link whose text is `[src]`
     target, alias = m.group("target").strip(), (m.group("alias") or "").strip()
     if not silent:
         if m.group("embed") and IMAGE_SUFFIX.search(target):

@@ -21,8 +21,15 @@ tags: []
 """
 
 
+# Links in a title: `[[src](https://…)]` is a citation and is dropped from a file name;
+# `[receptive field](https://…)` keeps its text.
+CITATION = re.compile(r"\[\[[^\]]*\]\([^)]*\)\]|\[\[[^\]]*\]\]\([^)]*\)")
+LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
 def slug(text: str, limit: int = 40) -> str:
     """A readable file name: words kept (Chinese included), everything else a hyphen."""
+    text = LINK.sub(r"\1", CITATION.sub("", text))
     words = re.sub(r"[\W_]+", "-", text.lower()).strip("-")
     if len(words) > limit:
         cut = words[:limit]
