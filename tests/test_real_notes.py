@@ -251,6 +251,22 @@ def test_two_posts_with_the_same_title_and_image_name_stay_apart(tmp_path, colle
     assert shows == {"优缺点.md": {PNG}, "优缺点-2.md": {PNG_2}}
 
 
+def test_import_reads_questions_written_as_bold_lines(tmp_path):
+    post = tmp_path / "list.md"
+    post.write_text(
+        "# Interview questions\n\n## Transformers\n\n**Q1: Why scale by sqrt(d_k)?**\n\n"
+        "**Answer**:\n1. Dot products grow with d_k\n2. Softmax saturates\n\n"
+        "**Q2: What is LoRA?**\n\n**Answer**: A low-rank update.\n",
+        "utf-8",
+    )
+    result = run(["import", str(post), "-o", "cards"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "write cards/why-scale-by-sqrt-d-k.md (2 points)" in result.stdout
+    assert "write cards/what-is-lora.md (one card for the whole answer)" in result.stdout
+    text = (tmp_path / "cards" / "why-scale-by-sqrt-d-k.md").read_text("utf-8")
+    assert "tags: [Transformers]" in text and "\n# Why scale by sqrt(d_k)?\n" in text
+
+
 def test_a_post_with_nothing_to_import_says_why(tmp_path):
     post = tmp_path / "essay.md"
     post.write_text("# 随笔\n\n## 背景\n\n一些想法。\n", "utf-8")

@@ -51,6 +51,7 @@ NUMBERED = re.compile(
 )
 ASKS = re.compile(r"[？?][ \t]*$")
 EMPHASIS = re.compile(r"^(\*\*|__|\*)(.+)\1$")
+BOLD_LINE = re.compile(r"^\*\*((?:(?!\*\*).)+)\*\*[ \t]*$|^__((?:(?!__).)+)__[ \t]*$")
 THEMATIC_BREAK = re.compile(r"^ {0,3}([*_-])(?:[ \t]*\1){2,}[ \t]*$")
 # A path is `<in angle brackets>` or may hold one level of parentheses (`640%20(1).gif`), as
 # CommonMark allows.
@@ -202,19 +203,26 @@ def apply_plan(plan: ImportPlan, cards_dir: Path) -> None:
 
 
 def read_headings(lines: list[str], fenced: list[bool], start: int) -> list[Heading]:
+    """The post's headings. A line that is bold as a whole and numbered or asking
+    (`**Q1: Explain self-attention.**`) counts as a heading below all the others: many
+    question lists write their questions so."""
     found = []
     for i in range(start, len(lines)):
-        m = None if fenced[i] else HEADING.match(lines[i])
-        if m is None or is_blank(m.group(2) or ""):
+        if fenced[i]:
             continue
-        text = _unwrap(m.group(2).strip())
+        m = HEADING.match(lines[i])
+        bold = None if m else BOLD_LINE.match(lines[i])
+        raw = m.group(2) if m else (bold.group(1) or bold.group(2)) if bold else None
+        if raw is None or is_blank(raw):
+            continue
+        text = _unwrap(raw.strip())
         numbered = NUMBERED.match(text)
         title = _unwrap(numbered.group("rest").strip()) if numbered else text
-        found.append(
-            Heading(
-                i, len(m.group(1)), title or text, bool(numbered), bool(ASKS.search(title)), False
-            )
-        )
+        asks = bool(ASKS.search(title))
+        if bold and not (numbered or asks):
+            continue  # bold text, not a question
+        level = len(m.group(1)) if m else 7
+        found.append(Heading(i, level, title or text, bool(numbered), asks, False))
     with_body = []
     for k, h in enumerate(found):
         nxt = found[k + 1].index if k + 1 < len(found) else len(lines)
