@@ -126,6 +126,7 @@ def test_a_long_list_less_answer_is_warned_about():
         ("", "x.md:1: warning: the file is empty: skipped"),
         ("\u3000\n\u200b\n", "x.md:1: warning: the file is empty: skipped"),
         ("# 只有问题？\n", "x.md:1: warning: the question has no answer below it: skipped"),
+        ("# 新卡片？\n\n1. \n2. \n", "x.md:1: warning: the question has no answer below it"),
         (
             "---\nid: a\n---\n#\u00a0\n",
             "x.md:4: warning: the question has no answer below it: skipped",

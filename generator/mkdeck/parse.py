@@ -31,7 +31,8 @@ HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 # Spaces a person cannot see: a heading made only of them has no text.
 INVISIBLE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")
-EMPTY_HEADING = re.compile(r"^ {0,3}#{1,6}(?=\s|$)")
+# A heading or a numbered item with nothing in it (`mkdeck new` writes `1. ` to be filled).
+EMPTY = re.compile(r"^ {0,3}(?:#{1,6}|\d{1,3}[.)、．）]|[（(]\d{1,3}[）)]|[\u2460-\u2473])(?=\s|$)")
 # A first line that asks: short, and ends in a question mark (bold or not).
 ASKING = re.compile(r"^(?:\*\*|__)?(.{1,100}?[？?])(?:\*\*|__)?[ \t]*$")
 # An answer of one card longer than this (characters, spaces not counted) is hard to recall
@@ -104,7 +105,7 @@ def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
     whole = not points
     if whole:
         answer = section(lines, answer_start, len(lines))
-        if not any(not is_blank(EMPTY_HEADING.sub("", t)) for t in answer.markdown.split("\n")):
+        if all(is_blank(EMPTY.sub("", t)) for t in answer.markdown.split("\n")):
             raise MkdeckError(
                 "the question has no answer below it: skipped", rel, title_index + 1, "warning"
             )
