@@ -14,7 +14,6 @@ the user's own build folder.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import pickle
 import sys
 from dataclasses import dataclass, field
@@ -44,10 +43,6 @@ def cache_salt(settings: object) -> str:
         repr(settings),
     ]
     return "|".join(parts)
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
