@@ -9,15 +9,11 @@ packaging.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .assemble import Card, MediaMap, assemble
 from .cache import (
     BuildCache,
     BuildState,
@@ -27,14 +23,11 @@ from .cache import (
     save_cache,
     save_state,
 )
-from .cloze import plain, seal, unmark
 from .config import Config
-from .discover import Snapshot, SourceFile, decode_source, snapshot
+from .discover import Snapshot, SourceFile, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import remove_stale_temporaries
 from .identify import (
-    NoteIdentity,
-    content_digest,
     duplicate_ids,
     identify,
     kept_entries,
@@ -43,13 +36,11 @@ from .identify import (
     retired_points,
 )
 from .lockfile import LOCK_NAME, Lock, lock_hash, read_lock, write_lock
-from .media import MediaFile, media_token, resolve_media
-from .notetype import note_text
+from .media import resolve_media
 from .package import AnkiNote, package_fingerprint, write_package
-from .parse import Question, parse_question
-from .render import RenderedNote, RenderSettings, render_question
-
-Progress = Callable[[int, int], None]
+from .parse import Question
+from .readcards import Progress, read_all, read_card
+from .render import RenderedNote, RenderSettings
 
 
 @dataclass
@@ -72,19 +63,6 @@ class Report:
     @property
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "warning"]
-
-
-@dataclass(frozen=True)
-class Card:
-    """One card file carried through the pipeline."""
-
-    source: SourceFile
-    question: Question
-    rendered: RenderedNote
-    identity: NoteIdentity
-
-
-MediaMap = dict[tuple[str, int], MediaFile]  # (card file, image index) → packed file
 
 
 @dataclass(frozen=True)
@@ -179,7 +157,7 @@ def build(
         return parsed[1]
 
     for position, card in enumerate(found.cards):
-        note = _assemble(card, root, found.media, position, cache, assembled, rerender)
+        note = assemble(card, root, found.media, position, cache, assembled, rerender)
         mtime = modification_time(card.identity.previous, note.digest, now)
         notes.append(replace(note, mtime=mtime))
         entries.append(lock_entry(card.question, card.identity, note.digest, mtime))
@@ -227,30 +205,6 @@ def _unchanged(state: BuildState, out: Path, strict: bool, started: float) -> Re
     report.notes, report.cards, report.media = notes, cards, media
     report.package, report.up_to_date = out, True
     return report
-
-
-def _assemble(
-    card: Card,
-    root: str,
-    media: MediaMap,
-    position: int,
-    cache: BuildCache,
-    assembled: dict[str, tuple[tuple, AnkiNote]],
-    rerender: Callable[[str], RenderedNote],
-) -> AnkiNote:
-    """The card's Anki note, from the cache when nothing it is made of changed."""
-    rel = card.source.rel
-    names = tuple(media[rel, i].name for i in range(len(card.rendered.media)))
-    key = (cache.renders[rel][0], card.identity.ordinals.ordinals, card.identity.guid, root, names)
-    hit = cache.notes.get(rel)
-    if hit is not None and hit[0] == key:
-        note = replace(hit[1], position=position)
-    else:
-        if not card.rendered.html:  # cached without its HTML: render it again
-            card = replace(card, rendered=rerender(rel))
-        note = anki_note(card, root, media, position)
-    assembled[rel] = (key, note)
-    return note
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -325,97 +279,3 @@ def collect(
         [(c.source.path, c.source.rel, c.rendered.media) for c in cards], cards_dir, cache.images
     )
     return Collected(cards, media, lock, diagnostics + problems, rendered, lock_parsed, once)
-
-
-# What reading one card file gives: the parsed and rendered question (None when the file holds
-# no card), and its problems. A pure function of the file's bytes and the settings.
-ReadResult = tuple[tuple[Question, RenderedNote] | None, list[Diagnostic]]
-# Below this many files to render, starting worker processes costs more than it saves.
-PARALLEL_MIN = 400
-
-
-def read_all(
-    snap: Snapshot,
-    settings: RenderSettings,
-    cache: BuildCache,
-    progress: Progress | None,
-    parallel: bool | None,
-) -> tuple[list[ReadResult], int]:
-    """Each file's result, from the cache when its bytes are unchanged, else rendered; and how
-    many were rendered."""
-    sources = snap.sources
-    results: list[ReadResult | None] = [None] * len(sources)
-    jobs: list[tuple[int, str, bytes, str]] = []
-    for i, (source, read) in enumerate(zip(sources, snap.files, strict=True)):
-        if isinstance(read, Diagnostic):
-            results[i] = (None, [read])
-            continue
-        data, data_hash = read
-        hit = cache.render(source.rel, data_hash)
-        if hit is None:
-            jobs.append((i, source.rel, data, data_hash))
-        else:
-            results[i] = hit
-    done = len(sources) - len(jobs)
-    rendered = _render_all([(rel, data, settings) for _, rel, data, _ in jobs], parallel)
-    for (i, rel, _, data_hash), result in zip(jobs, rendered, strict=True):
-        results[i] = result
-        cache.renders[rel] = (data_hash, result)
-        done += 1
-        if progress:
-            progress(done, len(sources))
-    present = {s.rel for s in sources}
-    cache.renders = {rel: hit for rel, hit in cache.renders.items() if rel in present}
-    return [r if r is not None else (None, []) for r in results], len(jobs)
-
-
-def _render_all(
-    jobs: list[tuple[str, bytes, RenderSettings]], parallel: bool | None
-) -> Iterator[ReadResult]:
-    workers = min(os.cpu_count() or 1, 8)
-    if parallel is None:
-        parallel = len(jobs) >= PARALLEL_MIN and workers > 1
-    if not parallel:
-        yield from map(read_card, jobs)
-        return
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(read_card, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
-
-
-def read_card(job: tuple[str, bytes, RenderSettings]) -> ReadResult:
-    """One card file's bytes, parsed and rendered: None when it holds no card."""
-    rel, data, settings = job
-    try:
-        question, problems = parse_question(decode_source(data, rel), rel)
-        rendered = render_question(question, settings)
-    except MkdeckError as exc:
-        return None, [exc.diagnostic]
-    return (question, rendered), [*problems, *rendered.problems]
-
-
-def anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote:
-    q, r = card.question, card.rendered
-    points = [
-        seal(html, ordinal)
-        for html, ordinal in zip(r.points_html, card.identity.ordinals.ordinals, strict=True)
-    ]
-    start = q.points[0].number if q.points else 1
-    text = note_text(unmark(r.title_html), unmark(r.context_html), points, start, q.whole_answer)
-    extra = plain(r.extra_html)
-    for index in range(len(r.media)):
-        token, name = media_token(index), media[card.source.rel, index].name
-        text, extra = text.replace(token, name), extra.replace(token, name)
-    deck = q.deck or "::".join([root, *card.source.subdecks])
-    return AnkiNote(
-        guid=card.identity.guid,
-        deck=deck,
-        text=text,
-        extra=extra,
-        source=card.source.rel,
-        tags=q.tags,
-        digest=content_digest(text, extra, card.source.rel, sorted(q.tags)),
-        mtime=0,
-        position=position,
-        ordinals=card.identity.ordinals.ordinals,
-    )
