@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
+from anki.scheduler.v3 import CardAnswer
 from click.testing import CliRunner, Result
 
 from mkdeck.build import Report, build
@@ -69,3 +70,25 @@ def shown(fragment: str) -> str:
     text = re.sub(r"</?(?:p|div|li|ul|ol|br|hr|pre|table|thead|tbody|tr|td|th)\b[^>]*>", " ", text)
     text = re.sub(r"<[^>]+>", "", text)
     return " ".join(html.unescape(text).split())
+
+
+def answer_everything(col: Collection, deck: str = "Test") -> int:
+    """Review every card of `deck` once, as a user would, through Anki's scheduler."""
+    for did in (d.id for d in col.decks.all_names_and_ids()):
+        conf = col.decks.config_dict_for_deck_id(did)
+        conf["new"]["perDay"] = 9999
+        conf["new"]["bury"] = False
+        col.decks.save(conf)
+    col.decks.select(col.decks.id(deck))
+    answered = 0
+    while answered < 100:
+        queued = col.sched.get_queued_cards(fetch_limit=1)
+        if not queued.cards:
+            break
+        card = col.get_card(queued.cards[0].card.id)
+        card.start_timer()
+        col.sched.answer_card(
+            col.sched.build_answer(card=card, states=queued.cards[0].states, rating=CardAnswer.EASY)
+        )
+        answered += 1
+    return answered

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from anki.collection import Collection
-from anki.scheduler.v3 import CardAnswer
 
-from helpers import build_deck, import_package, shown, write_cards
+from helpers import answer_everything, build_deck, import_package, shown, write_cards
 
 P1 = "计算量：旁路让前向和反向的计算都略有增加"
 P2 = "显存：优化器只保存旁路参数的状态"
@@ -37,28 +36,6 @@ PREPOST = """\
 def lora(points: list[str]) -> str:
     body = "\n".join(f"{i}. {p}" for i, p in enumerate(points, 1))
     return f"---\nid: lora\ntags: [LLM]\n---\n# LoRA 为什么省显存？\n\n{body}\n"
-
-
-def answer_everything(col: Collection) -> int:
-    """Review every card once, as a user would, through Anki's scheduler."""
-    for did in (d.id for d in col.decks.all_names_and_ids()):
-        conf = col.decks.config_dict_for_deck_id(did)
-        conf["new"]["perDay"] = 9999
-        conf["new"]["bury"] = False
-        col.decks.save(conf)
-    col.decks.select(col.decks.id("Test"))
-    answered = 0
-    while answered < 100:
-        queued = col.sched.get_queued_cards(fetch_limit=1)
-        if not queued.cards:
-            break
-        card = col.get_card(queued.cards[0].card.id)
-        card.start_timer()
-        col.sched.answer_card(
-            col.sched.build_answer(card=card, states=queued.cards[0].states, rating=CardAnswer.EASY)
-        )
-        answered += 1
-    return answered
 
 
 def reviews(col: Collection, cid: int) -> int:

@@ -127,6 +127,7 @@ def main() -> None:
       mkdeck import POST.md   split a post of questions into card files
       mkdeck check            find every problem in cards/ (nothing is written)
       mkdeck build            write build/<deck>.apkg, then import it into Anki
+      mkdeck sync             build, then import into your Anki in one step
     """
 
 
@@ -165,6 +166,68 @@ def build_command(
     package = _display(report.package)
     done = f"{package} is up to date" if report.up_to_date else f"Built {package}"
     click.echo(f"{done}: {_summary(report)}", color=_color())
+
+
+@main.command("sync")
+@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--profile", help="Anki profile to sync into (needed when there are several).")
+@click.option(
+    "--collection",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Collection file to import into directly (Anki must be closed).",
+)
+@click.option(
+    "--anki-connect",
+    "url",
+    default="http://127.0.0.1:8765",
+    show_default=True,
+    help="Where a running Anki's AnkiConnect add-on listens.",
+)
+@click.option("--key", envvar="ANKICONNECT_KEY", help="AnkiConnect's API key, if it has one.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for Anki.")
+@_strict_option
+def sync_command(
+    cards_dir: Path | None,
+    profile: str | None,
+    collection: Path | None,
+    url: str,
+    key: str | None,
+    timeout: float,
+    strict: bool,
+) -> None:
+    """Build the deck, then import it into your Anki as File → Import does.
+
+    \b
+    Anki running with AnkiConnect: the package is sent to it.
+    Anki closed: the profile's collection is opened and imported into
+    (needs pip install 'mkdeck[anki]'). Review history is kept, notes you
+    edited in Anki are kept until their Markdown changes, nothing is deleted.
+    """
+    from .build import build
+    from .sync import sync_package
+
+    config = _config(cards_dir)
+    cards_dir = cards_dir or config.cards
+    report = build(cards_dir, config.package_path(cards_dir), config, _ProgressBar(), strict)
+    _report_problems(report, cards_dir, "; nothing written, nothing synced")
+    assert report.package is not None
+    try:
+        result = sync_package(report.package, collection, profile, url, key, timeout)
+    except MkdeckError as exc:
+        _fail(exc)
+    counts = [
+        (result.added, "added"),
+        (result.updated, "updated"),
+        (result.unchanged, "unchanged"),
+        (result.conflicts, "in conflict"),
+    ]
+    told = ", ".join(f"{n} {what}" for n, what in counts if n is not None)
+    where = _display(Path(result.target)) if result.route == "collection" else result.target
+    click.echo(
+        f"Synced {_count(report.notes, 'note')} into {where}"
+        + (f": {told}" if told else " (AnkiConnect does not report counts)"),
+        color=_color(),
+    )
 
 
 @main.command("check")

@@ -1,0 +1,201 @@
+"""`mkdeck sync`: put the built package into the user's own Anki, exactly as File → Import does.
+
+Both routes hand the package to Anki's own importer with File → Import's rules (a note is
+updated only when the package's copy is newer, review history is kept, nothing is deleted), so
+sync never writes notes one by one with rules of its own:
+
+- Anki is running with the AnkiConnect add-on: AnkiConnect's `importPackage` asks the running
+  Anki to import the file.
+- Anki is closed: the profile's collection is opened with Anki's own backend (the `anki`
+  package, `pip install 'mkdeck[anki]'`) and the package imported there. A collection that Anki
+  has open is refused by the backend itself, and sync says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MkdeckError
+
+ANKICONNECT_URL = "http://127.0.0.1:8765"
+ANKICONNECT_CODE = "2055492159"  # the add-on's code, for Tools → Add-ons → Get Add-ons
+NOT_PROFILES = {"addons21", "logs", "crash.log"}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What Anki's importer reported; None where the route does not tell."""
+
+    route: str  # how the package went in: "collection" or "AnkiConnect"
+    target: str  # the collection file, or AnkiConnect's address
+    added: int | None = None
+    updated: int | None = None
+    unchanged: int | None = None
+    conflicts: int | None = None  # notes Anki could not update (its note type differs)
+
+
+def anki_base() -> Path:
+    """Anki's data folder, where Anki looks for it on this system."""
+    if base := os.environ.get("ANKI_BASE"):
+        return Path(base)
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "Anki2"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "Anki2"
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "Anki2"
+
+
+def profiles(base: Path) -> list[str]:
+    """The profiles in Anki's data folder: the folders that hold a collection."""
+    if not base.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in base.iterdir()
+        if p.is_dir() and p.name not in NOT_PROFILES and (p / "collection.anki2").is_file()
+    )
+
+
+def choose_collection(base: Path, profile: str | None) -> Path:
+    """The collection of `profile`; without one, of the only profile there is."""
+    names = profiles(base)
+    if profile is not None:
+        if profile not in names:
+            known = ", ".join(names) or "none"
+            raise MkdeckError(f"no Anki profile `{profile}` in {base} (profiles: {known})")
+        return base / profile / "collection.anki2"
+    if not names:
+        raise MkdeckError(
+            f"no Anki profile found in {base}: open Anki once, or name a collection with "
+            "--collection PATH"
+        )
+    if len(names) > 1:
+        raise MkdeckError(
+            f"there are several Anki profiles ({', '.join(names)}): choose one with --profile NAME"
+        )
+    return base / names[0] / "collection.anki2"
+
+
+def import_into_collection(package: Path, collection: Path) -> SyncResult:
+    """Import with Anki's backend into a collection Anki does not have open."""
+    try:
+        from anki.collection import (
+            Collection,
+            ImportAnkiPackageOptions,
+            ImportAnkiPackageRequest,
+        )
+        from anki.errors import DBError
+        from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
+    except ImportError as exc:
+        raise MkdeckError(
+            "syncing into a closed Anki needs Anki's backend: pip install 'mkdeck[anki]' "
+            "(or start Anki with the AnkiConnect add-on, code " + ANKICONNECT_CODE + ")"
+        ) from exc
+    if not collection.is_file():
+        raise MkdeckError(f"no Anki collection at {collection}")
+    try:
+        col = Collection(str(collection))
+    except DBError as exc:
+        raise MkdeckError(
+            f"Anki has this collection open ({exc}). Close Anki and sync again, or install "
+            f"the AnkiConnect add-on (code {ANKICONNECT_CODE}) to sync while Anki runs"
+        ) from exc
+    except Exception as exc:  # a damaged file: the backend's own words say what is wrong
+        raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
+    condition = ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER
+    try:
+        response = col.import_anki_package(
+            ImportAnkiPackageRequest(
+                package_path=str(package),
+                options=ImportAnkiPackageOptions(
+                    with_scheduling=False,  # as File → Import does by default
+                    update_notes=condition,
+                    update_notetypes=condition,
+                ),
+            )
+        )
+    except Exception as exc:
+        raise MkdeckError(f"Anki could not import {package.name}: {exc}") from exc
+    finally:
+        col.close()
+    log = response.log
+    return SyncResult(
+        route="collection",
+        target=str(collection),
+        added=len(log.new),
+        updated=len(log.updated),
+        unchanged=len(log.duplicate),
+        conflicts=len(log.conflicting),
+    )
+
+
+def ankiconnect(url: str, action: str, key: str | None, timeout: float, **params: object) -> object:
+    """One AnkiConnect request; its `result`, or an `MkdeckError` with AnkiConnect's words."""
+    body: dict[str, object] = {"action": action, "version": 6, "params": params}
+    if key:
+        body["key"] = key
+    request = urllib.request.Request(
+        url, json.dumps(body).encode("utf-8"), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            reply = json.loads(answer.read().decode("utf-8"))
+    except TimeoutError as exc:
+        raise MkdeckError(f"AnkiConnect at {url} did not answer within {timeout:g} s") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise MkdeckError(f"AnkiConnect at {url} cannot be reached ({exc})") from exc
+    except ValueError as exc:
+        raise MkdeckError(f"AnkiConnect at {url} answered something that is not JSON") from exc
+    if not isinstance(reply, dict) or set(reply) != {"result", "error"}:
+        raise MkdeckError(f"{url} does not answer like AnkiConnect")
+    if reply["error"] is not None:
+        raise MkdeckError(f"AnkiConnect refused `{action}`: {reply['error']}")
+    return reply["result"]
+
+
+def ankiconnect_running(url: str, timeout: float) -> bool:
+    """Is something listening where AnkiConnect would?"""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, if not with a page
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def import_through_ankiconnect(
+    package: Path, url: str, key: str | None, timeout: float
+) -> SyncResult:
+    """Ask the running Anki to import the package, as File → Import does."""
+    result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
+    if result is not True:
+        raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
+    return SyncResult(route="AnkiConnect", target=url)
+
+
+def sync_package(
+    package: Path,
+    collection: Path | None = None,
+    profile: str | None = None,
+    url: str = ANKICONNECT_URL,
+    key: str | None = None,
+    timeout: float = 10.0,
+) -> SyncResult:
+    """Import `package` into the user's Anki by the route that fits how Anki is now.
+
+    A collection named with `--collection` is imported into directly. Else a running Anki
+    with AnkiConnect gets the package; else the profile's collection is opened.
+    """
+    if collection is not None:
+        return import_into_collection(package, collection)
+    if ankiconnect_running(url, min(timeout, 2.0)):
+        return import_through_ankiconnect(package, url, key, timeout)
+    return import_into_collection(package, choose_collection(anki_base(), profile))

@@ -1,0 +1,224 @@
+"""`mkdeck sync`: the built deck goes into the user's own Anki by Anki's own importer, into a
+real profile folder with a real collection, or through a stand-in for AnkiConnect's HTTP layer
+whose import is the real one."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from anki.collection import Collection
+
+from helpers import answer_everything, import_package, run, write_cards
+
+NORM = "---\nid: norm\n---\n# 为什么要归一化？\n\n1. 量纲：防止大数值主导\n2. 分布：让输入更稳定\n"
+LORA = "---\nid: lora\n---\n# LoRA 省在哪里？\n\n1. 显存：只存旁路的状态\n2. 通信：梯度变少\n"
+
+
+def _project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[tool.mkdeck]\ndeck = "Test"\n', encoding="utf-8")
+    write_cards(root, {"norm.md": NORM, "lora.md": LORA})
+    return root
+
+
+def _profile(base: Path, name: str = "User 1") -> Path:
+    (base / name).mkdir(parents=True)
+    path = base / name / "collection.anki2"
+    Collection(str(path)).close()
+    return path
+
+
+def _nobody() -> str:
+    """An address on this machine where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def _reviews(col: Collection) -> dict[str, int]:
+    rows = col.db.all(
+        "select n.flds, count(r.id) from cards c join notes n on n.id = c.nid"
+        " left join revlog r on r.cid = c.id group by c.id"
+    )
+    return {f"{flds[:20]}#{i}": n for i, (flds, n) in enumerate(sorted(rows))}
+
+
+def test_sync_into_a_closed_anki(tmp_path, monkeypatch):
+    collection = _profile(tmp_path / "Anki2")
+    monkeypatch.setenv("ANKI_BASE", str(tmp_path / "Anki2"))
+    project = _project(tmp_path / "notes")
+    nobody = _nobody()
+
+    first = run(["sync", "--anki-connect", nobody], project)
+    assert first.exit_code == 0, first.stderr
+    where = "Synced 2 notes into " + str(collection)
+    assert f"{where}: 2 added, 0 updated, 0 unchanged, 0 in conflict" in first.stdout
+
+    col = Collection(str(collection))
+    assert col.note_count() == 2 and col.card_count() == 4
+    assert answer_everything(col) == 4
+    history = _reviews(col)
+    note = col.get_note(col.find_notes("lora")[0])
+    note["Extra"] = "我在 Anki 里补充的"
+    col.update_note(note)
+    col.close()
+
+    again = run(["sync", "--anki-connect", nobody], project)
+    assert again.exit_code == 0, again.stderr
+    # Anki's importer leaves alone a note that is newer in Anki: the edit made there stays.
+    assert f"{where}: 0 added, 0 updated, 2 unchanged, 0 in conflict" in again.stdout
+    col = Collection(str(collection))
+    assert col.get_note(note.id)["Extra"] == "我在 Anki 里补充的"
+    assert _reviews(col) == history
+    col.close()
+
+    (project / "cards" / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    edited = run(["sync", "--anki-connect", nobody], project)
+    assert f"{where}: 0 added, 1 updated, 1 unchanged, 0 in conflict" in edited.stdout
+    col = Collection(str(collection))
+    assert col.note_count() == 2 and col.card_count() == 4
+    assert sorted(_reviews(col).values()) == [1, 1, 1, 1]  # every card kept its review
+    col.close()
+
+
+def test_sync_refuses_a_collection_that_anki_has_open(tmp_path, monkeypatch):
+    collection = _profile(tmp_path / "Anki2")
+    monkeypatch.setenv("ANKI_BASE", str(tmp_path / "Anki2"))
+    project = _project(tmp_path / "notes")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom anki.collection import Collection\n"
+            f"c = Collection({str(collection)!r})\nprint('open', flush=True)\ntime.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+        result = run(["sync", "--anki-connect", _nobody()], project)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1
+    assert "error: Anki has this collection open" in result.stderr
+    assert "Close Anki and sync again, or install the AnkiConnect add-on (code 2055492159)" in (
+        result.stderr
+    )
+    col = Collection(str(collection))
+    assert col.note_count() == 0
+    col.close()
+
+
+def test_sync_names_the_profiles_to_choose_from(tmp_path, monkeypatch):
+    _profile(tmp_path / "Anki2", "Alice")
+    _profile(tmp_path / "Anki2", "Bob")
+    monkeypatch.setenv("ANKI_BASE", str(tmp_path / "Anki2"))
+    project = _project(tmp_path / "notes")
+    several = run(["sync", "--anki-connect", _nobody()], project)
+    assert several.exit_code == 1
+    assert "several Anki profiles (Alice, Bob): choose one with --profile NAME" in several.stderr
+    unknown = run(["sync", "--anki-connect", _nobody(), "--profile", "Carol"], project)
+    assert unknown.exit_code == 1 and "no Anki profile `Carol`" in unknown.stderr
+    chosen = run(["sync", "--anki-connect", _nobody(), "--profile", "Bob"], project)
+    assert chosen.exit_code == 0, chosen.stderr
+    assert "Bob/collection.anki2: 2 added" in chosen.stdout
+
+
+class _AnkiConnect(BaseHTTPRequestHandler):
+    """AnkiConnect's protocol for the one action sync uses; the import itself is Anki's."""
+
+    collection: Path
+    key: str | None = None
+    delay = 0.0
+    fail: str | None = None
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(self.delay)
+        if self.key is not None and request.get("key") != self.key:
+            reply = {"result": None, "error": "valid api key must be provided"}
+        elif self.fail:
+            reply = {"result": None, "error": self.fail}
+        elif request["action"] == "importPackage":
+            col = Collection(str(self.collection))
+            try:
+                import_package(col, Path(request["params"]["path"]))
+            finally:
+                col.close()
+            reply = {"result": True, "error": None}
+        else:
+            reply = {"result": None, "error": "unsupported action"}
+        body = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        body = b"AnkiConnect v.6"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def anki_connect(tmp_path):
+    collection = _profile(tmp_path / "running")
+    handler = type("Handler", (_AnkiConnect,), {"collection": collection})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield handler, f"http://127.0.0.1:{server.server_address[1]}", collection
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sync_through_ankiconnect(tmp_path, anki_connect):
+    _handler, url, collection = anki_connect
+    project = _project(tmp_path / "notes")
+    result = run(["sync", "--anki-connect", url], project)
+    assert result.exit_code == 0, result.stderr
+    assert f"Synced 2 notes into {url} (AnkiConnect does not report counts)" in result.stdout
+    col = Collection(str(collection))
+    assert col.note_count() == 2
+    assert len(col.media.check().unused) == 0
+    col.close()
+
+
+def test_ankiconnect_errors_are_said_plainly(tmp_path, anki_connect):
+    handler, url, collection = anki_connect
+    project = _project(tmp_path / "notes")
+    handler.key = "secret"
+    wrong = run(["sync", "--anki-connect", url, "--key", "guess"], project)
+    assert wrong.exit_code == 1
+    assert "error: AnkiConnect refused `importPackage`: valid api key must be provided" in (
+        wrong.stderr
+    )
+    handler.key, handler.fail = None, "collection is not available"
+    failed = run(["sync", "--anki-connect", url], project)
+    assert failed.exit_code == 1
+    assert "AnkiConnect refused `importPackage`: collection is not available" in failed.stderr
+    handler.fail, handler.delay = None, 3.0
+    slow = run(["sync", "--anki-connect", url, "--timeout", "1"], project)
+    assert slow.exit_code == 1
+    assert f"AnkiConnect at {url} did not answer within 1 s" in slow.stderr
+    time.sleep(3)  # let the slow answer finish before the collection is read
+    col = Collection(str(collection))
+    assert col.note_count() <= 2
+    col.close()
