@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -128,6 +129,7 @@ def main() -> None:
       mkdeck check            find every problem in cards/ (nothing is written)
       mkdeck build            write build/<deck>.apkg, then import it into Anki
       mkdeck sync             build, then import into your Anki in one step
+      mkdeck watch --sync     do that on every save
     """
 
 
@@ -228,6 +230,61 @@ def sync_command(
         + (f": {told}" if told else " (AnkiConnect does not report counts)"),
         color=_color(),
     )
+
+
+@main.command("watch")
+@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sync", "also_sync", is_flag=True, help="Also import each build into Anki.")
+@click.option("--profile", help="With --sync: the Anki profile.")
+@click.option(
+    "--collection",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --sync: a collection file to import into (Anki closed).",
+)
+def watch_command(
+    cards_dir: Path | None, also_sync: bool, profile: str | None, collection: Path | None
+) -> None:
+    """Build again on every save of a card file, an image or the settings.
+
+    One line a rebuild: what changed, notes and cards, seconds. A build with
+    errors prints them and keeps the last good package. Stop with Ctrl-C.
+    """
+    from .build import build
+    from .sync import sync_package
+    from .watch import changes
+
+    config = _config(cards_dir)
+    cards_dir = cards_dir or config.cards
+    out = config.package_path(cards_dir)
+
+    def rebuild(what: str) -> None:
+        report = build(cards_dir, out, config)
+        for d in report.diagnostics:
+            _echo_diagnostic(d, cards_dir)
+        stamp = time.strftime("%H:%M:%S")
+        if report.errors:
+            click.echo(
+                f"{stamp} {what}: {_count(len(report.errors), 'error')}; "
+                f"{_display(out)} stays as it was",
+                err=True,
+                color=_color(),
+            )
+            return
+        line = f"{stamp} {what}: {_summary(report)}"
+        if also_sync:
+            try:
+                sync_package(out, collection, profile)
+                line += ", synced"
+            except MkdeckError as exc:
+                _echo_diagnostic(exc.diagnostic, cards_dir)
+        click.echo(line, color=_color())
+
+    rebuild("start")
+    try:
+        for batch in changes(cards_dir, config.source, out.parent):
+            rebuild(", ".join(batch.paths))
+    except KeyboardInterrupt:
+        click.echo("Stopped watching.", color=_color())
 
 
 @main.command("check")
