@@ -118,6 +118,18 @@ def test_sync_refuses_a_collection_that_anki_has_open(tmp_path, monkeypatch):
     col.close()
 
 
+def test_sync_refuses_a_damaged_collection_and_leaves_it_alone(tmp_path):
+    project = _project(tmp_path / "notes")
+    damaged = tmp_path / "collection.anki2"
+    damaged.write_bytes(b"this is not a database" * 100)
+    result = run(["sync", "--collection", str(damaged)], project)
+    assert result.exit_code == 1
+    assert f"error: cannot open the Anki collection {damaged}" in result.stderr
+    assert damaged.read_bytes() == b"this is not a database" * 100
+    missing = run(["sync", "--collection", str(tmp_path / "none.anki2")], project)
+    assert missing.exit_code == 1 and "no Anki collection at" in missing.stderr
+
+
 def test_sync_names_the_profiles_to_choose_from(tmp_path, monkeypatch):
     _profile(tmp_path / "Anki2", "Alice")
     _profile(tmp_path / "Anki2", "Bob")

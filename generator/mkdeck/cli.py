@@ -38,6 +38,8 @@ def _echo_diagnostic(d: Diagnostic, cards_dir: Path | None = None) -> None:
     if cards_dir is not None and not path.is_absolute():
         path = cards_dir / path
     where = f"{_display(path)}:{d.line}" if d.line else _display(path)
+    if not d.path:  # about no file: Anki, the network, the command line
+        where = "mkdeck"
     click.echo(
         f"{where}: {click.style(d.severity + ':', fg=style, bold=True)} {d.message}",
         err=True,

@@ -103,9 +103,11 @@ def import_into_collection(package: Path, collection: Path) -> SyncResult:
     try:
         col = Collection(str(collection))
     except DBError as exc:
+        if "already open" not in str(exc):
+            raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
         raise MkdeckError(
-            f"Anki has this collection open ({exc}). Close Anki and sync again, or install "
-            f"the AnkiConnect add-on (code {ANKICONNECT_CODE}) to sync while Anki runs"
+            f"Anki has this collection open ({collection}). Close Anki and sync again, or "
+            f"install the AnkiConnect add-on (code {ANKICONNECT_CODE}) to sync while Anki runs"
         ) from exc
     except Exception as exc:  # a damaged file: the backend's own words say what is wrong
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
