@@ -93,3 +93,33 @@ def test_what_starts_a_build(tmp_path):
     assert all(matters(p, cards, settings, out) for p in starts)
     assert not any(matters(p, cards, settings, out) for p in never)
     assert not matters(Path("/x/pyproject.toml"), cards, None, out)
+
+
+def test_watch_with_sync_imports_each_good_build(tmp_path):
+    from anki.collection import Collection
+
+    (tmp_path / "pyproject.toml").write_text('[tool.mkdeck]\ndeck = "Test"\n', "utf-8")
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
+    collection = tmp_path / "anki" / "collection.anki2"
+    collection.parent.mkdir()
+    Collection(str(collection)).close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "mkdeck", "watch", "--sync", "--collection", str(collection)]
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    out: list[str] = []
+    threading.Thread(target=_follow, args=(proc.stdout, out), daemon=True).start()
+    try:
+        assert _wait_for(out, "start:").endswith(", synced")
+        time.sleep(0.5)
+        (cards / "b.md").write_text("# B？\n\n1. 二\n", "utf-8")
+        assert _wait_for(out, "b.md:").endswith(", synced")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    col = Collection(str(collection))
+    try:
+        assert col.note_count() == 2
+    finally:
+        col.close()
