@@ -255,19 +255,27 @@ def watch_command(
     from .sync import sync_package
     from .watch import changes
 
-    config = _config(cards_dir)
-    cards_dir = cards_dir or config.cards
+    given = cards_dir
+    config = _config(given)
+    cards_dir = given or config.cards
     out = config.package_path(cards_dir)
 
     def rebuild(what: str) -> None:
-        report = build(cards_dir, out, config)
+        stamp = time.strftime("%H:%M:%S")
+        try:  # the settings may be what just changed
+            settings = load_config(given)
+        except MkdeckError as exc:
+            _echo_diagnostic(exc.diagnostic)
+            click.echo(f"{stamp} {what}: the settings have an error", err=True, color=_color())
+            return
+        package = settings.package_path(cards_dir)
+        report = build(cards_dir, package, settings)
         for d in report.diagnostics:
             _echo_diagnostic(d, cards_dir)
-        stamp = time.strftime("%H:%M:%S")
         if report.errors:
             click.echo(
                 f"{stamp} {what}: {_count(len(report.errors), 'error')}; "
-                f"{_display(out)} stays as it was",
+                f"{_display(package)} stays as it was",
                 err=True,
                 color=_color(),
             )
@@ -275,7 +283,7 @@ def watch_command(
         line = f"{stamp} {what}: {_summary(report)}"
         if also_sync:
             try:
-                sync_package(out, collection, profile)
+                sync_package(package, collection, profile)
                 line += ", synced"
             except MkdeckError as exc:
                 _echo_diagnostic(exc.diagnostic, cards_dir)
