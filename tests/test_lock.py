@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import tomllib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from helpers import build_deck, run, write_cards
-from mkdeck.lockfile import format_lock, parse_lock
+from mkdeck.lockfile import (
+    Lock,
+    LockedNote,
+    _read_own_format,
+    format_lock,
+    parse_lock,
+    read_lock,
+)
 
 CARD = "---\nid: lock-demo\n---\n# 问题\n\n1. 一：甲\n2. 二：乙\n"
 
@@ -106,3 +118,56 @@ def test_changing_a_files_id_keeps_the_lock_readable(tmp_path):
     assert [(n.path, n.id) for n in lock.notes] == [("b.md", "renamed-id")]
     assert any("the `id` changed from `lock-demo`" in d.message for d in second.diagnostics)
     assert not build_deck(cards).errors  # and the next build reads it
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(
+            _text.filter(bool),
+            st.one_of(st.none(), _text.filter(bool)),
+            st.lists(_text, max_size=5),
+        ),
+        max_size=5,
+        unique_by=lambda e: e[0],
+    )
+)
+def test_the_fast_reading_of_our_own_lock_equals_toml(entries):
+    notes = tuple(
+        LockedNote(
+            path,
+            f"g{i}",
+            note_id,
+            1_700_000_000 + i,
+            "d",
+            len(texts) + 1,
+            tuple((k + 1, t) for k, t in enumerate(texts)),
+        )
+        for i, (path, note_id, texts) in enumerate(entries)
+    )
+    text = format_lock(Lock(notes))
+    fast = _read_own_format(text.split("\n"))
+    assert fast is not None
+    assert fast == tomllib.loads(text)
+    assert parse_lock(text, "mkdeck.lock") == Lock(tuple(sorted(notes, key=lambda n: n.path)))
+
+
+def test_a_lock_edited_by_hand_is_read_as_toml():
+    text = (
+        'version = 1\n\n["a.md"]\nguid = "g"\nmtime = 1\n'
+        "digest = 'd'\nnext = 2\npoints = [[1, \"x\"]]\n"
+    )
+    assert _read_own_format(text.split("\n")) is None
+    [note] = parse_lock(text, "mkdeck.lock").notes
+    assert (note.path, note.digest, note.points) == ("a.md", "d", ((1, "x"),))
+
+
+def test_a_point_with_a_control_character_keeps_a_readable_lock(tmp_path):
+    cards = write_cards(tmp_path, {"del.md": "# Q\n\n1. 删除符\x7f在这里\n"})
+    assert not build_deck(cards).errors
+    lock, _ = read_lock(cards)  # as any TOML reader would read it, not from the cache
+    assert lock.notes[0].points == ((1, "删除符\x7f在这里"),)
+    tomllib.loads((cards / "mkdeck.lock").read_text("utf-8"))

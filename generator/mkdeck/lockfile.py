@@ -111,8 +111,10 @@ def parse_lock(text: str, where: str) -> Lock:
                 where,
                 number,
             )
+    data = _read_own_format(lines)
     try:
-        data = tomllib.loads(text)
+        if data is None:  # written or edited by other hands: TOML says what is wrong
+            data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = TOML_LINE.search(str(exc))
         raise MkdeckError(
@@ -163,6 +165,51 @@ def parse_lock(text: str, where: str) -> Lock:
     return Lock(tuple(notes))
 
 
+# A JSON string that is also a TOML basic string: no `\/`, no raw control character or DEL.
+_STRING = r'"(?:[^"\\\x00-\x1f\x7f]|\\[^/])*"'
+_OWN_LINE = re.compile(
+    rf"^(?:(?P<table>\[{_STRING}\])|(?P<skey>guid|id|digest) = (?P<str>{_STRING})"
+    rf"|(?P<ikey>version|mtime|next) = (?P<int>0|[1-9]\d*)|(?P<open>points = \[)"
+    rf"|  \[(?P<ord>0|[1-9]\d*), (?P<text>{_STRING})\],|(?P<close>\])|#.*|)$"
+)
+
+
+def _read_own_format(lines: list[str]) -> dict | None:
+    """The lock as `tomllib` reads it, when it is exactly in the shape `format_lock` writes; None
+    otherwise. A large lock parses several times faster this way."""
+    data: dict = {}
+    table: dict | None = None
+    points: list | None = None
+    for line in lines:
+        m = _OWN_LINE.match(line)
+        if m is None:
+            return None
+        if m["table"]:
+            key = json.loads(m["table"][1:-1])
+            if key in data or points is not None:
+                return None
+            table = data[key] = {}
+        elif m["skey"] or m["ikey"]:
+            name = m["skey"] or m["ikey"]
+            target = data if name == "version" and table is None else table
+            if target is None or points is not None or name in target:
+                return None
+            target[name] = json.loads(m["str"]) if m["skey"] else int(m["int"])
+        elif m["open"]:
+            if table is None or points is not None or "points" in table:
+                return None
+            points = table["points"] = []
+        elif m["ord"]:
+            if points is None:
+                return None
+            points.append([int(m["ord"]), json.loads(m["text"])])
+        elif m["close"]:
+            if points is None:
+                return None
+            points = None
+    return data if points is None else None
+
+
 def _line_of_table(lines: list[str], key: str) -> int:
     header = f"[{json.dumps(key, ensure_ascii=False)}]"
     return next((i for i, line in enumerate(lines, 1) if line.strip() == header), 0)
@@ -188,7 +235,8 @@ def _str(value: str) -> str:
     """A TOML basic string: JSON's string escapes are all valid TOML escapes."""
     if PLAIN.fullmatch(value):  # most point texts: nothing to escape, and much faster
         return f'"{value}"'
-    return json.dumps(value, ensure_ascii=False)
+    # JSON leaves DEL as it is, and TOML forbids it in a string.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def write_lock(path: Path, lock: Lock) -> str:
