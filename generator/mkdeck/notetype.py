@@ -32,49 +32,71 @@ ANSWER = """<div class="mkdeck">
 </div>"""
 
 BASE_CSS = """\
+/* Colours in one place, per theme; every text colour here is 4.5:1 or more on its ground. */
 .card {
+  --mk-text: #1f2328; --mk-ground: #ffffff; --mk-muted: #57606a; --mk-link: #0969da;
+  --mk-cloze: #0969da; --mk-line: #d0d7de; --mk-code-ground: #eff1f3; --mk-block: #f8f8f8;
+  --mk-shadow: rgba(31, 35, 40, 0.28); --mk-mark: #fff3b0;
   font-family: -apple-system, "PingFang SC", "Hiragino Sans GB", "Noto Sans CJK SC",
     "Source Han Sans SC", "Microsoft YaHei", "Segoe UI", Roboto, sans-serif;
   font-size: 18px;
   line-height: 1.6;
   text-align: left;
-  color: #1f2328;
-  background: #ffffff;
+  color: var(--mk-text);
+  background: var(--mk-ground);
   margin: 0;
   padding: 0;
 }
-.mkdeck { max-width: 42em; margin: 0 auto; padding: 12px 14px; word-wrap: break-word;
-  overflow-wrap: anywhere; }
+.nightMode.card, .night_mode.card, .nightMode .card, .night_mode .card {
+  --mk-text: #e6edf3; --mk-ground: #0d1117; --mk-muted: #9da7b3; --mk-link: #79c0ff;
+  --mk-cloze: #79c0ff; --mk-line: #30363d; --mk-code-ground: #343942; --mk-block: #272822;
+  --mk-shadow: rgba(0, 0, 0, 0.7); --mk-mark: #5a4a00;
+  color: var(--mk-text); background: var(--mk-ground); }
+/* Nothing may make the card wider than the phone: long words wrap, wide things scroll. */
+.mkdeck { max-width: 42em; margin: 0 auto; padding: 12px 14px; overflow-wrap: break-word; }
 .mkdeck .question { font-weight: 600; font-size: 1.1em; margin-bottom: 0.6em; }
-.mkdeck .context { color: #57606a; margin-bottom: 0.6em; }
+.mkdeck .context { color: var(--mk-muted); margin-bottom: 0.6em; }
 .mkdeck ol.points { padding-left: 1.6em; margin: 0.4em 0; }
 .mkdeck ol.points > li { margin: 0.35em 0; }
 .mkdeck .answer { margin: 0.4em 0; }
 .mkdeck ul, .mkdeck ol { text-align: left; }
 .mkdeck p { margin: 0.3em 0; }
+.mkdeck a { color: var(--mk-link); }
 .mkdeck img { max-width: 100%; height: auto; }
-.mkdeck table { border-collapse: collapse; display: block; overflow-x: auto; max-width: 100%; }
-.mkdeck th, .mkdeck td { border: 1px solid #d0d7de; padding: 4px 8px; }
 .mkdeck code { font-family: ui-monospace, "SF Mono", Menlo, Consolas, "Noto Sans Mono CJK SC",
-  monospace; font-size: 0.9em; }
-.mkdeck .highlight { border-radius: 6px; }
-.mkdeck .highlight pre { padding: 8px 10px; overflow-x: auto; margin: 0.4em 0;
-  line-height: 1.4; }
-.mkdeck div.math { overflow-x: auto; }
-.cloze { font-weight: 600; color: #0969da; }
+  monospace; font-size: 0.9em; background: var(--mk-code-ground); border-radius: 4px;
+  padding: 0.05em 0.3em; }
+.mkdeck pre code { background: none; padding: 0; }
+/* Wide formulas, code and tables scroll in their own box; a shadow at an edge says that more
+   lies that way (scroll shadows: the covers move with the content, the shadows do not). */
+.mkdeck span.math, .mkdeck div.math, .mkdeck .highlight pre, .mkdeck table {
+  max-width: 100%; overflow-x: auto; overflow-y: hidden;
+  background:
+    linear-gradient(to right, var(--mk-cover, var(--mk-ground)) 30%, transparent)
+      left center / 28px 100% no-repeat local,
+    linear-gradient(to left, var(--mk-cover, var(--mk-ground)) 30%, transparent)
+      right center / 28px 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%, var(--mk-shadow), transparent)
+      left center / 12px 100% no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%, var(--mk-shadow), transparent)
+      right center / 12px 100% no-repeat scroll,
+    var(--mk-cover, var(--mk-ground)); }
+.mkdeck span.math { display: inline-block; vertical-align: middle; }
+.mkdeck .highlight { border-radius: 6px; background: none; }
+.mkdeck .highlight pre { --mk-cover: var(--mk-block); padding: 8px 10px; margin: 0.4em 0;
+  line-height: 1.4; border-radius: 6px; }
+.mkdeck table { border-collapse: collapse; display: block; }
+.mkdeck th, .mkdeck td { border: 1px solid var(--mk-line); padding: 4px 8px; min-width: 4.5em;
+  overflow-wrap: normal; word-break: normal; }
+.mkdeck th { white-space: nowrap; }
+/* A revealed answer stands out, but code inside it keeps the highlighter's colours. */
+.cloze { font-weight: 600; color: var(--mk-cloze); }
 .cloze-inactive { color: inherit; }
-mark { background: #fff3b0; color: inherit; }
-.mkdeck .extra { margin-top: 1em; padding-top: 0.6em; border-top: 1px solid #d0d7de;
+.cloze .highlight pre, .cloze code { font-weight: normal; color: var(--mk-text); }
+mark { background: var(--mk-mark); color: inherit; }
+.mkdeck .extra { margin-top: 1em; padding-top: 0.6em; border-top: 1px solid var(--mk-line);
   font-size: 0.95em; }
-.mkdeck .source { margin-top: 1em; font-size: 0.7em; color: #8c959f; }
-.nightMode.card, .night_mode.card, .nightMode .card, .night_mode .card {
-  color: #e6edf3; background: #0d1117; }
-.nightMode .mkdeck .context, .night_mode .mkdeck .context { color: #9da7b3; }
-.nightMode .cloze, .night_mode .cloze { color: #79c0ff; }
-.nightMode .mkdeck th, .nightMode .mkdeck td,
-.night_mode .mkdeck th, .night_mode .mkdeck td { border-color: #30363d; }
-.nightMode .mkdeck .extra, .night_mode .mkdeck .extra { border-top-color: #30363d; }
-.nightMode mark, .night_mode mark { background: #5a4a00; }
+.mkdeck .source { margin-top: 1em; font-size: 0.75em; color: var(--mk-muted); }
 @media (max-width: 480px) { .card { font-size: 17px; } .mkdeck { padding: 8px 10px; } }
 """
 
