@@ -259,6 +259,17 @@ DIAGNOSTICS = [
         id="context after blank lines",
     ),
     pytest.param(
+        "# Q\n\n1. $\\left( x$\n2. $x \\right)$\n3. $$\\begin{aligned} a &= b \\end{array}$$\n"
+        "4. $\\begin{cases} x\\end{cases} \\{ \\left\\{ y \\right. \\}$\n",
+        [
+            "d.md:3: error: `\\left` without `\\right` in formula `\\left( x`",
+            "d.md:4: error: `\\right` without `\\left` in formula `x \\right)`",
+            "d.md:5: error: `\\begin{aligned}` closed by `\\end{array}` in formula "
+            "`\\begin{aligned} a &= b \\end{array}`",
+        ],
+        id="left without right, begin without its end",
+    ),
+    pytest.param(
         "# Q\n\n1. a\n2. 块\n\n   $$\n   x^2\n",
         ["d.md:6: error: unclosed `$$` formula (close it with `$$`)"],
         id="unclosed $$",

@@ -59,6 +59,10 @@ TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
 WIKI = re.compile(r"(?P<embed>!?)\[\[(?P<target>[^\[\]|\n]+)(?:\|(?P<alias>[^\[\]\n]*))?\]\]")
 IMAGE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|bmp|avif)$", re.IGNORECASE)
 SIZE = re.compile(r"^\d+(?:x\d+)?$")
+# TeX, as far as its structure goes: environments, control words, escaped symbols, braces.
+TEX_TOKEN = re.compile(
+    r"\\(?P<env>begin|end)\s*\{(?P<name>[^{}]*)\}|\\[A-Za-z]+|\\.|[{}]", re.DOTALL
+)
 
 # A padded formula (`$ x $`, `$10^{-2} $`) is math when its content reads as TeX: it holds a
 # command, one of these characters, a Greek letter or a math symbol, or it is one word with no
@@ -100,24 +104,48 @@ def _inline_line(state: StateInline, pos: int) -> int:
 
 
 def check_tex(tex: str, doc: Document, line: int) -> None:
-    """Unbalanced braces make MathJax show the raw TeX: say so at the formula's line."""
-    depth = 0
-    escaped = False
-    for ch in tex:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth < 0:
-                break
-    if depth:
+    """What makes MathJax show a formula as raw TeX, reported at the formula's line: unbalanced
+    braces, `\\left` without `\\right`, `\\begin{…}` without its `\\end{…}`."""
+    problem = tex_problem(tex)
+    if problem:
         shown = " ".join(tex.split())
         shown = shown if len(shown) <= 40 else shown[:39] + "…"
-        doc.report(line, f"unbalanced braces `{{` `}}` in formula `{shown}`")
+        doc.report(line, f"{problem} in formula `{shown}`")
+
+
+def tex_problem(tex: str) -> str | None:
+    """The first structural problem of a formula, or None."""
+    depth, lefts = 0, 0
+    environments: list[str] = []
+    for m in TEX_TOKEN.finditer(tex):
+        token = m.group(0)
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+            if depth < 0:
+                return "unbalanced braces `{` `}`"
+        elif token == "\\left":
+            lefts += 1
+        elif token == "\\right":
+            lefts -= 1
+            if lefts < 0:
+                return "`\\right` without `\\left`"
+        elif m.group("env"):
+            name = m.group("name")
+            if m.group("env") == "begin":
+                environments.append(name)
+            elif not environments:
+                return f"`\\end{{{name}}}` without `\\begin{{{name}}}`"
+            elif (opened := environments.pop()) != name:
+                return f"`\\begin{{{opened}}}` closed by `\\end{{{name}}}`"
+    if depth:
+        return "unbalanced braces `{` `}`"
+    if lefts:
+        return "`\\left` without `\\right`"
+    if environments:
+        return f"`\\begin{{{environments[-1]}}}` without `\\end{{{environments[-1]}}}`"
+    return None
 
 
 def _math_inline(state: StateInline, silent: bool) -> bool:
