@@ -270,6 +270,17 @@ DIAGNOSTICS = [
         id="left without right, begin without its end",
     ),
     pytest.param(
+        "# Q\n\n1. $W \\ele R^{d}$ 和 $\\begin{foo} x \\end{foo}$\n"
+        "2. $\\langle q, k \\rangle \\ce{H2O} \\text{\\weird words}$\n"
+        "3. $\\newcommand{\\KL}{D_{KL}} \\KL(p \\| q) \\coloneqq \\lceil x \\rceil$\n",
+        [
+            "d.md:3: error: unknown command `\\ele` (MathJax shows the formula as raw TeX) in "
+            "formula `W \\ele R^{d}`",
+            "d.md:3: error: unknown environment `foo` in formula `\\begin{foo} x \\end{foo}`",
+        ],
+        id="commands and environments MathJax does not know",
+    ),
+    pytest.param(
         "# Q\n\n1. a\n2. 块\n\n   $$\n   x^2\n",
         ["d.md:6: error: unclosed `$$` formula (close it with `$$`)"],
         id="unclosed $$",

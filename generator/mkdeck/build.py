@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .assemble import Card, MediaMap, assemble
 from .cache import (
@@ -41,6 +42,9 @@ from .package import AnkiNote, package_fingerprint, write_package
 from .parse import Question
 from .readcards import Progress, read_all, read_card
 from .render import RenderedNote, RenderSettings
+
+if TYPE_CHECKING:
+    from .preview import Preview
 
 
 @dataclass
@@ -279,3 +283,26 @@ def collect(
         [(c.source.path, c.source.rel, c.rendered.media) for c in cards], cards_dir, cache.images
     )
     return Collected(cards, media, lock, diagnostics + problems, rendered, lock_parsed, once)
+
+
+def preview(
+    cards_dir: Path, config: Config, out_dir: Path, progress: Progress | None = None
+) -> tuple[Report, Preview | None]:
+    """Build, then write the preview page of every card (None when the build has errors)."""
+    from .preview import write_preview  # needs Anki's backend: only the preview loads it
+
+    report = build(cards_dir, config.package_path(cards_dir), config, progress)
+    if report.errors or report.package is None:
+        return report, None
+    cache = load_cache(report.package.parent, cache_salt(render_settings(config)))
+    cache.path = None  # read, never written: the build just saved it
+    found = collect(cards_dir, config, cache=cache)
+    lines = {
+        (card.source.rel, ordinal): point.line
+        for card in found.cards
+        for ordinal, point in zip(
+            card.identity.ordinals.ordinals, card.question.points, strict=True
+        )
+    }
+    title = config.deck_name(cards_dir)
+    return report, write_preview(report.package, lines, out_dir, title)

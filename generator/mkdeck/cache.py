@@ -14,6 +14,7 @@ the user's own build folder.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import pickle
 import sys
 from dataclasses import dataclass, field
@@ -32,7 +33,10 @@ FORMAT = 1
 
 def cache_salt(settings: object) -> str:
     """Everything besides a file's bytes that its render depends on."""
+    from importlib import resources
     from importlib.metadata import version
+
+    names = resources.files(__package__).joinpath("tex_names.json")  # what `check` knows
 
     parts = [
         f"format {FORMAT}",
@@ -40,6 +44,7 @@ def cache_salt(settings: object) -> str:
         f"markdown-it-py {version('markdown-it-py')}",
         f"pygments {version('pygments')}",
         f"python {sys.version_info[:2]}",
+        f"tex names {hashlib.sha256(names.read_bytes()).hexdigest()[:16]}",
         repr(settings),
     ]
     return "|".join(parts)

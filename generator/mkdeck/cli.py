@@ -132,6 +132,7 @@ def main() -> None:
       mkdeck build            write build/<deck>.apkg, then import it into Anki
       mkdeck sync             build, then import into your Anki in one step
       mkdeck watch --sync     do that on every save
+      mkdeck preview          every card as the phone shows it, in a browser
     """
 
 
@@ -295,6 +296,41 @@ def watch_command(
             rebuild(", ".join(batch.paths))
     except KeyboardInterrupt:
         click.echo("Stopped watching.", color=_color())
+
+
+@main.command("preview")
+@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the page (default: preview/ beside the package).",
+)
+def preview_command(cards_dir: Path | None, output: Path | None) -> None:
+    """Write an offline page of every card as the phone shows it, day and night.
+
+    Cards are rendered by Anki's own renderer and formulas by MathJax 3, both
+    installed with pip install 'mkdeck[preview]'. Open the page in a browser.
+    """
+    from .build import preview
+
+    config = _config(cards_dir)
+    cards_dir = cards_dir or config.cards
+    out = output or config.package_path(cards_dir).parent / "preview"
+    try:
+        report, page = preview(cards_dir, config, out, _ProgressBar())
+    except MkdeckError as exc:
+        _fail(exc)
+    _report_problems(report, cards_dir, "; no preview written")
+    assert page is not None
+    if not page.mathjax:
+        click.echo(
+            "mkdeck: MathJax 3 was not found, so formulas show as TeX: "
+            "pip install 'mkdeck[preview]'",
+            err=True,
+            color=_color(),
+        )
+    click.echo(f"Preview of {_count(page.cards, 'card')}: {_display(page.page)}", color=_color())
 
 
 @main.command("check")

@@ -21,10 +21,12 @@ line range, and inline rules count the line breaks before the position they matc
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -61,8 +63,15 @@ IMAGE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|bmp|avif)$", re.IGNORECA
 SIZE = re.compile(r"^\d+(?:x\d+)?$")
 # TeX, as far as its structure goes: environments, control words, escaped symbols, braces.
 TEX_TOKEN = re.compile(
-    r"\\(?P<env>begin|end)\s*\{(?P<name>[^{}]*)\}|\\[A-Za-z]+|\\.|[{}]", re.DOTALL
+    r"\\(?P<env>begin|end)\s*\{(?P<name>[^{}]*)\}|(?P<word>\\[A-Za-z]+)|\\.|[{}]",
+    re.DOTALL,
 )
+# Commands a formula defines for itself: `\newcommand{\foo}`, `\def\foo`, `\let\foo`, ….
+DEFINED = re.compile(
+    r"\\(?:(?:re)?newcommand|DeclareMathOperator|def|let|newenvironment)\*?\s*\{?\\?([A-Za-z]+)"
+)
+# Their argument is text, where MathJax reads no commands: what is in it is never unknown.
+TEXT_COMMANDS = frozenset("text textrm textit textbf textsf texttt textnormal mbox hbox".split())
 
 # A padded formula (`$ x $`, `$10^{-2} $`) is math when its content reads as TeX: it holds a
 # command, one of these characters, a Greek letter or a math symbol, or it is one word with no
@@ -113,12 +122,33 @@ def check_tex(tex: str, doc: Document, line: int) -> None:
         doc.report(line, f"{problem} in formula `{shown}`")
 
 
+@lru_cache(maxsize=1)
+def tex_names() -> tuple[frozenset[str], frozenset[str]]:
+    """The commands and environments MathJax 3 knows (`scripts/tex_names.js` lists them)."""
+    names = json.loads(resources.files(__package__).joinpath("tex_names.json").read_text("utf-8"))
+    return frozenset(names["commands"]), frozenset(names["environments"])
+
+
 def tex_problem(tex: str) -> str | None:
-    """The first structural problem of a formula, or None."""
+    """The first problem of a formula that makes MathJax show it as raw TeX, or None:
+    unbalanced braces, `\\left` without `\\right`, `\\begin` without its `\\end`, or a
+    command or environment MathJax does not know (one the formula defines is known)."""
+    commands, known_environments = tex_names()
+    defined = set(DEFINED.findall(tex))
     depth, lefts = 0, 0
     environments: list[str] = []
+    skip_to = -1  # the end of a `\\text{…}` group: text, not commands
     for m in TEX_TOKEN.finditer(tex):
+        if m.start() < skip_to:
+            continue
         token = m.group(0)
+        if token[1:] in TEXT_COMMANDS:
+            skip_to = _group_end(tex, m.end())
+            continue
+        if m.group("word") and token[1:] not in commands and token[1:] not in defined:
+            return f"unknown command `{token}` (MathJax shows the formula as raw TeX)"
+        if m.group("env") == "begin" and m.group("name").strip() not in known_environments:
+            return f"unknown environment `{m.group('name').strip()}`"
         if token == "{":
             depth += 1
         elif token == "}":
@@ -146,6 +176,25 @@ def tex_problem(tex: str) -> str | None:
     if environments:
         return f"`\\begin{{{environments[-1]}}}` without `\\end{{{environments[-1]}}}`"
     return None
+
+
+def _group_end(tex: str, start: int) -> int:
+    """Where the brace group that opens at or after `start` ends (its `}` included)."""
+    i = start
+    while i < len(tex) and tex[i].isspace():
+        i += 1
+    if i >= len(tex) or tex[i] != "{":
+        return start
+    depth = 0
+    while i < len(tex):
+        if tex[i] == "\\":
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(tex[i], 0)
+        i += 1
+        if depth == 0:
+            return i
+    return i
 
 
 def _math_inline(state: StateInline, silent: bool) -> bool:
