@@ -9,7 +9,10 @@ packaging.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,6 +127,34 @@ def build(
     The cache lives beside the package (`use_cache=False`: render everything, keep nothing);
     `parallel` None renders on every core when the deck is large enough to pay for it.
     """
+    with _no_cycle_collection():
+        return _build(cards_dir, out, config, progress, strict, now, use_cache, parallel)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """A build makes millions of small objects and no reference cycles to speak of: Python's
+    cycle collector would walk them again and again (a quarter of a large rebuild) to free
+    nothing that reference counting does not free anyway."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _build(
+    cards_dir: Path,
+    out: Path,
+    config: Config,
+    progress: Progress | None,
+    strict: bool,
+    now: int | None,
+    use_cache: bool,
+    parallel: bool | None,
+) -> Report:
     started = time.perf_counter()
     folder = out.parent if use_cache else None
     salt = cache_salt(render_settings(config))
