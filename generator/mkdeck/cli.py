@@ -136,13 +136,16 @@ def main() -> None:
     """
 
 
+_cards_dir_argument = click.argument(
+    "cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path)
+)
 _strict_option = click.option(
     "--strict", is_flag=True, help="Treat warnings as errors (for CI that holds you to it)."
 )
 
 
 @main.command("build")
-@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@_cards_dir_argument
 @click.option(
     "-o",
     "--output",
@@ -174,7 +177,7 @@ def build_command(
 
 
 @main.command("sync")
-@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@_cards_dir_argument
 @click.option("--profile", help="Anki profile to sync into (needed when there are several).")
 @click.option(
     "--collection",
@@ -236,7 +239,7 @@ def sync_command(
 
 
 @main.command("watch")
-@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@_cards_dir_argument
 @click.option("--sync", "also_sync", is_flag=True, help="Also import each build into Anki.")
 @click.option("--profile", help="With --sync: the Anki profile.")
 @click.option(
@@ -299,7 +302,7 @@ def watch_command(
 
 
 @main.command("preview")
-@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@_cards_dir_argument
 @click.option(
     "-o",
     "--output",
@@ -334,7 +337,7 @@ def preview_command(cards_dir: Path | None, output: Path | None) -> None:
 
 
 @main.command("check")
-@click.argument("cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@_cards_dir_argument
 @_strict_option
 def check_command(cards_dir: Path | None, strict: bool) -> None:
     """Report every problem in CARDS_DIR as path:line: message. Writes nothing.
