@@ -265,14 +265,15 @@ def _deck(cards: Path, n: int) -> None:
 
 
 def _no_traceback_from_mkdeck(err: bytes) -> bool:
-    """No traceback, unless Ctrl-C came while Python itself was still starting, before any
-    of mkdeck's code ran: that traceback is Python's, and mkdeck had written nothing yet."""
+    """No traceback from mkdeck's code. Python prints one of its own when Ctrl-C lands while
+    the interpreter starts, or inside its import machinery ("Exception ignored in …
+    _get_module_lock"): no frame of mkdeck's in it, and nothing written by then."""
     if b"Traceback" not in err:
         return True
     text = err.decode(errors="replace")
     frames = re.findall(r'File "([^"]+)"', text)
     ours = [f for f in frames if "mkdeck" in f and not f.endswith(("__init__.py", "__main__.py"))]
-    return text.rstrip().endswith("KeyboardInterrupt") and not ours
+    return "KeyboardInterrupt" in text.rstrip().splitlines()[-1] and not ours
 
 
 def _build_cmd(root: Path) -> list[str]:
