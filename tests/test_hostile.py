@@ -318,3 +318,21 @@ def test_an_interrupted_build_leaves_the_previous_package_and_lock_intact(tmp_pa
     assert b"160 notes" in final.stdout
     leftovers = [p.name for p in (*tmp_path.iterdir(), *cards.iterdir()) if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_an_interrupt_that_surfaces_as_a_cleanup_error_is_still_an_interrupt(monkeypatch, capsys):
+    """Ctrl-C while zipfile writes a member makes its cleanup raise a ValueError instead."""
+    import mkdeck.cli
+    from mkdeck.__main__ import run as entry
+
+    def interrupted_mid_write() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("Can't close the ZIP file while there is an open writing handle")  # noqa: B904 (the context is the point)
+
+    monkeypatch.setattr(mkdeck.cli, "main", interrupted_mid_write)
+    with pytest.raises(SystemExit) as exited:
+        entry()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "mkdeck: interrupted; nothing was changed\n"

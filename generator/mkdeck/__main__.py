@@ -13,8 +13,28 @@ def run() -> None:
 
         main()
     except KeyboardInterrupt:
-        print("mkdeck: interrupted; nothing was changed", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
+    except Exception as exc:
+        # Ctrl-C inside a `with` block can surface as the error its cleanup raises next
+        # (zipfile refuses to close a half-written member): still an interruption.
+        if _caused_by_interrupt(exc):
+            _interrupted()
+        raise
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _interrupted() -> None:
+    print("mkdeck: interrupted; nothing was changed", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":
