@@ -127,7 +127,7 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 @given(
     entries=st.lists(
         st.tuples(
-            _text.filter(bool),
+            _text.map(lambda name: f"{name}.md"),  # a card file's path always has its suffix
             st.one_of(st.none(), _text.filter(bool)),
             st.lists(_text, max_size=5),
         ),
