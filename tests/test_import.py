@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from helpers import PNG, build_deck, import_package, run, shown
+from mkdeck.errors import MkdeckError
+from mkdeck.parse import parse_question
+from mkdeck.postimport import plan_import
 
 POST = """\
 ---
@@ -109,9 +115,65 @@ def test_import_again_changes_nothing_and_dry_run_writes_nothing(tmp_path):
     assert after == before
 
 
+def test_a_question_whose_answer_was_only_a_missing_image_is_skipped(tmp_path):
+    post = tmp_path / "post.md"
+    post.write_text("## 1、有图的问题？\n\n![](gone.png)\n\n## 2、正常问题？\n\n1. 一\n", "utf-8")
+    result = run(["import", str(post), "-o", "cards"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "post.md:3: warning: image not found, left out: `gone.png`" in result.stderr
+    assert "post.md:1: warning: `有图的问题？`: its answer is empty once the footer" in (
+        result.stderr
+    )
+    assert [p.name for p in (tmp_path / "cards").glob("*.md")] == ["正常问题.md"]
+    only = tmp_path / "only.md"
+    only.write_text("## 1、只有图？\n\n![](gone.png)\n", "utf-8")
+    nothing = run(["import", str(only), "-o", "cards"], tmp_path)
+    assert nothing.exit_code == 1
+    assert "mkdeck: nothing to import: every question was skipped" in nothing.stderr
+
+
 def test_a_post_without_numbered_questions_is_a_clear_error(tmp_path):
     post = tmp_path / "plain.md"
     post.write_text("# 只是一篇文章\n\n没有编号的问题。\n", "utf-8")
     result = run(["import", str(post)], tmp_path)
     assert result.exit_code == 1
     assert "plain.md:1: error: no questions found" in result.stderr
+
+
+POST_PIECES = [
+    "# 标题\n",
+    "## 1、问题？\n",
+    "### 1.1 小问题？\n",
+    "#### 2) 另一个\n",
+    "**Q1: 加粗的问题？**\n",
+    "1. 点\n",
+    "- 项\n",
+    "***\n",
+    "---\n",
+    "```\n",
+    "$$\n",
+    "![](img/a.png)\n",
+    '<img src="b.png">\n',
+    "\n",
+    "正文\n",
+    "# \u3000\n",
+    "###\n",
+    "\ufeff",
+    "tags: [a\n",
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(pieces=st.lists(st.sampled_from(POST_PIECES), max_size=25), tail=st.text(max_size=20))
+def test_any_post_gives_a_plan_or_mkdecks_own_error(tmp_path_factory, pieces, tail):
+    folder = tmp_path_factory.mktemp("post")
+    post = folder / "post.md"
+    post.write_text("".join(pieces) + tail, encoding="utf-8")
+    try:
+        plan = plan_import(post, folder / "cards")
+    except MkdeckError as exc:
+        assert exc.severity == "error"  # a question it cannot use is skipped, not fatal
+        return
+    assert plan.cards or plan.skipped  # nothing planned: each question says why
+    for card in plan.cards:
+        parse_question(card.text, card.filename)  # every planned file is a card file

@@ -406,6 +406,9 @@ def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
             click.echo(f"unchanged {target} (already imported)")
         else:
             click.echo(f"{verb} {target} ({size})")
+    if not plan.cards:
+        click.echo("mkdeck: nothing to import: every question was skipped", err=True)
+        sys.exit(1)
     if not dry_run:
         apply_plan(plan, cards_dir)
     done = "Would import" if dry_run else "Imported"

@@ -171,9 +171,16 @@ def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
         origin = f"{rel} › {lines[h.index].strip()}"
         section_tags = [s.title for s in _sections_above(h, headings, kinds)]
         markdown = _card_markdown(h.title, [*tags, *normalise_tags(section_tags)], origin, answer)
+        try:  # read as the build will read it: its points counted, an empty answer found
+            card, _ = parse_question(markdown, "card")
+        except MkdeckError as exc:
+            why = "its answer is empty once the footer and missing images are left out"
+            skipped.append(Diagnostic(rel, h.index + 1, f"`{h.title}`: {why}: skipped", "warning"))
+            if exc.severity == "error":
+                raise
+            continue
         filename = existing.get(origin) or unique_name(slug(h.title), ".md", taken)
         taken.add(filename)
-        card, _ = parse_question(markdown, filename)  # counted as the build will count them
         points = 0 if card.whole_answer else len(card.points)
         planned.append(
             PlannedCard(h.title, filename, markdown, points, origin, existing.get(origin))
