@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .assemble import Card, MediaMap, assemble
 from .cache import (
     BuildCache,
     BuildState,
@@ -31,23 +30,17 @@ from .config import Config
 from .discover import Snapshot, SourceFile, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import remove_stale_temporaries
-from .identify import (
-    duplicate_ids,
-    identify,
-    kept_entries,
-    lock_entry,
-    modification_time,
-    retired_points,
-)
 from .lockfile import LOCK_NAME, Lock, lock_hash, read_lock, write_lock
-from .media import resolve_media
-from .package import AnkiNote, package_fingerprint, write_package
-from .parse import Question
-from .readcards import Progress, read_all, read_card
-from .render import RenderedNote, RenderSettings
 
 if TYPE_CHECKING:
+    from .assemble import Card, MediaMap
+    from .package import AnkiNote
+    from .parse import Question
     from .preview import Preview
+    from .render import RenderedNote
+
+# The build reports progress as (files done, files in all).
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -94,7 +87,7 @@ def check(
 ) -> Report:
     """Every problem in the cards folder, nothing written (the build cache is only read)."""
     started = time.perf_counter()
-    cache = load_cache(cache_dir, cache_salt(render_settings(config)))
+    cache = load_cache(cache_dir, cache_salt(config.render_settings))
     cache.path = None
     found = collect(cards_dir, config, progress, cache)
     no_id = [
@@ -157,7 +150,7 @@ def _build(
 ) -> Report:
     started = time.perf_counter()
     folder = out.parent if use_cache else None
-    salt = cache_salt(render_settings(config))
+    salt = cache_salt(config.render_settings)
     root = config.deck_name(cards_dir)
     try:
         snap = snapshot(cards_dir)
@@ -173,6 +166,12 @@ def _build(
     ):
         return _unchanged(state, out, strict, started)
 
+    # Only now the modules a real build needs: an unchanged deck never loads them.
+    from .assemble import assemble
+    from .identify import kept_entries, lock_entry, modification_time
+    from .package import package_fingerprint, write_package
+    from .readcards import read_card
+
     cache = load_cache(folder, salt)
     found = collect(cards_dir, config, progress, cache, parallel, snap)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
@@ -187,7 +186,7 @@ def _build(
         i = next(i for i, s in enumerate(snap.sources) if s.rel == rel)
         data = snap.files[i]
         assert isinstance(data, tuple)
-        parsed, _ = read_card((rel, data[0], render_settings(config)))
+        parsed, _ = read_card((rel, data[0], config.render_settings))
         assert parsed is not None  # it rendered before, from these very bytes
         return parsed[1]
 
@@ -272,10 +271,6 @@ def _where(d: Diagnostic) -> tuple[bool, str, int]:
     return d.path == ".", d.path, d.line
 
 
-def render_settings(config: Config) -> RenderSettings:
-    return RenderSettings(allow_scripts=config.allow_scripts)
-
-
 def collect(
     cards_dir: Path,
     config: Config,
@@ -285,6 +280,11 @@ def collect(
     snap: Snapshot | None = None,
 ) -> Collected:
     """Read, render and identify every card file and find its images; report all problems."""
+    from .assemble import Card
+    from .identify import duplicate_ids, identify, retired_points
+    from .media import resolve_media
+    from .readcards import read_all
+
     cache = cache if cache is not None else BuildCache(None, "")
     diagnostics: list[Diagnostic] = [cache.problem] if cache.problem else []
     try:
@@ -296,7 +296,7 @@ def collect(
     cache.lock = (hashed, lock)
     diagnostics += snap.skipped
     read: list[tuple[SourceFile, Question, RenderedNote]] = []
-    results, rendered = read_all(snap, render_settings(config), cache, progress, parallel)
+    results, rendered = read_all(snap, config.render_settings, cache, progress, parallel)
     for source, (parsed, problems) in zip(snap.sources, results, strict=True):
         diagnostics += problems
         if parsed is not None:
@@ -325,7 +325,7 @@ def preview(
     report = build(cards_dir, config.package_path(cards_dir), config, progress)
     if report.errors or report.package is None:
         return report, None
-    cache = load_cache(report.package.parent, cache_salt(render_settings(config)))
+    cache = load_cache(report.package.parent, cache_salt(config.render_settings))
     cache.path = None  # read, never written: the build just saved it
     found = collect(cards_dir, config, cache=cache)
     lines = {

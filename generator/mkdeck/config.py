@@ -32,6 +32,13 @@ KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 
 
 @dataclass(frozen=True)
+class RenderSettings:
+    """The settings a render depends on: with the file's text, all that its output depends on."""
+
+    allow_scripts: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """What a build needs to know besides the card files themselves.
 
@@ -45,6 +52,10 @@ class Config:
     deck: str | None = None
     allow_scripts: bool = False
     source: Path | None = None
+
+    @property
+    def render_settings(self) -> RenderSettings:
+        return RenderSettings(allow_scripts=self.allow_scripts)
 
     def deck_name(self, cards_dir: Path) -> str:
         return self.deck or cards_dir.resolve().name

@@ -14,10 +14,11 @@ import sys
 from collections.abc import Callable, Iterator
 
 from .cache import BuildCache
+from .config import RenderSettings
 from .discover import Snapshot, decode_source
 from .errors import Diagnostic, MkdeckError
 from .parse import Question, parse_question
-from .render import RenderedNote, RenderSettings, render_question
+from .render import RenderedNote, render_question
 
 Progress = Callable[[int, int], None]
 

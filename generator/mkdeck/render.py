@@ -12,17 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .cloze import hide
+from .config import RenderSettings
 from .errors import Diagnostic
 from .markup import Document, parse, parse_inline, to_html
 from .media import ImageRef
 from .parse import Question, Section
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    """The settings a render depends on: with the file's text, all that its output depends on."""
-
-    allow_scripts: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,8 +35,11 @@ class RenderedNote:
         return RenderedNote("", "", (), "", self.media, self.problems, html=False)
 
 
+DEFAULT_SETTINGS = RenderSettings()
+
+
 def render_question(
-    question: Question, settings: RenderSettings = RenderSettings()
+    question: Question, settings: RenderSettings = DEFAULT_SETTINGS
 ) -> RenderedNote:
     """Render every part of one card file."""
     images: list[ImageRef] = []
