@@ -87,8 +87,7 @@ def check(
 ) -> Report:
     """Every problem in the cards folder, nothing written (the build cache is only read)."""
     started = time.perf_counter()
-    cache = load_cache(cache_dir, cache_salt(config.render_settings))
-    cache.path = None
+    cache = load_cache(cache_dir, cache_salt(config.render_settings), read_only=True)
     found = collect(cards_dir, config, progress, cache)
     no_id = [
         Diagnostic(
@@ -183,10 +182,7 @@ def _build(
     assembled: dict[str, tuple[tuple, AnkiNote]] = {}
 
     def rerender(rel: str) -> RenderedNote:
-        i = next(i for i, s in enumerate(snap.sources) if s.rel == rel)
-        data = snap.files[i]
-        assert isinstance(data, tuple)
-        parsed, _ = read_card((rel, data[0], config.render_settings))
+        parsed, _ = read_card((rel, snap.data[rel], config.render_settings))
         assert parsed is not None  # it rendered before, from these very bytes
         return parsed[1]
 
@@ -325,9 +321,9 @@ def preview(
     report = build(cards_dir, config.package_path(cards_dir), config, progress)
     if report.errors or report.package is None:
         return report, None
-    cache = load_cache(report.package.parent, cache_salt(config.render_settings))
-    cache.path = None  # read, never written: the build just saved it
-    found = collect(cards_dir, config, cache=cache)
+    # The lines of the points, from what the build just cached: nothing is rendered again.
+    salt = cache_salt(config.render_settings)
+    found = collect(cards_dir, config, cache=load_cache(report.package.parent, salt, True))
     lines = {
         (card.source.rel, ordinal): point.line
         for card in found.cards

@@ -99,8 +99,16 @@ def save_state(folder: Path | None, state: BuildState) -> None:
         atomic_write(folder / CACHE_DIR / STATE_FILE, lambda tmp: tmp.write_bytes(data))
 
 
-def load_cache(folder: Path | None, salt: str) -> BuildCache:
-    """The cache in `folder`, or an empty one; never an error."""
+def load_cache(folder: Path | None, salt: str, read_only: bool = False) -> BuildCache:
+    """The cache in `folder`, or an empty one; never an error. `read_only`: never saved
+    (`check` promises to write nothing)."""
+    cache = _load(folder, salt)
+    if read_only:
+        cache.path = None
+    return cache
+
+
+def _load(folder: Path | None, salt: str) -> BuildCache:
     if folder is None:
         return BuildCache(None, salt)
     path = folder / CACHE_DIR / CACHE_FILE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import Diagnostic, MkdeckError
@@ -102,6 +103,15 @@ class Snapshot:
     sources: tuple[SourceFile, ...]
     skipped: tuple[Diagnostic, ...]  # files that are not cards (a README)
     files: tuple[tuple[bytes, str] | Diagnostic, ...]
+
+    @cached_property
+    def data(self) -> dict[str, bytes]:
+        """Each readable file's bytes, by its path in the cards folder."""
+        return {
+            s.rel: f[0]
+            for s, f in zip(self.sources, self.files, strict=True)
+            if isinstance(f, tuple)
+        }
 
     @property
     def hashes(self) -> tuple[tuple[str, str], ...]:

@@ -21,8 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MkdeckError
 from .notetype import css
+from .sync import anki_collection, import_as_file_import
 
 MATHJAX_FILES = [
     "tex-svg.js",
@@ -92,25 +92,11 @@ def write_preview(
 
 def _render(package: Path, lines: dict[tuple[str, int], int], media_to: Path) -> list[PreviewCard]:
     """Import into a scratch collection; each card as Anki renders it, in source order."""
-    try:
-        from anki.collection import (
-            Collection,
-            ImportAnkiPackageOptions,
-            ImportAnkiPackageRequest,
-        )
-    except ImportError as exc:
-        raise MkdeckError(
-            "the preview shows cards as Anki renders them, with Anki's own backend: "
-            "pip install 'mkdeck[preview]'"
-        ) from exc
+    collection_class = anki_collection("pip install 'mkdeck[preview]'")
     with tempfile.TemporaryDirectory(prefix="mkdeck-preview-") as scratch:
-        col = Collection(str(Path(scratch) / "collection.anki2"))
+        col = collection_class(str(Path(scratch) / "collection.anki2"))
         try:
-            col.import_anki_package(
-                ImportAnkiPackageRequest(
-                    package_path=str(package), options=ImportAnkiPackageOptions()
-                )
-            )
+            import_as_file_import(col, package)
             cards = []
             for cid in col.find_cards(""):
                 card = col.get_card(cid)

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import MkdeckError
 
@@ -83,25 +84,47 @@ def choose_collection(base: Path, profile: str | None) -> Path:
     return base / names[0] / "collection.anki2"
 
 
+def anki_collection(install: str) -> Any:
+    """Anki's `Collection` class, or an error that says what to install for it."""
+    try:
+        from anki.collection import Collection
+    except ImportError as exc:
+        raise MkdeckError(f"this needs Anki's own backend: {install}") from exc
+    return Collection
+
+
+def import_as_file_import(col: Any, package: Path) -> Any:
+    """Import `package` into the open collection with File → Import's rules (notes updated
+    only when newer, scheduling not imported); Anki's importer log."""
+    from anki.collection import ImportAnkiPackageOptions, ImportAnkiPackageRequest
+    from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
+
+    condition = ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER
+    try:
+        return col.import_anki_package(
+            ImportAnkiPackageRequest(
+                package_path=str(package),
+                options=ImportAnkiPackageOptions(
+                    with_scheduling=False, update_notes=condition, update_notetypes=condition
+                ),
+            )
+        ).log
+    except Exception as exc:  # the importer's own words say what is wrong
+        raise MkdeckError(f"Anki could not import {package.name}: {exc}") from exc
+
+
 def import_into_collection(package: Path, collection: Path) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open."""
-    try:
-        from anki.collection import (
-            Collection,
-            ImportAnkiPackageOptions,
-            ImportAnkiPackageRequest,
-        )
-        from anki.errors import DBError
-        from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
-    except ImportError as exc:
-        raise MkdeckError(
-            "syncing into a closed Anki needs Anki's backend: pip install 'mkdeck[anki]' "
-            "(or start Anki with the AnkiConnect add-on, code " + ANKICONNECT_CODE + ")"
-        ) from exc
+    collection_class = anki_collection(
+        "pip install 'mkdeck[anki]' (or start Anki with the AnkiConnect add-on, code "
+        f"{ANKICONNECT_CODE}, to sync while it runs)"
+    )
+    from anki.errors import DBError
+
     if not collection.is_file():
         raise MkdeckError(f"no Anki collection at {collection}")
     try:
-        col = Collection(str(collection))
+        col = collection_class(str(collection))
     except DBError as exc:
         if "already open" not in str(exc):
             raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
@@ -111,23 +134,10 @@ def import_into_collection(package: Path, collection: Path) -> SyncResult:
         ) from exc
     except Exception as exc:  # a damaged file: the backend's own words say what is wrong
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
-    condition = ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER
     try:
-        response = col.import_anki_package(
-            ImportAnkiPackageRequest(
-                package_path=str(package),
-                options=ImportAnkiPackageOptions(
-                    with_scheduling=False,  # as File → Import does by default
-                    update_notes=condition,
-                    update_notetypes=condition,
-                ),
-            )
-        )
-    except Exception as exc:
-        raise MkdeckError(f"Anki could not import {package.name}: {exc}") from exc
+        log = import_as_file_import(col, package)
     finally:
         col.close()
-    log = response.log
     return SyncResult(
         route="collection",
         target=str(collection),
