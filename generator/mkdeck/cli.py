@@ -255,9 +255,7 @@ def watch_command(
     One line a rebuild: what changed, notes and cards, seconds. A build with
     errors prints them and keeps the last good package. Stop with Ctrl-C.
     """
-    from .build import build
-    from .sync import sync_package
-    from .watch import changes
+    from . import watch
 
     given = cards_dir
     config = _config(given)
@@ -266,36 +264,30 @@ def watch_command(
 
     def rebuild(what: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        try:  # the settings may be what just changed
-            settings = load_config(given)
-        except MkdeckError as exc:
-            _echo_diagnostic(exc.diagnostic)
+        done = watch.rebuild(cards_dir, given, also_sync, collection, profile)
+        if done.settings_error is not None:
+            _echo_diagnostic(done.settings_error.diagnostic)
             click.echo(f"{stamp} {what}: the settings have an error", err=True, color=_color())
             return
-        package = settings.package_path(cards_dir)
-        report = build(cards_dir, package, settings)
-        for d in report.diagnostics:
+        assert done.report is not None
+        for d in done.report.diagnostics:
             _echo_diagnostic(d, cards_dir)
-        if report.errors:
+        if done.report.errors:
             click.echo(
-                f"{stamp} {what}: {_count(len(report.errors), 'error')}; "
-                f"{_display(package)} stays as it was",
+                f"{stamp} {what}: {_count(len(done.report.errors), 'error')}; "
+                f"{_display(done.package)} stays as it was",
                 err=True,
                 color=_color(),
             )
             return
-        line = f"{stamp} {what}: {_summary(report)}"
-        if also_sync:
-            try:
-                sync_package(package, collection, profile)
-                line += ", synced"
-            except MkdeckError as exc:
-                _echo_diagnostic(exc.diagnostic, cards_dir)
-        click.echo(line, color=_color())
+        if done.sync_error is not None:
+            _echo_diagnostic(done.sync_error.diagnostic, cards_dir)
+        synced = ", synced" if done.synced else ""
+        click.echo(f"{stamp} {what}: {_summary(done.report)}{synced}", color=_color())
 
     rebuild("start")
     try:
-        for batch in changes(cards_dir, config.source, out.parent):
+        for batch in watch.changes(cards_dir, config.source, out.parent):
             rebuild(", ".join(batch.paths))
     except KeyboardInterrupt:
         click.echo("Stopped watching.", color=_color())

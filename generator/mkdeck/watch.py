@@ -12,9 +12,15 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .config import load_config
 from .discover import CARD_SUFFIXES
+from .errors import MkdeckError
 from .lockfile import LOCK_NAME
+
+if TYPE_CHECKING:
+    from .build import Report
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif"}
 # What editors write beside a file while saving it: vim's `.x.swp` and `4913`, emacs' `.#x`
@@ -73,3 +79,41 @@ def _relative(path: Path, cards_dir: Path) -> str:
         return path.relative_to(cards_dir).as_posix()
     except ValueError:
         return path.name
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """One rebuild: the settings' error, or the build's report, and what syncing it said."""
+
+    package: Path | None = None
+    report: Report | None = None
+    settings_error: MkdeckError | None = None
+    synced: bool = False
+    sync_error: MkdeckError | None = None
+
+
+def rebuild(
+    cards_dir: Path,
+    given: Path | None,
+    also_sync: bool,
+    collection: Path | None = None,
+    profile: str | None = None,
+) -> Rebuilt:
+    """Build once (and sync a good build). The settings are read again each time: they may be
+    what just changed; an error in them is reported and watching goes on."""
+    from .build import build
+    from .sync import sync_package
+
+    try:
+        settings = load_config(given)
+    except MkdeckError as exc:
+        return Rebuilt(settings_error=exc)
+    package = settings.package_path(cards_dir)
+    report = build(cards_dir, package, settings)
+    if report.errors or not also_sync:
+        return Rebuilt(package, report)
+    try:
+        sync_package(package, collection, profile)
+    except MkdeckError as exc:
+        return Rebuilt(package, report, sync_error=exc)
+    return Rebuilt(package, report, synced=True)
