@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,10 +37,8 @@ if TYPE_CHECKING:
     from .package import AnkiNote
     from .parse import Question
     from .preview import Preview
+    from .readcards import Progress
     from .render import RenderedNote
-
-# The build reports progress as (files done, files in all).
-Progress = Callable[[int, int], None]
 
 
 @dataclass
