@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from helpers import write_cards
+from helpers import run, write_cards
 from mkdeck.watch import matters
 
 
@@ -123,3 +123,9 @@ def test_watch_with_sync_imports_each_good_build(tmp_path):
         assert col.note_count() == 2
     finally:
         col.close()
+
+
+def test_watching_a_folder_that_is_not_there_is_an_error(tmp_path):
+    result = run(["watch", "nowhere"], tmp_path)
+    assert result.exit_code == 1
+    assert "nowhere: error: cards folder not found: nothing to watch" in result.stderr

@@ -291,6 +291,8 @@ def watch_command(
             rebuild(", ".join(batch.paths))
     except KeyboardInterrupt:
         click.echo("Stopped watching.", color=_color())
+    except MkdeckError as exc:
+        _fail(exc)
 
 
 @main.command("preview")

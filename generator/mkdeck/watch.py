@@ -57,6 +57,8 @@ def changes(
     """Each batch of changes that matters, until interrupted."""
     import watchfiles
 
+    if not cards_dir.is_dir():
+        raise MkdeckError("cards folder not found: nothing to watch", str(cards_dir))
     cards_dir, output = cards_dir.resolve(), output.resolve()
     settings = settings.resolve() if settings is not None else None
     watched = [cards_dir, *([settings] if settings is not None else [])]
