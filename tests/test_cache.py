@@ -14,7 +14,7 @@ import pytest
 import mkdeck.cache
 from helpers import PNG, run, write_cards
 from mkdeck.build import build, check
-from mkdeck.cache import CACHE_DIR, CACHE_FILE
+from mkdeck.cache import CACHE_DIR, CACHE_FILE, STATE_FILE
 from mkdeck.config import Config
 
 FILES = {
@@ -79,7 +79,8 @@ def test_a_changed_setting_or_version_renders_everything(tmp_path, monkeypatch):
 def test_a_damaged_cache_is_survived_with_one_note(tmp_path):
     cards = write_cards(tmp_path, FILES)
     _build(tmp_path)
-    (tmp_path / "build" / CACHE_DIR / CACHE_FILE).write_bytes(b"not a pickle at all")
+    for name in (CACHE_FILE, STATE_FILE):  # the render cache and the last build's state
+        (tmp_path / "build" / CACHE_DIR / name).write_bytes(b"not a pickle at all")
     (cards / "b.md").write_text("# B？\n\n1. 二，改过\n", "utf-8")
     report = _build(tmp_path)
     assert not report.errors and report.rendered == 3

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING
 from .cache import (
     BuildCache,
     BuildState,
+    BuiltNote,
     cache_salt,
+    inputs_now,
     load_cache,
     load_state,
     save_cache,
     save_state,
+    stamp,
 )
 from .config import Config
 from .discover import Snapshot, SourceFile, snapshot
@@ -158,10 +161,20 @@ def _build(
     state = load_state(folder)
     if (
         state is not None
-        and (state.salt, state.package) == (salt, _stamp(out))
-        and state.inputs == _inputs(root, out, snap, lock_hash(cards_dir), state.inputs[-1])
+        and (state.salt, state.package) == (salt, stamp(out))
+        and state.inputs
+        == inputs_now(root, out, snap.hashes, lock_hash(cards_dir), state.inputs.images)
     ):
         return _unchanged(state, out, strict, started)
+    if state is not None:
+        from .incremental import rebuild_in_place
+
+        rebuilt = rebuild_in_place(state, snap, cards_dir, out, config, salt, now)
+        if rebuilt is not None:
+            save_state(folder, rebuilt.state)
+            report = _unchanged(rebuilt.state, out, strict, started, rebuilt.once)
+            report.up_to_date, report.rendered = rebuilt.up_to_date, rebuilt.rendered
+            return report
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
     from .assemble import assemble
@@ -195,12 +208,13 @@ def _build(
     # The package first, then the lock: a crash in between leaves an old lock beside a new
     # package, which the next build simply redoes; never a lock that no package matches.
     fingerprint = package_fingerprint(notes, media)
-    if cache.package is not None and cache.package == (fingerprint, *_stamp(out)):
+    kept_collection = state.collection if state is not None else None
+    if cache.package is not None and cache.package == (fingerprint, *stamp(out)):
         report.up_to_date = True  # the package there is exactly what would be written
     else:
         keep_in = cache.path.parent if cache.path is not None else None
-        cache.collection = write_package(notes, media, out, keep_in, cache.collection)
-        cache.package = (fingerprint, *_stamp(out))
+        kept_collection = write_package(notes, media, out, keep_in, kept_collection)
+        cache.package = (fingerprint, *stamp(out))
     lock = Lock(tuple(entries + kept))
     if lock != found.lock:
         cache.lock = (write_lock(cards_dir / LOCK_NAME, lock), lock)
@@ -211,36 +225,38 @@ def _build(
         save_cache(cache)  # else the cache on disk says all this already
     images = tuple(sorted({str(m.path) for m in found.media.values()}))
     summary = (report.notes, report.cards, report.media, tuple(found.diagnostics))
-    inputs = _inputs(root, out, snap, cache.lock[0] if cache.lock else "", images)
-    save_state(folder, BuildState(salt, inputs, _stamp(out), summary))
+    inputs = inputs_now(root, out, snap.hashes, cache.lock[0] if cache.lock else "", images)
+    built = {
+        note.source: _built(card, note, found.media)
+        for card, note in zip(found.cards, notes, strict=True)
+    }
+    save_state(folder, BuildState(salt, inputs, stamp(out), summary, built, kept_collection))
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _inputs(root: str, out: Path, snap: Snapshot, lock: str, images: tuple[str, ...]) -> tuple:
-    """Everything a build reads, as stamps: equal inputs make an equal package."""
-    stamps = tuple((path, *_stamp(Path(path))) for path in images)
-    return root, str(out), snap.hashes, lock, stamps, images
+def _built(card: Card, note: AnkiNote, media: MediaMap) -> BuiltNote:
+    rel = card.source.rel
+    images = tuple(
+        (media[rel, i].name, str(media[rel, i].path)) for i in range(len(card.rendered.media))
+    )
+    return BuiltNote(
+        note.guid, card.question.id, note.deck, note.position, len(note.ordinals), images
+    )
 
 
-def _unchanged(state: BuildState, out: Path, strict: bool, started: float) -> Report:
-    """The report of a build whose inputs are all as the last build saw them."""
+def _unchanged(
+    state: BuildState, out: Path, strict: bool, started: float, once: Sequence[Diagnostic] = ()
+) -> Report:
+    """The report of a build whose outcome `state` describes (and what it said just once)."""
     notes, cards, media, diagnostics = state.summary
     found = Collected([], {}, Lock(), list(diagnostics))
-    report = _report(found, list(diagnostics), strict, started)
+    report = _report(found, [*diagnostics, *once], strict, started)
     report.notes, report.cards, report.media = notes, cards, media
     report.package, report.up_to_date = out, True
     return report
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    try:
-        stat = path.stat()
-    except OSError:
-        return -1, -1
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _report(

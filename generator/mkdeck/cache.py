@@ -19,7 +19,7 @@ import pickle
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 from .errors import Diagnostic
@@ -28,7 +28,7 @@ from .files import atomic_write
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
 STATE_FILE = "state.pickle"
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_salt(settings: object) -> str:
@@ -61,7 +61,6 @@ class BuildCache:
     lock: tuple[str, Any] | None = None  # (hash of the lock's text, parsed lock)
     package: tuple[str, int, int] | None = None  # fingerprint, size and mtime_ns of the package
     notes: dict[str, tuple[tuple, Any]] = field(default_factory=dict)  # rel → (key, Anki note)
-    collection: Any = None  # the kept collection of the last package (`package.KeptCollection`)
     problem: Diagnostic | None = None  # why the cache on disk was not used
 
     def render(self, rel: str, data_hash: str) -> Any | None:
@@ -69,15 +68,56 @@ class BuildCache:
         return hit[1] if hit is not None and hit[0] == data_hash else None
 
 
+class Inputs(NamedTuple):
+    """Everything a build reads, as stamps: equal inputs make an equal package."""
+
+    root: str  # the root deck's name
+    package: str  # where the package goes
+    hashes: tuple[tuple[str, str], ...]  # each card file and the hash of its bytes
+    lock: str  # the hash of the lock's text
+    stamps: tuple[tuple[str, int, int], ...]  # each image packed, with its size and time
+    images: tuple[str, ...]  # the images packed
+
+
+def inputs_now(
+    root: str, out: Path, hashes: tuple[tuple[str, str], ...], lock: str, images: tuple[str, ...]
+) -> Inputs:
+    stamps = tuple((path, *stamp(Path(path))) for path in images)
+    return Inputs(root, str(out), hashes, lock, stamps, images)
+
+
+def stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time in ns; (-1, -1) for a file that is not there."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return -1, -1
+    return stat.st_size, stat.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class BuiltNote:
+    """What the last build made of one card file: enough to rebuild around it unread."""
+
+    guid: str
+    id: str | None
+    deck: str
+    position: int  # in the new-card order
+    cards: int
+    media: tuple[tuple[str, str], ...]  # each image's packed name and file, in the note's order
+
+
 @dataclass(frozen=True)
 class BuildState:
-    """What the last build saw and reported: when all of it is still so, nothing changed, and
-    the build can say so without loading the cache or reading any lock."""
+    """What the last build saw, made and reported: when all of it is still so, nothing
+    changed, and the build can say so without loading the cache or reading any lock."""
 
     salt: str
-    inputs: tuple  # root deck, package path, file hashes, lock hash, image stamps
+    inputs: Inputs
     package: tuple[int, int]  # size and mtime_ns of the package written
     summary: tuple  # notes, cards, media, diagnostics
+    notes: dict[str, BuiltNote] = field(default_factory=dict)  # card file → its note
+    collection: Any = None  # the package's collection, kept (`package.KeptCollection`)
 
 
 def load_state(folder: Path | None) -> BuildState | None:
@@ -161,5 +201,4 @@ def replace_problem(cache: BuildCache) -> BuildCache:
         cache.lock,
         cache.package,
         cache.notes,
-        cache.collection,
     )

@@ -43,6 +43,8 @@ CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(?:\s|$)")
 TOML_LINE = re.compile(r"at line (\d+)")
 # Text that JSON and TOML write between quotes as it is: no quote, backslash or control code.
 PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f\u2028\u2029]*')
+ID_LINE = re.compile(r"^id = (.*)$", re.MULTILINE)
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -216,18 +218,19 @@ def _line_of_table(lines: list[str], key: str) -> int:
 
 
 def format_lock(lock: Lock) -> str:
-    out = [HEADER, f"version = {VERSION}\n"]
-    for note in sorted(lock.notes, key=lambda n: n.path):
-        out.append(f"\n[{_str(note.path)}]\n")
-        out.append(f"guid = {_str(note.guid)}\n")
-        if note.id is not None:
-            out.append(f"id = {_str(note.id)}\n")
-        out.append(f"mtime = {note.mtime}\n")
-        out.append(f"digest = {_str(note.digest)}\n")
-        out.append(f"next = {note.next}\n")
-        out.append("points = [\n")
-        out.extend(f"  [{ordinal}, {_str(text)}],\n" for ordinal, text in note.points)
-        out.append("]\n")
+    notes = sorted(lock.notes, key=lambda n: n.path)
+    return "".join([HEADER, f"version = {VERSION}\n", *map(format_entry, notes)])
+
+
+def format_entry(note: LockedNote) -> str:
+    """One card file's table, with the blank line before it."""
+    out = [f"\n[{_str(note.path)}]\nguid = {_str(note.guid)}\n"]
+    if note.id is not None:
+        out.append(f"id = {_str(note.id)}\n")
+    out.append(f"mtime = {note.mtime}\ndigest = {_str(note.digest)}\nnext = {note.next}\n")
+    out.append("points = [\n")
+    out.extend(f"  [{ordinal}, {_str(text)}],\n" for ordinal, text in note.points)
+    out.append("]\n")
     return "".join(out)
 
 
@@ -235,8 +238,57 @@ def _str(value: str) -> str:
     """A TOML basic string: JSON's string escapes are all valid TOML escapes."""
     if PLAIN.fullmatch(value):  # most point texts: nothing to escape, and much faster
         return f'"{value}"'
+    if not CONTROL.search(value):  # formulas: only backslashes and quotes, escaped as JSON does
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     # JSON leaves DEL as it is, and TOML forbids it in a string.
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def entry_span(text: str, path: str) -> tuple[int, int] | None:
+    """Where the table of `path` is in a lock's text as `format_lock` wrote it (from its blank
+    line to the next one), or None. String values hold no raw line break, so a blank line
+    followed by `[` only ever starts a table."""
+    start = text.find(f"\n\n[{_str(path)}]\n")
+    if start < 0:
+        return None
+    end = text.find("\n\n[", start + 2)
+    return start + 1, (len(text) if end < 0 else end + 1)
+
+
+def splice_entries(text: str, entries: list[LockedNote]) -> str | None:
+    """The lock's text with the tables of these entries' paths replaced by the entries: what
+    `format_lock` writes for the lock so changed, without formatting the tables that stay as
+    they were. None when a path has no table in the text."""
+    spans = []
+    for entry in entries:
+        span = entry_span(text, entry.path)
+        if span is None:
+            return None
+        spans.append((span, format_entry(entry)))
+    out, at = [], 0
+    for (start, end), table in sorted(spans):
+        out += [text[at:start], table]
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def entry_in(text: str, path: str) -> LockedNote | None:
+    """The entry of `path` read from a lock's text as `format_lock` wrote it, or None."""
+    span = entry_span(text, path)
+    if span is None:
+        return None
+    try:
+        lock = parse_lock(f"version = {VERSION}\n{text[span[0] : span[1]]}", LOCK_NAME)
+    except MkdeckError:
+        return None
+    return lock.notes[0] if len(lock.notes) == 1 else None
+
+
+def ids_unique(text: str) -> bool:
+    """Whether no `id` is on two tables of a lock's text as `format_lock` wrote it."""
+    ids = ID_LINE.findall(text)
+    return len(ids) == len(set(ids))
 
 
 def write_lock(path: Path, lock: Lock) -> str:
@@ -244,7 +296,11 @@ def write_lock(path: Path, lock: Lock) -> str:
 
     Returns the hash of the lock's text, as `read_lock` gives it.
     """
-    data = format_lock(lock).encode("utf-8")
+    return write_lock_text(path, format_lock(lock))
+
+
+def write_lock_text(path: Path, text: str) -> str:
+    data = text.encode("utf-8")
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
     with contextlib.suppress(OSError):
         if path.read_bytes() == data:

@@ -22,7 +22,8 @@ import shutil
 import sqlite3
 import time
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .files import atomic_write, remove_stale_temporaries, temporary_beside
@@ -70,13 +71,13 @@ def package_fingerprint(notes: list[AnkiNote], media: list[MediaFile]) -> str:
     """What the package would hold: equal fingerprints mean an equal package."""
     h = hashlib.sha256(css().encode("utf-8"))
     for n in notes:
-        h.update(repr(_row_key(n)).encode("utf-8"))
+        h.update(repr(row_key(n)).encode("utf-8"))
     for m in media:
         h.update(repr((m.name, str(m.path))).encode("utf-8"))
     return h.hexdigest()
 
 
-def _row_key(note: AnkiNote) -> tuple:
+def row_key(note: AnkiNote) -> tuple:
     return note.guid, note.digest, note.mtime, note.deck, note.position, note.ordinals
 
 
@@ -90,19 +91,69 @@ def write_package(
     """Write `out` atomically, from the `kept` collection when there is one that fits.
 
     With `keep_in`, the collection written is kept there for the next build, and returned.
-    Each kept collection has a name of its own: a build killed before its cache was saved
-    leaves a cache that names a collection which is gone or still the old one, never one
-    that the cache does not describe.
     """
     structure = _structure(notes)
+    rows = {n.guid: row_key(n) for n in notes}
+    if kept is not None and kept.structure == structure and kept.path.is_file():
+        previous = kept.rows
+        changed, moved = [], []
+        for n in notes:
+            old, new = previous.get(n.guid), rows[n.guid]
+            if old is None or old[:4] != new[:4] or old[5] != new[5]:
+                changed.append(n)  # new, or its fields, time, deck or cards differ
+            elif old[4] != new[4]:
+                moved.append(n)  # only its place in the new-card order
+        gone = [guid for guid in previous if guid not in rows]
+        source = kept.path
+
+        def fill(db: Path) -> None:
+            shutil.copyfile(source, db)
+            _update_collection(db, changed, moved, gone)
+
+    else:
+
+        def fill(db: Path) -> None:
+            _write_collection(db, notes)
+
+    return _package(fill, media, out, keep_in, KeptCollection(Path(), structure, rows))
+
+
+def update_package(
+    kept: KeptCollection,
+    changed: list[AnkiNote],
+    media: list[MediaFile],
+    out: Path,
+    keep_in: Path,
+) -> KeptCollection | None:
+    """Write `out` from the `kept` collection with only the `changed` notes replaced: each
+    keeps its guid, deck and place in the new-card order (`write_package` covers the rest)."""
+    rows = dict(kept.rows)
+    rows.update((n.guid, row_key(n)) for n in changed)
+
+    def fill(db: Path) -> None:
+        shutil.copyfile(kept.path, db)
+        _update_collection(db, changed, [], [])
+
+    return _package(fill, media, out, keep_in, KeptCollection(Path(), kept.structure, rows))
+
+
+def _package(
+    fill: Callable[[Path], None],
+    media: list[MediaFile],
+    out: Path,
+    keep_in: Path | None,
+    written: KeptCollection,
+) -> KeptCollection | None:
+    """Fill a fresh collection file, zip it with the media into `out`, and keep it.
+
+    Each kept collection has a name of its own: a build killed before its state was saved
+    leaves a state that names a collection which is gone or still the old one, never one
+    that the state does not describe.
+    """
     remove_stale_temporaries(out)
     db = temporary_beside(out, ".anki2")
     try:
-        if kept is not None and kept.structure == structure and kept.path.is_file():
-            shutil.copyfile(kept.path, db)
-            _update_collection(db, notes, kept.rows)
-        else:
-            _write_collection(db, notes)
+        fill(db)
 
         def write(tmp: Path) -> None:
             with zipfile.ZipFile(
@@ -122,7 +173,7 @@ def write_package(
         for old in keep_in.glob("collection-*.anki2"):
             if old != path:
                 old.unlink(missing_ok=True)
-        return KeptCollection(path, structure, {n.guid: _row_key(n) for n in notes})
+        return replace(written, path=path)
     finally:
         db.unlink(missing_ok=True)
 
@@ -154,17 +205,10 @@ def _write_collection(db_path: Path, notes: list[AnkiNote]) -> None:
         conn.close()
 
 
-def _update_collection(db_path: Path, notes: list[AnkiNote], previous: dict[str, tuple]) -> None:
+def _update_collection(
+    db_path: Path, changed: list[AnkiNote], moved: list[AnkiNote], gone: list[str]
+) -> None:
     """Replace the rows of the notes that changed, drop those that are gone, re-date moves."""
-    current = {n.guid for n in notes}
-    changed, moved = [], []
-    for n in notes:
-        old, new = previous.get(n.guid), _row_key(n)
-        if old is None or old[:4] != new[:4] or old[5] != new[5]:
-            changed.append(n)  # new, or its fields, time, deck or cards differ
-        elif old[4] != new[4]:
-            moved.append(n)  # only its place in the new-card order
-    gone = [guid for guid in previous if guid not in current]
     conn = sqlite3.connect(db_path)
     try:
         cursor = conn.cursor()

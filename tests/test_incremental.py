@@ -1,0 +1,217 @@
+"""A rebuild after editing files in place touches only those files, and gives exactly what a full
+build of the same cards and lock gives: the same notes and cards, the same lock, the same report.
+Edits the in-place path does not take (a new file, a changed id or deck, a broken file) run the
+full build, and the rebuilds after them must agree as well."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mkdeck.readcards
+from helpers import PNG, write_cards
+from mkdeck.build import Report, build
+from mkdeck.config import Config
+
+NOW = 1_800_000_000
+
+
+def _front(note_id: str | None, tags: str = "", deck: str | None = None) -> str:
+    lines = [f"id: {note_id}"] if note_id else []
+    lines += [f"tags: [{tags}]"] if tags else []
+    lines += [f"deck: {deck}"] if deck else []
+    return "---\n" + "\n".join(lines) + "\n---\n" if lines else ""
+
+
+def _card(title: str, points: list[str], note_id: str | None, extra: str = "", **front) -> str:
+    body = "\n".join(f"{k}. {p}" for k, p in enumerate(points, 1))
+    return f"{_front(note_id, **front)}# {title}\n\n{body}\n\n{extra}"
+
+
+START = {
+    "a.md": _card("注意力？", ["缩放：$QK^T/\\sqrt{d}$", "掩码：因果", "多头：拼接"], "a"),
+    "b.md": _card("显存？", ["参数：$2P$ 字节", "优化器：$12P$"], None),
+    "sub/c.md": _card("残差？", ["梯度：直通", "归一化：前置"], "c", "![图](p.png)"),
+    "sub/p.png": PNG,
+    "d.md": _card("分词？", ["BPE：合并", "词表：$V$"], None, "补充 `code`"),
+}
+
+EDITS = [
+    "reword",
+    "add",
+    "remove",
+    "swap",
+    "title",
+    "extra",
+    "tags",
+    "image",
+    "same",
+    # Edits the in-place rebuild leaves to the full build:
+    "id",
+    "deck",
+    "empty",
+    "broken",
+    "new file",
+    "delete",
+]
+
+
+def _edit(cards: Path, rel: str, kind: str, step: int) -> None:
+    path = cards / rel
+    if kind == "new file":
+        (cards / f"new{step}.md").write_text(_card(f"新题 {step}？", ["一", "二"], None), "utf-8")
+        return
+    if kind == "delete":
+        path.unlink(missing_ok=True)
+        return
+    if not path.exists():
+        return
+    text = path.read_text("utf-8")
+    lines = text.split("\n")
+    points = [i for i, line in enumerate(lines) if line[:1].isdigit() and ". " in line]
+    if kind == "reword" and points:
+        lines[points[0]] += f" 改{step}"
+    elif kind == "add":
+        lines.insert(points[-1] + 1 if points else len(lines), f"9. 新增要点 {step}")
+    elif kind == "remove" and len(points) > 1:
+        del lines[points[-1]]
+    elif kind == "swap" and len(points) > 1:
+        first, second = points[0], points[1]
+        lines[first], lines[second] = lines[second], lines[first]
+    elif kind == "title":
+        lines = [line + f" {step}" if line.startswith("# ") else line for line in lines]
+    elif kind == "extra":
+        lines.append(f"补充 {step}")
+    elif kind == "tags":
+        lines = _with_key(lines, "tags", f"[t{step}]")
+    elif kind == "image" and rel.startswith("sub/"):
+        lines.append("" if "![" in text else "![再一张](p.png)")
+    elif kind == "id":
+        lines = _with_key(lines, "id", f"x{step}")
+    elif kind == "deck":
+        lines = _with_key(lines, "deck", "别处")
+    elif kind == "empty":
+        lines = [""]
+    elif kind == "broken":
+        lines.append("公式 $x^{2$")
+    path.write_text("\n".join(lines), "utf-8")
+
+
+def _with_key(lines: list[str], key: str, value: str) -> list[str]:
+    """The file's lines with `key: value` in its front matter, replacing the key's old value."""
+    if lines[0] != "---":
+        return ["---", f"{key}: {value}", "---", *lines]
+    end = lines.index("---", 1)
+    kept = [line for line in lines[1:end] if not line.startswith(f"{key}:")]
+    return ["---", *kept, f"{key}: {value}", *lines[end:]]
+
+
+def _build(root: Path, now: int, use_cache: bool) -> Report:
+    cards = root / "cards"
+    config = Config(root, cards, root / "build", deck="T")
+    return build(cards, root / "build" / "T.apkg", config, now=now, use_cache=use_cache)
+
+
+def _package(root: Path) -> tuple:
+    """What Anki would read: note and card rows (without row ids), and the media."""
+    with zipfile.ZipFile(root / "build" / "T.apkg") as zf:
+        db = root / "unpacked.anki2"
+        db.write_bytes(zf.read("collection.anki2"))
+        media = sorted((zf.read("media"), *(zf.read(n) for n in zf.namelist() if n.isdigit())))
+    with sqlite3.connect(db) as conn:
+        notes = conn.execute("select guid, mid, mod, tags, flds, sfld from notes order by guid")
+        cards = conn.execute(
+            "select n.guid, c.did, c.ord, c.mod, c.type, c.queue, c.due"
+            " from cards c join notes n on n.id = c.nid order by n.guid, c.ord"
+        )
+        rows = notes.fetchall(), cards.fetchall()
+    db.unlink()
+    return rows, media
+
+
+def _said(report: Report) -> tuple:
+    return (
+        [str(d) for d in report.diagnostics],
+        (report.notes, report.cards, report.media),
+    )
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(sorted(k for k in START if k.endswith(".md"))),
+                st.sampled_from(EDITS),
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_a_rebuild_equals_a_full_build_of_the_same_cards_and_lock(tmp_path_factory, steps):
+    work = tmp_path_factory.mktemp("incremental")
+    cards = write_cards(work, START)
+    _build(work, NOW, use_cache=True)
+    for step, edits in enumerate(steps, 1):
+        for rel, kind in edits:
+            _edit(cards, rel, kind, step)
+        full = work.parent / f"{work.name}-full{step}"
+        shutil.copytree(cards, full / "cards")  # the same cards and the same lock
+        now = NOW + 100 * step
+        rebuilt, expected = _build(work, now, True), _build(full, now, False)
+        assert _said(rebuilt) == _said(expected)
+        if expected.errors:
+            assert (full / "cards" / "mkdeck.lock").read_bytes() == (
+                cards / "mkdeck.lock"
+            ).read_bytes()
+            for rel, kind in edits:  # take the broken edit back for the next step
+                if kind == "broken":
+                    _edit(cards, rel, "reword", step)
+            continue
+        assert (cards / "mkdeck.lock").read_text("utf-8") == (
+            full / "cards" / "mkdeck.lock"
+        ).read_text("utf-8")
+        assert _package(work) == _package(full)
+
+
+def test_an_edit_in_place_reads_only_the_edited_file(tmp_path, monkeypatch):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    _edit(cards, "a.md", "add", 1)
+    _edit(cards, "sub/c.md", "reword", 1)
+
+    def no_full_read(*args, **kwargs):
+        raise AssertionError("the full build read every file")
+
+    monkeypatch.setattr(mkdeck.readcards, "read_all", no_full_read)
+    report = _build(tmp_path, NOW + 100, use_cache=True)
+    assert report.rendered == 2 and not report.errors and not report.up_to_date
+    assert (report.notes, report.cards) == (4, 10)
+    assert "新增要点 1" in (cards / "mkdeck.lock").read_text("utf-8")
+
+
+@pytest.mark.parametrize("kind", ["new file", "delete", "id", "deck", "empty"])
+def test_other_changes_take_the_full_build(tmp_path, monkeypatch, kind):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    _edit(cards, "a.md", kind, 1)
+    calls = []
+    read_all = mkdeck.readcards.read_all
+    monkeypatch.setattr(
+        mkdeck.readcards, "read_all", lambda *a, **k: calls.append(1) or read_all(*a, **k)
+    )
+    report = _build(tmp_path, NOW + 100, use_cache=True)
+    assert calls and not report.errors
