@@ -230,7 +230,11 @@ def _build(
         note.source: _built(card, note, found.media)
         for card, note in zip(found.cards, notes, strict=True)
     }
-    save_state(folder, BuildState(salt, inputs, stamp(out), summary, built, kept_collection))
+    ids = [entry.id for entry in lock.notes if entry.id is not None]
+    unique = len(ids) == len(set(ids))
+    save_state(
+        folder, BuildState(salt, inputs, stamp(out), summary, built, kept_collection, unique)
+    )
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started

@@ -118,6 +118,7 @@ class BuildState:
     summary: tuple  # notes, cards, media, diagnostics
     notes: dict[str, BuiltNote] = field(default_factory=dict)  # card file → its note
     collection: Any = None  # the package's collection, kept (`package.KeptCollection`)
+    ids_unique: bool = False  # no `id` is on two entries of the lock
 
 
 def load_state(folder: Path | None) -> BuildState | None:

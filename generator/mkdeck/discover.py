@@ -27,9 +27,13 @@ MAX_BYTES = 1_000_000
 class SourceFile:
     """A card file: where it is, and the subdeck its folder names."""
 
-    path: Path
+    file: str  # the path to open (a string: a large deck has tens of thousands)
     rel: str  # POSIX path relative to the cards folder: shown to the reader, keys the lock
     subdecks: tuple[str, ...]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.file)
 
 
 def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic]]:
@@ -43,8 +47,7 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic]]:
     found, skipped = [], []
     for folder, subfolders, names in os.walk(cards_dir):
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        here = Path(folder)
-        subdecks = here.relative_to(cards_dir).parts
+        subdecks = Path(folder).relative_to(cards_dir).parts
         for name in names:
             stem, suffix = os.path.splitext(name)
             if suffix.lower() not in CARD_SUFFIXES or name.startswith("."):
@@ -55,7 +58,7 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic]]:
                     Diagnostic(rel, 0, "a README describes its folder: not a card", "note")
                 )
                 continue
-            found.append(SourceFile(path=here / name, rel=rel, subdecks=subdecks))
+            found.append(SourceFile(os.path.join(folder, name), rel, subdecks))
     return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped)
 
 
@@ -83,14 +86,22 @@ def decode_source(data: bytes, rel: str) -> str:
 def read_source(source: SourceFile) -> bytes:
     """A card file's bytes (decoded later: a cached render never needs the text)."""
     try:
-        size = source.path.stat().st_size
-        if size > MAX_BYTES:
-            raise MkdeckError(
-                f"file is {size / 1e6:.1f} MB; a card file holds one question and is limited "
-                f"to {MAX_BYTES // 1_000_000} MB (split it, or move it out of the cards folder)",
-                source.rel,
-            )
-        data = source.path.read_bytes()
+        fd = os.open(source.file, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size > MAX_BYTES:
+                raise MkdeckError(
+                    f"file is {size / 1e6:.1f} MB; a card file holds one question and is "
+                    f"limited to {MAX_BYTES // 1_000_000} MB (split it, or move it out of the "
+                    "cards folder)",
+                    source.rel,
+                )
+            data = os.read(fd, size + 1)  # one call: a short read is the end of the file
+            if len(data) > size:  # it grew since it was measured: read on to its end
+                while more := os.read(fd, 1 << 16):
+                    data += more
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise MkdeckError(f"cannot read file: {exc.strerror}", source.rel) from exc
     return data

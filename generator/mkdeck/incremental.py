@@ -30,7 +30,6 @@ from .lockfile import (
     Lock,
     LockedNote,
     entry_in,
-    ids_unique,
     splice_entries,
     write_lock_text,
 )
@@ -84,9 +83,10 @@ def rebuild_in_place(
     if (
         not 0 < len(edited) <= MAX_EDITED
         or hashlib.sha256(lock_bytes).hexdigest() != before.lock
-        or not ids_unique(lock_text := lock_bytes.decode("utf-8"))
+        or not state.ids_unique  # else whose entry an id names could change
     ):
         return None
+    lock_text = lock_bytes.decode("utf-8")  # as the last build wrote it: its hash says so
 
     root, settings = before.root, config.render_settings
     now = int(time.time()) if now is None else now
@@ -153,7 +153,7 @@ def rebuild_in_place(
     images = tuple(sorted({path for b in built.values() for _, path in b.media}))
     inputs = inputs_now(root, out, snap.hashes, lock_hash, images)
     summary = (count, cards, len(files), tuple(diagnostics))
-    new_state = BuildState(salt, inputs, stamp(out), summary, built, collection)
+    new_state = BuildState(salt, inputs, stamp(out), summary, built, collection, True)
     return Rebuilt(new_state, once, len(edited), collection is kept)
 
 

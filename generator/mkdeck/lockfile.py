@@ -43,7 +43,6 @@ CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(?:\s|$)")
 TOML_LINE = re.compile(r"at line (\d+)")
 # Text that JSON and TOML write between quotes as it is: no quote, backslash or control code.
 PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f\u2028\u2029]*')
-ID_LINE = re.compile(r"^id = (.*)$", re.MULTILINE)
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
@@ -283,12 +282,6 @@ def entry_in(text: str, path: str) -> LockedNote | None:
     except MkdeckError:
         return None
     return lock.notes[0] if len(lock.notes) == 1 else None
-
-
-def ids_unique(text: str) -> bool:
-    """Whether no `id` is on two tables of a lock's text as `format_lock` wrote it."""
-    ids = ID_LINE.findall(text)
-    return len(ids) == len(set(ids))
 
 
 def write_lock(path: Path, lock: Lock) -> str:
