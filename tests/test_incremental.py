@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mkdeck.readcards
-from helpers import PNG, write_cards
+from helpers import PNG, answer_everything, import_package, write_cards
 from mkdeck.build import Report, build
 from mkdeck.config import Config
+from test_history import card_hiding
 
 NOW = 1_800_000_000
 
@@ -215,3 +216,25 @@ def test_other_changes_take_the_full_build(tmp_path, monkeypatch, kind):
     )
     report = _build(tmp_path, NOW + 100, use_cache=True)
     assert calls and not report.errors
+
+
+def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, monkeypatch):
+    """The in-place rebuild, imported into a real collection: reviews stay with their points."""
+    cards = write_cards(tmp_path, START)
+    first = _build(tmp_path, NOW, use_cache=True)
+    import_package(collection, first.package)
+    assert answer_everything(collection, "T") == 9
+    masked = card_hiding(collection, "因果")
+    # A point inserted above the others, one reworded: only a.md is read again.
+    text = (cards / "a.md").read_text("utf-8")
+    text = text.replace("1. 缩放", "1. 定义：加权求和\n2. 缩放").replace("因果", "因果，看不到后文")
+    (cards / "a.md").write_text(text, "utf-8")
+    monkeypatch.setattr(mkdeck.readcards, "read_all", lambda *a, **k: pytest.fail("full build"))
+    second = _build(tmp_path, NOW + 100, use_cache=True)
+    assert second.rendered == 1 and second.cards == 10
+    import_package(collection, second.package)
+    reworded = card_hiding(collection, "因果，看不到后文")
+    assert reworded.id == masked.id
+    assert collection.db.scalar("select count() from revlog where cid = ?", reworded.id) == 1
+    new = card_hiding(collection, "加权求和")
+    assert collection.db.scalar("select count() from revlog where cid = ?", new.id) == 0

@@ -51,8 +51,9 @@ def assemble(
     if hit is not None and hit[0] == key:
         note = replace(hit[1], position=position)
     else:
-        if not card.rendered.html:  # cached without its HTML: render it again
-            card = replace(card, rendered=rerender(rel))
+        r = card.rendered
+        if not r.html and (r.fields is None or r.fields[0] != card.identity.ordinals.ordinals):
+            card = replace(card, rendered=rerender(rel))  # kept without the HTML it needs
         note = anki_note(card, root, media, position)
     assembled[rel] = (key, note)
     return note
@@ -60,13 +61,11 @@ def assemble(
 
 def anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote:
     q, r = card.question, card.rendered
-    points = [
-        seal(html, ordinal)
-        for html, ordinal in zip(r.points_html, card.identity.ordinals.ordinals, strict=True)
-    ]
-    start = q.points[0].number if q.points else 1
-    text = note_text(unmark(r.title_html), unmark(r.context_html), points, start, q.whole_answer)
-    extra = plain(r.extra_html)
+    ordinals = card.identity.ordinals.ordinals
+    if r.fields is not None and r.fields[0] == ordinals:
+        _, text, extra = r.fields  # made when the file was read
+    else:
+        text, extra = note_fields(q, r, ordinals)
     for index in range(len(r.media)):
         token, name = media_token(index), media[card.source.rel, index].name
         text, extra = text.replace(token, name), extra.replace(token, name)
@@ -81,5 +80,13 @@ def anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote
         digest=content_digest(text, extra, card.source.rel, sorted(q.tags)),
         mtime=0,
         position=position,
-        ordinals=card.identity.ordinals.ordinals,
+        ordinals=ordinals,
     )
+
+
+def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tuple[str, str]:
+    """The note's Text (each point sealed as its cloze ordinal) and Extra, images as tokens."""
+    points = [seal(html, ordinal) for html, ordinal in zip(r.points_html, ordinals, strict=True)]
+    start = q.points[0].number if q.points else 1
+    text = note_text(unmark(r.title_html), unmark(r.context_html), points, start, q.whole_answer)
+    return text, plain(r.extra_html)

@@ -177,15 +177,18 @@ def read_front_matter(lines: list[str], rel: str) -> FrontMatter:
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
     if end is None:
         raise MkdeckError("front matter opened with `---` is never closed", rel, 1)
-    try:
-        node = yaml.compose("\n".join(lines[1:end]), Loader=YAML_LOADER)
-        data = yaml.load("\n".join(lines[1:end]), Loader=YAML_LOADER)
+    loader = YAML_LOADER("\n".join(lines[1:end]))
+    try:  # parsed once: the node tree gives each key's line, and the data is built from it
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         # At the end of the YAML (an unclosed `[`), the last line of it is the one to fix.
         line = min(mark.line + 2, end) if mark is not None else 1
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise MkdeckError(f"invalid YAML front matter: {problem}", rel, line) from exc
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):

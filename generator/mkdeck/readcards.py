@@ -12,7 +12,9 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
+from .assemble import note_fields
 from .cache import BuildCache
 from .config import RenderSettings
 from .discover import Snapshot, decode_source
@@ -71,13 +73,13 @@ def _render_all(
     if parallel is None:
         parallel = len(jobs) >= PARALLEL_MIN and workers > 1
     if not parallel:
-        yield from map(read_card, jobs)
+        yield from map(read_with_fields, jobs)
         return
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(read_card, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
+        yield from pool.map(read_with_fields, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
 
 
 def read_card(job: tuple[str, bytes, RenderSettings]) -> ReadResult:
@@ -89,3 +91,17 @@ def read_card(job: tuple[str, bytes, RenderSettings]) -> ReadResult:
     except MkdeckError as exc:
         return None, [exc.diagnostic]
     return (question, rendered), [*problems, *rendered.problems]
+
+
+def read_with_fields(job: tuple[str, bytes, RenderSettings]) -> ReadResult:
+    """`read_card`, with the note's fields made for ordinals 1, 2, 3… (a new note's, and most
+    notes') and kept instead of the HTML they are made of: in a large build the sealing runs
+    on every core, and less comes back from each worker. A note whose points have other
+    ordinals reads its file again with `read_card`."""
+    parsed, problems = read_card(job)
+    if parsed is None:
+        return parsed, problems
+    question, rendered = parsed
+    fresh = tuple(range(1, len(question.points) + 1))
+    fields = (fresh, *note_fields(question, rendered, fresh))
+    return (question, replace(rendered.without_html(), fields=fields)), problems

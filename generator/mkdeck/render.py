@@ -30,6 +30,10 @@ class RenderedNote:
     media: tuple[ImageRef, ...]  # the file's images in order: media token k is media[k]
     problems: tuple[Diagnostic, ...]
     html: bool = True  # False: kept without its HTML (the cache has the note made of it)
+    # The note's Text and Extra as made for these ordinals (`assemble.note_fields`), when the
+    # file was read: for a new note, and any whose points kept 1, 2, 3…, the sealing is then
+    # done on every core with the rendering.
+    fields: tuple[tuple[int, ...], str, str] | None = None
 
     def without_html(self) -> RenderedNote:
         return RenderedNote("", "", (), "", self.media, self.problems, html=False)
