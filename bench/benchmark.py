@@ -9,8 +9,9 @@ floor measured in the same run:
 
 It then times `mkdeck build` cold (no cache), after editing one file, and with nothing
 changed, each as the median of several runs in a fresh process, with the process's peak
-memory; and the cold build's growth from 500 notes to the full corpus. It ends with one JSON
-line of all figures.
+memory; the cold build's growth from 500 notes to the full corpus; and the start-up of
+`mkdeck --help` and of a five-note build against `python -c pass`. It ends with one JSON line
+of all figures.
 
     python bench/benchmark.py --notes 20000 --repeat 3
 """
@@ -133,6 +134,35 @@ def mkdeck_build(root: Path, cache: bool = True) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def startup(base: Path, repeat: int) -> dict[str, float]:
+    """Seconds of `python -c pass`, `mkdeck --help`, and a five-note build, cold and again with
+    nothing changed, each a fresh process run from the command line (medians)."""
+    deck = base / "startup"
+    make_corpus(deck / "cards", 5)
+    mkdeck = [sys.executable, "-m", "mkdeck"]
+
+    def timed(command: list[str], before: Callable[[], None] = lambda: None) -> float:
+        times = []
+        for _ in range(repeat):
+            before()
+            started = time.perf_counter()
+            subprocess.run(command, cwd=deck, check=True, capture_output=True)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    def clean() -> None:
+        shutil.rmtree(deck / "build", ignore_errors=True)
+        (deck / "cards" / "mkdeck.lock").unlink(missing_ok=True)
+
+    build = [*mkdeck, "build", "cards", "-o", "build/five.apkg"]
+    return {
+        "python": timed([sys.executable, "-c", "pass"]),
+        "help": timed([*mkdeck, "--help"]),
+        "five_cold": timed(build, clean),
+        "five_unchanged": timed(build),
+    }
+
+
 def median_build(repeat: int, root: Path, before: Callable[[], None], cache: bool = True) -> dict:
     runs = []
     for _ in range(repeat):
@@ -183,6 +213,8 @@ def main() -> None:
             make_corpus(part / "cards", size)
             growth[size] = mkdeck_build(part, cache=False)["seconds"]
 
+        started = startup(base, max(args.repeat, 5))
+
         rows = [
             ("render floor (markdown-it-py, same files)", render, render / floor),
             ("write floor (genanki, same number of notes)", write, write / floor),
@@ -197,6 +229,16 @@ def main() -> None:
             print(f"  {name:<46} {shown}  ({seconds:6.2f} s)")
         print(f"  one edit: {one_edit['seconds'] / write:5.2f} × the write floor alone")
         print(f"  peak memory: {max(cold['peak_mb'], one_edit['peak_mb']):.0f} MB")
+        python = started["python"]
+        for key, name in [
+            ("help", "mkdeck --help"),
+            ("five_cold", "five-note build, cold"),
+            ("five_unchanged", "five-note build, nothing changed"),
+        ]:
+            print(
+                f"  start-up: {name:<34} {started[key] / python:5.1f} × `python -c pass`"
+                f"  ({started[key]:5.2f} s)"
+            )
         first = min(growth)
         for size, seconds in growth.items():
             per_note = seconds / size * 1e6
@@ -215,6 +257,7 @@ def main() -> None:
             "unchanged_s": unchanged["seconds"],
             "peak_mb": max(cold["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]),
             "growth_s": growth,
+            "startup_s": started,
         }
         print(json.dumps(figures))
     finally:

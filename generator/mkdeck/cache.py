@@ -28,7 +28,7 @@ from .files import atomic_write
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
 STATE_FILE = "state.pickle"
-FORMAT = 2
+FORMAT = 3
 
 
 def cache_salt(settings: object) -> str:
@@ -95,6 +95,15 @@ def stamp(path: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
+@dataclass
+class KeptCollection:
+    """The last collection written (`package.py`), and what each of its notes was."""
+
+    path: Path
+    structure: str = ""  # note type and decks: a change there means a full write
+    rows: dict[str, tuple] = field(default_factory=dict)  # guid → what the note's rows hold
+
+
 @dataclass(frozen=True)
 class BuiltNote:
     """What the last build made of one card file: enough to rebuild around it unread."""
@@ -117,7 +126,7 @@ class BuildState:
     package: tuple[int, int]  # size and mtime_ns of the package written
     summary: tuple  # notes, cards, media, diagnostics
     notes: dict[str, BuiltNote] = field(default_factory=dict)  # card file → its note
-    collection: Any = None  # the package's collection, kept (`package.KeptCollection`)
+    collection: KeptCollection | None = None  # the package's collection, kept
     ids_unique: bool = False  # no `id` is on two entries of the lock
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .assemble import Card, anki_note
-from .cache import BuildState, BuiltNote, inputs_now, stamp
+from .cache import BuildState, BuiltNote, KeptCollection, inputs_now, stamp
 from .config import Config
 from .discover import Snapshot
 from .errors import Diagnostic
@@ -34,7 +34,7 @@ from .lockfile import (
     write_lock_text,
 )
 from .media import MediaFile, resolve_media
-from .package import AnkiNote, KeptCollection, row_key, update_package
+from .package import AnkiNote, row_key, update_package
 from .readcards import read_card
 
 # Past this many edited files the full build is as quick: it renders on every core.

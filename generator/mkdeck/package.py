@@ -23,9 +23,10 @@ import sqlite3
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .cache import KeptCollection
 from .files import atomic_write, remove_stale_temporaries, temporary_beside
 from .media import MediaFile
 from .notetype import NOTETYPE_ID, css, notetype
@@ -50,15 +51,6 @@ class AnkiNote:
     mtime: int  # seconds; when the content last changed
     position: int  # new-card order: source order across the deck
     ordinals: tuple[int, ...] = (1,)  # its cloze ordinals: one card each
-
-
-@dataclass
-class KeptCollection:
-    """The last collection written, and what each of its notes was."""
-
-    path: Path
-    structure: str = ""  # note type and decks: a change there means a full write
-    rows: dict[str, tuple] = field(default_factory=dict)  # guid → what the note's rows hold
 
 
 def deck_id(name: str) -> int:
