@@ -18,6 +18,7 @@ import mkdeck.readcards
 from helpers import PNG, answer_everything, import_package, write_cards
 from mkdeck.build import Report, build
 from mkdeck.config import Config
+from mkdeck.lockfile import parse_lock
 from test_history import card_hiding
 
 NOW = 1_800_000_000
@@ -53,13 +54,17 @@ EDITS = [
     "tags",
     "image",
     "same",
-    # Edits the in-place rebuild leaves to the full build:
+    "new file",
+    "new file with id",
+    "delete",
+    "rename",
+    "rename and edit",
+    "readme",
+    # Changes the rebuild leaves to the full build:
     "id",
     "deck",
     "empty",
     "broken",
-    "new file",
-    "delete",
 ]
 
 
@@ -68,8 +73,22 @@ def _edit(cards: Path, rel: str, kind: str, step: int) -> None:
     if kind == "new file":
         (cards / f"new{step}.md").write_text(_card(f"新题 {step}？", ["一", "二"], None), "utf-8")
         return
+    if kind == "new file with id":
+        text = _card(f"新题 {step}？", ["一", "二", "三"], f"n{step}", "![图](sub/p.png)")
+        (cards / f"new-id{step}.md").write_text(text, "utf-8")
+        return
+    if kind == "readme":
+        (cards / "sub" / "README.md").write_text(f"# 说明 {step}\n", "utf-8")
+        return
     if kind == "delete":
         path.unlink(missing_ok=True)
+        return
+    if kind.startswith("rename"):
+        if path.exists():
+            moved = path.with_name(f"moved{step}-{path.name}")
+            path.rename(moved)
+            if kind == "rename and edit":
+                moved.write_text(moved.read_text("utf-8") + f"\n9. 新增要点 {step}\n", "utf-8")
         return
     if not path.exists():
         return
@@ -188,6 +207,39 @@ def test_a_rebuild_equals_a_full_build_of_the_same_cards_and_lock(tmp_path_facto
         assert _package(work) == _package(full)
 
 
+def test_adding_and_removing_files_reads_only_those(tmp_path, monkeypatch):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    _edit(cards, "b.md", "new file", 1)  # new1.md, between d.md and sub/c.md
+    _edit(cards, "b.md", "delete", 1)
+    monkeypatch.setattr(mkdeck.readcards, "read_all", lambda *a, **k: pytest.fail("full build"))
+    report = _build(tmp_path, NOW + 100, use_cache=True)
+    assert report.rendered == 1 and not report.errors
+    assert (report.notes, report.cards) == (4, 9)
+    assert [str(d) for d in report.diagnostics] == [
+        "b.md: note: card file is gone: its note stays in Anki until you delete it there"
+    ]
+    lock = (cards / "mkdeck.lock").read_text("utf-8")
+    assert '["new1.md"]' in lock and '["b.md"]' not in lock
+
+
+@pytest.mark.parametrize("rel", ["a.md", "d.md"])  # with an id, and without
+def test_a_moved_file_keeps_its_note_without_a_full_build(tmp_path, monkeypatch, rel):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    guid = _guids(cards)[rel]
+    _edit(cards, rel, "rename", 1)
+    monkeypatch.setattr(mkdeck.readcards, "read_all", lambda *a, **k: pytest.fail("full build"))
+    report = _build(tmp_path, NOW + 100, use_cache=True)
+    assert report.rendered == 1 and not report.diagnostics
+    assert _guids(cards)[f"moved1-{rel}"] == guid and rel not in _guids(cards)
+
+
+def _guids(cards: Path) -> dict[str, str]:
+    lock = parse_lock((cards / "mkdeck.lock").read_text("utf-8"), "mkdeck.lock")
+    return {note.path: note.guid for note in lock.notes}
+
+
 def test_an_edit_in_place_reads_only_the_edited_file(tmp_path, monkeypatch):
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
@@ -204,7 +256,7 @@ def test_an_edit_in_place_reads_only_the_edited_file(tmp_path, monkeypatch):
     assert "新增要点 1" in (cards / "mkdeck.lock").read_text("utf-8")
 
 
-@pytest.mark.parametrize("kind", ["new file", "delete", "id", "deck", "empty"])
+@pytest.mark.parametrize("kind", ["id", "deck", "empty"])
 def test_other_changes_take_the_full_build(tmp_path, monkeypatch, kind):
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)

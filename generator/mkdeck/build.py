@@ -162,8 +162,7 @@ def _build(
     if (
         state is not None
         and (state.salt, state.package) == (salt, stamp(out))
-        and state.inputs
-        == inputs_now(root, out, snap.hashes, lock_hash(cards_dir), state.inputs.images)
+        and state.inputs == inputs_now(root, out, snap, lock_hash(cards_dir), state.inputs.images)
     ):
         return _unchanged(state, out, strict, started)
     if state is not None:
@@ -225,16 +224,18 @@ def _build(
         save_cache(cache)  # else the cache on disk says all this already
     images = tuple(sorted({str(m.path) for m in found.media.values()}))
     summary = (report.notes, report.cards, report.media, tuple(found.diagnostics))
-    inputs = inputs_now(root, out, snap.hashes, cache.lock[0] if cache.lock else "", images)
+    inputs = inputs_now(root, out, snap, cache.lock[0] if cache.lock else "", images)
     built = {
         note.source: _built(card, note, found.media)
         for card, note in zip(found.cards, notes, strict=True)
     }
     ids = [entry.id for entry in lock.notes if entry.id is not None]
     unique = len(ids) == len(set(ids))
-    save_state(
-        folder, BuildState(salt, inputs, stamp(out), summary, built, kept_collection, unique)
+    paths = tuple(entry.path for entry in kept)
+    done = BuildState(
+        salt, inputs, stamp(out), summary, built, kept_collection, unique, paths, snap.skipped
     )
+    save_state(folder, done)
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started

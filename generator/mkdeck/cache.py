@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import __version__
+from .discover import Snapshot
 from .errors import Diagnostic
 from .files import atomic_write
 
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
 STATE_FILE = "state.pickle"
-FORMAT = 3
+FORMAT = 4
 
 
 def cache_salt(settings: object) -> str:
@@ -77,13 +78,16 @@ class Inputs(NamedTuple):
     lock: str  # the hash of the lock's text
     stamps: tuple[tuple[str, int, int], ...]  # each image packed, with its size and time
     images: tuple[str, ...]  # the images packed
+    skipped: tuple[str, ...]  # the files that are not cards (a README)
 
 
-def inputs_now(
-    root: str, out: Path, hashes: tuple[tuple[str, str], ...], lock: str, images: tuple[str, ...]
-) -> Inputs:
-    stamps = tuple((path, *stamp(Path(path))) for path in images)
-    return Inputs(root, str(out), hashes, lock, stamps, images)
+def inputs_now(root: str, out: Path, snap: Snapshot, lock: str, images: tuple[str, ...]) -> Inputs:
+    skipped = tuple(d.path for d in snap.skipped)
+    return Inputs(root, str(out), snap.hashes, lock, stamps_of(images), images, skipped)
+
+
+def stamps_of(images: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+    return tuple((path, *stamp(Path(path))) for path in images)
 
 
 def stamp(path: Path) -> tuple[int, int]:
@@ -128,6 +132,8 @@ class BuildState:
     notes: dict[str, BuiltNote] = field(default_factory=dict)  # card file → its note
     collection: KeptCollection | None = None  # the package's collection, kept
     ids_unique: bool = False  # no `id` is on two entries of the lock
+    kept: tuple[str, ...] = ()  # files with a lock entry and no card this time
+    skipped: tuple[Diagnostic, ...] = ()  # what was said of files that are no cards (a README)
 
 
 def load_state(folder: Path | None) -> BuildState | None:

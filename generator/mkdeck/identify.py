@@ -291,12 +291,17 @@ def kept_entries(
             continue
         if entry.path in paths:
             why = f"the `id` changed from `{entry.id}`: this is a new note; the old one"
+            notes.append(Diagnostic(entry.path, 0, f"{why} {STAYS}", "note"))
         elif present(entry.path):
             kept.append(entry)
-            continue
         else:
-            why = "card file is gone: its note"
-        notes.append(
-            Diagnostic(entry.path, 0, f"{why} stays in Anki until you delete it there", "note")
-        )
+            notes.append(gone_note(entry.path))
     return kept, notes
+
+
+STAYS = "stays in Anki until you delete it there"
+
+
+def gone_note(path: str) -> Diagnostic:
+    """What a build says of a card file that is gone, once."""
+    return Diagnostic(path, 0, f"card file is gone: its note {STAYS}", "note")

@@ -1,15 +1,22 @@
-"""A rebuild after editing a few card files in place: only those files are read, identified and
-packed again, around what the last build made of all the others.
+"""A rebuild after a few card files were edited, added or removed: only those files are read,
+identified and packed, around what the last build made of all the others.
 
-This is the edit loop's path (edit a note, build, import), and it is only taken when it gives
-exactly what a full build would. The last build's state must still describe the package, the
-lock and the kept collection that are there now, the same files must be there, with no image
-changed, and each edited file must have been a card and still be one, with the same `id` and
-deck. Then no other file's identity, place in the new-card order or deck can change: each
-keeps the lock entry it has, and the edited ones are matched against their own entries as
-`identify` would. Anything else (a file added, removed or renamed, an image or the lock changed
-by other hands, a problem to report) returns None, and the full build runs. Tests compare the
-two builds' packages and locks.
+This is the edit loop's path (edit or add a note, build, import), and it is only taken when
+it gives exactly what a full build would; tests compare the two builds' packages, locks and
+reports. It needs the last build's state to describe the package, the lock and the kept
+collection that are there now, and no image to have changed. Then:
+
+- an edited card file keeps its lock entry, and its points are matched against that entry as
+  `identify` would, as long as its `id` is the same;
+- a new card file gets a fresh note, as long as nothing in the lock could be it (its `id`
+  there, or, without an `id`, an entry no file holds, which a moved file would take over);
+- a removed card file's note leaves the package and its entry the lock;
+- the notes after an added or removed one move in the new-card order;
+- every other file keeps the note, entry and order it had.
+
+Anything else (a file renamed, an `id` changed, a card file that is no card now, a deck
+appearing or emptied, an image or the lock changed by other hands, an error to report)
+returns None, and the full build runs.
 """
 
 from __future__ import annotations
@@ -20,33 +27,53 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .assemble import Card, anki_note
-from .cache import BuildState, BuiltNote, KeptCollection, inputs_now, stamp
+from .cache import BuildState, BuiltNote, KeptCollection, inputs_now, stamp, stamps_of
 from .config import Config
-from .discover import Snapshot
+from .discover import Snapshot, SourceFile
 from .errors import Diagnostic
-from .identify import identify, lock_entry, modification_time, retired_points
+from .identify import (
+    NoteIdentity,
+    gone_note,
+    identify,
+    lock_entry,
+    modification_time,
+    retired_points,
+)
 from .lockfile import (
     LOCK_NAME,
     Lock,
     LockedNote,
     entry_in,
+    entry_span,
+    lock_names,
     splice_entries,
     write_lock_text,
 )
 from .media import MediaFile, resolve_media
-from .package import AnkiNote, row_key, update_package
+from .package import AnkiNote, row_key, structure_of, update_package
+from .parse import Question
 from .readcards import read_card
+from .render import RenderedNote
 
-# Past this many edited files the full build is as quick: it renders on every core.
-MAX_EDITED = 50
+# Past this many changed files the full build is as quick: it renders on every core.
+MAX_CHANGED = 50
 
 
 @dataclass(frozen=True)
 class Rebuilt:
     state: BuildState  # the new state, which the report is made from
-    once: list[Diagnostic]  # said by this build only: points just removed
+    once: list[Diagnostic]  # said by this build only: points just removed, files gone
     rendered: int
-    up_to_date: bool  # the edits changed no note: the package was left as it was
+    up_to_date: bool  # no note changed: the package was left as it was
+
+
+@dataclass(frozen=True)
+class Read:
+    """A changed or new file, read: its card (None: it holds none) and what it says."""
+
+    source: SourceFile
+    card: tuple[Question, RenderedNote] | None
+    problems: list[Diagnostic]
 
 
 def rebuild_in_place(
@@ -58,103 +85,215 @@ def rebuild_in_place(
     salt: str,
     now: int | None,
 ) -> Rebuilt | None:
-    """The rebuild, written, when only card files edited in place changed; else None."""
-    before = state.inputs
-    if (
-        state.salt != salt
-        or (before.root, before.package) != (config.deck_name(cards_dir), str(out))
-        or state.package != stamp(out)
-        or not isinstance(state.collection, KeptCollection)
-        or not state.collection.path.is_file()
-        or [rel for rel, _ in before.hashes] != [s.rel for s in snap.sources]
-        or inputs_now("", out, (), "", before.images).stamps != before.stamps
-    ):
-        return None
-    edited = [
-        (source, read)
-        for source, read, (_, old_hash) in zip(snap.sources, snap.files, before.hashes, strict=True)
-        if not isinstance(read, tuple) or read[1] != old_hash
-    ]
+    """The rebuild, written, when only a few card files changed; else None."""
     lock_path = cards_dir / LOCK_NAME
-    try:
-        lock_bytes = lock_path.read_bytes()
-    except OSError:
+    lock_text = _lock_as_left(state, lock_path, out, config.deck_name(cards_dir), salt)
+    changes = _changes(state, snap) if lock_text is not None else None
+    if lock_text is None or changes is None:
         return None
-    if (
-        not 0 < len(edited) <= MAX_EDITED
-        or hashlib.sha256(lock_bytes).hexdigest() != before.lock
-        or not state.ids_unique  # else whose entry an id names could change
-    ):
+    edited, removed = changes
+    reads = _read(edited, state, config)
+    if reads is None:
         return None
-    lock_text = lock_bytes.decode("utf-8")  # as the last build wrote it: its hash says so
 
-    root, settings = before.root, config.render_settings
+    # Each card file's place in the new-card order, and who each card read is.
+    built = {rel: note for rel, note in state.notes.items() if rel not in removed}
+    cards = {r.source.rel: r for r in reads if r.card is not None}
+    order = [s.rel for s in snap.sources if s.rel in cards or s.rel in built]
+    position = {rel: i for i, rel in enumerate(order)}
+    identities = _identify(cards, state, removed, lock_text)
+    if identities is None:
+        return None
+
+    # Their notes and lock entries, made as the full build makes them.
+    root, kept = state.inputs.root, state.collection
+    assert kept is not None  # `_lock_as_left` saw it
     now = int(time.time()) if now is None else now
     notes: list[AnkiNote] = []
     entries: list[LockedNote] = []
-    built = dict(state.notes)
-    problems: list[Diagnostic] = []
+    problems = [d for r in reads for d in r.problems]
     once: list[Diagnostic] = []
-    for source, read in edited:
-        last = state.notes.get(source.rel)
-        if last is None or not isinstance(read, tuple):
-            return None  # it was no card, or cannot be read now: the full build says why
-        parsed, found = read_card((source.rel, read[0], settings))
-        entry = entry_in(lock_text, source.rel)
-        if parsed is None or entry is None or any(d.severity == "error" for d in found):
-            return None
-        question, rendered = parsed
-        if (question.id, entry.id, entry.guid) != (last.id, last.id, last.guid):
-            return None  # its id changed: whose note it is may change
-        [identity] = identify([question], Lock((entry,)))
-        if identity.guid != last.guid:
-            return None
-        media, missing = resolve_media([(source.path, source.rel, rendered.media)], cards_dir)
+    for rel, read in cards.items():
+        assert read.card is not None
+        question, rendered = read.card
+        identity = identities[rel]
+        media, missing = resolve_media([(read.source.path, rel, rendered.media)], cards_dir)
         if any(d.severity == "error" for d in missing):
             return None
-        card = Card(source, question, rendered, identity)
-        note = anki_note(card, root, media, last.position)
-        if note.deck != last.deck:
-            return None  # a deck's notes changed: the full build writes the decks again
-        mtime = modification_time(entry, note.digest, now)
+        problems += missing
+        note = anki_note(
+            Card(read.source, question, rendered, identity), root, media, position[rel]
+        )
+        mtime = modification_time(identity.previous, note.digest, now)
         notes.append(replace(note, mtime=mtime))
         entries.append(lock_entry(question, identity, note.digest, mtime))
-        packed = tuple(
-            (m.name, str(m.path))
-            for m in (media[source.rel, i] for i in range(len(rendered.media)))
-        )
-        built[source.rel] = BuiltNote(
-            last.guid, last.id, last.deck, last.position, len(note.ordinals), packed
-        )
-        problems += [*found, *missing]
         once += retired_points(question, identity)
+        packed = tuple(
+            (media[rel, i].name, str(media[rel, i].path)) for i in range(len(rendered.media))
+        )
+        built[rel] = BuiltNote(
+            note.guid, question.id, note.deck, note.position, len(note.ordinals), packed
+        )
+    if structure_of({b.deck for b in built.values()}) != kept.structure:
+        return None  # a deck appeared or was emptied: the full build writes the decks
 
-    lock_text_new = splice_entries(lock_text, entries)
-    if lock_text_new is None:
+    # The lock: the tables of the changed files replaced, added or taken out.
+    continued = {i.previous.path for i in identities.values() if i.previous is not None}
+    tables = [rel for rel in removed if entry_span(lock_text, rel) is not None]
+    gone = [rel for rel in tables if rel not in continued]  # its note stays in Anki, alone
+    new_text = splice_entries(lock_text, entries, tables, sorted([*state.notes, *state.kept]))
+    if new_text is None:
         return None
-    kept = state.collection
+
+    # The package: the changed notes replaced, the others re-dated when their place moved.
+    moved = {}
+    for rel, last in built.items():
+        if rel not in cards and last.position != position[rel]:
+            moved[last.guid] = position[rel]
+            built[rel] = replace(last, position=position[rel])
+    dropped = [state.notes[rel].guid for rel in gone if rel in state.notes]
     changed = [n for n in notes if kept.rows.get(n.guid) != row_key(n)]
     files = {name: path for b in sorted(built.values(), key=_place) for name, path in b.media}
     media_files = [MediaFile(Path(files[name]), name) for name in sorted(files)]
-    old_media = {name for b in state.notes.values() for name, _ in b.media}
     collection = kept
-    if changed or set(files) != old_media:
+    if (
+        changed
+        or moved
+        or dropped
+        or set(files) != {n for b in state.notes.values() for n, _ in b.media}
+    ):
         # The package first, then the lock, as in a full build.
-        collection = update_package(kept, changed, media_files, out, kept.path.parent) or kept
-    lock_hash = before.lock
-    if lock_text_new != lock_text:
-        lock_hash = write_lock_text(lock_path, lock_text_new)
+        keep_in = kept.path.parent
+        written = update_package(kept, changed, moved, dropped, media_files, out, keep_in)
+        collection = written or kept
+    lock_hash = state.inputs.lock
+    if new_text != lock_text:
+        lock_hash = write_lock_text(lock_path, new_text)
 
-    rels = {source.rel for source, _ in edited}
-    count, cards, _, said = state.summary
-    cards += sum(b.cards for rel, b in built.items() if rel in rels)
-    cards -= sum(b.cards for rel, b in state.notes.items() if rel in rels)
-    diagnostics = [*(d for d in said if d.path not in rels), *problems]
+    # What the next build starts from, and what this one says.
+    touched = {s.rel for s, _ in edited} | set(removed) | {d.path for d in state.skipped}
+    diagnostics = (
+        *(d for d in state.summary[3] if d.path not in touched),
+        *snap.skipped,
+        *problems,
+    )
+    cards_count = sum(b.cards for b in built.values())
     images = tuple(sorted({path for b in built.values() for _, path in b.media}))
-    inputs = inputs_now(root, out, snap.hashes, lock_hash, images)
-    summary = (count, cards, len(files), tuple(diagnostics))
-    new_state = BuildState(salt, inputs, stamp(out), summary, built, collection, True)
-    return Rebuilt(new_state, once, len(edited), collection is kept)
+    new_state = BuildState(
+        salt,
+        inputs_now(root, out, snap, lock_hash, images),
+        stamp(out),
+        (len(built), cards_count, len(files), diagnostics),
+        built,
+        collection,
+        True,  # no id was added that the lock had
+        state.kept,
+        snap.skipped,
+    )
+    once += [gone_note(rel) for rel in gone]
+    return Rebuilt(new_state, once, len(reads), collection is kept)
+
+
+def _lock_as_left(
+    state: BuildState, lock_path: Path, out: Path, root: str, salt: str
+) -> str | None:
+    """The lock's text, when the package, the lock, the kept collection and the images are all
+    as the last build left them (and its settings the same); else None."""
+    before, kept = state.inputs, state.collection
+    if (
+        state.salt != salt
+        or (before.root, before.package) != (root, str(out))
+        or state.package != stamp(out)
+        or not state.ids_unique  # else whose entry an id names could change
+        or not isinstance(kept, KeptCollection)
+        or not kept.path.is_file()
+        or stamps_of(before.images) != before.stamps
+    ):
+        return None
+    try:
+        data = lock_path.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != before.lock:
+        return None
+    return data.decode("utf-8")  # as the last build wrote it: its hash says so
+
+
+def _changes(
+    state: BuildState, snap: Snapshot
+) -> tuple[list[tuple[SourceFile, bytes]], list[str]] | None:
+    """The files edited or added (with their bytes) and the files removed (none: only files
+    that are no cards changed); None when that is too much, or a file cannot be read."""
+    hashes = dict(state.inputs.hashes)
+    edited = []
+    for source, read in zip(snap.sources, snap.files, strict=True):
+        if not isinstance(read, tuple):
+            return None  # unreadable: the full build says why
+        if hashes.pop(source.rel, None) != read[1]:
+            edited.append((source, read[0]))
+    removed = list(hashes)
+    if len(edited) + len(removed) > MAX_CHANGED or set(removed) & set(state.kept):
+        return None
+    return edited, removed
+
+
+def _read(
+    edited: list[tuple[SourceFile, bytes]], state: BuildState, config: Config
+) -> list[Read] | None:
+    """Each changed file read; None when one has an error or a card file became no card."""
+    reads = []
+    for source, data in edited:
+        parsed, problems = read_card((source.rel, data, config.render_settings))
+        if any(d.severity == "error" for d in problems):
+            return None
+        if parsed is None and source.rel in state.notes:
+            return None  # a card file that is no card now keeps its entry: the full build
+        reads.append(Read(source, parsed, problems))
+    return reads
+
+
+def _identify(
+    cards: dict[str, Read], state: BuildState, removed: list[str], lock_text: str
+) -> dict[str, NoteIdentity] | None:
+    """Each read card's identity, as `identify` gives it over the whole lock; None when that
+    could differ from what is worked out here from a few entries.
+
+    An edited file continues its own entry. A new file continues the entry of a removed file
+    that had its `id`, or, without an `id`, one whose points it shares (a file moved), else it
+    is a new note. Entries that stay with their files are out of reach: their ids are their
+    files' own, and their paths are not the new files' paths.
+    """
+    found: dict[str, NoteIdentity] = {}
+    added: list[Question] = []
+    for rel, read in cards.items():
+        assert read.card is not None
+        question, last = read.card[0], state.notes.get(rel)
+        if last is None:
+            added.append(question)
+            continue
+        entry = entry_in(lock_text, rel)  # edited: its own entry, by the same id or path
+        if entry is None or (question.id, entry.id, entry.guid) != (last.id, last.id, last.guid):
+            return None
+        [found[rel]] = identify([question], Lock((entry,)))
+    if not added:
+        return found
+
+    # What a new file could take over: the entries of the removed card files.
+    ids = [q.id for q in added if q.id is not None]
+    if len(ids) != len(set(ids)) or (state.kept and len(ids) < len(added)):
+        return None  # two new files share an id; or one might be a file that was emptied
+    removed_ids = {state.notes[rel].id for rel in removed if rel in state.notes}
+    if any(lock_names(lock_text, "id", i) and i not in removed_ids for i in ids):
+        return None  # the id is another file's: the full build reports it
+    free = [entry_in(lock_text, rel) for rel in removed if rel in state.notes]
+    if None in free or any(entry_span(lock_text, q.rel) is not None for q in added):
+        return None
+    identities = identify(added, Lock(tuple(e for e in free if e is not None)))
+    fresh = [i.guid for i in identities if i.previous is None]
+    if len(fresh) != len(set(fresh)) or any(lock_names(lock_text, "guid", g) for g in fresh):
+        return None  # a fresh guid the lock holds: the full build draws another
+    found.update((q.rel, i) for q, i in zip(added, identities, strict=True))
+    return found
 
 
 def _place(note: BuiltNote) -> int:

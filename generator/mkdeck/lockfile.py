@@ -21,11 +21,13 @@ never a silent reset: resetting would move years of reviews onto the wrong point
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,22 +256,41 @@ def entry_span(text: str, path: str) -> tuple[int, int] | None:
     return start + 1, (len(text) if end < 0 else end + 1)
 
 
-def splice_entries(text: str, entries: list[LockedNote]) -> str | None:
-    """The lock's text with the tables of these entries' paths replaced by the entries: what
-    `format_lock` writes for the lock so changed, without formatting the tables that stay as
-    they were. None when a path has no table in the text."""
-    spans = []
+def splice_entries(
+    text: str, entries: Sequence[LockedNote], removed: Sequence[str], paths: Sequence[str]
+) -> str | None:
+    """A lock's text as `format_lock` wrote it, with these entries in place of the tables of
+    their paths (or added among them, in path order) and the tables of `removed` taken out:
+    what `format_lock` writes for the lock so changed, without formatting the tables that
+    stay. `paths` are the paths that have a table, sorted. None when a table is not found."""
+    edits = []
     for entry in entries:
         span = entry_span(text, entry.path)
+        if span is None:  # a new table: before the first path that sorts after it
+            after = bisect.bisect_right(paths, entry.path)
+            next_span = entry_span(text, paths[after]) if after < len(paths) else (len(text),)
+            if next_span is None:
+                return None
+            span = (next_span[0], next_span[0])
+        edits.append((*span, entry.path, format_entry(entry)))
+    for path in removed:
+        span = entry_span(text, path)
         if span is None:
             return None
-        spans.append((span, format_entry(entry)))
+        edits.append((*span, path, ""))
     out, at = [], 0
-    for (start, end), table in sorted(spans):
+    for start, end, _, table in sorted(edits):
+        if start < at:
+            return None
         out += [text[at:start], table]
         at = end
     out.append(text[at:])
     return "".join(out)
+
+
+def lock_names(text: str, key: str, value: str) -> bool:
+    """Whether a table of a lock's text as `format_lock` wrote it has `key = "value"`."""
+    return f"\n{key} = {_str(value)}\n" in text
 
 
 def entry_in(text: str, path: str) -> LockedNote | None:

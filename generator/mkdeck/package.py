@@ -94,7 +94,7 @@ def write_package(
             if old is None or old[:4] != new[:4] or old[5] != new[5]:
                 changed.append(n)  # new, or its fields, time, deck or cards differ
             elif old[4] != new[4]:
-                moved.append(n)  # only its place in the new-card order
+                moved.append((n.position, n.guid))  # only its place in the new-card order
         gone = [guid for guid in previous if guid not in rows]
         source = kept.path
 
@@ -113,18 +113,26 @@ def write_package(
 def update_package(
     kept: KeptCollection,
     changed: list[AnkiNote],
+    moved: dict[str, int],
+    gone: list[str],
     media: list[MediaFile],
     out: Path,
     keep_in: Path,
 ) -> KeptCollection | None:
-    """Write `out` from the `kept` collection with only the `changed` notes replaced: each
-    keeps its guid, deck and place in the new-card order (`write_package` covers the rest)."""
-    rows = dict(kept.rows)
+    """Write `out` from the `kept` collection with only these notes replaced, re-dated (`moved`:
+    guid → new place in the new-card order) and dropped (`gone`: their guids). The decks must
+    be the kept collection's (`write_package` covers the rest)."""
+    dropped = set(gone)
+    rows = {guid: row for guid, row in kept.rows.items() if guid not in dropped}
+    for guid, position in moved.items():
+        old = rows[guid]
+        rows[guid] = (*old[:4], position, *old[5:])
     rows.update((n.guid, row_key(n)) for n in changed)
+    shifts = [(position, guid) for guid, position in moved.items()]
 
     def fill(db: Path) -> None:
         shutil.copyfile(kept.path, db)
-        _update_collection(db, changed, [], [])
+        _update_collection(db, changed, shifts, gone)
 
     return _package(fill, media, out, keep_in, KeptCollection(Path(), kept.structure, rows))
 
@@ -171,8 +179,12 @@ def _package(
 
 
 def _structure(notes: list[AnkiNote]) -> str:
-    decks = sorted({n.deck for n in notes})
-    return hashlib.sha256(repr((NOTETYPE_ID, css(), decks)).encode("utf-8")).hexdigest()
+    return structure_of({n.deck for n in notes})
+
+
+def structure_of(decks: set[str]) -> str:
+    """The note type and the decks: what a kept collection must share with the new one."""
+    return hashlib.sha256(repr((NOTETYPE_ID, css(), sorted(decks))).encode("utf-8")).hexdigest()
 
 
 def _write_collection(db_path: Path, notes: list[AnkiNote]) -> None:
@@ -198,7 +210,7 @@ def _write_collection(db_path: Path, notes: list[AnkiNote]) -> None:
 
 
 def _update_collection(
-    db_path: Path, changed: list[AnkiNote], moved: list[AnkiNote], gone: list[str]
+    db_path: Path, changed: list[AnkiNote], moved: list[tuple[int, str]], gone: list[str]
 ) -> None:
     """Replace the rows of the notes that changed, drop those that are gone, re-date moves."""
     conn = sqlite3.connect(db_path)
@@ -211,7 +223,7 @@ def _update_collection(
                 cursor.execute("DELETE FROM notes WHERE id = ?", row)
         cursor.executemany(
             "UPDATE cards SET due = ? WHERE nid = (SELECT id FROM notes WHERE guid = ?)",
-            [(n.position, n.guid) for n in moved],
+            moved,
         )
         start = max(
             cursor.execute("SELECT coalesce(max(id), 0) FROM notes").fetchone()[0],
