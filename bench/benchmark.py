@@ -7,8 +7,8 @@ floor measured in the same run:
   file of the same corpus in one process, without mkdeck's own rules;
 - write floor: genanki writing the same number of notes into a package.
 
-It then times `mkdeck build` cold (no cache), after editing one file, and with nothing
-changed, each as the median of several runs in a fresh process, with the process's peak
+It then times `mkdeck build` cold (no cache), after editing one file, after adding one, and
+with nothing changed, each as the median of several runs in a fresh process, with the process's peak
 memory; the cold build's growth from 500 notes to the full corpus; and the start-up of
 `mkdeck --help` and of a five-note build against `python -c pass`. It ends with one JSON line
 of all figures.
@@ -203,6 +203,13 @@ def main() -> None:
             victim.write_text(victim.read_text("utf-8") + f"\n再补一句 {count[0]}。\n", "utf-8")
 
         one_edit = median_build(args.repeat, root, edit)
+
+        def add() -> None:
+            count[0] += 1
+            new = cards / "topic0" / f"new{count[0]}.md"
+            new.write_text(f"# 新问题 {count[0]}？\n\n1. 一：$x$\n2. 二：旁路\n", "utf-8")
+
+        one_added = median_build(args.repeat, root, add)
         unchanged = median_build(args.repeat, root, lambda: None)
 
         growth = {}
@@ -220,6 +227,7 @@ def main() -> None:
             ("write floor (genanki, same number of notes)", write, write / floor),
             ("mkdeck build, cold (no cache)", cold["seconds"], cold["seconds"] / floor),
             ("mkdeck build after editing one file", one_edit["seconds"], None),
+            ("mkdeck build after adding one file", one_added["seconds"], None),
             ("mkdeck build, nothing changed", unchanged["seconds"], None),
         ]
         print(f"{args.notes} notes, 4 points each, median of {args.repeat} runs")
@@ -228,6 +236,7 @@ def main() -> None:
             shown = f"{ratio:5.2f} × floor" if ratio is not None else " " * 13
             print(f"  {name:<46} {shown}  ({seconds:6.2f} s)")
         print(f"  one edit: {one_edit['seconds'] / write:5.2f} × the write floor alone")
+        print(f"  one file added: {one_added['seconds'] / write:5.2f} × the write floor alone")
         print(f"  peak memory: {max(cold['peak_mb'], one_edit['peak_mb']):.0f} MB")
         python = started["python"]
         for key, name in [
@@ -254,6 +263,8 @@ def main() -> None:
             "cold_x_floor": cold["seconds"] / floor,
             "one_edit_s": one_edit["seconds"],
             "one_edit_x_write_floor": one_edit["seconds"] / write,
+            "one_added_s": one_added["seconds"],
+            "one_added_x_write_floor": one_added["seconds"] / write,
             "unchanged_s": unchanged["seconds"],
             "peak_mb": max(cold["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]),
             "growth_s": growth,
