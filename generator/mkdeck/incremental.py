@@ -1,5 +1,5 @@
-"""A rebuild after a few card files were edited, added or removed: only those files are read,
-identified and packed, around what the last build made of all the others.
+"""A rebuild after a few card files were edited, added, removed or moved: only those files
+are read, identified and packed, around what the last build made of all the others.
 
 This is the edit loop's path (edit or add a note, build, import), and it is only taken when
 it gives exactly what a full build would; tests compare the two builds' packages, locks and
@@ -8,15 +8,15 @@ collection that are there now, and no image to have changed. Then:
 
 - an edited card file keeps its lock entry, and its points are matched against that entry as
   `identify` would, as long as its `id` is the same;
-- a new card file gets a fresh note, as long as nothing in the lock could be it (its `id`
-  there, or, without an `id`, an entry no file holds, which a moved file would take over);
+- a new card file continues the entry of a removed one that had its `id`, or, without an
+  `id`, one whose points it shares (a file moved), as `identify` would; else it is a new note;
 - a removed card file's note leaves the package and its entry the lock;
 - the notes after an added or removed one move in the new-card order;
-- every other file keeps the note, entry and order it had.
+- every other file keeps the note, entry and place it had.
 
-Anything else (a file renamed, an `id` changed, a card file that is no card now, a deck
-appearing or emptied, an image or the lock changed by other hands, an error to report)
-returns None, and the full build runs.
+Anything else (an `id` changed, a card file that is no card now, a deck appearing or
+emptied, an image or the lock changed by other hands, an error to report) returns None, and
+the full build runs.
 """
 
 from __future__ import annotations
