@@ -66,3 +66,24 @@ def test_duplicate_texts_pair_in_order():
     old = [(1, "同上"), (2, "同上")]
     result = match_points(old, ["同上", "同上", "同上"], 3)
     assert result.ordinals == (1, 2, 3)
+
+
+def test_a_point_that_grew_below_its_first_line_keeps_its_ordinal():
+    # A point added after the Extra makes the Extra part of the point above it: that point
+    # keeps its card, and gets it back when the Extra is separated again.
+    last = "为什么不相乘：相加在数值上更稳定，训练更顺利"
+    extra = (
+        "规模感：两万个词乘五百个位置，约一千万种组合。\n\n"
+        "拼接的写法：先拼接再投影等于分别投影再相加。"
+    )
+    old = [(1, "与拼接等价：相加是拼接后投影的特例"), (4, last)]
+    grown = match_points(old, [old[0][1], f"{last}\n\n{extra}", "新增：最后补的一点"], 5)
+    assert grown.ordinals == (1, 4, 5) and grown.retired == ()
+    back = match_points([(1, old[0][1]), (4, f"{last}\n\n{extra}")], [old[0][1], last], 5)
+    assert back.ordinals == (1, 4)
+
+
+def test_a_short_shared_first_line_does_not_make_points_the_same():
+    old = [(1, "如下：\n$$a = b$$"), (2, "第二点")]
+    result = match_points(old, ["如下：\n$$c^2 = d^2 + e^2 + f^2 + g^2$$", "第二点"], 3)
+    assert result.ordinals == (3, 2) and result.retired == (1,)

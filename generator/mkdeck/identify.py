@@ -34,6 +34,8 @@ from .parse import Question
 # share a label 0.2–0.45. Sets make a pair cost a set intersection, so even a 500-point
 # question rewritten throughout matches in well under a second.
 SIMILAR = 0.5
+# A point's first line recognises it when at least this long (in characters).
+FIRST_LINE = 8
 # A renamed file is recognised when at least this share of its points are unchanged.
 SAME_FILE = 0.5
 
@@ -153,16 +155,22 @@ def match_points(
             assigned[i] = ordinal = candidates.pop(0)
             del free[ordinal]
 
-    # 2. The most similar remaining pairs, best first, one-to-one.
+    # 2. The most similar remaining pairs, best first, one-to-one. A point whose first line
+    #    is unchanged counts as similar however much it grew or shrank below it: text at the
+    #    margin after a point belongs to it once another point follows (`parse.split_points`),
+    #    so a point added after the Extra makes the Extra part of the point above.
     position = {ordinal: k for k, (ordinal, _) in enumerate(old)}
     old_grams = {ordinal: bigrams(text) for ordinal, text in free.items()}
+    old_first = {ordinal: _first_line(text) for ordinal, text in free.items()}
     pairs = []
     for i, text in enumerate(new):
         if assigned[i] is not None or not old_grams:  # no old point left to be like
             continue
-        grams = bigrams(text)
+        grams, first = bigrams(text), _first_line(text)
         for ordinal, other in old_grams.items():
             score = similarity(grams, other)
+            if score < SIMILAR and first is not None and first == old_first[ordinal]:
+                score = SIMILAR
             if score >= SIMILAR:
                 pairs.append((-score, abs(position[ordinal] - i), i, ordinal))
     for _, _, i, ordinal in sorted(pairs):
@@ -195,6 +203,13 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
 
 def _normal(text: str) -> str:
     return " ".join(text.split())
+
+
+def _first_line(text: str) -> str | None:
+    """A point's first line, when it says enough to recognise the point (a bare label such
+    as `如下：` does not)."""
+    first = _normal(text.partition("\n")[0])
+    return first if len(first) >= FIRST_LINE else None
 
 
 def content_digest(*parts: object) -> str:
