@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import build_deck, run, write_cards
+from helpers import PNG, build_deck, run, write_cards
 
 GOOD = "---\nid: good\n---\n# 好的问题\n\n1. 第一点\n2. 第二点\n"
 
@@ -134,17 +134,26 @@ def test_colour_only_on_request_and_never_with_no_color(tmp_path, monkeypatch):
 
 
 def test_package_is_compressed_and_carries_the_night_mode_palette(tmp_path):
+    import json
     import sqlite3
     import zipfile
 
     body = "\n".join(
         f"{i}. 第 {i} 点：同样的解释文字重复出现，压缩后应当小得多" for i in range(1, 40)
     )
-    report = build_deck(write_cards(tmp_path, {"big.md": f"# 大\n\n{body}\n"}))
+    svg = '<svg xmlns="http://www.w3.org/2000/svg">' + "<g/>" * 200 + "</svg>"
+    files = {"big.md": f"# 大\n\n{body}\n\n![](a.png) ![](b.svg)\n", "a.png": PNG, "b.svg": svg}
+    report = build_deck(write_cards(tmp_path, files))
     with zipfile.ZipFile(report.package) as zf:
         info = zf.getinfo("collection.anki2")
         assert info.compress_type == zipfile.ZIP_DEFLATED
         assert info.compress_size < info.file_size / 2
+        # A PNG is compressed already: it is stored as it is; an SVG is text, and deflated.
+        kinds = {
+            name[-4:]: zf.getinfo(i).compress_type
+            for i, name in json.loads(zf.read("media")).items()
+        }
+        assert kinds == {".png": zipfile.ZIP_STORED, ".svg": zipfile.ZIP_DEFLATED}
         db = tmp_path / "collection.anki2"
         db.write_bytes(zf.read("collection.anki2"))
     models = sqlite3.connect(db).execute("select models from col").fetchone()[0]

@@ -34,6 +34,9 @@ from .notetype import NOTETYPE_ID, css, notetype
 # Deflate level 1: zipping a 20,000-note collection (52 MB) took 0.19 s for 5.6 MB, against
 # 0.54 s for 4.3 MB at the default level 6. A rebuild waits on this; a package is copied once.
 ZIP_LEVEL = 1
+# Media that is compressed already: deflating it again saves about 2 % and costs most of the
+# time of zipping a deck with many screenshots (2.4 s against 0.2 s for 113 MB of PNG).
+COMPRESSED = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif", ".mp3", ".m4a", ".ogg", ".mp4"}
 NEW_CARD = (0, 0, 0, 0, 0, 0, 0, 0, "")  # a new card's ivl, factor, reps, lapses, left, …, data
 
 
@@ -162,7 +165,8 @@ def _package(
                 zf.write(db, "collection.anki2")
                 zf.writestr("media", json.dumps({str(i): m.name for i, m in enumerate(media)}))
                 for i, m in enumerate(media):
-                    zf.write(m.path, str(i))
+                    stored = Path(m.name).suffix in COMPRESSED
+                    zf.write(m.path, str(i), zipfile.ZIP_STORED if stored else None)
 
         atomic_write(out, write, clean=False)
         if keep_in is None:
