@@ -290,3 +290,18 @@ def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, mon
     assert collection.db.scalar("select count() from revlog where cid = ?", reworded.id) == 1
     new = card_hiding(collection, "加权求和")
     assert collection.db.scalar("select count() from revlog where cid = ?", new.id) == 0
+
+
+def test_an_image_found_by_its_name_follows_a_file_added_nearer(tmp_path):
+    """An Obsidian embed not where it says is found by its name: a file of that name added
+    beside the card is the one shown next, as a full build would show it."""
+    files = {**START, "a.md": START["a.md"] + "\n![[p.png]]\n"}
+    cards = write_cards(tmp_path, files)
+    _build(tmp_path, NOW, use_cache=True)
+    (cards / "p.png").write_bytes(PNG + b"nearer")
+    rebuilt = _build(tmp_path, NOW + 100, use_cache=True)
+    full = tmp_path / "full"
+    shutil.copytree(cards, full / "cards")
+    expected = _build(full, NOW + 100, use_cache=False)
+    assert _said(rebuilt) == _said(expected) and rebuilt.media == 2
+    assert _package(tmp_path) == _package(full)

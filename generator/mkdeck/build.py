@@ -243,12 +243,13 @@ def _build(
 
 
 def _built(card: Card, note: AnkiNote, media: MediaMap) -> BuiltNote:
-    rel = card.source.rel
-    images = tuple(
-        (media[rel, i].name, str(media[rel, i].path)) for i in range(len(card.rendered.media))
-    )
+    from .media import found_by_name
+
+    rel, refs = card.source.rel, card.rendered.media
+    images = tuple((media[rel, i].name, str(media[rel, i].path)) for i in range(len(refs)))
+    by_name = found_by_name(card.source.path, refs)
     return BuiltNote(
-        note.guid, card.question.id, note.deck, note.position, len(note.ordinals), images
+        note.guid, card.question.id, note.deck, note.position, len(note.ordinals), images, by_name
     )
 
 

@@ -29,7 +29,7 @@ from .files import atomic_write
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
 STATE_FILE = "state.pickle"
-FORMAT = 4
+FORMAT = 5
 
 
 def cache_salt(settings: object) -> str:
@@ -79,11 +79,13 @@ class Inputs(NamedTuple):
     stamps: tuple[tuple[str, int, int], ...]  # each image packed, with its size and time
     images: tuple[str, ...]  # the images packed
     skipped: tuple[str, ...]  # the files that are not cards (a README)
+    tree: str  # the hash of the other files' paths (`Snapshot.tree`)
 
 
 def inputs_now(root: str, out: Path, snap: Snapshot, lock: str, images: tuple[str, ...]) -> Inputs:
     skipped = tuple(d.path for d in snap.skipped)
-    return Inputs(root, str(out), snap.hashes, lock, stamps_of(images), images, skipped)
+    stamps = stamps_of(images)
+    return Inputs(root, str(out), snap.hashes, lock, stamps, images, skipped, snap.tree)
 
 
 def stamps_of(images: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
@@ -118,6 +120,7 @@ class BuiltNote:
     position: int  # in the new-card order
     cards: int
     media: tuple[tuple[str, str], ...]  # each image's packed name and file, in the note's order
+    by_name: bool = False  # an image was found by its name elsewhere (an Obsidian embed)
 
 
 @dataclass(frozen=True)

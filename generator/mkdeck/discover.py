@@ -36,30 +36,34 @@ class SourceFile:
         return Path(self.file)
 
 
-def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic]]:
-    """Every Markdown file below `cards_dir` in a stable order (folders, then names).
+def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[str]]:
+    """Every Markdown file below `cards_dir` in a stable order (folders, then names), the
+    files skipped, and the other files (images, the lock) by their paths.
 
     `NOTES.MD` counts as much as `notes.md`. Hidden files and folders (`.git`, editor swap
     files) are not cards; a README is skipped, and `check` says so.
     """
     if not cards_dir.is_dir():
         raise MkdeckError("cards folder not found", ".")
-    found, skipped = [], []
+    found, skipped, others = [], [], []
     for folder, subfolders, names in os.walk(cards_dir):
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         subdecks = Path(folder).relative_to(cards_dir).parts
         for name in names:
-            stem, suffix = os.path.splitext(name)
-            if suffix.lower() not in CARD_SUFFIXES or name.startswith("."):
+            if name.startswith("."):
                 continue
+            stem, suffix = os.path.splitext(name)
             rel = "/".join([*subdecks, name])
+            if suffix.lower() not in CARD_SUFFIXES:
+                others.append(rel)
+                continue
             if stem.lower() in NOT_CARDS:
                 skipped.append(
                     Diagnostic(rel, 0, "a README describes its folder: not a card", "note")
                 )
                 continue
             found.append(SourceFile(os.path.join(folder, name), rel, subdecks))
-    return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped)
+    return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped), sorted(others)
 
 
 def decode_source(data: bytes, rel: str) -> str:
@@ -114,6 +118,7 @@ class Snapshot:
     sources: tuple[SourceFile, ...]
     skipped: tuple[Diagnostic, ...]  # files that are not cards (a README)
     files: tuple[tuple[bytes, str] | Diagnostic, ...]
+    tree: str = ""  # the hash of the other files' paths: an image found by its name may change
 
     @cached_property
     def data(self) -> dict[str, bytes]:
@@ -134,7 +139,7 @@ class Snapshot:
 
 def snapshot(cards_dir: Path) -> Snapshot:
     """Find and read every card file (raises `MkdeckError` when the folder is missing)."""
-    sources, skipped = discover(cards_dir)
+    sources, skipped, others = discover(cards_dir)
     files: list[tuple[bytes, str] | Diagnostic] = []
     for source in sources:
         try:
@@ -143,4 +148,5 @@ def snapshot(cards_dir: Path) -> Snapshot:
             files.append(exc.diagnostic)
         else:
             files.append((data, hashlib.sha256(data).hexdigest()))
-    return Snapshot(tuple(sources), tuple(skipped), tuple(files))
+    tree = hashlib.sha256("\n".join(others).encode("utf-8")).hexdigest()
+    return Snapshot(tuple(sources), tuple(skipped), tuple(files), tree)

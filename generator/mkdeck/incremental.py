@@ -49,7 +49,7 @@ from .lockfile import (
     splice_entries,
     write_lock_text,
 )
-from .media import MediaFile, resolve_media
+from .media import MediaFile, found_by_name, resolve_media
 from .package import AnkiNote, row_key, structure_of, update_package
 from .parse import Question
 from .readcards import read_card
@@ -91,6 +91,8 @@ def rebuild_in_place(
     changes = _changes(state, snap) if lock_text is not None else None
     if lock_text is None or changes is None:
         return None
+    if state.inputs.tree != snap.tree and any(n.by_name for n in state.notes.values()):
+        return None  # a file added or removed may be the image an embed now finds by name
     edited, removed = changes
     reads = _read(edited, state, config)
     if reads is None:
@@ -131,8 +133,9 @@ def rebuild_in_place(
         packed = tuple(
             (media[rel, i].name, str(media[rel, i].path)) for i in range(len(rendered.media))
         )
+        by_name = found_by_name(read.source.path, rendered.media)
         built[rel] = BuiltNote(
-            note.guid, question.id, note.deck, note.position, len(note.ordinals), packed
+            note.guid, question.id, note.deck, note.position, len(note.ordinals), packed, by_name
         )
     if structure_of({b.deck for b in built.values()}) != kept.structure:
         return None  # a deck appeared or was emptied: the full build writes the decks
