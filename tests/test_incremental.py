@@ -60,6 +60,7 @@ EDITS = [
     "rename",
     "rename and edit",
     "readme",
+    "image bytes",
     # Changes the rebuild leaves to the full build:
     "id",
     "deck",
@@ -76,6 +77,9 @@ def _edit(cards: Path, rel: str, kind: str, step: int) -> None:
     if kind == "new file with id":
         text = _card(f"新题 {step}？", ["一", "二", "三"], f"n{step}", "![图](sub/p.png)")
         (cards / f"new-id{step}.md").write_text(text, "utf-8")
+        return
+    if kind == "image bytes":
+        (cards / "sub" / "p.png").write_bytes(PNG + step.to_bytes(2, "big"))
         return
     if kind == "readme":
         (cards / "sub" / "README.md").write_text(f"# 说明 {step}\n", "utf-8")

@@ -4,8 +4,9 @@ are read, identified and packed, around what the last build made of all the othe
 This is the edit loop's path (edit or add a note, build, import), and it is only taken when
 it gives exactly what a full build would; tests compare the two builds' packages, locks and
 reports. It needs the last build's state to describe the package, the lock and the kept
-collection that are there now, and no image to have changed. Then:
+collection that are there now. Then:
 
+- a card file showing an image that changed counts as edited, and is read again;
 - an edited card file keeps its lock entry, and its points are matched against that entry as
   `identify` would, as long as its `id` is the same;
 - a new card file continues the entry of a removed one that had its `id`, or, without an
@@ -15,7 +16,7 @@ collection that are there now, and no image to have changed. Then:
 - every other file keeps the note, entry and place it had.
 
 Anything else (an `id` changed, a card file that is no card now, a deck appearing or
-emptied, an image or the lock changed by other hands, an error to report) returns None, and
+emptied, the lock changed by other hands, an error to report) returns None, and
 the full build runs.
 """
 
@@ -200,8 +201,8 @@ def rebuild_in_place(
 def _lock_as_left(
     state: BuildState, lock_path: Path, out: Path, root: str, salt: str
 ) -> str | None:
-    """The lock's text, when the package, the lock, the kept collection and the images are all
-    as the last build left them (and its settings the same); else None."""
+    """The lock's text, when the package, the lock and the kept collection are all as the last
+    build left them (and its settings the same); else None."""
     before, kept = state.inputs, state.collection
     if (
         state.salt != salt
@@ -210,7 +211,6 @@ def _lock_as_left(
         or not state.ids_unique  # else whose entry an id names could change
         or not isinstance(kept, KeptCollection)
         or not kept.path.is_file()
-        or stamps_of(before.images) != before.stamps
     ):
         return None
     try:
@@ -225,14 +225,18 @@ def _lock_as_left(
 def _changes(
     state: BuildState, snap: Snapshot
 ) -> tuple[list[tuple[SourceFile, bytes]], list[str]] | None:
-    """The files edited or added (with their bytes) and the files removed (none: only files
-    that are no cards changed); None when that is too much, or a file cannot be read."""
-    hashes = dict(state.inputs.hashes)
+    """The files edited or added (with their bytes), or showing an image that changed, and
+    the files removed (none at all: only files that are no cards changed); None when that is
+    too much, or a file cannot be read."""
+    before = state.inputs
+    redrawn = {path for path, _, _ in set(before.stamps) - set(stamps_of(before.images))}
+    showing = {rel for rel, n in state.notes.items() if any(p in redrawn for _, p in n.media)}
+    hashes = dict(before.hashes)
     edited = []
     for source, read in zip(snap.sources, snap.files, strict=True):
         if not isinstance(read, tuple):
             return None  # unreadable: the full build says why
-        if hashes.pop(source.rel, None) != read[1]:
+        if hashes.pop(source.rel, None) != read[1] or source.rel in showing:
             edited.append((source, read[0]))
     removed = list(hashes)
     if len(edited) + len(removed) > MAX_CHANGED or set(removed) & set(state.kept):
