@@ -5,6 +5,10 @@ the stage modules. Nothing is written until every file has been read and rendere
 error (Pelican's read-all-then-write): a bad source reports its `path:line` and leaves the
 previous package and lock exactly as they were. `check` is the same pipeline stopped before
 packaging.
+
+A build first asks the last build's state (`cache.BuildState`): with nothing changed it only
+says so, and with a few card files changed `incremental.py` rebuilds around them; only when
+neither applies does the whole pipeline run.
 """
 
 from __future__ import annotations
@@ -164,14 +168,14 @@ def _build(
         and (state.salt, state.package) == (salt, stamp(out))
         and state.inputs == inputs_now(root, out, snap, lock_hash(cards_dir), state.inputs.images)
     ):
-        return _unchanged(state, out, strict, started)
+        return _state_report(state, out, strict, started)
     if state is not None:
         from .incremental import rebuild_in_place
 
         rebuilt = rebuild_in_place(state, snap, cards_dir, out, config, salt, now)
         if rebuilt is not None:
             save_state(folder, rebuilt.state)
-            report = _unchanged(rebuilt.state, out, strict, started, rebuilt.once)
+            report = _state_report(rebuilt.state, out, strict, started, rebuilt.once)
             report.up_to_date, report.rendered = rebuilt.up_to_date, rebuilt.rendered
             return report
 
@@ -253,7 +257,7 @@ def _built(card: Card, note: AnkiNote, media: MediaMap) -> BuiltNote:
     )
 
 
-def _unchanged(
+def _state_report(
     state: BuildState, out: Path, strict: bool, started: float, once: Sequence[Diagnostic] = ()
 ) -> Report:
     """The report of a build whose outcome `state` describes (and what it said just once)."""
