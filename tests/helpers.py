@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -24,14 +26,19 @@ PNG = bytes.fromhex(
 
 
 def write_cards(root: Path, files: dict[str, str | bytes]) -> Path:
-    """Write `files` (relative path → content) under root/cards and return that folder."""
+    """Write `files` (relative path → content) under root/cards and return that folder.
+
+    Images are dated an hour back, as a deck's images usually are: one written a moment
+    before a build is looked at again by the next (`cache.racy`)."""
     cards = root / "cards"
     cards.mkdir(parents=True, exist_ok=True)
+    an_hour_ago = time.time() - 3600
     for rel, content in files.items():
         path = cards / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             path.write_bytes(content)
+            os.utime(path, (an_hour_ago, an_hour_ago))
         else:
             path.write_text(content, encoding="utf-8")
     return cards

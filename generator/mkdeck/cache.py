@@ -17,7 +17,8 @@ import contextlib
 import hashlib
 import pickle
 import sys
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,6 +31,7 @@ CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
 STATE_FILE = "state.pickle"
 FORMAT = 5
+RACY_NS = 3_000_000_000
 
 
 def cache_salt(settings: object) -> str:
@@ -90,6 +92,12 @@ def inputs_now(root: str, out: Path, snap: Snapshot, lock: str, images: tuple[st
 
 def stamps_of(images: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
     return tuple((path, *stamp(Path(path))) for path in images)
+
+
+def racy(mtime_ns: int) -> bool:
+    """Whether a file's modification time is too recent to tell a later change of the same
+    size (timestamps tick as coarsely as every 2 s, on FAT)."""
+    return mtime_ns > time.time_ns() - RACY_NS
 
 
 def stamp(path: Path) -> tuple[int, int]:
@@ -153,6 +161,13 @@ def load_state(folder: Path | None) -> BuildState | None:
 def save_state(folder: Path | None, state: BuildState) -> None:
     if folder is None:
         return
+    # An image changed within a timestamp tick of being read looks unchanged by its size and
+    # time (git's "racy" entries): a stamp that recent is kept as one that matches nothing,
+    # so the next build looks at the image again.
+    stamps = tuple(
+        (path, size, -1 if racy(mtime) else mtime) for path, size, mtime in state.inputs.stamps
+    )
+    state = replace(state, inputs=state.inputs._replace(stamps=stamps))
     data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
     with contextlib.suppress(OSError):
         atomic_write(folder / CACHE_DIR / STATE_FILE, lambda tmp: tmp.write_bytes(data))

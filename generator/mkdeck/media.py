@@ -15,6 +15,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .cache import racy
 from .errors import Diagnostic
 
 MEDIA_OPEN, MEDIA_CLOSE = "\ufdd4", "\ufdd5"
@@ -47,7 +48,8 @@ def _packed_name(file: Path, known: dict[str, tuple[int, int, str]]) -> str:
     if seen is not None and seen[:2] == (stat.st_size, stat.st_mtime_ns):
         return seen[2]
     name = f"mkdeck-{hashlib.sha256(file.read_bytes()).hexdigest()[:20]}{file.suffix.lower()}"
-    known[str(file)] = (stat.st_size, stat.st_mtime_ns, name)
+    if not racy(stat.st_mtime_ns):  # else a change in the same tick would look like no change
+        known[str(file)] = (stat.st_size, stat.st_mtime_ns, name)
     return name
 
 
