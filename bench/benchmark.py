@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -53,7 +54,11 @@ def make_corpus(cards: Path, notes: int, seed: int = 7) -> None:
         if i % 10 == 0:
             extra += "\n```python\nfor i in range(3):\n    print(i)\n```\n"
         if i % 50 == 0:
-            (sub / f"img{i}.png").write_bytes(PNG + i.to_bytes(4, "big"))
+            image = sub / f"img{i}.png"
+            image.write_bytes(PNG + i.to_bytes(4, "big"))
+            # Dated an hour back, as a deck's images are: one changed a moment before a build
+            # is looked at again by the next one.
+            os.utime(image, (time.time() - 3600,) * 2)
             extra += f"\n![图](img{i}.png)\n"
         (sub / f"q{i:05d}.md").write_text(
             f"---\nid: q{i}\ntags: [bench]\n---\n# 第 {i} 题：{rng.choice(WORDS)}？\n\n"

@@ -8,9 +8,12 @@ in place instead of forking a second note type and flagging every note as confli
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import genanki
 from pygments.formatters import HtmlFormatter
+
+if TYPE_CHECKING:
+    import genanki
 
 NOTETYPE_ID = 1_718_236_511
 NOTETYPE_NAME = "mkdeck cloze"
@@ -132,7 +135,9 @@ def css() -> str:
 
 def notetype() -> genanki.Model:
     # genanki passes extra keys of fields and templates through to Anki: that is how the ids
-    # reach the collection.
+    # reach the collection. Only a full write of the collection needs genanki.
+    import genanki
+
     return genanki.Model(
         model_id=NOTETYPE_ID,
         name=NOTETYPE_NAME,

@@ -191,6 +191,15 @@ def structure_of(decks: set[str]) -> str:
     return hashlib.sha256(repr((NOTETYPE_ID, css(), sorted(decks))).encode("utf-8")).hexdigest()
 
 
+def _open(db_path: Path) -> sqlite3.Connection:
+    """A connection to a collection file of our own making: no journal and no waiting for the
+    disk, because the file only takes its place when complete (`_package`)."""
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    return conn
+
+
 def _write_collection(db_path: Path, notes: list[AnkiNote]) -> None:
     import genanki  # only a full write needs it
 
@@ -201,7 +210,7 @@ def _write_collection(db_path: Path, notes: list[AnkiNote]) -> None:
         deck = genanki.Deck(deck_id(name), name)
         deck.add_model(model)
         decks.append(deck)
-    conn = sqlite3.connect(db_path)
+    conn = _open(db_path)
     try:
         cursor = conn.cursor()
         genanki.Package(decks).write_to_db(cursor, now, itertools.count(int(now * 1000)))
@@ -217,7 +226,7 @@ def _update_collection(
     db_path: Path, changed: list[AnkiNote], moved: list[tuple[int, str]], gone: list[str]
 ) -> None:
     """Replace the rows of the notes that changed, drop those that are gone, re-date moves."""
-    conn = sqlite3.connect(db_path)
+    conn = _open(db_path)
     try:
         cursor = conn.cursor()
         for guid in [*gone, *(n.guid for n in changed)]:
