@@ -1,7 +1,8 @@
-"""A rebuild after editing files in place touches only those files, and gives exactly what a full
-build of the same cards and lock gives: the same notes and cards, the same lock, the same report.
-Edits the in-place path does not take (a new file, a changed id or deck, a broken file) run the
-full build, and the rebuilds after them must agree as well."""
+"""A rebuild after a few files changed (edited, added, removed, moved, or an image replaced)
+reads only those files, and gives exactly what a full build of the same cards and lock gives:
+the same notes and cards, the same lock, the same report. Changes it leaves to the full build
+(a changed id or deck, an emptied or broken file) run that, and the rebuilds after them must
+agree as well."""
 
 from __future__ import annotations
 
