@@ -236,9 +236,7 @@ def _build(
     ids = [entry.id for entry in lock.notes if entry.id is not None]
     unique = len(ids) == len(set(ids))
     paths = tuple(entry.path for entry in kept)
-    done = BuildState(
-        salt, inputs, stamp(out), summary, built, kept_collection, unique, paths, snap.skipped
-    )
+    done = BuildState(salt, inputs, stamp(out), summary, built, kept_collection, unique, paths)
     save_state(folder, done)
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out

@@ -9,6 +9,11 @@ fingerprint of the last package written. Everything a render depends on besides 
 deleting it (or `build/`) only costs time, and a cache that cannot be read is ignored with one
 warning. It is a pickle, because it is only ever read back by the mkdeck that wrote it into
 the user's own build folder.
+
+Beside it, the last build's state (`BuildState`, small and read first) holds what that build
+saw (`Inputs`), what it made of each card file (`BuiltNote`), the collection it kept, and its
+report: enough to say that nothing changed, or to rebuild around a few changed files
+(`incremental.py`), without the cache.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from .files import atomic_write
 CACHE_DIR = ".mkdeck-cache"
 CACHE_FILE = "build.pickle"
 STATE_FILE = "state.pickle"
-FORMAT = 5
+FORMAT = 6
 RACY_NS = 3_000_000_000
 
 
@@ -144,7 +149,6 @@ class BuildState:
     collection: KeptCollection | None = None  # the package's collection, kept
     ids_unique: bool = False  # no `id` is on two entries of the lock
     kept: tuple[str, ...] = ()  # files with a lock entry and no card this time
-    skipped: tuple[Diagnostic, ...] = ()  # what was said of files that are no cards (a README)
 
 
 def load_state(folder: Path | None) -> BuildState | None:

@@ -175,7 +175,7 @@ def rebuild_in_place(
         lock_hash = write_lock_text(lock_path, new_text)
 
     # What the next build starts from, and what this one says.
-    touched = {s.rel for s, _ in edited} | set(removed) | {d.path for d in state.skipped}
+    touched = {s.rel for s, _ in edited} | set(removed) | set(state.inputs.skipped)
     diagnostics = (
         *(d for d in state.summary[3] if d.path not in touched),
         *snap.skipped,
@@ -192,7 +192,6 @@ def rebuild_in_place(
         collection,
         True,  # no id was added that the lock had
         state.kept,
-        snap.skipped,
     )
     once += [gone_note(rel) for rel in gone]
     return Rebuilt(new_state, once, len(reads), collection is kept)

@@ -266,12 +266,13 @@ def splice_entries(
     edits = []
     for entry in entries:
         span = entry_span(text, entry.path)
-        if span is None:  # a new table: before the first path that sorts after it
+        if span is None:  # a new table: just before the first one that sorts after it
             after = bisect.bisect_right(paths, entry.path)
-            next_span = entry_span(text, paths[after]) if after < len(paths) else (len(text),)
-            if next_span is None:
+            following = entry_span(text, paths[after]) if after < len(paths) else None
+            if after < len(paths) and following is None:
                 return None
-            span = (next_span[0], next_span[0])
+            at = following[0] if following is not None else len(text)
+            span = (at, at)
         edits.append((*span, entry.path, format_entry(entry)))
     for path in removed:
         span = entry_span(text, path)
