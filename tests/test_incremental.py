@@ -310,3 +310,19 @@ def test_an_image_found_by_its_name_follows_a_file_added_nearer(tmp_path):
     expected = _build(full, NOW + 100, use_cache=False)
     assert _said(rebuilt) == _said(expected) and rebuilt.media == 2
     assert _package(tmp_path) == _package(full)
+
+
+@pytest.mark.parametrize("kind", ["reword", "id"])  # the rebuild, and the full build
+def test_a_damaged_kept_collection_is_written_whole(tmp_path, kind):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    [kept] = (tmp_path / "build" / ".mkdeck-cache").glob("collection-*.anki2")
+    kept.write_bytes(kept.read_bytes()[:5000])  # a disk that filled up, say
+    _edit(cards, "b.md", kind, 1)
+    _edit(cards, "d.md", "reword", 1)  # a note to replace in the kept collection
+    rebuilt = _build(tmp_path, NOW + 100, use_cache=True)
+    full = tmp_path / "full"
+    shutil.copytree(cards, full / "cards")
+    expected = _build(full, NOW + 100, use_cache=False)
+    assert not rebuilt.errors and _said(rebuilt) == _said(expected)
+    assert _package(tmp_path) == _package(full)

@@ -16,8 +16,8 @@ collection that are there now. Then:
 - every other file keeps the note, entry and place it had.
 
 Anything else (an `id` changed, a card file that is no card now, a deck appearing or
-emptied, the lock changed by other hands, an error to report) returns None, and
-the full build runs.
+emptied, the lock changed by other hands, a damaged kept collection, an error to report)
+returns None, and the full build runs.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from .lockfile import (
     write_lock_text,
 )
 from .media import MediaFile, found_by_name, resolve_media
-from .package import AnkiNote, row_key, structure_of, update_package
+from .package import AnkiNote, DamagedCollection, row_key, structure_of, update_package
 from .parse import Question
 from .readcards import read_card
 from .render import RenderedNote
@@ -168,7 +168,10 @@ def rebuild_in_place(
     ):
         # The package first, then the lock, as in a full build.
         keep_in = kept.path.parent
-        written = update_package(kept, changed, moved, dropped, media_files, out, keep_in)
+        try:
+            written = update_package(kept, changed, moved, dropped, media_files, out, keep_in)
+        except DamagedCollection:
+            return None  # nothing written: the full build writes the collection whole
         collection = written or kept
     lock_hash = state.inputs.lock
     if new_text != lock_text:

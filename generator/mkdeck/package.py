@@ -40,6 +40,10 @@ COMPRESSED = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif", ".mp3", ".m4a",
 NEW_CARD = (0, 0, 0, 0, 0, 0, 0, 0, "")  # a new card's ivl, factor, reps, lapses, left, …, data
 
 
+class DamagedCollection(Exception):
+    """The kept collection cannot be updated: only a build of every note can write it."""
+
+
 @dataclass(frozen=True)
 class AnkiNote:
     """One note as Anki will store it."""
@@ -102,8 +106,12 @@ def write_package(
         source = kept.path
 
         def fill(db: Path) -> None:
-            shutil.copyfile(source, db)
-            _update_collection(db, changed, moved, gone)
+            try:
+                shutil.copyfile(source, db)
+                _update_collection(db, changed, moved, gone)
+            except sqlite3.DatabaseError:  # the kept collection is damaged: write it whole
+                db.unlink(missing_ok=True)
+                _write_collection(db, notes)
 
     else:
 
@@ -124,7 +132,8 @@ def update_package(
 ) -> KeptCollection | None:
     """Write `out` from the `kept` collection with only these notes replaced, re-dated (`moved`:
     guid → new place in the new-card order) and dropped (`gone`: their guids). The decks must
-    be the kept collection's (`write_package` covers the rest)."""
+    be the kept collection's (`write_package` covers the rest). Raises `DamagedCollection`,
+    having written nothing, when the kept collection cannot be read."""
     dropped = set(gone)
     rows = {guid: row for guid, row in kept.rows.items() if guid not in dropped}
     for guid, position in moved.items():
@@ -134,8 +143,11 @@ def update_package(
     shifts = [(position, guid) for guid, position in moved.items()]
 
     def fill(db: Path) -> None:
-        shutil.copyfile(kept.path, db)
-        _update_collection(db, changed, shifts, gone)
+        try:
+            shutil.copyfile(kept.path, db)
+            _update_collection(db, changed, shifts, gone)
+        except sqlite3.DatabaseError as exc:
+            raise DamagedCollection(kept.path) from exc
 
     return _package(fill, media, out, keep_in, KeptCollection(Path(), kept.structure, rows))
 
