@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import mkdeck.build
+import mkdeck.incremental
 import mkdeck.readcards
 from helpers import PNG, answer_everything, import_package, write_cards
 from mkdeck.build import Report, build
@@ -325,4 +327,31 @@ def test_a_damaged_kept_collection_is_written_whole(tmp_path, kind):
     shutil.copytree(cards, full / "cards")
     expected = _build(full, NOW + 100, use_cache=False)
     assert not rebuilt.errors and _said(rebuilt) == _said(expected)
+    assert _package(tmp_path) == _package(full)
+
+
+@pytest.mark.parametrize("stop_at", ["write_lock_text", "save_state"])
+def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monkeypatch, stop_at):
+    """Killed after the package (before the lock) or after the lock (before the state): the
+    next build sees that the state no longer describes the package, and builds in full."""
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    _edit(cards, "a.md", "add", 1)
+    lock_before = (cards / "mkdeck.lock").read_bytes()
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    target = mkdeck.incremental if stop_at == "write_lock_text" else mkdeck.build
+    monkeypatch.setattr(target, stop_at, stop)
+    with pytest.raises(KeyboardInterrupt):
+        _build(tmp_path, NOW + 100, use_cache=True)
+    monkeypatch.undo()
+    assert ((cards / "mkdeck.lock").read_bytes() == lock_before) == (stop_at == "write_lock_text")
+    full = tmp_path / "full"
+    shutil.copytree(cards, full / "cards")  # the cards, and the lock as the stop left it
+    finished = _build(tmp_path, NOW + 200, use_cache=True)
+    expected = _build(full, NOW + 200, use_cache=False)
+    assert not finished.errors and _said(finished) == _said(expected)
+    assert (cards / "mkdeck.lock").read_bytes() == (full / "cards" / "mkdeck.lock").read_bytes()
     assert _package(tmp_path) == _package(full)
