@@ -221,6 +221,12 @@ RENDER = [
         id="$$ block without blank lines",
     ),
     pytest.param(
+        "密度：\n$$\nf = 1\n$$$$\nf = 0\n$$",
+        '<p>密度：</p>\n[[<div class="math">\\[\nf = 1\n\\]</div>\n'
+        '<div class="math">\\[\nf = 0\n\\]</div>\n]]',
+        id="$$$$ ends one formula and begins the next",
+    ),
+    pytest.param(
         "组成：\n- 参数\n  - 权重",
         "<p>组成：</p>\n[[<ul>\n<li>参数\n<ul>\n<li>权重</li>\n</ul>\n</li>\n</ul>\n]]",
         id="nested bullets",

@@ -261,7 +261,10 @@ def _push_math(state: StateInline, silent: bool, tex: str, end: int, display: bo
 
 
 def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """A `$$` or `\\[` block: it needs no blank line around it, and may sit in a list item."""
+    """A `$$` or `\\[` block: it needs no blank line around it, and may sit in a list item.
+
+    A line of `$$$$` ends one formula and begins the next, as Obsidian and MathJax read it.
+    """
     if state.sCount[start] - state.blkIndent >= 4:
         return False
     begin = state.bMarks[start] + state.tShift[start]
@@ -273,33 +276,42 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     else:
         return False
     rest = first[2:]
+    formulas: list[tuple[int, int, str]] = []  # first line, last line, TeX
     if close in rest:
         if not rest.endswith(close) or not rest[: -len(close)].strip():
             return False  # `$$a$$ and text`: a formula inside a sentence
-        tex, last = rest[: -len(close)], start
+        formulas.append((start, start, rest[: -len(close)]))
     else:
-        last = start + 1
-        while last < end:  # blank lines inside are allowed: MathJax ignores them
-            if state.sCount[last] < state.blkIndent and not state.isEmpty(last):
-                return False  # the list item or quote ended first
-            text = state.src[state.bMarks[last] + state.tShift[last] : state.eMarks[last]]
-            if text.rstrip().endswith(close):
+        opened = start
+        while True:
+            last = opened + 1
+            while last < end:  # blank lines inside are allowed: MathJax ignores them
+                if state.sCount[last] < state.blkIndent and not state.isEmpty(last):
+                    return False  # the list item or quote ended first
+                text = state.src[state.bMarks[last] + state.tShift[last] : state.eMarks[last]]
+                if text.rstrip().endswith(close):
+                    break
+                last += 1
+            else:
+                return False
+            body = state.getLines(opened + 1, last, state.blkIndent, False)
+            again = close == "$$" and text.strip() == "$$$$"
+            closing = "" if again else text.rstrip()[: -len(close)]
+            tex = "\n".join(part for part in (rest, body, closing) if part.strip())
+            formulas.append((opened, last, tex))
+            if not again:
                 break
-            last += 1
-        else:
-            return False
-        body = state.getLines(start + 1, last, state.blkIndent, False)
-        closing = text.rstrip()[: -len(close)]
-        tex = "\n".join(part for part in (rest, body, closing) if part.strip())
+            opened, rest = last, ""
     if silent:
         return True
-    token = state.push("math_block", "math", 0)
-    token.block = True
-    token.content = tex
-    token.map = [start, last + 1]
-    state.line = last + 1
     doc = document(state.env)
-    check_tex(tex, doc, doc.base + start)
+    for opened, last, tex in formulas:
+        token = state.push("math_block", "math", 0)
+        token.block = True
+        token.content = tex
+        token.map = [opened, last + 1]
+        check_tex(tex, doc, doc.base + opened)
+    state.line = formulas[-1][1] + 1
     return True
 
 
