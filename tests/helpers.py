@@ -99,3 +99,18 @@ def answer_everything(col: Collection, deck: str = "Test") -> int:
         )
         answered += 1
     return answered
+
+
+def reviews(col: Collection, cid: int) -> int:
+    return col.db.scalar("select count() from revlog where cid = ?", cid)
+
+
+def card_hiding(col: Collection, text: str):
+    """The one card whose front hides `text` and whose back shows it."""
+    found = [
+        card
+        for card in (col.get_card(cid) for cid in col.find_cards(""))
+        if text not in shown(card.question()) and text in shown(card.answer())
+    ]
+    assert len(found) == 1, f"{len(found)} cards hide {text!r}"
+    return found[0]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from anki.collection import Collection
-
-from helpers import answer_everything, build_deck, import_package, shown, write_cards
+from helpers import (
+    answer_everything,
+    build_deck,
+    card_hiding,
+    import_package,
+    reviews,
+    shown,
+    write_cards,
+)
 
 P1 = "计算量：旁路让前向和反向的计算都略有增加"
 P2 = "显存：优化器只保存旁路参数的状态"
@@ -36,21 +42,6 @@ PREPOST = """\
 def lora(points: list[str]) -> str:
     body = "\n".join(f"{i}. {p}" for i, p in enumerate(points, 1))
     return f"---\nid: lora\ntags: [LLM]\n---\n# LoRA 为什么省显存？\n\n{body}\n"
-
-
-def reviews(col: Collection, cid: int) -> int:
-    return col.db.scalar("select count() from revlog where cid = ?", cid)
-
-
-def card_hiding(col: Collection, text: str):
-    """The one card whose front hides `text` and whose back shows it."""
-    found = [
-        card
-        for card in (col.get_card(cid) for cid in col.find_cards(""))
-        if text not in shown(card.question()) and text in shown(card.answer())
-    ]
-    assert len(found) == 1, f"{len(found)} cards hide {text!r}"
-    return found[0]
 
 
 def test_edits_moves_and_renames_keep_review_history(tmp_path, collection, same_second):

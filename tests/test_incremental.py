@@ -18,11 +18,10 @@ from hypothesis import strategies as st
 import mkdeck.build
 import mkdeck.incremental
 import mkdeck.readcards
-from helpers import PNG, answer_everything, import_package, write_cards
+from helpers import PNG, answer_everything, card_hiding, import_package, reviews, write_cards
 from mkdeck.build import Report, build
 from mkdeck.config import Config
 from mkdeck.lockfile import parse_lock
-from test_history import card_hiding
 
 NOW = 1_800_000_000
 
@@ -294,9 +293,9 @@ def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, mon
     import_package(collection, second.package)
     reworded = card_hiding(collection, "因果，看不到后文")
     assert reworded.id == masked.id
-    assert collection.db.scalar("select count() from revlog where cid = ?", reworded.id) == 1
+    assert reviews(collection, reworded.id) == 1
     new = card_hiding(collection, "加权求和")
-    assert collection.db.scalar("select count() from revlog where cid = ?", new.id) == 0
+    assert reviews(collection, new.id) == 0
 
 
 def test_an_image_found_by_its_name_follows_a_file_added_nearer(tmp_path):

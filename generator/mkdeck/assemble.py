@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .cache import BuildCache
+from .cache import BuildCache, BuiltNote
 from .cloze import plain, seal, unmark
 from .discover import SourceFile
 from .identify import NoteIdentity, content_digest
-from .media import MediaFile, media_token
+from .media import MediaFile, found_by_name, media_token
 from .notetype import note_text
 from .package import AnkiNote
 from .parse import Question
@@ -52,7 +52,7 @@ def assemble(
         note = replace(hit[1], position=position)
     else:
         r = card.rendered
-        if not r.html and (r.fields is None or r.fields[0] != card.identity.ordinals.ordinals):
+        if not r.html and r.fields_for(card.identity.ordinals.ordinals) is None:
             card = replace(card, rendered=rerender(rel))  # kept without the HTML it needs
         note = anki_note(card, root, media, position)
     assembled[rel] = (key, note)
@@ -62,10 +62,7 @@ def assemble(
 def anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote:
     q, r = card.question, card.rendered
     ordinals = card.identity.ordinals.ordinals
-    if r.fields is not None and r.fields[0] == ordinals:
-        _, text, extra = r.fields  # made when the file was read
-    else:
-        text, extra = note_fields(q, r, ordinals)
+    text, extra = r.fields_for(ordinals) or note_fields(q, r, ordinals)
     for index in range(len(r.media)):
         token, name = media_token(index), media[card.source.rel, index].name
         text, extra = text.replace(token, name), extra.replace(token, name)
@@ -90,3 +87,13 @@ def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tupl
     start = q.points[0].number if q.points else 1
     text = note_text(unmark(r.title_html), unmark(r.context_html), points, start, q.whole_answer)
     return text, plain(r.extra_html)
+
+
+def built_note(card: Card, note: AnkiNote, media: MediaMap) -> BuiltNote:
+    """What the build state keeps of a card file's note (`cache.BuiltNote`)."""
+    rel, refs = card.source.rel, card.rendered.media
+    images = tuple((media[rel, i].name, str(media[rel, i].path)) for i in range(len(refs)))
+    by_name = found_by_name(card.source.path, refs)
+    return BuiltNote(
+        note.guid, card.question.id, note.deck, note.position, len(note.ordinals), images, by_name
+    )

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 from .cache import (
     BuildCache,
     BuildState,
-    BuiltNote,
     cache_salt,
     inputs_now,
     load_cache,
@@ -37,7 +36,7 @@ from .config import Config
 from .discover import Snapshot, SourceFile, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import remove_stale_temporaries
-from .lockfile import LOCK_NAME, Lock, lock_hash, read_lock, write_lock
+from .lockfile import LOCK_NAME, Lock, lock_bytes, read_lock, write_lock
 
 if TYPE_CHECKING:
     from .assemble import Card, MediaMap
@@ -163,16 +162,17 @@ def _build(
             Collected([], {}, Lock(), [exc.diagnostic]), [exc.diagnostic], strict, started
         )
     state = load_state(folder)
+    lock_now = lock_bytes(cards_dir)  # read once: the checks below both need it
     if (
         state is not None
         and (state.salt, state.package) == (salt, stamp(out))
-        and state.inputs == inputs_now(root, out, snap, lock_hash(cards_dir), state.inputs.images)
+        and state.inputs == inputs_now(root, out, snap, lock_now[1], state.inputs.images)
     ):
         return _state_report(state, out, strict, started)
     if state is not None:
         from .incremental import rebuild_in_place
 
-        rebuilt = rebuild_in_place(state, snap, cards_dir, out, config, salt, now)
+        rebuilt = rebuild_in_place(state, snap, lock_now, cards_dir, out, config, salt, now)
         if rebuilt is not None:
             save_state(folder, rebuilt.state)
             report = _state_report(rebuilt.state, out, strict, started, rebuilt.once)
@@ -180,7 +180,7 @@ def _build(
             return report
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
-    from .assemble import assemble
+    from .assemble import assemble, built_note
     from .identify import kept_entries, lock_entry, modification_time
     from .package import package_fingerprint, write_package
     from .readcards import read_card
@@ -229,30 +229,23 @@ def _build(
     images = tuple(sorted({str(m.path) for m in found.media.values()}))
     summary = (report.notes, report.cards, report.media, tuple(found.diagnostics))
     inputs = inputs_now(root, out, snap, cache.lock[0] if cache.lock else "", images)
-    built = {
-        note.source: _built(card, note, found.media)
-        for card, note in zip(found.cards, notes, strict=True)
-    }
+    cards = zip(found.cards, notes, strict=True)
     ids = [entry.id for entry in lock.notes if entry.id is not None]
-    unique = len(ids) == len(set(ids))
-    paths = tuple(entry.path for entry in kept)
-    done = BuildState(salt, inputs, stamp(out), summary, built, kept_collection, unique, paths)
-    save_state(folder, done)
+    outcome = BuildState(
+        salt,
+        inputs,
+        stamp(out),
+        summary,
+        notes={n.source: built_note(card, n, found.media) for card, n in cards},
+        collection=kept_collection,
+        ids_unique=len(ids) == len(set(ids)),
+        kept=tuple(entry.path for entry in kept),
+    )
+    save_state(folder, outcome)
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _built(card: Card, note: AnkiNote, media: MediaMap) -> BuiltNote:
-    from .media import found_by_name
-
-    rel, refs = card.source.rel, card.rendered.media
-    images = tuple((media[rel, i].name, str(media[rel, i].path)) for i in range(len(refs)))
-    by_name = found_by_name(card.source.path, refs)
-    return BuiltNote(
-        note.guid, card.question.id, note.deck, note.position, len(note.ordinals), images, by_name
-    )
 
 
 def _state_report(

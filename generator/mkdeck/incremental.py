@@ -22,12 +22,11 @@ returns None, and the full build runs.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .assemble import Card, anki_note
+from .assemble import Card, anki_note, built_note
 from .cache import BuildState, BuiltNote, KeptCollection, inputs_now, stamp, stamps_of
 from .config import Config
 from .discover import Snapshot, SourceFile
@@ -50,7 +49,7 @@ from .lockfile import (
     splice_entries,
     write_lock_text,
 )
-from .media import MediaFile, found_by_name, resolve_media
+from .media import MediaFile, resolve_media
 from .package import AnkiNote, DamagedCollection, row_key, structure_of, update_package
 from .parse import Question
 from .readcards import read_card
@@ -80,15 +79,17 @@ class Read:
 def rebuild_in_place(
     state: BuildState,
     snap: Snapshot,
+    lock_now: tuple[bytes, str],
     cards_dir: Path,
     out: Path,
     config: Config,
     salt: str,
     now: int | None,
 ) -> Rebuilt | None:
-    """The rebuild, written, when only a few card files changed; else None."""
+    """The rebuild, written, when only a few card files changed; else None. `lock_now` is the
+    lock's bytes and their hash, as they are now."""
     lock_path = cards_dir / LOCK_NAME
-    lock_text = _lock_as_left(state, lock_path, out, config.deck_name(cards_dir), salt)
+    lock_text = _lock_as_left(state, lock_now, out, config.deck_name(cards_dir), salt)
     changes = _changes(state, snap) if lock_text is not None else None
     if lock_text is None or changes is None:
         return None
@@ -124,20 +125,13 @@ def rebuild_in_place(
         if any(d.severity == "error" for d in missing):
             return None
         problems += missing
-        note = anki_note(
-            Card(read.source, question, rendered, identity), root, media, position[rel]
-        )
+        card = Card(read.source, question, rendered, identity)
+        note = anki_note(card, root, media, position[rel])
         mtime = modification_time(identity.previous, note.digest, now)
         notes.append(replace(note, mtime=mtime))
         entries.append(lock_entry(question, identity, note.digest, mtime))
         once += retired_points(question, identity)
-        packed = tuple(
-            (media[rel, i].name, str(media[rel, i].path)) for i in range(len(rendered.media))
-        )
-        by_name = found_by_name(read.source.path, rendered.media)
-        built[rel] = BuiltNote(
-            note.guid, question.id, note.deck, note.position, len(note.ordinals), packed, by_name
-        )
+        built[rel] = built_note(card, note, media)
     if structure_of({b.deck for b in built.values()}) != kept.structure:
         return None  # a deck appeared or was emptied: the full build writes the decks
 
@@ -191,17 +185,17 @@ def rebuild_in_place(
         inputs_now(root, out, snap, lock_hash, images),
         stamp(out),
         (len(built), cards_count, len(files), diagnostics),
-        built,
-        collection,
-        True,  # no id was added that the lock had
-        state.kept,
+        notes=built,
+        collection=collection,
+        ids_unique=True,  # no id was added that the lock had
+        kept=state.kept,
     )
     once += [gone_note(rel) for rel in gone]
     return Rebuilt(new_state, once, len(reads), collection is kept)
 
 
 def _lock_as_left(
-    state: BuildState, lock_path: Path, out: Path, root: str, salt: str
+    state: BuildState, lock_now: tuple[bytes, str], out: Path, root: str, salt: str
 ) -> str | None:
     """The lock's text, when the package, the lock and the kept collection are all as the last
     build left them (and its settings the same); else None."""
@@ -213,15 +207,10 @@ def _lock_as_left(
         or not state.ids_unique  # else whose entry an id names could change
         or not isinstance(kept, KeptCollection)
         or not kept.path.is_file()
+        or lock_now[1] != before.lock
     ):
         return None
-    try:
-        data = lock_path.read_bytes()
-    except OSError:
-        return None
-    if hashlib.sha256(data).hexdigest() != before.lock:
-        return None
-    return data.decode("utf-8")  # as the last build wrote it: its hash says so
+    return lock_now[0].decode("utf-8")  # as the last build wrote it: its hash says so
 
 
 def _changes(

@@ -71,12 +71,13 @@ class Lock:
     notes: tuple[LockedNote, ...] = ()
 
 
-def lock_hash(cards_dir: Path) -> str:
-    """The hash of the lock's text as `read_lock` gives it ("" when there is no lock)."""
+def lock_bytes(cards_dir: Path) -> tuple[bytes, str]:
+    """The lock's bytes and their hash, as `read_lock` gives it (b"" and "": no lock)."""
     try:
-        return hashlib.sha256((cards_dir / LOCK_NAME).read_bytes()).hexdigest()
+        data = (cards_dir / LOCK_NAME).read_bytes()
     except OSError:
-        return ""
+        return b"", ""
+    return data, hashlib.sha256(data).hexdigest()
 
 
 def read_lock(cards_dir: Path, known: tuple[str, Lock] | None = None) -> tuple[Lock, str]:

@@ -35,6 +35,12 @@ class RenderedNote:
     # done on every core with the rendering.
     fields: tuple[tuple[int, ...], str, str] | None = None
 
+    def fields_for(self, ordinals: tuple[int, ...]) -> tuple[str, str] | None:
+        """The note's Text and Extra made when the file was read, if made for these ordinals."""
+        if self.fields is None or self.fields[0] != ordinals:
+            return None
+        return self.fields[1], self.fields[2]
+
     def without_html(self) -> RenderedNote:
         return RenderedNote("", "", (), "", self.media, self.problems, html=False)
 
