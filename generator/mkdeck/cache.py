@@ -212,11 +212,11 @@ def save_cache(cache: BuildCache) -> None:
     it (its ordinals or images changed while its text did not)."""
     if cache.path is None:
         return
-    stored = replace_problem(cache)
-    stored.renders = {
+    renders = {
         rel: (data_hash, _lighter(result) if rel in cache.notes else result)
         for rel, (data_hash, result) in cache.renders.items()
     }
+    stored = replace(cache, path=None, problem=None, renders=renders)
     data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
         atomic_write(cache.path, lambda tmp: tmp.write_bytes(data))
@@ -228,15 +228,3 @@ def _lighter(result: Any) -> Any:
         return result
     question, rendered = parsed
     return (question, rendered.without_html()), problems
-
-
-def replace_problem(cache: BuildCache) -> BuildCache:
-    return BuildCache(
-        None,
-        cache.salt,
-        cache.renders,
-        cache.images,
-        cache.lock,
-        cache.package,
-        cache.notes,
-    )
