@@ -12,6 +12,14 @@ from anki.collection import Collection
 from helpers import build_deck, import_package, write_cards
 
 
+@pytest.fixture(autouse=True)
+def own_memo(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test remembers builds in a cache folder of its own, as a user's is their own."""
+    folder = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def same_second() -> int:
     """A clock for builds that all happen in one second, as in scripts and watch loops."""

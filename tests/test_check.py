@@ -75,7 +75,7 @@ def test_build_with_errors_leaves_the_previous_package_untouched(tmp_path):
     assert "nothing written" in result.stderr
     assert first.package.read_bytes() == before
     left = sorted(p.name for p in first.package.parent.iterdir())
-    assert left == [".mkdeck-cache", first.package.name]  # no temporary file left behind
+    assert left == [first.package.name]  # no temporary file left behind, no memo in the project
 
 
 def test_build_prints_a_summary_line(tmp_path):

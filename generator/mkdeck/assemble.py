@@ -1,24 +1,20 @@
-"""Assemble each card's Anki note: the question, context and points with their clozes
-sealed by ordinal, the Extra, images named as packed.
-
-A note whose file, ordinals, GUID, deck root and images are as in the last build is taken
-from the cache as it was (only its place in the new-card order can change): sealing a large
-deck again costs more than anything else in a rebuild.
+"""Assemble each card's Anki note: the question, context and points with their clozes sealed
+by ordinal, the Extra, images named as packed; and the note's row, which says whether Anki's
+copy of it must change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from .cache import BuildCache, BuiltNote
 from .cloze import plain, seal, unmark
 from .discover import SourceFile
 from .identify import NoteIdentity, content_digest
-from .media import MediaFile, found_by_name, media_token
+from .media import MediaFile, media_token
 from .notetype import note_text
-from .package import AnkiNote
+from .package import AnkiNote, NoteRow
 from .parse import Question
+from .readcards import CardRead
 from .render import RenderedNote
 
 MediaMap = dict[tuple[str, int], MediaFile]  # (card file, image index) → packed file
@@ -26,59 +22,35 @@ MediaMap = dict[tuple[str, int], MediaFile]  # (card file, image index) → pack
 
 @dataclass(frozen=True)
 class Card:
-    """One card file carried through the pipeline."""
+    """One card file carried through the pipeline: its bytes' hash, what reading it gave, and
+    who it is to Anki."""
 
     source: SourceFile
-    question: Question
-    rendered: RenderedNote
+    data_hash: str
+    read: CardRead
     identity: NoteIdentity
 
+    @property
+    def question(self) -> Question:
+        assert self.read.question is not None  # only a file that holds a card is a Card
+        return self.read.question
 
-def assemble(
-    card: Card,
-    root: str,
-    media: MediaMap,
-    position: int,
-    cache: BuildCache,
-    assembled: dict[str, tuple[tuple, AnkiNote]],
-    rerender: Callable[[str], RenderedNote],
-) -> AnkiNote:
-    """The card's Anki note, from the cache when nothing it is made of changed."""
+    @property
+    def ordinals(self) -> tuple[int, ...]:
+        return self.identity.ordinals.ordinals
+
+    def fresh_ordinals(self) -> bool:
+        """Whether its points are numbered 1, 2, 3… (as `CardRead.fresh` was sealed)."""
+        return self.ordinals == tuple(range(1, len(self.ordinals) + 1))
+
+
+def media_names(card: Card, media: MediaMap) -> tuple[str, ...]:
     rel = card.source.rel
-    names = tuple(media[rel, i].name for i in range(len(card.rendered.media)))
-    key = (cache.renders[rel][0], card.identity.ordinals.ordinals, card.identity.guid, root, names)
-    hit = cache.notes.get(rel)
-    if hit is not None and hit[0] == key:
-        note = replace(hit[1], position=position)
-    else:
-        r = card.rendered
-        if not r.html and r.fields_for(card.identity.ordinals.ordinals) is None:
-            card = replace(card, rendered=rerender(rel))  # kept without the HTML it needs
-        note = anki_note(card, root, media, position)
-    assembled[rel] = (key, note)
-    return note
+    return tuple(media[rel, i].name for i in range(len(card.read.media)))
 
 
-def anki_note(card: Card, root: str, media: MediaMap, position: int) -> AnkiNote:
-    q, r = card.question, card.rendered
-    ordinals = card.identity.ordinals.ordinals
-    text, extra = r.fields_for(ordinals) or note_fields(q, r, ordinals)
-    for index in range(len(r.media)):
-        token, name = media_token(index), media[card.source.rel, index].name
-        text, extra = text.replace(token, name), extra.replace(token, name)
-    deck = q.deck or "::".join([root, *card.source.subdecks])
-    return AnkiNote(
-        guid=card.identity.guid,
-        deck=deck,
-        text=text,
-        extra=extra,
-        source=card.source.rel,
-        tags=q.tags,
-        digest=content_digest(text, extra, card.source.rel, sorted(q.tags)),
-        mtime=0,
-        position=position,
-        ordinals=ordinals,
-    )
+def deck_of(card: Card, root: str) -> str:
+    return card.question.deck or "::".join([root, *card.source.subdecks])
 
 
 def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tuple[str, str]:
@@ -89,11 +61,23 @@ def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tupl
     return text, plain(r.extra_html)
 
 
-def built_note(card: Card, note: AnkiNote, media: MediaMap) -> BuiltNote:
-    """What the build state keeps of a card file's note (`cache.BuiltNote`)."""
-    rel, refs = card.source.rel, card.rendered.media
-    images = tuple((media[rel, i].name, str(media[rel, i].path)) for i in range(len(refs)))
-    by_name = found_by_name(card.source.path, refs)
-    return BuiltNote(
-        note.guid, card.question.id, note.deck, note.position, len(note.ordinals), images, by_name
-    )
+def with_names(fields: tuple[str, str], names: tuple[str, ...]) -> tuple[str, str]:
+    """The fields with each image token replaced by the packed file's name."""
+    text, extra = fields
+    for index, name in enumerate(names):
+        token = media_token(index)
+        text, extra = text.replace(token, name), extra.replace(token, name)
+    return text, extra
+
+
+def fields_digest(card: Card, fields: tuple[str, str]) -> str:
+    """What Anki would receive of the note, hashed: equal digests, equal notes."""
+    return content_digest(*fields, card.source.rel, sorted(card.question.tags))
+
+
+def note_row(card: Card, root: str, digest: str, mtime: int, position: int) -> NoteRow:
+    return NoteRow(card.identity.guid, deck_of(card, root), digest, mtime, position, card.ordinals)
+
+
+def anki_note(card: Card, row: NoteRow, fields: tuple[str, str]) -> AnkiNote:
+    return AnkiNote(row, fields[0], fields[1], card.source.rel, card.question.tags)

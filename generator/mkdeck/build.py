@@ -1,14 +1,16 @@
-"""The pipeline: discover → parse → render → identify → package, then the lock.
+"""The pipeline: discover → read (parse, render) → identify → assemble → package, then the lock.
 
-This module only calls the stages in order and gathers what they report; the work lives in
-the stage modules. Nothing is written until every file has been read and rendered without
-error (Pelican's read-all-then-write): a bad source reports its `path:line` and leaves the
-previous package and lock exactly as they were. `check` is the same pipeline stopped before
-packaging.
+There is one pipeline. A rebuild runs every stage, as a first build does; what an earlier
+build computed from the same inputs comes from the memo (`memo.py`), which only this module
+asks, by content hash: a file whose bytes are unchanged is not read again, a note whose
+ordinals and images are unchanged is not sealed again, and only the notes whose rows changed
+are written into a copy of the last collection. When the hash of all inputs is the one the
+last build saw, nothing changed, and the build only says so. Whatever the memo holds, the
+package, the lock and the report are what a build without it gives.
 
-A build first asks the last build's state (`cache.BuildState`): with nothing changed it only
-says so, and with a few card files changed `incremental.py` rebuilds around them; only when
-neither applies does the whole pipeline run.
+Nothing is written until every file has been read without error (Pelican's read-all-then-
+write): a bad source reports its `path:line` and leaves the previous package and lock exactly
+as they were. `check` is the same pipeline stopped before packaging, writing nothing.
 """
 
 from __future__ import annotations
@@ -21,30 +23,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import (
-    BuildCache,
-    BuildState,
-    cache_salt,
-    inputs_now,
-    load_cache,
-    load_state,
-    save_cache,
-    save_state,
-    stamp,
-)
 from .config import Config
-from .discover import Snapshot, SourceFile, snapshot
+from .discover import Snapshot, snapshot
 from .errors import Diagnostic, MkdeckError
-from .files import remove_stale_temporaries
-from .lockfile import LOCK_NAME, Lock, lock_bytes, read_lock, write_lock
+from .lockfile import LOCK_NAME, Lock, lock_bytes, lock_text, parse_lock
+from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
+from .package import stamp
 
 if TYPE_CHECKING:
     from .assemble import Card, MediaMap
-    from .package import AnkiNote
-    from .parse import Question
+    from .package import AnkiNote, NoteRow
     from .preview import Preview
-    from .readcards import Progress
-    from .render import RenderedNote
+    from .readcards import CardRead, Progress
 
 
 @dataclass
@@ -58,7 +48,9 @@ class Report:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     seconds: float = 0.0
     up_to_date: bool = False  # nothing changed: the package was left as it was
-    rendered: int = 0  # files rendered this run (the others came from the cache)
+    rendered: int = 0  # files read this run (the others came from the memo)
+    # Where each card's point is written: (card file, cloze ordinal) → line.
+    lines: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -76,10 +68,11 @@ class Collected:
     cards: list[Card]
     media: MediaMap
     lock: Lock
-    diagnostics: list[Diagnostic]
-    rendered: int = 0
-    lock_parsed: bool = False  # the lock changed since the cache last saw it
+    lock_text: str
+    lock_hash: str
+    diagnostics: list[Diagnostic]  # said by every build of these inputs
     once: list[Diagnostic] = field(default_factory=list)  # said once: points just removed
+    fresh: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # read this run
 
 
 def check(
@@ -87,12 +80,16 @@ def check(
     config: Config,
     progress: Progress | None = None,
     strict: bool = False,
-    cache_dir: Path | None = None,
+    out: Path | None = None,
 ) -> Report:
-    """Every problem in the cards folder, nothing written (the build cache is only read)."""
+    """Every problem in the cards folder, nothing written (the memo is only read)."""
     started = time.perf_counter()
-    cache = load_cache(cache_dir, cache_salt(config.render_settings), read_only=True)
-    found = collect(cards_dir, config, progress, cache)
+    out = out or config.package_path(cards_dir)
+    memo = Memo(memo_folder(out), salt_of(config.render_settings), writable=False)
+    try:
+        found = collect(cards_dir, config, memo, progress)
+    finally:
+        memo.close()
     no_id = [
         Diagnostic(
             card.source.rel,
@@ -120,11 +117,16 @@ def build(
     """Build the package at `out` and update the lock, or report why not and write nothing.
 
     `now` is the clock (seconds) for notes whose content changed; None: the current time.
-    The cache lives beside the package (`use_cache=False`: render everything, keep nothing);
-    `parallel` None renders on every core when the deck is large enough to pay for it.
+    `use_cache=False`: remember nothing, use nothing remembered; `parallel` None renders on
+    every core when the deck is large enough to pay for it.
     """
-    with _no_cycle_collection():
-        return _build(cards_dir, out, config, progress, strict, now, use_cache, parallel)
+    salt = salt_of(config.render_settings)
+    memo = Memo(memo_folder(out), salt, writable=True) if use_cache else Memo.none()
+    try:
+        with _no_cycle_collection():
+            return _build(cards_dir, out, config, memo, progress, strict, now, parallel)
+    finally:
+        memo.close()
 
 
 @contextlib.contextmanager
@@ -145,117 +147,175 @@ def _build(
     cards_dir: Path,
     out: Path,
     config: Config,
+    memo: Memo,
     progress: Progress | None,
     strict: bool,
     now: int | None,
-    use_cache: bool,
     parallel: bool | None,
 ) -> Report:
     started = time.perf_counter()
-    folder = out.parent if use_cache else None
-    salt = cache_salt(config.render_settings)
     root = config.deck_name(cards_dir)
     try:
         snap = snapshot(cards_dir)
+        lock_hash = lock_bytes(cards_dir)[1]
     except MkdeckError as exc:
-        return _report(
-            Collected([], {}, Lock(), [exc.diagnostic]), [exc.diagnostic], strict, started
-        )
-    state = load_state(folder)
-    lock_now = lock_bytes(cards_dir)  # read once: the checks below both need it
+        return _report(_nothing(exc.diagnostic), [exc.diagnostic], strict, started)
+    last = memo.outcome()
     if (
-        state is not None
-        and (state.salt, state.package) == (salt, stamp(out))
-        and state.inputs == inputs_now(root, out, snap, lock_now[1], state.inputs.images)
+        last is not None
+        and last.package == stamp(out)
+        and last.key == _inputs(root, out, snap, lock_hash, last.images, racy_as_changed=False)
     ):
-        return _state_report(state, out, strict, started)
-    if state is not None:
-        from .incremental import rebuild_in_place
-
-        rebuilt = rebuild_in_place(state, snap, lock_now, cards_dir, out, config, salt, now)
-        if rebuilt is not None:
-            save_state(folder, rebuilt.state)
-            report = _state_report(rebuilt.state, out, strict, started, rebuilt.once)
-            report.up_to_date, report.rendered = rebuilt.up_to_date, rebuilt.rendered
-            return report
+        return _outcome_report(last, out, strict, started)
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
-    from .assemble import assemble, built_note
+    from .assemble import anki_note, fields_digest, media_names, note_row
     from .identify import kept_entries, lock_entry, modification_time
-    from .package import package_fingerprint, write_package
-    from .readcards import read_card
+    from .lockfile import write_lock
+    from .package import DamagedCollection, plan_package, write_package
 
-    cache = load_cache(folder, salt)
-    found = collect(cards_dir, config, progress, cache, parallel, snap)
+    found = collect(cards_dir, config, memo, progress, parallel, snap)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
     if report.errors:
         return report
 
+    # Each note's row: sealed again only when its ordinals or images are new to the memo.
     now = int(time.time()) if now is None else now
-    notes, entries = [], []
-    assembled: dict[str, tuple[tuple, AnkiNote]] = {}
-
-    def rerender(rel: str) -> RenderedNote:
-        parsed, _ = read_card((rel, snap.data[rel], config.render_settings))
-        assert parsed is not None  # it rendered before, from these very bytes
-        return parsed[1]
-
+    update = MemoUpdate(reads=found.fresh, present=frozenset(snap.data))
+    rows: list[NoteRow] = []
+    entries = []
+    fields: dict[str, tuple[str, str]] = {}  # guid → the fields sealed this run
     for position, card in enumerate(found.cards):
-        note = assemble(card, root, found.media, position, cache, assembled, rerender)
-        mtime = modification_time(card.identity.previous, note.digest, now)
-        notes.append(replace(note, mtime=mtime))
-        entries.append(lock_entry(card.question, card.identity, note.digest, mtime))
+        rel, names = card.source.rel, media_names(card, found.media)
+        key = sealed_key(card.ordinals, names)
+        digest = memo.digest(rel, card.data_hash, key)
+        if digest is None:
+            sealed = _seal(card, names, config, snap)
+            digest = fields_digest(card, sealed)
+            fields[card.identity.guid] = sealed
+            update.sealed[rel] = (key, digest, *sealed)
+        mtime = modification_time(card.identity.previous, digest, now)
+        rows.append(note_row(card, root, digest, mtime, position))
+        entries.append(lock_entry(card.question, card.identity, digest, mtime))
     kept, gone = kept_entries(found.lock, entries, lambda rel: (cards_dir / rel).is_file())
     files = {m.name: m for m in found.media.values()}
     media = [files[name] for name in sorted(files)]
+    update.images = {str(m.path): m.stamp for m in media if m.stamp is not None}
+
     # The package first, then the lock: a crash in between leaves an old lock beside a new
     # package, which the next build simply redoes; never a lock that no package matches.
-    fingerprint = package_fingerprint(notes, media)
-    kept_collection = state.collection if state is not None else None
-    if cache.package is not None and cache.package == (fingerprint, *stamp(out)):
-        report.up_to_date = True  # the package there is exactly what would be written
-    else:
-        keep_in = cache.path.parent if cache.path is not None else None
-        kept_collection = write_package(notes, media, out, keep_in, kept_collection)
-        cache.package = (fingerprint, *stamp(out))
+    by_guid = {card.identity.guid: card for card in found.cards}
+    plan = plan_package(rows, sorted(files), out, memo.kept())
+    kept_collection = memo.kept() if plan.unchanged else None
+    while not plan.unchanged:
+        notes: dict[str, AnkiNote] = {}
+        for row in rows:
+            if row.guid in plan.write:
+                card = by_guid[row.guid]
+                sealed = fields.get(row.guid) or _stored_fields(
+                    card, found.media, memo, config, snap
+                )
+                notes[row.guid] = anki_note(card, row, sealed)
+        try:
+            kept_collection = write_package(plan, notes, media, out, memo.folder)
+            break
+        except DamagedCollection:  # nothing written: write the collection whole
+            plan = plan_package(rows, sorted(files), out, None)
+    report.up_to_date = plan.unchanged
     lock = Lock(tuple(entries + kept))
-    if lock != found.lock:
-        cache.lock = (write_lock(cards_dir / LOCK_NAME, lock), lock)
-    else:
-        remove_stale_temporaries(cards_dir / LOCK_NAME)  # a killed build may have left one
-    cache.notes = assembled
-    if found.rendered or found.lock_parsed or not report.up_to_date:
-        save_cache(cache)  # else the cache on disk says all this already
-    images = tuple(sorted({str(m.path) for m in found.media.values()}))
-    summary = (report.notes, report.cards, report.media, tuple(found.diagnostics))
-    inputs = inputs_now(root, out, snap, cache.lock[0] if cache.lock else "", images)
-    cards = zip(found.cards, notes, strict=True)
-    ids = [entry.id for entry in lock.notes if entry.id is not None]
-    outcome = BuildState(
-        salt,
-        inputs,
+    lock_hash = found.lock_hash
+    if lock != found.lock or not lock_hash:
+        lock_hash = write_lock(cards_dir / LOCK_NAME, lock, (found.lock, found.lock_text))
+
+    images = tuple(sorted(str(m.path) for m in media))
+    update.lock = (lock_hash, lock)
+    update.kept = kept_collection
+    report.lines = _lines(found.cards)
+    update.outcome = Outcome(
+        _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
+        images,
         stamp(out),
-        summary,
-        notes={n.source: built_note(card, n, found.media) for card, n in cards},
-        collection=kept_collection,
-        ids_unique=len(ids) == len(set(ids)),
-        kept=tuple(entry.path for entry in kept),
+        report.notes,
+        report.cards,
+        report.media,
+        tuple(sorted(found.diagnostics, key=_where)),
     )
-    save_state(folder, outcome)
+    memo.save(update)
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _state_report(
-    state: BuildState, out: Path, strict: bool, started: float, once: Sequence[Diagnostic] = ()
-) -> Report:
-    """The report of a build whose outcome `state` describes (and what it said just once)."""
-    notes, cards, media, diagnostics = state.summary
-    found = Collected([], {}, Lock(), list(diagnostics))
-    report = _report(found, [*diagnostics, *once], strict, started)
-    report.notes, report.cards, report.media = notes, cards, media
+def _seal(card: Card, names: tuple[str, ...], config: Config, snap: Snapshot) -> tuple[str, str]:
+    """The card's fields for its ordinals and images: sealed where it was read when its points
+    are numbered 1, 2, 3…, else sealed now from its HTML (read again, when it came from the
+    memo or from a worker, which keep no HTML: this is the rare note whose ordinals moved)."""
+    from .assemble import note_fields, with_names
+
+    if card.read.fresh is not None and card.fresh_ordinals():
+        return with_names(card.read.fresh, names)
+    rendered = card.read.rendered or _read_again(card, config, snap).rendered
+    assert rendered is not None  # it held a card when it was read from these very bytes
+    return with_names(note_fields(card.question, rendered, card.ordinals), names)
+
+
+def _stored_fields(
+    card: Card, media: MediaMap, memo: Memo, config: Config, snap: Snapshot
+) -> tuple[str, str]:
+    """The fields of a note that was sealed by an earlier build, as it sealed them."""
+    from .assemble import media_names
+
+    names = media_names(card, media)
+    stored = memo.fields(card.source.rel, card.data_hash, sealed_key(card.ordinals, names))
+    if stored is not None:
+        return stored
+    return _seal(card, names, config, snap)
+
+
+def _read_again(card: Card, config: Config, snap: Snapshot) -> CardRead:
+    """The card read again from the bytes this build read it from."""
+    from .readcards import read_card
+
+    return read_card((card.source.rel, snap.data[card.source.rel], config.render_settings))
+
+
+def _inputs(
+    root: str,
+    out: Path,
+    snap: Snapshot,
+    lock_hash: str,
+    images: Sequence[str],
+    racy_as_changed: bool,
+) -> str:
+    """A hash of everything a build reads. An image stamped within a timestamp tick of now
+    counts, when remembered, as one that matches nothing: the next build looks again."""
+    from .media import racy
+
+    stamps = []
+    for path in images:
+        size, mtime = stamp(Path(path))
+        stamps.append((path, size, -1 if racy_as_changed and racy(mtime) else mtime))
+    skipped = tuple(d.path for d in snap.skipped)
+    return inputs_key([root, str(out), snap.hashes, lock_hash, stamps, skipped, snap.tree])
+
+
+def _lines(cards: Sequence[Card]) -> dict[tuple[str, int], int]:
+    return {
+        (card.source.rel, ordinal): point.line
+        for card in cards
+        for ordinal, point in zip(card.ordinals, card.question.points, strict=True)
+    }
+
+
+def _nothing(*problems: Diagnostic) -> Collected:
+    return Collected([], {}, Lock(), "", "", list(problems))
+
+
+def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> Report:
+    """The report of a build whose inputs are those of the last one: nothing changed."""
+    report = _report(_nothing(), list(last.diagnostics), strict, started)
+    report.notes, report.cards, report.media = last.notes, last.cards, last.media
     report.package, report.up_to_date = out, True
     return report
 
@@ -268,7 +328,7 @@ def _report(
             replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics
         ]
     return Report(
-        rendered=found.rendered,
+        rendered=len(found.fresh),
         notes=len(found.cards),
         cards=sum(len(c.question.points) for c in found.cards),
         media=len({m.name for m in found.media.values()}),
@@ -285,46 +345,66 @@ def _where(d: Diagnostic) -> tuple[bool, str, int]:
 def collect(
     cards_dir: Path,
     config: Config,
+    memo: Memo,
     progress: Progress | None = None,
-    cache: BuildCache | None = None,
     parallel: bool | None = None,
     snap: Snapshot | None = None,
 ) -> Collected:
-    """Read, render and identify every card file and find its images; report all problems."""
+    """Read every card file (from the memo when its bytes were read before), identify it
+    against the lock, find its images; report all problems."""
     from .assemble import Card
     from .identify import duplicate_ids, identify, retired_points
     from .media import resolve_media
-    from .readcards import read_all
+    from .readcards import CardRead, read_cards
 
-    cache = cache if cache is not None else BuildCache(None, "")
-    diagnostics: list[Diagnostic] = [cache.problem] if cache.problem else []
+    once: list[Diagnostic] = [memo.problem] if memo.problem else []
     try:
-        lock, hashed = read_lock(cards_dir, cache.lock)
         snap = snap or snapshot(cards_dir)
+        data, lock_hash = lock_bytes(cards_dir)
+        text = lock_text(data)
+        lock = memo.lock(lock_hash) if lock_hash else Lock()
+        if lock is None:
+            lock = parse_lock(text, LOCK_NAME)
     except MkdeckError as exc:
-        return Collected([], {}, Lock(), [exc.diagnostic])
-    lock_parsed = cache.lock is None or cache.lock[0] != hashed
-    cache.lock = (hashed, lock)
-    diagnostics += snap.skipped
-    read: list[tuple[SourceFile, Question, RenderedNote]] = []
-    results, rendered = read_all(snap, config.render_settings, cache, progress, parallel)
-    for source, (parsed, problems) in zip(snap.sources, results, strict=True):
-        diagnostics += problems
-        if parsed is not None:
-            read.append((source, *parsed))
-    if not read and not any(d.severity == "error" for d in diagnostics):
+        return _nothing(exc.diagnostic)
+    diagnostics: list[Diagnostic] = list(snap.skipped)
+
+    reads: list[tuple[str, CardRead] | None] = []
+    jobs, missing = [], []
+    for i, (source, file) in enumerate(zip(snap.sources, snap.files, strict=True)):
+        if isinstance(file, Diagnostic):
+            reads.append(("", CardRead(None, None, (file,))))
+            continue
+        content, data_hash = file
+        hit = memo.read(source.rel, data_hash)
+        reads.append((data_hash, hit) if hit is not None else None)
+        if hit is None:
+            jobs.append((source.rel, content, config.render_settings))
+            missing.append((i, data_hash))
+    fresh: dict[str, tuple[str, CardRead]] = {}
+    for (i, data_hash), read in zip(missing, read_cards(jobs, parallel, progress), strict=True):
+        reads[i] = (data_hash, read)
+        fresh[snap.sources[i].rel] = (data_hash, read)
+
+    held = []
+    for source, entry in zip(snap.sources, reads, strict=True):
+        assert entry is not None
+        data_hash, read = entry
+        diagnostics += read.problems
+        if read.question is not None:
+            held.append((source, data_hash, read))
+    if not held and not any(d.severity == "error" for d in diagnostics):
         diagnostics.append(
             Diagnostic(".", 0, "no cards: no file here holds a question with an answer")
         )
-    questions = [q for _, q, _ in read]
+    questions = [read.question for _, _, read in held if read.question is not None]
     diagnostics += duplicate_ids(questions)
     identities = identify(questions, lock)
-    cards = [Card(*r, i) for r, i in zip(read, identities, strict=True)]
-    once = [d for card in cards for d in retired_points(card.question, card.identity)]
-    media, problems = resolve_media(
-        [(c.source.path, c.source.rel, c.rendered.media) for c in cards], cards_dir, cache.images
-    )
-    return Collected(cards, media, lock, diagnostics + problems, rendered, lock_parsed, once)
+    cards = [Card(*h, i) for h, i in zip(held, identities, strict=True)]
+    once += [d for card in cards for d in retired_points(card.question, card.identity)]
+    showing = [(c.source.path, c.source.rel, c.read.media) for c in cards if c.read.media]
+    media, problems = resolve_media(showing, cards_dir, memo.images)
+    return Collected(cards, media, lock, text, lock_hash, diagnostics + problems, once, fresh)
 
 
 def preview(
@@ -333,18 +413,16 @@ def preview(
     """Build, then write the preview page of every card (None when the build has errors)."""
     from .preview import write_preview  # needs Anki's backend: only the preview loads it
 
-    report = build(cards_dir, config.package_path(cards_dir), config, progress)
+    out = config.package_path(cards_dir)
+    report = build(cards_dir, out, config, progress)
     if report.errors or report.package is None:
         return report, None
-    # The lines of the points, from what the build just cached: nothing is rendered again.
-    salt = cache_salt(config.render_settings)
-    found = collect(cards_dir, config, cache=load_cache(report.package.parent, salt, True))
-    lines = {
-        (card.source.rel, ordinal): point.line
-        for card in found.cards
-        for ordinal, point in zip(
-            card.identity.ordinals.ordinals, card.question.points, strict=True
-        )
-    }
+    lines = report.lines
+    if report.up_to_date and not lines:  # nothing was built: where the last build left them
+        memo = Memo(memo_folder(out), salt_of(config.render_settings), writable=False)
+        try:
+            lines = memo.lines()
+        finally:
+            memo.close()
     title = config.deck_name(cards_dir)
     return report, write_preview(report.package, lines, out_dir, title)

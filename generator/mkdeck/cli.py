@@ -153,7 +153,9 @@ _strict_option = click.option(
     help="Package to write (default: from [tool.mkdeck], else build/<deck>.apkg).",
 )
 @_strict_option
-@click.option("--no-cache", is_flag=True, help="Render every file again, ignoring the cache.")
+@click.option(
+    "--no-cache", is_flag=True, help="Build everything again, ignoring what was remembered."
+)
 def build_command(
     cards_dir: Path | None, output: Path | None, strict: bool, no_cache: bool
 ) -> None:
@@ -342,8 +344,7 @@ def check_command(cards_dir: Path | None, strict: bool) -> None:
 
     config = _config(cards_dir)
     cards_dir = cards_dir or config.cards
-    cache_dir = config.package_path(cards_dir).parent
-    report = check(cards_dir, config, progress=_ProgressBar(), strict=strict, cache_dir=cache_dir)
+    report = check(cards_dir, config, progress=_ProgressBar(), strict=strict)
     _report_problems(report, cards_dir, "")
     click.echo(f"OK: {_summary(report)}", color=_color())
 

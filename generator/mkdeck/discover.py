@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .errors import Diagnostic, MkdeckError
+from .lockfile import LOCK_NAME
 
 CARD_SUFFIXES = {".md", ".markdown"}
 # A folder's README describes the folder; it is not a question.
@@ -55,7 +56,8 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[
             stem, suffix = os.path.splitext(name)
             rel = "/".join([*subdecks, name])
             if suffix.lower() not in CARD_SUFFIXES:
-                others.append(rel)
+                if rel != LOCK_NAME:  # hashed on its own; the build writes it
+                    others.append(rel)
                 continue
             if stem.lower() in NOT_CARDS:
                 skipped.append(

@@ -21,13 +21,11 @@ never a silent reset: resetting would move years of reviews onto the wrong point
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,36 +70,29 @@ class Lock:
 
 
 def lock_bytes(cards_dir: Path) -> tuple[bytes, str]:
-    """The lock's bytes and their hash, as `read_lock` gives it (b"" and "": no lock)."""
-    try:
-        data = (cards_dir / LOCK_NAME).read_bytes()
-    except OSError:
-        return b"", ""
-    return data, hashlib.sha256(data).hexdigest()
-
-
-def read_lock(cards_dir: Path, known: tuple[str, Lock] | None = None) -> tuple[Lock, str]:
-    """The lock of a cards folder (an empty lock when there is none yet), and its hash.
-
-    `known` is a lock parsed before, with the hash of its text: when the text is the same, it
-    is not parsed again (a large deck's lock takes a while to parse). Problems are located at
-    `mkdeck.lock`, relative to the cards folder like those of every card file, so that they
-    print as the user would type the path.
-    """
+    """The lock's bytes and their hash (b"" and "": no lock yet)."""
     try:
         data = (cards_dir / LOCK_NAME).read_bytes()
     except FileNotFoundError:
-        return Lock(), ""
+        return b"", ""
     except OSError as exc:
         raise MkdeckError(f"cannot read the lock file: {exc}", LOCK_NAME) from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if known is not None and known[0] == digest:
-        return known[1], digest
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def read_lock(cards_dir: Path) -> tuple[Lock, str]:
+    """The lock of a cards folder (an empty lock when there is none yet), and its hash."""
+    data, digest = lock_bytes(cards_dir)
+    return (parse_lock(lock_text(data), LOCK_NAME) if digest else Lock()), digest
+
+
+def lock_text(data: bytes) -> str:
+    """The lock's bytes as text. Problems are located at `mkdeck.lock`, relative to the cards
+    folder like those of every card file, so that they print as the user would type the path."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MkdeckError(f"cannot read the lock file: {exc}", LOCK_NAME) from exc
-    return parse_lock(text, LOCK_NAME), digest
 
 
 def parse_lock(text: str, where: str) -> Lock:
@@ -219,9 +210,42 @@ def _line_of_table(lines: list[str], key: str) -> int:
     return next((i for i, line in enumerate(lines, 1) if line.strip() == header), 0)
 
 
-def format_lock(lock: Lock) -> str:
+def format_lock(lock: Lock, before: tuple[Lock, str] | None = None) -> str:
+    """The lock's text. `before` is the lock as read and its text: a table whose entry is the
+    same is kept as it was written, so a large lock with one entry changed is not formatted
+    again."""
     notes = sorted(lock.notes, key=lambda n: n.path)
-    return "".join([HEADER, f"version = {VERSION}\n", *map(format_entry, notes)])
+    written = _tables(before[1]) if before is not None else {}
+    previous = {n.path: n for n in before[0].notes} if before is not None else {}
+    out = [HEADER, f"version = {VERSION}\n"]
+    for note in notes:
+        table = written.get(note.path)
+        out.append(
+            table if table is not None and previous.get(note.path) == note else format_entry(note)
+        )
+    return "".join(out)
+
+
+def _tables(text: str) -> dict[str, str]:
+    """Each table of a lock that mkdeck wrote, by its path, as written (from the blank line
+    before it). String values hold no raw line break, so a blank line followed by `[` only
+    ever starts a table."""
+    if not text.startswith(HEADER):
+        return {}
+    tables = {}
+    for chunk in text.split("\n\n[")[1:]:
+        header = chunk.partition("\n")[0]
+        if not header.endswith('"]') or not header.startswith('"'):
+            continue
+        path = header[1:-2]
+        if "\\" in path or '"' in path:  # escaped: read as JSON reads it
+            try:
+                path = json.loads(header[:-1])
+            except ValueError:
+                continue
+        if isinstance(path, str):
+            tables[path] = "\n[" + chunk + ("" if chunk.endswith("\n") else "\n")
+    return tables
 
 
 def format_entry(note: LockedNote) -> str:
@@ -246,77 +270,12 @@ def _str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def entry_span(text: str, path: str) -> tuple[int, int] | None:
-    """Where the table of `path` is in a lock's text as `format_lock` wrote it (from its blank
-    line to the next one), or None. String values hold no raw line break, so a blank line
-    followed by `[` only ever starts a table."""
-    start = text.find(f"\n\n[{_str(path)}]\n")
-    if start < 0:
-        return None
-    end = text.find("\n\n[", start + 2)
-    return start + 1, (len(text) if end < 0 else end + 1)
-
-
-def splice_entries(
-    text: str, entries: Sequence[LockedNote], removed: Sequence[str], paths: Sequence[str]
-) -> str | None:
-    """A lock's text as `format_lock` wrote it, with these entries in place of the tables of
-    their paths (or added among them, in path order) and the tables of `removed` taken out:
-    what `format_lock` writes for the lock so changed, without formatting the tables that
-    stay. `paths` are the paths that have a table, sorted. None when a table is not found."""
-    edits = []
-    for entry in entries:
-        span = entry_span(text, entry.path)
-        if span is None:  # a new table: just before the first one that sorts after it
-            after = bisect.bisect_right(paths, entry.path)
-            following = entry_span(text, paths[after]) if after < len(paths) else None
-            if after < len(paths) and following is None:
-                return None
-            at = following[0] if following is not None else len(text)
-            span = (at, at)
-        edits.append((*span, entry.path, format_entry(entry)))
-    for path in removed:
-        span = entry_span(text, path)
-        if span is None:
-            return None
-        edits.append((*span, path, ""))
-    out, at = [], 0
-    for start, end, _, table in sorted(edits):
-        if start < at:
-            return None
-        out += [text[at:start], table]
-        at = end
-    out.append(text[at:])
-    return "".join(out)
-
-
-def lock_names(text: str, key: str, value: str) -> bool:
-    """Whether a table of a lock's text as `format_lock` wrote it has `key = "value"`."""
-    return f"\n{key} = {_str(value)}\n" in text
-
-
-def entry_in(text: str, path: str) -> LockedNote | None:
-    """The entry of `path` read from a lock's text as `format_lock` wrote it, or None."""
-    span = entry_span(text, path)
-    if span is None:
-        return None
-    try:
-        lock = parse_lock(f"version = {VERSION}\n{text[span[0] : span[1]]}", LOCK_NAME)
-    except MkdeckError:
-        return None
-    return lock.notes[0] if len(lock.notes) == 1 else None
-
-
-def write_lock(path: Path, lock: Lock) -> str:
+def write_lock(path: Path, lock: Lock, before: tuple[Lock, str] | None = None) -> str:
     """Write atomically, and only when the content changed (no churn in `git status`).
 
-    Returns the hash of the lock's text, as `read_lock` gives it.
+    Returns the hash of the lock's text, as `lock_bytes` gives it.
     """
-    return write_lock_text(path, format_lock(lock))
-
-
-def write_lock_text(path: Path, text: str) -> str:
-    data = text.encode("utf-8")
+    data = format_lock(lock, before).encode("utf-8")
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
     with contextlib.suppress(OSError):
         if path.read_bytes() == data:

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .cache import racy
 from .errors import Diagnostic
 
 MEDIA_OPEN, MEDIA_CLOSE = "\ufdd4", "\ufdd5"
 # `http:`, `data:`, `//host/x.png`: not a file of the deck. One letter before the colon is a
 # Windows drive (`C:\notes\a.png`), which is a local path, and refused below as outside.
 REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]+:|//)", re.IGNORECASE)
+PACKED_NAME = re.compile(r"mkdeck-[0-9a-f]{20}(?:\.[a-z0-9]{1,8})?")
+# Timestamps tick as coarsely as every 2 s (FAT): a file changed this recently may change again
+# without its size and time showing it.
+RACY_NS = 3_000_000_000
 
 
 @dataclass(frozen=True)
@@ -37,20 +42,35 @@ class ImageRef:
 
 
 @dataclass(frozen=True)
+class ImageStamp:
+    """An image file's size and modification time when its packed name was worked out."""
+
+    size: int
+    mtime_ns: int
+    name: str
+
+
+@dataclass(frozen=True)
 class MediaFile:
     path: Path
     name: str  # collision-proof name in Anki's media folder
+    stamp: ImageStamp | None = None  # None: too recent to tell a later change by (git's "racy")
 
 
-def _packed_name(file: Path, known: dict[str, tuple[int, int, str]]) -> str:
+def racy(mtime_ns: int) -> bool:
+    """Whether a file's modification time is too recent to tell a later change of the same size."""
+    return mtime_ns > time.time_ns() - RACY_NS
+
+
+def _packed(file: Path, known: Mapping[str, ImageStamp]) -> MediaFile:
     stat = file.stat()
     seen = known.get(str(file))
-    if seen is not None and seen[:2] == (stat.st_size, stat.st_mtime_ns):
-        return seen[2]
+    if seen is not None and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        return MediaFile(file, seen.name, seen)
     name = f"mkdeck-{hashlib.sha256(file.read_bytes()).hexdigest()[:20]}{file.suffix.lower()}"
-    if not racy(stat.st_mtime_ns):  # else a change in the same tick would look like no change
-        known[str(file)] = (stat.st_size, stat.st_mtime_ns, name)
-    return name
+    # Else a change in the same tick would look like no change to the next build.
+    stamp = None if racy(stat.st_mtime_ns) else ImageStamp(stat.st_size, stat.st_mtime_ns, name)
+    return MediaFile(file, name, stamp)
 
 
 def _files_by_name(root: Path) -> dict[str, list[Path]]:
@@ -102,12 +122,12 @@ def found_by_name(path: Path, refs: tuple[ImageRef, ...]) -> bool:
 def resolve_media(
     images: list[tuple[Path, str, tuple[ImageRef, ...]]],
     cards_dir: Path,
-    known: dict[str, tuple[int, int, str]] | None = None,
+    known: Mapping[str, ImageStamp] | None = None,
 ) -> tuple[dict[tuple[str, int], MediaFile], list[Diagnostic]]:
     """Each (card file path, rel, its images) → packed files keyed by (rel, image index).
 
-    An image shown by many cards is read and hashed once; `known` (path → size, mtime and
-    packed name, updated here) spares reading an image that has not changed since.
+    An image shown by many cards is read and hashed once; `known` (path → what an earlier
+    build found) spares reading an image that has not changed since.
     """
     known = {} if known is None else known
     resolved: dict[tuple[str, int], MediaFile] = {}
@@ -135,6 +155,6 @@ def resolve_media(
                 problems.append(Diagnostic(rel, ref.line, f"image not found: `{ref.src}`"))
             else:
                 if file not in packed:
-                    packed[file] = MediaFile(file, _packed_name(file, known))
+                    packed[file] = _packed(file, known)
                 resolved[rel, index] = packed[file]
     return resolved, problems

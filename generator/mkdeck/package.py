@@ -6,9 +6,10 @@ its content last changed (so Anki's "update if newer" import updates exactly the
 notes), cards are due in source order, and card ordinals come from the lock. Writing the rows
 directly also skips genanki's per-note HTML checks, which cost more than the rows.
 
-A rebuild does not write the collection again: the last one is kept beside the build cache,
-and only the notes that changed are replaced in a copy of it, which is then zipped. The
-package and the kept collection each appear under their final name only when complete.
+A rebuild does not write the collection again: the last one is kept (the memo says where), and
+`plan_package` compares each note's row with the row it has there, by named fields, so that
+only the notes that changed are replaced in a copy of it, which is then zipped. The package
+and the kept collection each appear under their final name only when complete.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import shutil
 import sqlite3
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
-from .cache import KeptCollection
 from .files import atomic_write, remove_stale_temporaries, temporary_beside
 from .media import MediaFile
 from .notetype import NOTETYPE_ID, css, notetype
@@ -44,20 +45,53 @@ class DamagedCollection(Exception):
     """The kept collection cannot be updated: only a build of every note can write it."""
 
 
+class NoteRow(NamedTuple):
+    """What a note's rows in the collection are, besides the text of its fields (which its
+    `digest` stands for): equal rows need no writing."""
+
+    guid: str
+    deck: str
+    digest: str  # of the fields and tags: tells whether the note changed since the last build
+    mtime: int  # seconds; when the content last changed
+    position: int  # new-card order: source order across the deck
+    ordinals: tuple[int, ...]  # its cloze ordinals: one card each
+
+
 @dataclass(frozen=True)
 class AnkiNote:
     """One note as Anki will store it."""
 
-    guid: str
-    deck: str
+    row: NoteRow
     text: str
     extra: str
     source: str
     tags: tuple[str, ...]
-    digest: str  # of the fields and tags: tells whether the note changed since the last build
-    mtime: int  # seconds; when the content last changed
-    position: int  # new-card order: source order across the deck
-    ordinals: tuple[int, ...] = (1,)  # its cloze ordinals: one card each
+
+
+@dataclass(frozen=True)
+class KeptCollection:
+    """The collection of the last package written, and what it holds."""
+
+    path: Path
+    structure: str  # note type and decks: a change there means a full write
+    rows: Mapping[str, NoteRow]  # guid → its note's row
+    media: tuple[str, ...] = ()  # the packed names of the media zipped beside it
+    package: tuple[int, int] = (-1, -1)  # size and mtime_ns of the package zipped from it
+
+
+@dataclass(frozen=True)
+class PackagePlan:
+    """What writing the package takes: the notes to write (all of them when the collection is
+    written whole), the notes that only moved in the new-card order, those gone."""
+
+    rows: tuple[NoteRow, ...]
+    structure: str
+    media: tuple[str, ...]
+    write: frozenset[str]  # guids
+    moved: tuple[tuple[int, str], ...]  # (new position, guid)
+    gone: tuple[str, ...]
+    kept: KeptCollection | None  # the collection updated; None: written whole
+    unchanged: bool  # the package at its place is exactly this one already
 
 
 def deck_id(name: str) -> int:
@@ -66,104 +100,86 @@ def deck_id(name: str) -> int:
     return (int.from_bytes(digest[:7], "big") | (1 << 56)) & ((1 << 62) - 1)
 
 
-def package_fingerprint(notes: list[AnkiNote], media: list[MediaFile]) -> str:
-    """What the package would hold: equal fingerprints mean an equal package."""
-    h = hashlib.sha256(css().encode("utf-8"))
-    for n in notes:
-        h.update(repr(row_key(n)).encode("utf-8"))
-    for m in media:
-        h.update(repr((m.name, str(m.path))).encode("utf-8"))
-    return h.hexdigest()
+def stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time in ns; (-1, -1) for a file that is not there."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return -1, -1
+    return stat.st_size, stat.st_mtime_ns
 
 
-def row_key(note: AnkiNote) -> tuple:
-    return note.guid, note.digest, note.mtime, note.deck, note.position, note.ordinals
+def plan_package(
+    rows: Sequence[NoteRow], media: Sequence[str], out: Path, kept: KeptCollection | None
+) -> PackagePlan:
+    """Which notes must be written into the package at `out`, given the collection kept."""
+    structure = structure_of({r.deck for r in rows})
+    media = tuple(media)
+    if kept is None or kept.structure != structure or not kept.path.is_file():
+        guids = frozenset(r.guid for r in rows)
+        return PackagePlan(tuple(rows), structure, media, guids, (), (), None, False)
+    write, moved = [], []
+    for row in rows:
+        old = kept.rows.get(row.guid)
+        if old is None or old._replace(position=row.position) != row:
+            write.append(row.guid)  # new, or its fields, time, deck or cards differ
+        elif old.position != row.position:
+            moved.append((row.position, row.guid))  # only its place in the new-card order
+    present = {r.guid for r in rows}
+    gone = tuple(guid for guid in kept.rows if guid not in present)
+    unchanged = not (write or moved or gone) and kept.media == media and kept.package == stamp(out)
+    return PackagePlan(
+        tuple(rows), structure, media, frozenset(write), tuple(moved), gone, kept, unchanged
+    )
 
 
 def write_package(
-    notes: list[AnkiNote],
-    media: list[MediaFile],
+    plan: PackagePlan,
+    notes: Mapping[str, AnkiNote],
+    media: Sequence[MediaFile],
     out: Path,
     keep_in: Path | None = None,
-    kept: KeptCollection | None = None,
 ) -> KeptCollection | None:
-    """Write `out` atomically, from the `kept` collection when there is one that fits.
+    """Write `out` atomically, as `plan` says; `notes` holds (at least) the notes to write.
 
     With `keep_in`, the collection written is kept there for the next build, and returned.
+    Raises `DamagedCollection`, having written nothing, when the kept collection cannot be
+    updated: the build then plans a whole collection.
     """
-    structure = _structure(notes)
-    rows = {n.guid: row_key(n) for n in notes}
-    if kept is not None and kept.structure == structure and kept.path.is_file():
-        previous = kept.rows
-        changed, moved = [], []
-        for n in notes:
-            old, new = previous.get(n.guid), rows[n.guid]
-            if old is None or old[:4] != new[:4] or old[5] != new[5]:
-                changed.append(n)  # new, or its fields, time, deck or cards differ
-            elif old[4] != new[4]:
-                moved.append((n.position, n.guid))  # only its place in the new-card order
-        gone = [guid for guid in previous if guid not in rows]
+    to_write = [notes[r.guid] for r in plan.rows if r.guid in plan.write]
+    kept = plan.kept
+    if kept is None:
+
+        def fill(db: Path) -> None:
+            _write_collection(db, to_write)
+
+    else:
         source = kept.path
 
         def fill(db: Path) -> None:
             try:
                 shutil.copyfile(source, db)
-                _update_collection(db, changed, moved, gone)
-            except sqlite3.DatabaseError:  # the kept collection is damaged: write it whole
-                db.unlink(missing_ok=True)
-                _write_collection(db, notes)
+                _update_collection(db, to_write, list(plan.moved), list(plan.gone))
+            except sqlite3.DatabaseError as exc:
+                raise DamagedCollection(source) from exc
 
-    else:
-
-        def fill(db: Path) -> None:
-            _write_collection(db, notes)
-
-    return _package(fill, media, out, keep_in, KeptCollection(Path(), structure, rows))
-
-
-def update_package(
-    kept: KeptCollection,
-    changed: list[AnkiNote],
-    moved: dict[str, int],
-    gone: list[str],
-    media: list[MediaFile],
-    out: Path,
-    keep_in: Path,
-) -> KeptCollection | None:
-    """Write `out` from the `kept` collection with only these notes replaced, re-dated (`moved`:
-    guid → new place in the new-card order) and dropped (`gone`: their guids). The decks must
-    be the kept collection's (`write_package` covers the rest). Raises `DamagedCollection`,
-    having written nothing, when the kept collection cannot be read."""
-    dropped = set(gone)
-    rows = {guid: row for guid, row in kept.rows.items() if guid not in dropped}
-    for guid, position in moved.items():
-        old = rows[guid]
-        rows[guid] = (*old[:4], position, *old[5:])
-    rows.update((n.guid, row_key(n)) for n in changed)
-    shifts = [(position, guid) for guid, position in moved.items()]
-
-    def fill(db: Path) -> None:
-        try:
-            shutil.copyfile(kept.path, db)
-            _update_collection(db, changed, shifts, gone)
-        except sqlite3.DatabaseError as exc:
-            raise DamagedCollection(kept.path) from exc
-
-    return _package(fill, media, out, keep_in, KeptCollection(Path(), kept.structure, rows))
+    rows = {r.guid: r for r in plan.rows}
+    written = KeptCollection(Path(), plan.structure, rows, plan.media)
+    return _package(fill, media, out, keep_in, written)
 
 
 def _package(
     fill: Callable[[Path], None],
-    media: list[MediaFile],
+    media: Sequence[MediaFile],
     out: Path,
     keep_in: Path | None,
     written: KeptCollection,
 ) -> KeptCollection | None:
     """Fill a fresh collection file, zip it with the media into `out`, and keep it.
 
-    Each kept collection has a name of its own: a build killed before its state was saved
-    leaves a state that names a collection which is gone or still the old one, never one
-    that the state does not describe.
+    Each kept collection has a name of its own: a build killed before its memo was saved
+    leaves a memo that names a collection which is gone or still the old one, never one
+    that the memo does not describe.
     """
     remove_stale_temporaries(out)
     db = temporary_beside(out, ".anki2")
@@ -189,13 +205,9 @@ def _package(
         for old in keep_in.glob("collection-*.anki2"):
             if old != path:
                 old.unlink(missing_ok=True)
-        return replace(written, path=path)
+        return replace(written, path=path, package=stamp(out))
     finally:
         db.unlink(missing_ok=True)
-
-
-def _structure(notes: list[AnkiNote]) -> str:
-    return structure_of({n.deck for n in notes})
 
 
 def structure_of(decks: set[str]) -> str:
@@ -218,7 +230,7 @@ def _write_collection(db_path: Path, notes: list[AnkiNote]) -> None:
     now = time.time()
     model = notetype()
     decks = []
-    for name in sorted({n.deck for n in notes}):
+    for name in sorted({n.row.deck for n in notes}):
         deck = genanki.Deck(deck_id(name), name)
         deck.add_model(model)
         decks.append(deck)
@@ -241,7 +253,7 @@ def _update_collection(
     conn = _open(db_path)
     try:
         cursor = conn.cursor()
-        for guid in [*gone, *(n.guid for n in changed)]:
+        for guid in [*gone, *(n.row.guid for n in changed)]:
             row = cursor.execute("SELECT id FROM notes WHERE guid = ?", (guid,)).fetchone()
             if row is not None:
                 cursor.execute("DELETE FROM cards WHERE nid = ?", row)
@@ -266,15 +278,17 @@ def _insert(cursor: sqlite3.Cursor, notes: list[AnkiNote], first_id: int) -> Non
     ids = itertools.count(first_id)
     note_rows, card_rows = [], []
     for n in notes:
-        nid = next(ids)
+        nid, row = next(ids), n.row
         tags = f" {' '.join(n.tags)} " if n.tags else ""
         fields = "\x1f".join([n.text, n.extra, n.source])
-        note_rows.append((nid, n.guid, NOTETYPE_ID, n.mtime, -1, tags, fields, n.text, 0, 0, ""))
-        did = deck_id(n.deck)
-        for ordinal in n.ordinals:
+        note_rows.append(
+            (nid, row.guid, NOTETYPE_ID, row.mtime, -1, tags, fields, n.text, 0, 0, "")
+        )
+        did = deck_id(row.deck)
+        for ordinal in row.ordinals:
             # id, nid, did, ord, mod, usn, type, queue, due, then ivl … odid, flags: 0; data
             card_rows.append(
-                (next(ids), nid, did, ordinal - 1, n.mtime, -1, 0, 0, n.position, *NEW_CARD)
+                (next(ids), nid, did, ordinal - 1, row.mtime, -1, 0, 0, row.position, *NEW_CARD)
             )
     cursor.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", note_rows)
     cursor.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)

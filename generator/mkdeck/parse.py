@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 import yaml
 
@@ -41,17 +42,18 @@ LONG_ANSWER = 400
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
-class Point:
-    """One numbered point: one cloze card. `line` is where its number stands."""
+class Point(NamedTuple):
+    """One numbered point: one cloze card. `line` is where its number stands.
+
+    (A named tuple: a large deck holds a hundred thousand, and a tuple is made ten times
+    faster than a frozen dataclass.)"""
 
     line: int
     number: int
     markdown: str
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """A stretch of Markdown (context or Extra) and the file line it starts on."""
 
     line: int

@@ -27,22 +27,8 @@ class RenderedNote:
     context_html: str
     points_html: tuple[str, ...]
     extra_html: str
-    media: tuple[ImageRef, ...]  # the file's images in order: media token k is media[k]
-    problems: tuple[Diagnostic, ...]
-    html: bool = True  # False: kept without its HTML (the cache has the note made of it)
-    # The note's Text and Extra as made for these ordinals (`assemble.note_fields`), when the
-    # file was read: for a new note, and any whose points kept 1, 2, 3…, the sealing is then
-    # done on every core with the rendering.
-    fields: tuple[tuple[int, ...], str, str] | None = None
-
-    def fields_for(self, ordinals: tuple[int, ...]) -> tuple[str, str] | None:
-        """The note's Text and Extra made when the file was read, if made for these ordinals."""
-        if self.fields is None or self.fields[0] != ordinals:
-            return None
-        return self.fields[1], self.fields[2]
-
-    def without_html(self) -> RenderedNote:
-        return RenderedNote("", "", (), "", self.media, self.problems, html=False)
+    media: tuple[ImageRef, ...] = ()  # the file's images in order: media token k is media[k]
+    problems: tuple[Diagnostic, ...] = ()
 
 
 DEFAULT_SETTINGS = RenderSettings()

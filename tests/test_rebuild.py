@@ -1,11 +1,10 @@
 """A rebuild after a few files changed (edited, added, removed, moved, or an image replaced)
-reads only those files, and gives exactly what a full build of the same cards and lock gives:
-the same notes and cards, the same lock, the same report. Changes it leaves to the full build
-(a changed id or deck, an emptied or broken file) run that, and the rebuilds after them must
-agree as well."""
+reads only those files, and gives exactly what a build without a memo of the same cards and
+lock gives: the same notes and cards, the same lock, the same report."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import zipfile
@@ -15,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mkdeck.build
-import mkdeck.incremental
+import mkdeck.lockfile
+import mkdeck.memo
 import mkdeck.readcards
 from helpers import PNG, answer_everything, card_hiding, import_package, reviews, write_cards
 from mkdeck.build import Report, build
@@ -63,7 +62,6 @@ EDITS = [
     "rename and edit",
     "readme",
     "image bytes",
-    # Changes the rebuild leaves to the full build:
     "id",
     "deck",
     "empty",
@@ -169,7 +167,7 @@ def _said(report: Report) -> tuple:
 
 
 @settings(
-    max_examples=20,
+    max_examples=int(os.environ.get("MKDECK_EXAMPLES", "20")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -213,14 +211,26 @@ def test_a_rebuild_equals_a_full_build_of_the_same_cards_and_lock(tmp_path_facto
         assert _package(work) == _package(full)
 
 
+def _count_reads(monkeypatch) -> list[str]:
+    """The card files read (parsed and rendered) from now on, by their paths."""
+    read, reads = mkdeck.readcards.read_card, []
+
+    def counted(job):
+        reads.append(job[0])
+        return read(job)
+
+    monkeypatch.setattr(mkdeck.readcards, "read_card", counted)
+    return reads
+
+
 def test_adding_and_removing_files_reads_only_those(tmp_path, monkeypatch):
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "b.md", "new file", 1)  # new1.md, between d.md and sub/c.md
     _edit(cards, "b.md", "delete", 1)
-    monkeypatch.setattr(mkdeck.readcards, "read_all", lambda *a, **k: pytest.fail("full build"))
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert report.rendered == 1 and not report.errors
+    assert reads == ["new1.md"] and report.rendered == 1 and not report.errors
     assert (report.notes, report.cards) == (4, 9)
     assert [str(d) for d in report.diagnostics] == [
         "b.md: note: card file is gone: its note stays in Anki until you delete it there"
@@ -235,9 +245,9 @@ def test_a_moved_file_keeps_its_note_without_a_full_build(tmp_path, monkeypatch,
     _build(tmp_path, NOW, use_cache=True)
     guid = _guids(cards)[rel]
     _edit(cards, rel, "rename", 1)
-    monkeypatch.setattr(mkdeck.readcards, "read_all", lambda *a, **k: pytest.fail("full build"))
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert report.rendered == 1 and not report.diagnostics
+    assert reads == [f"moved1-{rel}"] and not report.diagnostics
     assert _guids(cards)[f"moved1-{rel}"] == guid and rel not in _guids(cards)
 
 
@@ -251,29 +261,28 @@ def test_an_edit_in_place_reads_only_the_edited_file(tmp_path, monkeypatch):
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", "add", 1)
     _edit(cards, "sub/c.md", "reword", 1)
-
-    def no_full_read(*args, **kwargs):
-        raise AssertionError("the full build read every file")
-
-    monkeypatch.setattr(mkdeck.readcards, "read_all", no_full_read)
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert report.rendered == 2 and not report.errors and not report.up_to_date
+    assert sorted(reads) == ["a.md", "sub/c.md"] and report.rendered == 2
+    assert not report.errors and not report.up_to_date
     assert (report.notes, report.cards) == (4, 10)
     assert "新增要点 1" in (cards / "mkdeck.lock").read_text("utf-8")
 
 
 @pytest.mark.parametrize("kind", ["id", "deck", "empty"])
-def test_other_changes_take_the_full_build(tmp_path, monkeypatch, kind):
+def test_an_id_deck_or_emptied_file_is_read_alone_too(tmp_path, monkeypatch, kind):
+    """One pipeline: what changes who a note is, or where it goes, is still one file's read."""
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", kind, 1)
-    calls = []
-    read_all = mkdeck.readcards.read_all
-    monkeypatch.setattr(
-        mkdeck.readcards, "read_all", lambda *a, **k: calls.append(1) or read_all(*a, **k)
-    )
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert calls and not report.errors
+    assert reads == ["a.md"] and not report.errors
+    full = tmp_path / "full"
+    shutil.copytree(cards, full / "cards")
+    expected = _build(full, NOW + 100, use_cache=False)
+    assert _said(report)[1] == _said(expected)[1]
+    assert _package(tmp_path) == _package(full)
 
 
 def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, monkeypatch):
@@ -287,9 +296,9 @@ def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, mon
     text = (cards / "a.md").read_text("utf-8")
     text = text.replace("1. 缩放", "1. 定义：加权求和\n2. 缩放").replace("因果", "因果，看不到后文")
     (cards / "a.md").write_text(text, "utf-8")
-    monkeypatch.setattr(mkdeck.readcards, "read_all", lambda *a, **k: pytest.fail("full build"))
+    reads = _count_reads(monkeypatch)
     second = _build(tmp_path, NOW + 100, use_cache=True)
-    assert second.rendered == 1 and second.cards == 10
+    assert reads == ["a.md"] and second.cards == 10
     import_package(collection, second.package)
     reworded = card_hiding(collection, "因果，看不到后文")
     assert reworded.id == masked.id
@@ -313,11 +322,12 @@ def test_an_image_found_by_its_name_follows_a_file_added_nearer(tmp_path):
     assert _package(tmp_path) == _package(full)
 
 
-@pytest.mark.parametrize("kind", ["reword", "id"])  # the rebuild, and the full build
+@pytest.mark.parametrize("kind", ["reword", "id"])
 def test_a_damaged_kept_collection_is_written_whole(tmp_path, kind):
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
-    [kept] = (tmp_path / "build" / ".mkdeck-cache").glob("collection-*.anki2")
+    folder = mkdeck.memo.memo_folder(tmp_path / "build" / "T.apkg")
+    [kept] = folder.glob("collection-*.anki2")
     kept.write_bytes(kept.read_bytes()[:5000])  # a disk that filled up, say
     _edit(cards, "b.md", kind, 1)
     _edit(cards, "d.md", "reword", 1)  # a note to replace in the kept collection
@@ -329,10 +339,10 @@ def test_a_damaged_kept_collection_is_written_whole(tmp_path, kind):
     assert _package(tmp_path) == _package(full)
 
 
-@pytest.mark.parametrize("stop_at", ["write_lock_text", "save_state"])
+@pytest.mark.parametrize("stop_at", ["write_lock", "save"])
 def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monkeypatch, stop_at):
-    """Killed after the package (before the lock) or after the lock (before the state): the
-    next build sees that the state no longer describes the package, and builds in full."""
+    """Killed after the package (before the lock) or after the lock (before the memo): the
+    next build sees that the memo no longer describes the package, and finishes the job."""
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", "add", 1)
@@ -341,12 +351,12 @@ def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monke
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    target = mkdeck.incremental if stop_at == "write_lock_text" else mkdeck.build
+    target = mkdeck.lockfile if stop_at == "write_lock" else mkdeck.memo.Memo
     monkeypatch.setattr(target, stop_at, stop)
     with pytest.raises(KeyboardInterrupt):
         _build(tmp_path, NOW + 100, use_cache=True)
     monkeypatch.undo()
-    assert ((cards / "mkdeck.lock").read_bytes() == lock_before) == (stop_at == "write_lock_text")
+    assert ((cards / "mkdeck.lock").read_bytes() == lock_before) == (stop_at == "write_lock")
     full = tmp_path / "full"
     shutil.copytree(cards, full / "cards")  # the cards, and the lock as the stop left it
     finished = _build(tmp_path, NOW + 200, use_cache=True)

@@ -1,5 +1,5 @@
-"""The build cache: used when nothing changed, dropped for exactly what changed, survived when
-damaged; parallel rendering gives the same notes as serial."""
+"""The memo: used when nothing changed, dropped for exactly what changed, survived when damaged,
+never in the project's folders, never code; parallel rendering gives the same notes as serial."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import mkdeck.cache
+import mkdeck.memo
 from helpers import PNG, run, write_cards
 from mkdeck.build import build, check
-from mkdeck.cache import CACHE_DIR, CACHE_FILE, STATE_FILE
 from mkdeck.config import Config
+from mkdeck.memo import MEMO_FILE, memo_folder
 
 FILES = {
     "a.md": "# A？\n\n1. 一：$x_1$\n2. 图：![p](p.png)\n",
@@ -68,50 +68,94 @@ def test_a_changed_image_is_packed_again(tmp_path):
     assert f'src="{name}"' in fields
 
 
-def test_a_changed_setting_or_version_renders_everything(tmp_path, monkeypatch):
+def test_a_changed_setting_version_or_source_renders_everything(tmp_path, monkeypatch):
     write_cards(tmp_path, FILES)
     _build(tmp_path)
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 0
-    monkeypatch.setattr(mkdeck.cache, "__version__", "99.0")
+    monkeypatch.setattr(mkdeck.memo, "__version__", "99.0")
+    assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
+    # A contributor who changes mkdeck's own code (the dialect, say) sees it at once.
+    monkeypatch.setattr(mkdeck.memo, "_source_hash", lambda: "edited")
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
 
 
-def test_a_damaged_cache_is_survived_with_one_note(tmp_path):
+def _salt() -> str:
+    return mkdeck.memo.salt_of(Config(Path(), Path(), Path()).render_settings)
+
+
+def _memo(root: Path) -> Path:
+    return memo_folder(root / "build" / "T.apkg") / MEMO_FILE
+
+
+def test_a_damaged_memo_is_survived_with_one_note(tmp_path):
     cards = write_cards(tmp_path, FILES)
     _build(tmp_path)
-    for name in (CACHE_FILE, STATE_FILE):  # the render cache and the last build's state
-        (tmp_path / "build" / CACHE_DIR / name).write_bytes(b"not a pickle at all")
+    _memo(tmp_path).write_bytes(b"not a database at all" * 100)
     (cards / "b.md").write_text("# B？\n\n1. 二，改过\n", "utf-8")
     report = _build(tmp_path)
     assert not report.errors and report.rendered == 3
-    notes = [d for d in report.diagnostics if "cache" in d.message]
+    notes = [d for d in report.diagnostics if "memo" in d.message]
     assert len(notes) == 1 and notes[0].severity == "note"
-    assert _build(tmp_path).rendered == 0  # and it is rebuilt for next time
+    assert _build(tmp_path).rendered == 0  # and it is made again for next time
 
 
-def test_nothing_changed_is_known_without_the_cache(tmp_path):
+def test_the_memo_is_data_outside_the_project(tmp_path):
+    """No file in the project's folders is read as a memo, and the memo holds no code."""
+    cards = write_cards(tmp_path, FILES)
+    _build(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["T.apkg"]
+    memo = _memo(tmp_path)
+    assert not memo.is_relative_to(tmp_path)
+    with sqlite3.connect(memo) as conn:
+        tables = {name for (name,) in conn.execute("select name from sqlite_master")}
+        for (value,) in conn.execute("select card from files"):
+            json.loads(value)  # plain data
+    assert {"meta", "files", "images"} <= tables
+    # A collection named in a memo is taken only from the memo's own folder.
+    with sqlite3.connect(memo) as conn:
+        [(kept,)] = conn.execute("select value from meta where key = 'kept'")
+        outside = json.loads(kept)
+        outside["name"] = "../../../outside.anki2"
+        conn.execute("update meta set value = ? where key = 'kept'", (json.dumps(outside),))
+        conn.execute("delete from meta where key = 'outcome'")
+    (cards / "b.md").write_text("# B？\n\n1. 二，又改过\n", "utf-8")
+    report = _build(tmp_path)
+    assert not report.errors and report.notes == 3
+
+
+def test_nothing_changed_is_known_from_the_last_outcome(tmp_path):
     write_cards(tmp_path, {**FILES, "empty.md": ""})
     first = _build(tmp_path)
     assert [str(d) for d in first.warnings] == ["empty.md:1: warning: the file is empty: skipped"]
-    (tmp_path / "build" / CACHE_DIR / CACHE_FILE).unlink()
     again = _build(tmp_path)
     assert again.up_to_date and again.rendered == 0
     assert (again.notes, again.cards, again.media) == (first.notes, first.cards, first.media)
     assert [str(d) for d in again.diagnostics] == [str(d) for d in first.diagnostics]
+    # What the preview of an unchanged deck takes the points' lines from.
+    memo = mkdeck.memo.Memo(_memo(tmp_path).parent, _salt(), writable=False)
+    assert memo.lines() == first.lines and first.lines[("a.md", 2)] == 4
+    memo.close()
     strict = _build(tmp_path, strict=True)  # what the last build said still counts
     assert [str(d) for d in strict.errors] == ["empty.md:1: error: the file is empty: skipped"]
 
 
-def test_no_cache_renders_everything_and_check_writes_no_cache(tmp_path):
+def test_the_build_after_the_first_is_up_to_date(tmp_path):
+    """The lock the first build writes is one of its outputs, not a change to the folder."""
+    write_cards(tmp_path, FILES)
+    assert not _build(tmp_path).up_to_date
+    assert _build(tmp_path).up_to_date
+
+
+def test_no_cache_renders_everything_and_check_writes_no_memo(tmp_path):
     write_cards(tmp_path, FILES)
     assert _build(tmp_path, use_cache=False).rendered == 3
-    assert not (tmp_path / "build" / CACHE_DIR).exists()
+    assert not _memo(tmp_path).exists()
     config = Config(tmp_path, tmp_path / "cards", tmp_path / "build", deck="T")
-    check(tmp_path / "cards", config, cache_dir=tmp_path / "build")
-    assert not (tmp_path / "build" / CACHE_DIR).exists()
+    check(tmp_path / "cards", config, out=tmp_path / "build" / "T.apkg")
+    assert not _memo(tmp_path).exists()
     result = run(["build", "cards", "-o", "build/T.apkg", "--no-cache"], tmp_path)
-    assert result.exit_code == 0 and not (tmp_path / "build" / CACHE_DIR).exists()
+    assert result.exit_code == 0 and not _memo(tmp_path).exists()
 
 
 def test_the_command_says_when_the_deck_is_up_to_date(tmp_path):
@@ -181,7 +225,7 @@ def _rows(root: Path) -> tuple[list[tuple], list[tuple]]:
         return notes.fetchall(), cards.fetchall()
 
 
-@pytest.mark.parametrize("also", ["nothing else", "an id"])  # the rebuild, and the full build
+@pytest.mark.parametrize("also", ["nothing else", "an id"])
 def test_an_image_changed_in_the_tick_it_was_read_is_seen(tmp_path, also):
     """Same size, same modification time, other bytes: git's "racy" case. An image that
     recent when a build read it is looked at again by the next build."""

@@ -1,0 +1,492 @@
+"""The memo: what earlier builds computed, remembered by content hash, so that a rebuild is the
+full pipeline with most of its work looked up instead of done again.
+
+It is a removable layer: only `build.py` asks it, no stage imports it, and a build equals a
+clean build whatever it holds (`--no-cache` opens none; a memo that cannot be read is started
+afresh with one note). It remembers
+
+- for each card file, by the hash of its bytes: what reading it gave (the question and its
+  problems), and its note's fields as sealed for some ordinals and images, with their digest
+  (the fields are fetched only for the notes a build must write);
+- each image's packed name by its size and modification time;
+- the parsed lock by the hash of its text;
+- the collection of the last package (`package.KeptCollection`), updated by a row diff;
+- the last build's outcome by a hash of all its inputs: when they are the same, nothing
+  changed and the build only says so.
+
+Everything a result depends on besides its inputs (the settings, mkdeck's own source, the
+versions of the parser and of Pygments) is the memo's salt: a memo made under another salt is
+started afresh. It is data only (SQLite holding JSON), and it lives in the user's cache
+folder, never in the project: a cloned repository cannot ship a memo that puts HTML its
+sanitizer never saw into a card, nor a collection file from elsewhere into a package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .errors import Diagnostic
+from .lockfile import Lock, LockedNote
+from .media import PACKED_NAME, ImageStamp
+
+if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or packs
+    from .package import KeptCollection, NoteRow
+    from .readcards import CardRead
+
+FORMAT = 1
+MEMO_FILE = "memo.sqlite"
+KEPT_NAME = re.compile(r"collection-[0-9a-f]{12}\.anki2")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+  rel TEXT PRIMARY KEY, hash TEXT NOT NULL, card TEXT NOT NULL,
+  sealed TEXT, digest TEXT, text TEXT, extra TEXT
+);
+CREATE TABLE IF NOT EXISTS kept (
+  guid TEXT PRIMARY KEY, deck TEXT NOT NULL, digest TEXT NOT NULL, mtime INTEGER NOT NULL,
+  position INTEGER NOT NULL, ordinals TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+  path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL, name TEXT NOT NULL
+);
+"""
+
+
+def memo_folder(package: Path) -> Path:
+    """The memo of the package at `package`: in the user's cache folder, one a package."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    root = Path(base) if base else Path.home() / ".cache"
+    key = hashlib.sha256(str(package.resolve()).encode("utf-8")).hexdigest()[:24]
+    return root / "mkdeck" / key
+
+
+def salt_of(settings: object) -> str:
+    """Everything besides a file's bytes that what is remembered of it depends on."""
+    from importlib.metadata import version
+
+    parts = [
+        f"format {FORMAT}",
+        f"mkdeck {__version__} {_source_hash()}",
+        f"markdown-it-py {version('markdown-it-py')}",
+        f"pygments {version('pygments')}",
+        f"python {sys.version_info[:2]}",
+        repr(settings),
+    ]
+    return "|".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _source_hash() -> str:
+    """mkdeck's own code and data: a contributor who changes the dialect sees it at once."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for path in sorted([*here.glob("*.py"), *here.glob("*.json")]):
+        h.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def sealed_key(ordinals: tuple[int, ...], names: tuple[str, ...]) -> str:
+    """What a note's fields were sealed for: its cloze ordinals and packed image names (which
+    hold no space)."""
+    return " ".join([",".join(map(str, ordinals)), *names])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the last build saw (`key`, a hash of all its inputs) and what it reported."""
+
+    key: str
+    images: tuple[str, ...]  # the image files it packed, to stamp again
+    package: tuple[int, int]  # size and mtime_ns of the package it wrote
+    notes: int
+    cards: int
+    media: int
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass
+class MemoUpdate:
+    """What a build learnt, for the memo to remember."""
+
+    reads: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # fresh: rel → hash
+    # rel → what the note was sealed for (`sealed_key`), its digest, Text and Extra
+    sealed: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
+    present: frozenset[str] = frozenset()  # card files there now: the others are forgotten
+    images: dict[str, ImageStamp] = field(default_factory=dict)
+    lock: tuple[str, Lock] | None = None
+    kept: KeptCollection | None = None
+    outcome: Outcome | None = None
+
+
+class Memo:
+    """One package's memo. `Memo.none()` remembers nothing (`--no-cache`)."""
+
+    def __init__(self, folder: Path | None, salt: str, writable: bool) -> None:
+        self.folder = folder
+        self.writable = writable and folder is not None
+        self.problem: Diagnostic | None = None  # why what was there was not used
+        self._db: sqlite3.Connection | None = None
+        self._loaded: dict[str, tuple[str, str, str | None, str | None]] | None = None
+        self._kept: dict[str, NoteRow] = {}
+        self._meta: dict[str, str] = {}
+        self.images: dict[str, ImageStamp] = {}
+        if folder is None:
+            return
+        try:
+            self._open(folder / MEMO_FILE, salt)
+        except (sqlite3.Error, OSError, ValueError):
+            self._forget(folder / MEMO_FILE)
+            with contextlib.suppress(sqlite3.Error, OSError, ValueError):
+                self._open(folder / MEMO_FILE, salt)
+
+    @classmethod
+    def none(cls) -> Memo:
+        return cls(None, "", False)
+
+    def _open(self, path: Path, salt: str) -> None:
+        if not path.is_file() and not self.writable:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uri = path.as_uri() + ("" if self.writable else "?mode=ro")
+        db = sqlite3.connect(uri, uri=True)
+        self._db = db
+        db.execute("PRAGMA synchronous = OFF")  # a memo lost in a crash only costs time
+        if self.writable:
+            db.executescript(SCHEMA)
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("salt") != salt:  # another mkdeck, other settings: nothing here holds
+            if not self.writable:
+                self._db = None
+                db.close()
+                return
+            db.executescript(
+                "DELETE FROM meta; DELETE FROM files; DELETE FROM images; DELETE FROM kept;"
+            )
+            db.execute("INSERT INTO meta VALUES ('salt', ?)", (salt,))
+            db.commit()
+            meta = {"salt": salt}
+        self._meta = meta
+        for path_, size, mtime, name in db.execute("SELECT path, size, mtime, name FROM images"):
+            if PACKED_NAME.fullmatch(name):
+                self.images[path_] = ImageStamp(size, mtime, name)
+
+    def _files(self) -> dict[str, tuple[str, str, str | None, str | None]]:
+        """rel → hash, card, sealed key, digest: loaded when first asked (a build that finds
+        nothing changed never asks)."""
+        if self._loaded is None:
+            self._loaded = {}
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    rows = self._db.execute("SELECT rel, hash, card, sealed, digest FROM files")
+                    self._loaded = {row[0]: row[1:] for row in rows}
+        return self._loaded
+
+    def _forget(self, path: Path) -> None:
+        """A memo that cannot be read is started afresh: it only ever costs time."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        self._loaded, self._meta, self.images = None, {}, {}
+        self.problem = Diagnostic(
+            str(path), 0, "the build memo could not be read: building everything", "note"
+        )
+        if self.writable:
+            for stale in path.parent.glob(MEMO_FILE + "*"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # --- what a build asks -------------------------------------------------------------------
+
+    def outcome(self) -> Outcome | None:
+        raw = self._meta.get("outcome")
+        if raw is None:
+            return None
+        try:
+            o = json.loads(raw)
+            return Outcome(
+                o["key"],
+                tuple(o["images"]),
+                (int(o["package"][0]), int(o["package"][1])),
+                int(o["notes"]),
+                int(o["cards"]),
+                int(o["media"]),
+                tuple(_diagnostic(d) for d in o["diagnostics"]),
+            )
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None
+
+    def read(self, rel: str, data_hash: str) -> CardRead | None:
+        """What reading the file with these bytes gave, without its HTML."""
+        hit = self._files().get(rel)
+        if hit is None or hit[0] != data_hash:
+            return None
+        try:
+            return _card_read(json.loads(hit[1]), rel)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None
+
+    def digest(self, rel: str, data_hash: str, key: str) -> str | None:
+        """The digest of the note's fields, if sealed for `key` (`sealed_key`) before."""
+        hit = self._files().get(rel)
+        if hit is None or hit[0] != data_hash or hit[2] != key:
+            return None
+        return hit[3]
+
+    def fields(self, rel: str, data_hash: str, key: str) -> tuple[str, str] | None:
+        """The note's Text and Extra, as sealed for `key` before."""
+        if self._db is None or self.digest(rel, data_hash, key) is None:
+            return None
+        try:
+            found = self._db.execute(
+                "SELECT text, extra FROM files WHERE rel = ? AND hash = ? AND sealed = ?",
+                (rel, data_hash, key),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if found is None or not all(isinstance(f, str) for f in found):
+            return None
+        return found[0], found[1]
+
+    def lines(self) -> dict[tuple[str, int], int]:
+        """Where each card's point is written, as the last build left the cards: (card file,
+        cloze ordinal) → line."""
+        found = {}
+        for rel, (_, card, key, _) in self._files().items():
+            with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+                if key is None:
+                    continue
+                points = json.loads(card)["question"][7]
+                ordinals = key.split(" ")[0].split(",")
+                for ordinal, point in zip(ordinals, points, strict=True):
+                    found[rel, int(ordinal)] = int(point[0])
+        return found
+
+    def lock(self, lock_hash: str) -> Lock | None:
+        raw = self._meta.get("lock")
+        if raw is None:
+            return None
+        try:
+            stored_hash, entries = json.loads(raw)
+            if stored_hash != lock_hash:
+                return None
+            return Lock(tuple(_locked_note(e) for e in entries))
+        except (ValueError, TypeError, IndexError):
+            return None
+
+    def kept(self) -> KeptCollection | None:
+        """The collection of the last package written, when it is still there."""
+        from .package import KeptCollection, NoteRow
+
+        raw = self._meta.get("kept")
+        if raw is None or self.folder is None or self._db is None:
+            return None
+        try:
+            k = json.loads(raw)
+            if not KEPT_NAME.fullmatch(k["name"]):
+                return None  # only a collection of our own making, from our own folder
+            path = self.folder / k["name"]
+            if not path.is_file():
+                return None
+            if not self._kept:
+                rows = self._db.execute(
+                    "SELECT guid, deck, digest, mtime, position, ordinals FROM kept"
+                )
+                self._kept = {
+                    guid: NoteRow(guid, deck, digest, mtime, position, tuple(json.loads(o)))
+                    for guid, deck, digest, mtime, position, o in rows
+                }
+            package = (int(k["package"][0]), int(k["package"][1]))
+            return KeptCollection(path, str(k["structure"]), self._kept, tuple(k["media"]), package)
+        except (ValueError, KeyError, TypeError, IndexError, sqlite3.Error):
+            return None
+
+    # --- what a build tells ------------------------------------------------------------------
+
+    def save(self, update: MemoUpdate) -> None:
+        if not self.writable or self._db is None:
+            return
+        try:
+            self._save(self._db, update)
+        except sqlite3.Error:  # a memo that cannot be written only costs time
+            with contextlib.suppress(sqlite3.Error):
+                self._db.rollback()
+
+    def _save(self, db: sqlite3.Connection, update: MemoUpdate) -> None:
+        gone = [(rel,) for rel in self._files() if rel not in update.present]
+        db.executemany("DELETE FROM files WHERE rel = ?", gone)
+        db.executemany(
+            "INSERT OR REPLACE INTO files (rel, hash, card) VALUES (?, ?, ?)",
+            ((rel, h, _dump(_card_json(r))) for rel, (h, r) in update.reads.items()),
+        )
+        db.executemany(
+            "UPDATE files SET sealed = ?, digest = ?, text = ?, extra = ? WHERE rel = ?",
+            ((*sealed, rel) for rel, sealed in update.sealed.items()),
+        )
+        images = [(p, s) for p, s in update.images.items() if self.images.get(p) != s]
+        db.executemany(
+            "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?)",
+            ((p, s.size, s.mtime_ns, s.name) for p, s in images),
+        )
+        meta: dict[str, str] = {}
+        if update.lock is not None and update.lock[0] != _stored_hash(self._meta.get("lock")):
+            lock_hash, lock = update.lock
+            meta["lock"] = _dump([lock_hash, [_locked_json(n) for n in lock.notes]])
+        if update.kept is not None:
+            k = update.kept
+            old = self._kept if self._meta.get("kept") else {}
+            db.executemany(
+                "DELETE FROM kept WHERE guid = ?", ((g,) for g in old if g not in k.rows)
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (r.guid, r.deck, r.digest, r.mtime, r.position, _dump(r.ordinals))
+                    for r in k.rows.values()
+                    if old.get(r.guid) != r
+                ),
+            )
+            meta["kept"] = _dump(
+                {
+                    "name": k.path.name,
+                    "structure": k.structure,
+                    "media": list(k.media),
+                    "package": list(k.package),
+                }
+            )
+        if update.outcome is not None:
+            meta["outcome"] = _dump(_outcome_json(update.outcome))
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+        db.commit()
+        self._meta.update(meta)
+
+
+# --- the format: plain JSON of each value -------------------------------------------------------
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stored_hash(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    with contextlib.suppress(ValueError, TypeError, IndexError):
+        return str(json.loads(raw)[0])
+    return None
+
+
+def _diagnostic_json(d: Diagnostic) -> list:
+    return [d.path, d.line, d.message, d.severity]
+
+
+def _diagnostic(raw: list) -> Diagnostic:
+    path, line, message, severity = raw
+    if severity not in ("error", "warning", "note"):
+        raise ValueError(severity)
+    return Diagnostic(str(path), int(line), str(message), severity)
+
+
+def _card_json(read: CardRead) -> dict:
+    q = read.question
+    out: dict = {"problems": [_diagnostic_json(d) for d in read.problems]}
+    if q is not None:
+        out["question"] = [
+            q.id,
+            q.id_line,
+            list(q.tags),
+            q.deck,
+            q.title,
+            q.title_line,
+            [q.context.line, q.context.markdown],
+            [[p.line, p.number, p.markdown] for p in q.points],
+            [q.extra.line, q.extra.markdown],
+            q.whole_answer,
+        ]
+    if read.rendered is not None:
+        out["media"] = [[m.src, m.line, m.vault] for m in read.rendered.media]
+    return out
+
+
+def _card_read(raw: dict, rel: str) -> CardRead:
+    from .media import ImageRef
+    from .parse import Point, Question, Section
+    from .readcards import CardRead
+
+    problems = tuple(_diagnostic(d) for d in raw["problems"])
+    if "question" not in raw:
+        return CardRead(None, None, problems)
+    (note_id, id_line, tags, deck, title, title_line, context, points, extra, whole) = raw[
+        "question"
+    ]
+    # The memo is mkdeck's own, in the user's own folder: its values are taken as they are.
+    question = Question(
+        rel,
+        note_id,
+        id_line,
+        tuple(tags),
+        deck,
+        title,
+        title_line,
+        Section(*context),
+        tuple(Point(*p) for p in points),
+        Section(*extra),
+        whole,
+    )
+    media = tuple(ImageRef(*m) for m in raw["media"]) if "media" in raw else ()
+    return CardRead(question, None, problems, media=media)
+
+
+def _locked_json(n: LockedNote) -> list:
+    return [n.path, n.guid, n.id, n.mtime, n.digest, n.next, [list(p) for p in n.points]]
+
+
+def _locked_note(raw: list) -> LockedNote:
+    path, guid, note_id, mtime, digest, nxt, points = raw
+    return LockedNote(
+        str(path),
+        str(guid),
+        None if note_id is None else str(note_id),
+        int(mtime),
+        str(digest),
+        int(nxt),
+        tuple((int(o), str(t)) for o, t in points),
+    )
+
+
+def _outcome_json(o: Outcome) -> dict:
+    return {
+        "key": o.key,
+        "images": list(o.images),
+        "package": list(o.package),
+        "notes": o.notes,
+        "cards": o.cards,
+        "media": o.media,
+        "diagnostics": [_diagnostic_json(d) for d in o.diagnostics],
+    }
+
+
+def inputs_key(parts: Iterable[object]) -> str:
+    """A hash of everything a build reads: equal keys make an equal package."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(repr(part).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
