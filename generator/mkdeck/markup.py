@@ -44,6 +44,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from .cloze import MATH_CLOSE, MATH_OPEN
+from .dialect.mark import mark_plugin
 from .errors import Diagnostic, Severity
 from .media import ImageRef, is_remote, media_token
 from .sanitize import is_script_url, rewrite_html
@@ -197,6 +198,15 @@ def _group_end(tex: str, start: int) -> int:
     return i
 
 
+def is_escaped(src: str, pos: int) -> bool:
+    """Whether the character at `pos` is escaped: an odd number of backslashes before it
+    (`\\$` is a backslash, then a dollar that opens a formula)."""
+    backslashes = 0
+    while pos - backslashes > 0 and src[pos - backslashes - 1] == "\\":
+        backslashes += 1
+    return backslashes % 2 == 1
+
+
 def _math_inline(state: StateInline, silent: bool) -> bool:
     """`$…$`, `$$…$$` and `\\[…\\]` inside a sentence, and `\\(…\\)`.
 
@@ -213,7 +223,7 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
             if end < 0 or not src[pos + 2 : end].strip():
                 return False
             return _push_math(state, silent, src[pos + 2 : end], end + 2, display=display)
-    if src[pos] != "$" or (pos and src[pos - 1] == "\\"):
+    if src[pos] != "$" or is_escaped(src, pos):
         return False
     if src.startswith("$$", pos):
         end = src.find("$$", pos + 2)
@@ -229,7 +239,7 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
     end = pos + 1
     while True:
         end = src.find("$", end)
-        if end < 0 or src[end - 1] != "\\":
+        if end < 0 or not is_escaped(src, end):
             break
         end += 1
     if end > pos + 1:
@@ -326,26 +336,6 @@ def _render_math(_self: Any, tokens: list[Token], idx: int, _options: Any, _env:
 
 
 # --- marked text, underscores, HTML -----------------------------------------------------------
-
-
-def _mark(state: StateInline, silent: bool) -> bool:
-    """`==text==` → `<mark>`; its content is Markdown like any other."""
-    src, pos = state.src, state.pos
-    if not src.startswith("==", pos):
-        return False
-    end = src.find("==", pos + 2, state.posMax)
-    inner = src[pos + 2 : end]
-    if end < 0 or not inner.strip() or inner[0].isspace() or inner[-1].isspace():
-        return False
-    if not silent:
-        state.push("mark_open", "mark", 1)
-        outer = state.posMax
-        state.pos, state.posMax = pos + 2, end
-        state.md.inline.tokenize(state)
-        state.posMax = outer
-        state.push("mark_close", "mark", -1)
-    state.pos = end + 2
-    return True
 
 
 def _underscores(state: StateInline, silent: bool) -> bool:
@@ -522,7 +512,7 @@ def parser() -> MarkdownIt:
     md.block.ruler.at("html_block", _html_block, {"alt": ["paragraph", "reference", "blockquote"]})
     md.inline.ruler.before("escape", "math_inline", _math_inline)
     md.inline.ruler.before("emphasis", "underscores", _underscores)
-    md.inline.ruler.before("emphasis", "mark", _mark)
+    md.use(mark_plugin)
     md.inline.ruler.before("link", "wiki", _wiki)
     md.inline.ruler.at("html_inline", _with_line(_known_html_inline))
     md.inline.ruler.at("image", _with_line(image))

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
 import yaml
+from markdown_it import MarkdownIt
 
 from .cloze import MARKERS
 from .errors import Diagnostic, MkdeckError
@@ -29,7 +31,7 @@ POINT_START = re.compile(
     r"^(?:(\d{1,3})[.)、．）](?![\d.])|[（(](\d{1,3})[）)]|([\u2460-\u2473]))[ \t]*(?=\S)"
 )
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+CONTAINER = re.compile(r"^[ \t>]*")
 # Spaces a person cannot see: a heading made only of them has no text.
 INVISIBLE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")
 # A heading or a numbered item with nothing in it (`mkdeck new` writes `1. ` to be filled).
@@ -236,27 +238,41 @@ def normalise_tags(tags: list) -> tuple[str, ...]:
 
 
 def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:
-    """For each line: is it inside (or delimiting) a code fence?
+    """For each line: is it code (a fence with its delimiters, or an indented code block)?
 
-    An unclosed fence silently swallows the rest of the file, so it is an error here.
+    CommonMark decides, through markdown-it's own block rules, so this agrees with how the
+    point is rendered: ```` ``` ```` inside a block indented by four spaces is code, not a fence.
+    An unclosed fence silently swallows the rest of its container, so it is an error here.
     """
     inside = [False] * len(lines)
-    opened: tuple[int, str] | None = None
-    for i in range(start, len(lines)):
-        m = FENCE.match(lines[i])
-        if opened is None:
-            if m:
-                opened = (i, m.group(1))
-                inside[i] = True
+    body = lines[start:]
+    if not any("```" in line or "~~~" in line for line in body):
+        return inside  # most files: nothing that could open a fence
+    for token in _blocks().parse("\n".join(body)):
+        if token.type not in ("fence", "code_block") or token.map is None:
             continue
-        inside[i] = True
-        fence = m.group(1) if m else ""
-        closes = fence[:1] == opened[1][0] and len(fence) >= len(opened[1])
-        if closes and not lines[i].strip()[len(fence) :].strip():
-            opened = None
-    if opened is not None:
-        raise MkdeckError(f"code fence {opened[1]} opened here is never closed", rel, opened[0] + 1)
+        first, end = token.map[0] + start, token.map[1] + start
+        for i in range(first, end):
+            inside[i] = True
+        if token.type == "fence" and not _closes(
+            lines[end - 1] if end - 1 > first else "", token.markup
+        ):
+            raise MkdeckError(
+                f"code fence {token.markup} opened here is never closed", rel, first + 1
+            )
     return inside
+
+
+@lru_cache(maxsize=1)
+def _blocks() -> MarkdownIt:
+    """CommonMark's block structure alone: where code is, by the rules that render it."""
+    return MarkdownIt("commonmark").disable("inline")
+
+
+def _closes(line: str, opening: str) -> bool:
+    """Whether `line` (inside any quote markers) closes a fence opened by `opening`."""
+    fence = CONTAINER.sub("", line).strip()
+    return bool(fence) and set(fence) == {opening[0]} and len(fence) >= len(opening)
 
 
 def split_points(lines: list[str], fenced: list[bool], start: int) -> tuple[list[Point], int, int]:
@@ -272,7 +288,8 @@ def split_points(lines: list[str], fenced: list[bool], start: int) -> tuple[list
         return [], len(lines), len(lines)
     end = len(lines)
     for i in range(starts[-1] + 1, len(lines)):
-        margin = lines[i][:1].strip() and not fenced[i]
+        # A fence that opens at the margin after a blank line starts the Extra too.
+        margin = lines[i][:1].strip()
         if margin and is_blank(lines[i - 1]) and not fenced[i - 1]:
             end = i
             break
