@@ -8,9 +8,12 @@ marks all of `x `a==b` y`), and `==` with spaces on the inside stays text.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
 from markdown_it.rules_inline.state_inline import Delimiter
+from markdown_it.token import Token
 
 EQUALS = 0x3D
 
@@ -56,19 +59,24 @@ def _post_process(state: StateInline) -> None:
             _pair(state, meta["delimiters"])
 
 
+def _become(token: Token, kind: str, nesting: Literal[-1, 1]) -> None:
+    token.type, token.tag, token.nesting, token.markup, token.content = (
+        kind,
+        "mark",
+        nesting,
+        "==",
+        "",
+    )
+
+
 def _pair(state: StateInline, delimiters: list[Delimiter]) -> None:
     lone: list[int] = []  # a single `=` left before a closing pair
     for opener in delimiters:
         if opener.marker != EQUALS or opener.end == -1:
             continue
         closer = delimiters[opener.end]
-        for index, (kind, nesting) in (
-            (opener.token, ("mark_open", 1)),
-            (closer.token, ("mark_close", -1)),
-        ):
-            token = state.tokens[index]
-            token.type, token.tag, token.nesting = kind, "mark", nesting
-            token.markup, token.content = "==", ""
+        _become(state.tokens[opener.token], "mark_open", 1)
+        _become(state.tokens[closer.token], "mark_close", -1)
         before = state.tokens[closer.token - 1]
         if before.type == "text" and before.content == "=":
             lone.append(closer.token - 1)
