@@ -168,7 +168,9 @@ def test_any_text_gives_a_result_or_mkdecks_own_errors(tmp_path_factory, text, r
     cards = write_cards(root, {"a.md": text, "b.md": raw})
     config = Config(root, cards, root / "build", deck="T")
     report = check(cards, config)
-    assert all(isinstance(d, Diagnostic) for d in report.diagnostics)
+    # Every problem is located: a file of the folder, or the folder itself.
+    assert all(d.path in ("a.md", "b.md", ".", "mkdeck.lock") for d in report.diagnostics)
+    assert all(d.message and d.severity in ("error", "warning", "note") for d in report.diagnostics)
     built = build(cards, root / "out.apkg", config)
     assert [str(d) for d in built.errors] == [str(d) for d in report.errors]
     assert (root / "out.apkg").exists() == (not built.errors)

@@ -176,4 +176,6 @@ def test_any_post_gives_a_plan_or_mkdecks_own_error(tmp_path_factory, pieces, ta
         return
     assert plan.cards or plan.skipped  # nothing planned: each question says why
     for card in plan.cards:
-        parse_question(card.text, card.filename)  # every planned file is a card file
+        question, _ = parse_question(card.text, card.filename)  # every planned file is a card
+        assert question.title and question.points  # with a question and an answer
+        assert len(question.points) == max(card.points, 1)  # as many cards as the plan said

@@ -24,18 +24,14 @@ from markdown_it import MarkdownIt
 
 from .cloze import MARKERS
 from .errors import Diagnostic, MkdeckError
+from .numbering import EMPTY_ITEM, POINT_START, point_number
 
-# A point starts at the left margin: `1.` `1)` `1）` `1、` `1．` (also glued: `1.QKV`), `（1）`
-# `(1)`, `①`…`⑳`. `(?![\d.])` keeps `3.14 is pi`, `1.5B` and `1.2.3` from being points.
-POINT_START = re.compile(
-    r"^(?:(\d{1,3})[.)、．）](?![\d.])|[（(](\d{1,3})[）)]|([\u2460-\u2473]))[ \t]*(?=\S)"
-)
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 CONTAINER = re.compile(r"^[ \t>]*")
 # Spaces a person cannot see: a heading made only of them has no text.
 INVISIBLE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")
-# A heading or a numbered item with nothing in it (`mkdeck new` writes `1. ` to be filled).
-EMPTY = re.compile(r"^ {0,3}(?:#{1,6}|\d{1,3}[.)、．）]|[（(]\d{1,3}[）)]|[\u2460-\u2473])(?=\s|$)")
+# A heading with nothing in it.
+EMPTY_HEADING = re.compile(r"^ {0,3}#{1,6}(?=\s|$)")
 # A first line that asks: short, and ends in a question mark (bold or not).
 ASKING = re.compile(r"^(?:\*\*|__)?(.{1,100}?[？?])(?:\*\*|__)?[ \t]*$")
 # An answer of one card longer than this (characters, spaces not counted) is hard to recall
@@ -93,6 +89,11 @@ def is_blank(text: str) -> bool:
     return not INVISIBLE.sub("", text)
 
 
+def _unfilled(line: str) -> bool:
+    """A line with nothing to learn: blank, or an empty heading or numbered item."""
+    return is_blank(EMPTY_ITEM.sub("", EMPTY_HEADING.sub("", line)))
+
+
 def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
     """Parse one card file. Raises `MkdeckError` for broken input, or a warning for no card."""
     text = MARKERS.sub("", text)
@@ -109,7 +110,7 @@ def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
     whole = not points
     if whole:
         answer = section(lines, answer_start, len(lines))
-        if all(is_blank(EMPTY.sub("", t)) for t in answer.markdown.split("\n")):
+        if all(_unfilled(t) for t in answer.markdown.split("\n")):
             raise MkdeckError(
                 "the question has no answer below it: skipped", rel, title_index + 1, "warning"
             )
@@ -308,7 +309,7 @@ def point(lines: list[str], line: int) -> Point:
     """
     m = POINT_START.match(lines[0])
     assert m is not None
-    number = int(m.group(1) or m.group(2)) if m.group(3) is None else ord(m.group(3)) - 0x245F
+    number = point_number(m)
     first = lines[0][m.end() :].rstrip()
     rest = [_expand_indent(t) for t in lines[1:]]
     indents = [len(t) - len(t.lstrip(" ")) for t in rest if t.strip()]

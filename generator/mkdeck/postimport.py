@@ -34,6 +34,7 @@ from .errors import Diagnostic, MkdeckError
 from .files import unique_name
 from .media import is_remote, local_path
 from .newcard import fresh_id, slug
+from .numbering import NUMBERED_HEADING
 from .parse import (
     HEADING,
     is_blank,
@@ -43,12 +44,6 @@ from .parse import (
     scan_fences,
 )
 
-# A numbered heading: `1、`, `1.`, `1)`, `1.1 `, `Q1.1:`, `（1）`, `①`, `1️⃣`. The number needs a
-# separator after it, so `2024年总结` and `3D 重建` are not numbered.
-NUMBERED = re.compile(
-    r"^(?:[Qq]?(\d{1,3}(?:[.．]\d{1,3})*)(?:[、.．)）:：]|[ \t]+)|[（(](\d{1,3})[）)]"
-    r"|([\u2460-\u2473])|\d\ufe0f?\u20e3)[ \t]*(?P<rest>.*)$"
-)
 ASKS = re.compile(r"[？?][ \t]*$")
 EMPHASIS = re.compile(r"^(\*\*|__|\*)(.+)\1$")
 BOLD_LINE = re.compile(r"^\*\*((?:(?!\*\*).)+)\*\*[ \t]*$|^__((?:(?!__).)+)__[ \t]*$")
@@ -223,7 +218,7 @@ def read_headings(lines: list[str], fenced: list[bool], start: int) -> list[Head
         if raw is None or is_blank(raw):
             continue
         text = _unwrap(raw.strip())
-        numbered = NUMBERED.match(text)
+        numbered = NUMBERED_HEADING.match(text)
         title = _unwrap(numbered.group("rest").strip()) if numbered else text
         asks = bool(ASKS.search(title))
         if bold and not (numbered or asks):
