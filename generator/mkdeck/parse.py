@@ -94,11 +94,19 @@ def _unfilled(line: str) -> bool:
     return is_blank(EMPTY_ITEM.sub("", EMPTY_HEADING.sub("", line)))
 
 
-def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
-    """Parse one card file. Raises `MkdeckError` for broken input, or a warning for no card."""
+def parse_question(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
+    """Parse one card file: its question and what is wrong with it. A file that holds no card
+    (None) says why: a warning when it is only empty, an error when its input is broken."""
+    try:
+        return _parse(text, rel)
+    except MkdeckError as exc:  # the helpers below stop at the first broken thing
+        return None, [exc.diagnostic]
+
+
+def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
     text = MARKERS.sub("", text)
     if is_blank(text):
-        raise MkdeckError("the file is empty: skipped", rel, 1, "warning")
+        return None, [Diagnostic(rel, 1, "the file is empty: skipped", "warning")]
     lines = text.split("\n")
     front = read_front_matter(lines, rel)
     meta = card_settings(front, rel)
@@ -111,9 +119,8 @@ def parse_question(text: str, rel: str) -> tuple[Question, list[Diagnostic]]:
     if whole:
         answer = section(lines, answer_start, len(lines))
         if all(_unfilled(t) for t in answer.markdown.split("\n")):
-            raise MkdeckError(
-                "the question has no answer below it: skipped", rel, title_index + 1, "warning"
-            )
+            why = "the question has no answer below it: skipped"
+            return None, [Diagnostic(rel, title_index + 1, why, "warning")]
         points = [Point(answer.line, 1, answer.markdown)]
         context = extra = Section(answer.line, "")
         size = len(INVISIBLE.sub("", answer.markdown))

@@ -166,13 +166,13 @@ def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
         origin = f"{rel} › {lines[h.index].strip()}"
         section_tags = [s.title for s in _sections_above(h, headings, kinds)]
         markdown = _card_markdown(h.title, [*tags, *normalise_tags(section_tags)], origin, answer)
-        try:  # read as the build will read it: its points counted, an empty answer found
-            card, _ = parse_question(markdown, "card")
-        except MkdeckError as exc:
+        # Read as the build will read it: its points counted, an empty answer found.
+        card, problems = parse_question(markdown, "card")
+        if card is None:
             why = "its answer is empty once the footer and missing images are left out"
             skipped.append(Diagnostic(rel, h.index + 1, f"`{h.title}`: {why}: skipped", "warning"))
-            if exc.severity == "error":
-                raise
+            if any(d.severity == "error" for d in problems):
+                raise MkdeckError(problems[0].message, problems[0].path, problems[0].line)
             continue
         filename = existing.get(origin) or unique_name(slug(h.title), ".md", taken)
         taken.add(filename)

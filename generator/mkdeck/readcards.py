@@ -49,10 +49,13 @@ def read_card(job: tuple[str, bytes, RenderSettings]) -> CardRead:
 
     rel, data, settings = job
     try:
-        question, problems = parse_question(decode_source(data, rel), rel)
-        rendered = render_question(question, settings)
+        text = decode_source(data, rel)
     except MkdeckError as exc:
         return CardRead(None, None, (exc.diagnostic,))
+    question, problems = parse_question(text, rel)
+    if question is None:
+        return CardRead(None, None, tuple(problems))
+    rendered = render_question(question, settings)
     ordinals = tuple(range(1, len(question.points) + 1))
     fresh = note_fields(question, rendered, ordinals)
     said = (*problems, *rendered.problems)
