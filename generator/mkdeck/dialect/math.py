@@ -1,0 +1,191 @@
+"""Formulas: `$…$`, `$$…$$` (a block on its own lines, or inside a sentence), `\\(…\\)` and
+`\\[…\\]`, as Typora, Obsidian and GitHub read them; the TeX reaches MathJax untouched, between
+markers (`cloze.MATH_OPEN`) so that a hidden span can make it cloze-safe.
+
+Built in the style of mdit-py-plugins' `dollarmath` (escapes counted by parity, a block rule
+that needs no blank line around it), but not on it: real notes need a padded `$ x $` that is
+math only when it reads as TeX (so `$5 and $10` stays money), `$$` blocks that interrupt a
+paragraph and hold blank lines, `$$$$` between two formulas, and each formula's TeX checked
+where it stands (`tex.py`), none of which `dollarmath` offers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+
+from ..cloze import MATH_CLOSE, MATH_OPEN
+from ..tex import tex_problem
+from .document import Document, document, inline_line
+
+
+def math_plugin(md: MarkdownIt) -> None:
+    """Register the formula rules, before the rules that would read `$` or `\\` otherwise."""
+    md.block.ruler.before(
+        "fence",
+        "math_block",
+        _math_block,
+        {"alt": ["paragraph", "reference", "blockquote", "list"]},
+    )
+    md.inline.ruler.before("escape", "math_inline", _math_inline)
+    md.add_render_rule("math_inline", _render_math)
+    md.add_render_rule("math_block", _render_math)
+
+
+# A padded formula (`$ x $`, `$10^{-2} $`) is math when its content reads as TeX: it holds a
+# command, one of these characters, a Greek letter or a math symbol, or it is one word with no
+# space inside (`$P(ed) $`). `$ 5 and $ 10` and `$ HOME and $ PATH` stay text.
+TEX_SIGNS = re.compile(r"\\[A-Za-z]+|[\^_{}=+<>|]|[\u0370-\u03ff\u2190-\u21ff\u2200-\u22ff]")
+
+
+def check_tex(tex: str, doc: Document, line: int) -> None:
+    """What makes MathJax show a formula as raw TeX, reported at the formula's line: unbalanced
+    braces, `\\left` without `\\right`, `\\begin{…}` without its `\\end{…}`."""
+    problem = tex_problem(tex)
+    if problem:
+        shown = " ".join(tex.split())
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        doc.report(line, f"{problem} in formula `{shown}`")
+
+
+def is_escaped(src: str, pos: int) -> bool:
+    """Whether the character at `pos` is escaped: an odd number of backslashes before it
+    (`\\$` is a backslash, then a dollar that opens a formula)."""
+    backslashes = 0
+    while pos - backslashes > 0 and src[pos - backslashes - 1] == "\\":
+        backslashes += 1
+    return backslashes % 2 == 1
+
+
+def _math_inline(state: StateInline, silent: bool) -> bool:
+    """`$…$`, `$$…$$` and `\\[…\\]` inside a sentence, and `\\(…\\)`.
+
+    A `$…$` formula opens at a `$` followed by a non-space and closes at the next `$` that
+    follows a non-space and is not followed by a digit (Pandoc's rule, so `$5 and $10` is
+    money). A padded one (`$ x $`, `$\\pi $`, as Typora and Notion write them) is math when
+    its content reads as TeX (`TEX_SIGNS`, or a single word) and the closing `$` is not
+    followed by a digit.
+    """
+    src, pos = state.src, state.pos
+    for opening, closing, display in (("\\(", "\\)", False), ("\\[", "\\]", True)):
+        if src.startswith(opening, pos):
+            end = src.find(closing, pos + 2)
+            if end < 0 or not src[pos + 2 : end].strip():
+                return False
+            return _push_math(state, silent, src[pos + 2 : end], end + 2, display=display)
+    if src[pos] != "$" or is_escaped(src, pos):
+        return False
+    if src.startswith("$$", pos):
+        end = src.find("$$", pos + 2)
+        if end < 0 or not src[pos + 2 : end].strip():
+            if not silent:
+                document(state.env).report(
+                    inline_line(state, pos), "unclosed `$$` formula (close it with `$$`)"
+                )
+                state.pending += "$$"
+            state.pos = pos + 2
+            return True
+        return _push_math(state, silent, src[pos + 2 : end], end + 2, display=True)
+    end = pos + 1
+    while True:
+        end = src.find("$", end)
+        if end < 0 or not is_escaped(src, end):
+            break
+        end += 1
+    if end > pos + 1:
+        tex = src[pos + 1 : end]
+        inner = tex.strip()
+        tight = not tex[0].isspace() and not tex[-1].isspace()
+        reads_as_tex = bool(TEX_SIGNS.search(inner)) or (
+            inner and not any(c.isspace() for c in inner)
+        )
+        if not src[end + 1 : end + 2].isdigit() and (tight or reads_as_tex):
+            return _push_math(state, silent, tex, end + 1, display=False)
+    following = src[pos + 1 : pos + 2]
+    if following and not following.isspace() and not following.isdigit() and not silent:
+        document(state.env).report(
+            inline_line(state, pos),
+            "unclosed `$` formula (write `\\$` for a literal dollar sign)",
+        )
+    return False
+
+
+def _push_math(state: StateInline, silent: bool, tex: str, end: int, display: bool) -> bool:
+    if not silent:
+        token = state.push("math_inline", "math", 0)
+        token.content = tex
+        token.meta["display"] = display
+        check_tex(tex, document(state.env), inline_line(state, state.pos))
+    state.pos = end
+    return True
+
+
+def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """A `$$` or `\\[` block: it needs no blank line around it, and may sit in a list item.
+
+    A line of `$$$$` ends one formula and begins the next, as Obsidian and MathJax read it.
+    """
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False
+    begin = state.bMarks[start] + state.tShift[start]
+    first = state.src[begin : state.eMarks[start]].rstrip()
+    if first.startswith("$$"):
+        close = "$$"
+    elif first.startswith("\\["):
+        close = "\\]"
+    else:
+        return False
+    rest = first[2:]
+    formulas: list[tuple[int, int, str]] = []  # first line, last line, TeX
+    if close in rest:
+        if not rest.endswith(close) or not rest[: -len(close)].strip():
+            return False  # `$$a$$ and text`: a formula inside a sentence
+        formulas.append((start, start, rest[: -len(close)]))
+    else:
+        opened = start
+        while True:
+            last = opened + 1
+            while last < end:  # blank lines inside are allowed: MathJax ignores them
+                if state.sCount[last] < state.blkIndent and not state.isEmpty(last):
+                    return False  # the list item or quote ended first
+                text = state.src[state.bMarks[last] + state.tShift[last] : state.eMarks[last]]
+                if text.rstrip().endswith(close):
+                    break
+                last += 1
+            else:
+                return False
+            body = state.getLines(opened + 1, last, state.blkIndent, False)
+            again = close == "$$" and text.strip() == "$$$$"
+            closing = "" if again else text.rstrip()[: -len(close)]
+            tex = "\n".join(part for part in (rest, body, closing) if part.strip())
+            formulas.append((opened, last, tex))
+            if not again:
+                break
+            opened, rest = last, ""
+    if silent:
+        return True
+    doc = document(state.env)
+    for opened, last, tex in formulas:
+        token = state.push("math_block", "math", 0)
+        token.block = True
+        token.content = tex
+        token.map = [opened, last + 1]
+        check_tex(tex, doc, doc.base + opened)
+    state.line = formulas[-1][1] + 1
+    return True
+
+
+def _render_math(_self: Any, tokens: list[Token], idx: int, _options: Any, _env: Any) -> str:
+    token = tokens[idx]
+    tex = escapeHtml(token.content)
+    if token.type == "math_block":
+        return f'<div class="math">{MATH_OPEN}\\[\n{tex.strip()}\n\\]{MATH_CLOSE}</div>\n'
+    if token.meta.get("display"):
+        return f'<span class="math display">{MATH_OPEN}\\[{tex}\\]{MATH_CLOSE}</span>'
+    return f'<span class="math">{MATH_OPEN}\\({tex}\\){MATH_CLOSE}</span>'
