@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -42,3 +43,38 @@ def test_attention_flops_card_carries_the_counts_of_each_part(tmp_path, collecti
     note = collection.get_note(nid)
     for count in ("6sD^2", "2hds^2", "hs^2", "3hs^2", "8sD^2 + 4Ds^2"):
         assert f"{count}" in note["Text"] + note["Extra"]
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "cards.txt"
+STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)
+
+
+def _as_anki_renders(collection) -> str:
+    """Every card of the collection, front and back as Anki's renderer gives them."""
+    out = []
+    cards = [collection.get_card(cid) for cid in collection.find_cards("")]
+    for card in sorted(cards, key=lambda c: (c.note()["Source"], c.ord)):
+        note = card.note()
+        out += [
+            f"=== {note['Source']} c{card.ord + 1} (deck {collection.decks.name(card.did)})",
+            "--- front",
+            STYLE.sub("", card.question()).strip(),
+            "--- back",
+            STYLE.sub("", card.answer()).strip(),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def test_the_shipped_deck_renders_as_its_golden_copy(tmp_path, collection):
+    """What Anki shows of each shipped card, byte for byte. A change to the dialect, the
+    hiding rules or the templates shows here as a diff to read; to accept it, run the tests
+    with MKDECK_GOLDEN=update and commit tests/golden/cards.txt."""
+    cards = tmp_path / "cards"
+    shutil.copytree(CARDS, cards)
+    report = build_deck(cards, deck="LLM 算法面试")
+    import_package(collection, report.package)
+    rendered = _as_anki_renders(collection)
+    if os.environ.get("MKDECK_GOLDEN") == "update":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(rendered, "utf-8")
+    assert rendered == GOLDEN.read_text("utf-8")
