@@ -134,7 +134,7 @@ def test_nothing_changed_is_known_from_the_last_outcome(tmp_path):
     assert [str(d) for d in again.diagnostics] == [str(d) for d in first.diagnostics]
     # What the preview of an unchanged deck takes the points' lines from.
     memo = mkdeck.memo.Memo(_memo(tmp_path).parent, _salt(), writable=False)
-    assert memo.lines() == first.lines and first.lines[("a.md", 2)] == 4
+    assert memo.lines() == first.lines() and first.lines()[("a.md", 2)] == 4
     memo.close()
     strict = _build(tmp_path, strict=True)  # what the last build said still counts
     assert [str(d) for d in strict.errors] == ["empty.md:1: error: the file is empty: skipped"]

@@ -49,8 +49,15 @@ class Report:
     seconds: float = 0.0
     up_to_date: bool = False  # nothing changed: the package was left as it was
     rendered: int = 0  # files read this run (the others came from the memo)
-    # Where each card's point is written: (card file, cloze ordinal) → line.
-    lines: dict[tuple[str, int], int] = field(default_factory=dict)
+    built: list[Card] = field(default_factory=list)  # what each card file became
+
+    def lines(self) -> dict[tuple[str, int], int]:
+        """Where each card's point is written: (card file, cloze ordinal) → line."""
+        return {
+            (card.source.rel, ordinal): point.line
+            for card in self.built
+            for ordinal, point in zip(card.ordinals, card.question.points, strict=True)
+        }
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -230,7 +237,7 @@ def _build(
     images = tuple(sorted(str(m.path) for m in media))
     update.lock = (lock_hash, lock)
     update.kept = kept_collection
-    report.lines = _lines(found.cards)
+    report.built = found.cards
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
         images,
@@ -298,14 +305,6 @@ def _inputs(
         stamps.append((path, size, -1 if racy_as_changed and racy(mtime) else mtime))
     skipped = tuple(d.path for d in snap.skipped)
     return inputs_key([root, str(out), snap.hashes, lock_hash, stamps, skipped, snap.tree])
-
-
-def _lines(cards: Sequence[Card]) -> dict[tuple[str, int], int]:
-    return {
-        (card.source.rel, ordinal): point.line
-        for card in cards
-        for ordinal, point in zip(card.ordinals, card.question.points, strict=True)
-    }
 
 
 def _nothing(*problems: Diagnostic) -> Collected:
@@ -417,8 +416,8 @@ def preview(
     report = build(cards_dir, out, config, progress)
     if report.errors or report.package is None:
         return report, None
-    lines = report.lines
-    if report.up_to_date and not lines:  # nothing was built: where the last build left them
+    lines = report.lines()
+    if report.up_to_date and not report.built:  # nothing was built: as the last build left them
         memo = Memo(memo_folder(out), salt_of(config.render_settings), writable=False)
         try:
             lines = memo.lines()

@@ -28,6 +28,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import MkdeckError
 from .files import atomic_write, remove_stale_temporaries
@@ -46,9 +47,9 @@ PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f\u2028\u2029]*')
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
-@dataclass(frozen=True)
-class LockedNote:
-    """What the lock remembers of one card file."""
+class LockedNote(NamedTuple):
+    """What the lock remembers of one card file (a named tuple: a large lock holds a hundred
+    thousand, read on every build)."""
 
     path: str
     guid: str

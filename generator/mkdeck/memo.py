@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, hash TEXT NOT NULL, card TEXT NOT NULL,
   sealed TEXT, digest TEXT, text TEXT, extra TEXT
 );
+CREATE TABLE IF NOT EXISTS lock (path TEXT PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kept (
   guid TEXT PRIMARY KEY, deck TEXT NOT NULL, digest TEXT NOT NULL, mtime INTEGER NOT NULL,
   position INTEGER NOT NULL, ordinals TEXT NOT NULL
@@ -140,6 +141,7 @@ class Memo:
         self._db: sqlite3.Connection | None = None
         self._loaded: dict[str, tuple[str, str, str | None, str | None]] | None = None
         self._kept: dict[str, NoteRow] = {}
+        self._lock: dict[str, LockedNote] = {}  # as loaded: a save writes what differs
         self._meta: dict[str, str] = {}
         self.images: dict[str, ImageStamp] = {}
         if folder is None:
@@ -173,6 +175,7 @@ class Memo:
                 return
             db.executescript(
                 "DELETE FROM meta; DELETE FROM files; DELETE FROM images; DELETE FROM kept;"
+                " DELETE FROM lock;"
             )
             db.execute("INSERT INTO meta VALUES ('salt', ?)", (salt,))
             db.commit()
@@ -280,16 +283,15 @@ class Memo:
         return found
 
     def lock(self, lock_hash: str) -> Lock | None:
-        raw = self._meta.get("lock")
-        if raw is None:
+        """The lock whose text has this hash, as parsed when a build last wrote or read it."""
+        if self._db is None or self._meta.get("lock") != lock_hash:
             return None
         try:
-            stored_hash, entries = json.loads(raw)
-            if stored_hash != lock_hash:
-                return None
-            return Lock(tuple(_locked_note(e) for e in entries))
-        except (ValueError, TypeError, IndexError):
+            rows = self._db.execute("SELECT entry FROM lock ORDER BY path")
+            self._lock = {n.path: n for n in (_locked_note(json.loads(e)) for (e,) in rows)}
+        except (sqlite3.Error, ValueError, TypeError):
             return None
+        return Lock(tuple(self._lock.values()))
 
     def kept(self) -> KeptCollection | None:
         """The collection of the last package written, when it is still there."""
@@ -346,21 +348,34 @@ class Memo:
             ((p, s.size, s.mtime_ns, s.name) for p, s in images),
         )
         meta: dict[str, str] = {}
-        if update.lock is not None and update.lock[0] != _stored_hash(self._meta.get("lock")):
+        if update.lock is not None and update.lock[0] != self._meta.get("lock"):
             lock_hash, lock = update.lock
-            meta["lock"] = _dump([lock_hash, [_locked_json(n) for n in lock.notes]])
+            entries = self._lock  # as loaded; when not loaded, every row is written again
+            if not entries:
+                db.execute("DELETE FROM lock")
+            new = {n.path: n for n in lock.notes}
+            db.executemany(
+                "DELETE FROM lock WHERE path = ?", ((p,) for p in entries if p not in new)
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO lock VALUES (?, ?)",
+                ((p, _dump(_locked_json(n))) for p, n in new.items() if entries.get(p) != n),
+            )
+            meta["lock"] = lock_hash
         if update.kept is not None:
             k = update.kept
-            old = self._kept if self._meta.get("kept") else {}
+            rows = self._kept  # as loaded; when not loaded, every row is written again
+            if not rows:
+                db.execute("DELETE FROM kept")
             db.executemany(
-                "DELETE FROM kept WHERE guid = ?", ((g,) for g in old if g not in k.rows)
+                "DELETE FROM kept WHERE guid = ?", ((g,) for g in rows if g not in k.rows)
             )
             db.executemany(
                 "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     (r.guid, r.deck, r.digest, r.mtime, r.position, _dump(r.ordinals))
                     for r in k.rows.values()
-                    if old.get(r.guid) != r
+                    if rows.get(r.guid) != r
                 ),
             )
             meta["kept"] = _dump(
@@ -383,14 +398,6 @@ class Memo:
 
 def _dump(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _stored_hash(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    with contextlib.suppress(ValueError, TypeError, IndexError):
-        return str(json.loads(raw)[0])
-    return None
 
 
 def _diagnostic_json(d: Diagnostic) -> list:
@@ -460,15 +467,7 @@ def _locked_json(n: LockedNote) -> list:
 
 def _locked_note(raw: list) -> LockedNote:
     path, guid, note_id, mtime, digest, nxt, points = raw
-    return LockedNote(
-        str(path),
-        str(guid),
-        None if note_id is None else str(note_id),
-        int(mtime),
-        str(digest),
-        int(nxt),
-        tuple((int(o), str(t)) for o, t in points),
-    )
+    return LockedNote(path, guid, note_id, mtime, digest, nxt, tuple(map(tuple, points)))
 
 
 def _outcome_json(o: Outcome) -> dict:
