@@ -186,6 +186,7 @@ def main() -> None:
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="mkdeck-bench-"))
+    os.environ["XDG_CACHE_HOME"] = str(base / "user-cache")  # the builds' memo, thrown away after
     try:
         root = base / "deck"
         cards = root / "cards"

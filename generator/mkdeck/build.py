@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .discover import Snapshot, snapshot
 from .errors import Diagnostic, MkdeckError
+from .files import stamp
 from .lockfile import LOCK_NAME, Lock, lock_bytes, lock_text, parse_lock
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
-from .package import stamp
 
 if TYPE_CHECKING:
     from .assemble import Card, MediaMap

@@ -49,6 +49,15 @@ def remove_stale_temporaries(target: Path) -> None:
             stale.unlink()
 
 
+def stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time in ns; (-1, -1) for a file that is not there."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return -1, -1
+    return stat.st_size, stat.st_mtime_ns
+
+
 def unique_name(stem: str, suffix: str, taken: Iterable[str]) -> str:
     """`stem.md`, else `stem-2.md`, `stem-3.md`, … whichever is not taken."""
     used = set(taken)

@@ -42,7 +42,9 @@ from .lockfile import Lock, LockedNote
 from .media import PACKED_NAME, ImageStamp
 
 if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or packs
+    from .media import ImageRef
     from .package import KeptCollection, NoteRow
+    from .parse import Point, Question, Section
     from .readcards import CardRead
 
 FORMAT = 1
@@ -432,12 +434,23 @@ def _card_json(read: CardRead) -> dict:
     return out
 
 
-def _card_read(raw: dict, rel: str) -> CardRead:
+@lru_cache(maxsize=1)
+def _card_types() -> tuple[
+    type[ImageRef], type[Point], type[Question], type[Section], type[CardRead]
+]:
+    """The types a card read is made of, imported once (a build that finds nothing changed
+    never needs them, nor the parser they come with)."""
     from .media import ImageRef
     from .parse import Point, Question, Section
     from .readcards import CardRead
 
-    problems = tuple(_diagnostic(d) for d in raw["problems"])
+    return ImageRef, Point, Question, Section, CardRead
+
+
+def _card_read(raw: dict, rel: str) -> CardRead:
+    ImageRef, Point, Question, Section, CardRead = _card_types()
+    said = raw["problems"]
+    problems = tuple(_diagnostic(d) for d in said) if said else ()
     if "question" not in raw:
         return CardRead(None, None, problems)
     (note_id, id_line, tags, deck, title, title_line, context, points, extra, whole) = raw[

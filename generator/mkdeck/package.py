@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from .files import atomic_write, remove_stale_temporaries, temporary_beside
+from .files import atomic_write, remove_stale_temporaries, stamp, temporary_beside
 from .media import MediaFile
 from .notetype import NOTETYPE_ID, css, notetype
 
@@ -98,15 +98,6 @@ def deck_id(name: str) -> int:
     """Stable id from the deck's name: the same deck lands in the same place on every import."""
     digest = hashlib.sha256(name.encode("utf-8")).digest()
     return (int.from_bytes(digest[:7], "big") | (1 << 56)) & ((1 << 62) - 1)
-
-
-def stamp(path: Path) -> tuple[int, int]:
-    """Size and modification time in ns; (-1, -1) for a file that is not there."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return -1, -1
-    return stat.st_size, stat.st_mtime_ns
 
 
 def plan_package(
