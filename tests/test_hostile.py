@@ -80,9 +80,9 @@ def test_scripts_are_removed_from_rendered_cards_with_a_warning(tmp_path, collec
     cards = write_cards(tmp_path, {"s.md": SCRIPTED, "a.png": b"\x89PNG\r\n\x1a\n"})
     report = build_deck(cards)
     warnings = [str(d) for d in report.warnings]
-    assert any(w.startswith("s.md:3: warning: removed script") for w in warnings), warnings
-    assert any(w.startswith("s.md:4: warning: removed script") for w in warnings)
-    assert any(w.startswith("s.md:6: warning: removed script") for w in warnings)
+    assert any(w.startswith("s.md:3: warning: removed `onerror=`") for w in warnings), warnings
+    assert any(w.startswith("s.md:4: warning: removed `javascript:`") for w in warnings)
+    assert any(w.startswith("s.md:6: warning: removed `<script>`") for w in warnings)
     import_package(collection, report.package)
     for cid in collection.find_cards(""):
         card = collection.get_card(cid)

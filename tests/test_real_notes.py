@@ -52,7 +52,7 @@ def test_a_typora_export_gives_one_card_per_point_with_its_cue(deck, collection)
     assert "\\( x_{&lt;t} \\)" in formula and "\\(\\pi \\)" in formula
     assert "\\[\\frac{a}{b}\\]" in cards[4].answer()
     [media] = os.listdir(collection.media.dir())
-    assert f'src="{media}" style="zoom:50%;"' in cards[0].question()
+    assert f'src="{media}" style="zoom:50%"' in cards[0].question()
 
 
 GITHUB_LIST = """\

@@ -209,7 +209,7 @@ RENDER = [
     ),
     pytest.param(
         '图：<img src="a.png" style="zoom:50%;" />',
-        '图：[[<img src="<m0>" style="zoom:50%;" />]]',
+        '图：[[<img src="<m0>" style="zoom:50%">]]',
         id="html image",
     ),
     pytest.param(

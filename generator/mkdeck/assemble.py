@@ -5,6 +5,7 @@ copy of it must change.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from .cloze import plain, seal, unmark
@@ -80,4 +81,6 @@ def note_row(card: Card, root: str, digest: str, mtime: int, position: int) -> N
 
 
 def anki_note(card: Card, row: NoteRow, fields: tuple[str, str]) -> AnkiNote:
-    return AnkiNote(row, fields[0], fields[1], card.source.rel, card.question.tags)
+    # The Source field is HTML: a file named `<img src=x onerror=…>.md` is shown as its name.
+    source = html.escape(card.source.rel, quote=False)
+    return AnkiNote(row, fields[0], fields[1], source, card.question.tags)

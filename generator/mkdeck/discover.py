@@ -47,6 +47,7 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[
     if not cards_dir.is_dir():
         raise MkdeckError("cards folder not found", ".")
     found, skipped, others = [], [], []
+    root = os.path.realpath(cards_dir) + os.sep
     for folder, subfolders, names in os.walk(cards_dir):
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         subdecks = Path(folder).relative_to(cards_dir).parts
@@ -64,7 +65,12 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[
                     Diagnostic(rel, 0, "a README describes its folder: not a card", "note")
                 )
                 continue
-            found.append(SourceFile(os.path.join(folder, name), rel, subdecks))
+            file = os.path.join(folder, name)
+            if os.path.islink(file) and not os.path.realpath(file).startswith(root):
+                why = "a link to a file outside the cards folder: not read"
+                skipped.append(Diagnostic(rel, 0, why, "warning"))
+                continue
+            found.append(SourceFile(file, rel, subdecks))
     return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped), sorted(others)
 
 

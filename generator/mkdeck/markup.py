@@ -19,6 +19,7 @@ module in `dialect/`, registered in `parser()` below.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -42,7 +43,7 @@ from .dialect.document import Document, document, inline_line
 from .dialect.mark import mark_plugin
 from .dialect.math import math_plugin
 from .media import ImageRef, is_remote, media_token
-from .sanitize import is_script_url, rewrite_html
+from .sanitize import is_script_url, removed
 
 # Inline HTML that passes through. Anything else in angle brackets is text, so that
 # `std::vector<int>` and `Map<K, V>` show as written instead of vanishing as unknown tags.
@@ -54,6 +55,8 @@ HTML_TAGS = frozenset(
     "footer nav main caption col colgroup tfoot address".split()
 )
 TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
+# A local image in raw HTML, to point at its packed file (Typora writes `<img src="a.png">`).
+HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*[\"']?)([^\"'\s>]+)([\"']?)", re.IGNORECASE)
 WIKI = re.compile(r"(?P<embed>!?)\[\[(?P<target>[^\[\]|\n]+)(?:\|(?P<alias>[^\[\]\n]*))?\]\]")
 IMAGE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|bmp|avif)$", re.IGNORECASE)
 SIZE = re.compile(r"^\d+(?:x\d+)?$")
@@ -177,22 +180,35 @@ def _media(doc: Document, src: str, line: int, vault: bool = False) -> str:
 
 
 def _html(fragment: str, doc: Document, line: int) -> str:
-    def image_src(src: str, offset: int) -> str:
-        return src if not src or is_remote(src) else _media(doc, src, line + offset)
+    """Raw HTML: each local `<img src>` points at its packed file, and what the sanitizer will
+    take out of it is named at its line. (The sanitizer itself runs on the whole rendered
+    part, `sanitize.clean`: an `<img>` this does not see is simply not shown.)"""
 
-    html, removed_at = rewrite_html(fragment, strip_scripts=not doc.allow_scripts, image=image_src)
-    for offset in removed_at:
-        _script_removed(doc, line + offset)
-    return html
+    def packed(m: re.Match[str]) -> str:
+        src = m.group(2)
+        if not src or is_remote(src):
+            return m.group(0)
+        offset = fragment.count("\n", 0, m.start())
+        return m.group(1) + _media(doc, html.unescape(src), line + offset) + m.group(3)
+
+    if not doc.allow_scripts:
+        for offset, part in enumerate(fragment.split("\n")):
+            names = removed(part) if "<" in part else []
+            if names:
+                _removed(doc, line + offset, ", ".join(f"`{n}`" for n in names))
+    return HTML_IMAGE.sub(packed, fragment)
 
 
 def _script_removed(doc: Document, line: int) -> None:
-    if any(p.line == line and p.message.startswith("removed script") for p in doc.problems):
-        return
+    _removed(doc, line, "`javascript:`")
+
+
+def _removed(doc: Document, line: int, what: str) -> None:
     doc.report(
         line,
-        "removed script (<script>, on…= or javascript:) from the card: Anki runs card HTML. "
-        "To keep scripts you wrote yourself, set `allow_scripts = true` under [tool.mkdeck]",
+        f"removed {what} from the card: Anki runs card HTML, and a card may not run script, "
+        "navigate or fetch. To keep scripts you wrote yourself, set `allow_scripts = true` "
+        "under [tool.mkdeck]",
         "warning",
     )
 

@@ -142,6 +142,7 @@ def resolve_media(
                 if by_name is None:
                     by_name = _files_by_name(root)
                 file = _nearest(by_name.get(PurePosixPath(ref.src).name, []), path.parent, file)
+                file = file.resolve()  # a link found by its name may point anywhere
             if not file.is_relative_to(root):
                 problems.append(
                     Diagnostic(

@@ -100,7 +100,7 @@ def _render(package: Path, lines: dict[tuple[str, int], int], media_to: Path) ->
             cards = []
             for cid in col.find_cards(""):
                 card = col.get_card(cid)
-                rel, ordinal = card.note()["Source"], card.ord + 1
+                rel, ordinal = html.unescape(card.note()["Source"]), card.ord + 1
                 line = lines.get((rel, ordinal), 0)
                 front, back = STYLE.sub("", card.question()), STYLE.sub("", card.answer())
                 cards.append(PreviewCard(f"{rel}:{line}" if line else rel, ordinal, front, back))

@@ -17,6 +17,7 @@ from .errors import Diagnostic
 from .markup import Document, parse, parse_inline, to_html
 from .media import ImageRef
 from .parse import Question, Section
+from .sanitize import clean
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def render_question(
     def done(doc: Document, html: str) -> str:
         images.extend(doc.images)
         problems.extend(doc.problems)
-        return html
+        return html if settings.allow_scripts else clean(html)
 
     def section(part: Section) -> str:
         doc = document(part.line)

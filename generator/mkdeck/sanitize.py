@@ -1,10 +1,18 @@
-"""Keep script out of cards built from someone else's Markdown.
+"""Keep script, navigation and requests out of cards built from someone else's Markdown.
 
-Anki runs a card's HTML and JavaScript on every device that reviews it. Raw HTML in
-Markdown passes through the parser untouched, so mkdeck removes the three ways script
-gets in: `<script>` elements, `on…=` event attributes, and `javascript:` URLs. Everything
-else, text included, is written back as it came (the standard library's HTML parser
-tokenises; this module only drops tokens, and points `<img src>` at the packed file).
+Anki runs a card's HTML and JavaScript on every device that reviews it, and people build decks
+from repositories they cloned. So every part of every card passes an allowlist sanitizer,
+nh3 (the binding to Rust's ammonia), which parses HTML as a browser does (html5ever) and keeps
+only what is allowed: the tags Markdown makes and the presentational HTML real notes use, a
+few attributes, a few CSS properties (never `url()`), links to `http`, `https` and `mailto`,
+images that are packed files of the deck or `http(s)`. Comments go, and so does everything
+inside `<script>` and `<style>`. URL schemes are checked after entities are decoded, so
+`&#106;avascript:` is `javascript:`.
+
+What the sanitizer removes from raw HTML is also named, as a warning at the line of that HTML:
+the naming compares the sanitizer's output with what the same sanitizer keeps when every tag,
+attribute and scheme the fragment names is allowed, so a removal is never silent, and it never
+decides what is kept.
 """
 
 from __future__ import annotations
@@ -12,105 +20,112 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from html.parser import HTMLParser
 
-# Cheap screen: HTML that matches none of these is returned as it is, unparsed.
-SUSPICIOUS = re.compile(r"<\s*script|\bon[a-z]+\s*=|javascript\s*:", re.IGNORECASE)
-URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "poster"}
+import nh3
+
+from .media import MEDIA_OPEN
+
+# What Markdown makes, and the presentational HTML of Typora, Obsidian and GitHub notes.
+TAGS = frozenset(
+    "p br hr h1 h2 h3 h4 h5 h6 blockquote pre code em strong del s a img ul ol li table thead "
+    "tbody tfoot tr th td caption col colgroup div span mark sup sub kbd u b i small abbr ins "
+    "font center details summary dl dt dd figure figcaption ruby rt rp q cite var samp wbr bdi "
+    "bdo time data section article aside header footer address".split()
+)
+_EVERYWHERE = {"class", "title", "align", "style", "dir", "lang"}
+ATTRIBUTES: dict[str, set[str]] = {
+    "*": _EVERYWHERE,
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "font": {"color", "size", "face"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "ol": {"start", "type"},
+    "li": {"value"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "details": {"open"},
+}
+STYLE_PROPERTIES = frozenset(
+    "color background-color font-weight font-style text-decoration text-align vertical-align "
+    "width height max-width zoom".split()
+)
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+_REMOTE = re.compile(r"^\s*https?://", re.IGNORECASE)
+_LINK = re.compile(r"^\s*(?:https?:|mailto:)", re.IGNORECASE)
+# Only for naming what was removed (never for deciding it): the names a fragment mentions.
+_TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][\w:-]*)")
+_ATTRIBUTE_NAME = re.compile(r"([a-zA-Z_:@][-\w:.@]*)\s*=")
+_SCHEME = re.compile(r"=\s*[\"']?\s*([a-zA-Z][a-zA-Z0-9+.-]*)\s*:")
+_PROPERTY = re.compile(r"([a-zA-Z-]+)\s*:")
+
+
+def clean(fragment: str, image: Callable[[str], str | None] | None = None) -> str:
+    """The fragment as the allowlist keeps it. `image(src)` names the packed file a local
+    image stands for (or None: not packed, so not shown)."""
+
+    def attribute(tag: str, name: str, value: str) -> str | None:
+        if tag == "img" and name == "src":
+            if value.startswith(MEDIA_OPEN) or _REMOTE.match(value):
+                return value
+            return image(html.unescape(value)) if image is not None else None
+        if tag == "a" and name == "href":
+            return value if _LINK.match(value) else None  # no relative links: nowhere to go
+        return value
+
+    return nh3.clean(
+        fragment,
+        tags=set(TAGS),
+        attributes=ATTRIBUTES,
+        url_schemes=set(URL_SCHEMES),
+        filter_style_properties=set(STYLE_PROPERTIES),
+        attribute_filter=attribute,
+        strip_comments=True,
+        link_rel=None,  # no link opens a window: `target` is not kept
+    )
+
+
+def removed(fragment: str) -> list[str]:
+    """What `clean` takes out of a fragment of raw HTML, named (`<iframe>`, `onerror=`,
+    `javascript:`), or [] when it only tidies it."""
+    if "<" not in fragment:
+        return []
+    plain = html.unescape(fragment)
+    tags = {t.lower() for t in _TAG_NAME.findall(plain)}
+    attributes = {a.lower() for a in _ATTRIBUTE_NAME.findall(plain)}
+    schemes = {s.lower() for s in _SCHEME.findall(plain)}
+    properties = {p.lower() for p in _PROPERTY.findall(plain)} if "style" in attributes else set()
+    everything = nh3.clean(
+        fragment,
+        tags=tags | TAGS,
+        clean_content_tags=set(),
+        attributes={"*": attributes | _EVERYWHERE | {"href", "src"}},
+        url_schemes=schemes | URL_SCHEMES,
+        filter_style_properties=properties | STYLE_PROPERTIES,
+        strip_comments=True,
+        link_rel=None,
+    )
+    kept = nh3.clean(
+        fragment,
+        tags=set(TAGS),
+        attributes=ATTRIBUTES,
+        url_schemes=set(URL_SCHEMES),
+        filter_style_properties=set(STYLE_PROPERTIES),
+        attribute_filter=lambda tag, name, value: value,
+        strip_comments=True,
+        link_rel=None,
+    )
+    if everything == kept:
+        return []
+    allowed = set().union(*ATTRIBUTES.values())
+    names = [f"<{t}>" for t in sorted(tags - TAGS)]
+    names += [f"{a}=" for a in sorted(attributes - allowed)]
+    names += [f"{s}:" for s in sorted(schemes - URL_SCHEMES)]
+    names += [f"style {p}" for p in sorted(properties - STYLE_PROPERTIES - schemes)]
+    return names or ["HTML outside what a card may carry (a style or a link)"]
 
 
 def is_script_url(value: str) -> bool:
-    """`javascript:` however it is disguised with case, spaces or control characters."""
+    """`javascript:` however it is disguised with case, spaces, control characters or entities
+    (for Markdown's own links and images, which are named as removed here)."""
     return re.sub(r"[\s\x00-\x1f]", "", html.unescape(value)).lower().startswith("javascript:")
-
-
-IMAGE_TAG = re.compile(r"<\s*img\b", re.IGNORECASE)
-
-
-def rewrite_html(
-    fragment: str, strip_scripts: bool, image: Callable[[str, int], str]
-) -> tuple[str, list[int]]:
-    """The fragment with each `<img src>` replaced by `image(src, line offset)`, and without
-    script when `strip_scripts`; also the line offsets (from the fragment's first line) at
-    which script was removed. HTML with neither is returned as it is, unparsed.
-    """
-    suspicious = strip_scripts and SUSPICIOUS.search(fragment)
-    if not suspicious and not IMAGE_TAG.search(fragment):
-        return fragment, []
-    parser = _Rewriter(strip_scripts, image)
-    parser.feed(fragment)
-    parser.close()
-    return "".join(parser.out), parser.removed_at
-
-
-class _Rewriter(HTMLParser):
-    def __init__(self, strip_scripts: bool, image: Callable[[str, int], str]) -> None:
-        super().__init__(convert_charrefs=False)
-        self.strip = strip_scripts
-        self.image = image
-        self.out: list[str] = []
-        self.removed_at: list[int] = []
-        self.in_script = 0
-
-    def _removed(self) -> None:
-        offset = self.getpos()[0] - 1
-        if offset not in self.removed_at:
-            self.removed_at.append(offset)
-
-    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], close: str) -> str:
-        kept = []
-        for name, value in attrs:
-            if self.strip and (
-                name.startswith("on")
-                or (name in URL_ATTRIBUTES and value is not None and is_script_url(value))
-            ):
-                self._removed()
-                continue
-            if tag == "img" and name == "src" and value is not None:
-                value = self.image(value, self.getpos()[0] - 1)
-            kept.append(name if value is None else f'{name}="{html.escape(value)}"')
-        return "<" + " ".join([tag, *kept]) + close
-
-    def _dropped(self, tag: str) -> bool:
-        return self.strip and tag == "script"
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._dropped(tag):
-            self.in_script += 1
-            self._removed()
-        elif not self.in_script:
-            self.out.append(self._tag(tag, attrs, ">"))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._dropped(tag):
-            self._removed()
-        elif not self.in_script:
-            self.out.append(self._tag(tag, attrs, " />"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._dropped(tag):
-            self.in_script = max(0, self.in_script - 1)
-        elif not self.in_script:
-            self.out.append(f"</{tag}>")
-
-    def handle_data(self, data: str) -> None:
-        if not self.in_script:
-            self.out.append(data)
-
-    def handle_entityref(self, name: str) -> None:
-        if not self.in_script:
-            self.out.append(f"&{name};")
-
-    def handle_charref(self, name: str) -> None:
-        if not self.in_script:
-            self.out.append(f"&#{name};")
-
-    def handle_comment(self, data: str) -> None:
-        if not self.in_script:
-            self.out.append(f"<!--{data}-->")
-
-    def handle_decl(self, decl: str) -> None:
-        self.out.append(f"<!{decl}>")
-
-    def unknown_decl(self, data: str) -> None:
-        self.out.append(f"<![{data}]>")

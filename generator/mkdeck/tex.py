@@ -36,7 +36,11 @@ def tex_names() -> tuple[frozenset[str], frozenset[str]]:
 def tex_problem(tex: str) -> str | None:
     """The first problem of a formula that makes MathJax show it as raw TeX, or None:
     unbalanced braces, `\\left` without `\\right`, `\\begin` without its `\\end`, or a
-    command or environment MathJax does not know (one the formula defines is known)."""
+    command or environment MathJax does not know (one the formula defines is known). Also TeX
+    that would make a link, a style, a class, an id or an attribute (`unsafe_tex`)."""
+    unsafe = unsafe_tex(tex)
+    if unsafe:
+        return unsafe
     commands, known_environments = tex_names()
     defined = set(DEFINED.findall(tex))
     depth, lefts = 0, 0
@@ -79,6 +83,35 @@ def tex_problem(tex: str) -> str | None:
         return "`\\left` without `\\right`"
     if environments:
         return f"`\\begin{{{environments[-1]}}}` without `\\end{{{environments[-1]}}}`"
+    return None
+
+
+# MathJax commands that put attributes, styles, classes or ids on what they typeset, or load code.
+ATTRIBUTE_COMMANDS = frozenset("style class cssId mmlToken data require".split())
+# Commands whose bracketed or braced argument is CSS or attributes: fine without a URL in it.
+STYLED = re.compile(r"\\(?:bbox|enclose)\s*(?:\{[^{}]*\}\s*)?\[([^\]]*)\]")
+HREF = re.compile(r"\\(href|url)\s*\{([^{}]*)\}")
+WEB = re.compile(r"^\s*https?://", re.IGNORECASE)
+
+
+def unsafe_tex(tex: str) -> str | None:
+    """TeX that would let a card navigate, fetch or carry attributes: `\\href` and `\\url` only
+    to `http(s)`; no `\\style`, `\\class`, `\\cssId`, `\\mmlToken`, `\\data`, `\\require`; no
+    `url(` in `\\bbox` or `\\enclose`. An error, not a silent repair: the author sees the
+    formula to rewrite (`\\color{red}{x}` colours without a style)."""
+    for m in HREF.finditer(tex):
+        if not WEB.match(m.group(2)):
+            return f"`\\{m.group(1)}` to `{m.group(2).strip()}`: a card links only to http(s)"
+    for m in TEX_TOKEN.finditer(tex):
+        word = m.group("word")
+        if word and word[1:] in ATTRIBUTE_COMMANDS:
+            return (
+                f"`{word}` sets attributes or styles a card may not carry "
+                "(for colour, write `\\color{red}{…}`)"
+            )
+    for m in STYLED.finditer(tex):
+        if re.search(r"url\s*\(|href|javascript", m.group(1), re.IGNORECASE):
+            return "a style with a URL in a formula: a card may not fetch anything"
     return None
 
 
