@@ -62,12 +62,31 @@ def racy(mtime_ns: int) -> bool:
     return mtime_ns > time.time_ns() - RACY_NS
 
 
-def _packed(file: Path, known: Mapping[str, ImageStamp]) -> MediaFile:
+def is_image(data: bytes) -> bool:
+    """Whether these bytes are an image a card can show: PNG, JPEG, GIF, WebP, BMP, AVIF or
+    SVG, by their content, whatever the file is called (a deck may be shared: no `notes.txt`
+    rides along as `notes.png`)."""
+    head = data[:32]
+    if head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"mif1", b"heic"):
+        return True
+    text = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<?xml", b"<svg", b"<!doctype svg", b"<!--")) and b"<svg" in text
+
+
+def _packed(file: Path, known: Mapping[str, ImageStamp]) -> MediaFile | None:
+    """The packed file, or None when its bytes are no image."""
     stat = file.stat()
     seen = known.get(str(file))
     if seen is not None and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return MediaFile(file, seen.name, seen)
-    name = f"mkdeck-{hashlib.sha256(file.read_bytes()).hexdigest()[:20]}{file.suffix.lower()}"
+    data = file.read_bytes()
+    if not is_image(data):
+        return None
+    name = f"mkdeck-{hashlib.sha256(data).hexdigest()[:20]}{file.suffix.lower()}"
     # Else a change in the same tick would look like no change to the next build.
     stamp = None if racy(stat.st_mtime_ns) else ImageStamp(stat.st_size, stat.st_mtime_ns, name)
     return MediaFile(file, name, stamp)
@@ -131,7 +150,7 @@ def resolve_media(
     """
     known = {} if known is None else known
     resolved: dict[tuple[str, int], MediaFile] = {}
-    packed: dict[Path, MediaFile] = {}
+    packed: dict[Path, MediaFile | None] = {}
     problems: list[Diagnostic] = []
     root = cards_dir.resolve()
     by_name: dict[str, list[Path]] | None = None  # built once, if an embed needs it
@@ -157,5 +176,10 @@ def resolve_media(
             else:
                 if file not in packed:
                     packed[file] = _packed(file, known)
-                resolved[rel, index] = packed[file]
+                media = packed[file]
+                if media is None:
+                    why = "is not an image (by its bytes: PNG, JPEG, GIF, WebP, BMP, AVIF, SVG)"
+                    problems.append(Diagnostic(rel, ref.line, f"`{ref.src}` {why}: not packed"))
+                else:
+                    resolved[rel, index] = media
     return resolved, problems

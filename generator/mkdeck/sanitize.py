@@ -90,15 +90,15 @@ def removed(fragment: str) -> list[str]:
     `javascript:`), or [] when it only tidies it."""
     if "<" not in fragment:
         return []
-    plain = html.unescape(fragment)
+    plain = re.sub(r"[\t\n\r]", "", html.unescape(fragment))  # as a browser reads a URL
     tags = {t.lower() for t in _TAG_NAME.findall(plain)}
     attributes = {a.lower() for a in _ATTRIBUTE_NAME.findall(plain)}
     schemes = {s.lower() for s in _SCHEME.findall(plain)}
     properties = {p.lower() for p in _PROPERTY.findall(plain)} if "style" in attributes else set()
+    emptied = tags & {"script", "style"}  # always taken out with what they hold
     everything = nh3.clean(
         fragment,
-        tags=tags | TAGS,
-        clean_content_tags=set(),
+        tags=(tags | TAGS) - emptied,
         attributes={"*": attributes | _EVERYWHERE | {"href", "src"}},
         url_schemes=schemes | URL_SCHEMES,
         filter_style_properties=properties | STYLE_PROPERTIES,
@@ -115,7 +115,8 @@ def removed(fragment: str) -> list[str]:
         strip_comments=True,
         link_rel=None,
     )
-    if everything == kept:
+    handlers = {a for a in attributes if a.startswith("on")}
+    if everything == kept and not emptied and not handlers:
         return []
     allowed = set().union(*ATTRIBUTES.values())
     names = [f"<{t}>" for t in sorted(tags - TAGS)]

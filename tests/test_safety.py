@@ -1,0 +1,238 @@
+"""Notes you did not write: hostile card files of every family, built, imported into real Anki,
+and each card's front and back opened in headless Chromium with detectors installed before any
+card script runs. Nothing may run, navigate or fetch; legitimate HTML still shows as written.
+
+The browser is Debian's `chromium`, driven by Playwright (see test_preview.py for the skip).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import PNG, build_deck, import_package, run, shown, write_cards
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the browser tests: apt-get install chromium")
+    pytest.skip(
+        "headless Chromium is needed: apt-get install chromium (Debian)", allow_module_level=True
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+# One vector a row: (family, HTML or Markdown as a point's text would carry it).
+VECTORS = [
+    ("encoded scheme", '<iframe src="&#106;avascript:alert(2)"></iframe>'),
+    ("encoded scheme", '<a href="javascript&colon;alert(1)">a</a>'),
+    ("encoded scheme", '<a href="jav&NewLine;ascript:alert(1)">b</a>'),
+    ("encoded scheme", '<a href="jav\tascript:alert(1)">c</a>'),
+    ("encoded scheme", '<form action="javascript:alert(1)"><button>d</button></form>'),
+    ("encoded scheme", '<button formaction="javascript:alert(1)">e</button>'),
+    ("encoded scheme", '<svg><animate attributeName="href" values="javascript:alert(1)"/></svg>'),
+    ("encoded scheme", '<svg><set attributeName="onload" to="alert(1)"/></svg>'),
+    ("encoded scheme", '<embed src="javascript:alert(1)">'),
+    ("encoded scheme", '<math href="javascript:alert(1)">f</math>'),
+    ("srcdoc", '<iframe srcdoc="<img src=x onerror=parent.alert(6)>"></iframe>'),
+    ("parsed otherwise", "<!--><img src=x onerror=alert(3)>-->"),
+    ("parsed otherwise", "<!-- --!><img src=x onerror=alert(3)>-->"),
+    ("parsed otherwise", "<div><![CDATA[><img src=x onerror=alert(4)>]]></div>"),
+    ("parsed otherwise", "<svg><style><img src=x onerror=alert(4)></style></svg>"),
+    ("parsed otherwise", "<math><style><img src=x onerror=alert(4)></style></math>"),
+    ("parsed otherwise", "<div><img src=x onerror=alert(5)//"),
+    ("data frame", '<iframe src="data:text/html,<script>parent.alert(1)</script>"></iframe>'),
+    ("data frame", '<object data="data:text/html,<script>alert(1)</script>"></object>'),
+    ("data frame", '<embed src="data:text/html,<script>alert(1)</script>">'),
+    ("navigation", '<meta http-equiv="refresh" content="0;url=https://example.org/">'),
+    ("navigation", '<form action="https://example.org/"><button>g</button></form>'),
+    ("navigation", '<base href="https://example.org/">'),
+    ("request", '<link rel="stylesheet" href="https://example.org/x.css">'),
+    ("request", "<style>@import url(https://example.org/y.css);</style>"),
+    ("request", '<span style="background:url(https://example.org/z.png)">h</span>'),
+    ("request", '<video poster="https://example.org/p.png"></video>'),
+    ("request", '<iframe src="https://example.org/"></iframe>'),
+    ("script", "<script>alert(1)</script>"),
+    ("script", '<img src="x" onerror="alert(1)">'),
+    ("markdown", "[i](javascript:alert(1))"),
+    ("markdown", "![j](javascript:alert(1))"),
+]
+
+DETECTORS = """
+for (const name of ["alert", "confirm", "prompt", "print"]) {
+  window[name] = (...args) => window.__mkdeck_hit(name);
+}
+// (eval is left alone: the browser driver itself evaluates through it)
+document.addEventListener("submit", () => window.__mkdeck_hit("submit"), true);
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def _open(browser, page_file: Path) -> dict:
+    """Open a page of card sides, click everything on it, and say what ran, navigated and
+    fetched."""
+    hits: list[str] = []
+    requests: list[str] = []
+    navigations: list[str] = []
+    context = browser.new_context()
+    context.expose_binding("__mkdeck_hit", lambda _source, name: hits.append(name))
+    context.add_init_script(DETECTORS)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: (hits.append("dialog"), dialog.dismiss()))
+    page.on(
+        "request",
+        lambda r: r.url.startswith(("file:", "data:", "about:")) or requests.append(r.url),
+    )
+    page.goto(page_file.as_uri())
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    page.evaluate(
+        """() => document.querySelectorAll("*").forEach(e =>
+             e.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true})))"""
+    )
+    page.wait_for_timeout(300)
+    context.close()
+    return {"ran": hits, "fetched": requests, "navigated": navigations}
+
+
+def _card_page(collection, folder: Path, cids: list[int]) -> Path:
+    """These cards' fronts and backs as Anki renders them, on one page."""
+    sides = []
+    for cid in cids:
+        card = collection.get_card(cid)
+        sides += [card.question(), card.answer()]
+    page = folder / f"cards-{cids[0]}-{len(cids)}.html"
+    body = "".join(f"<div class='card'>{side}</div>" for side in sides)
+    page.write_text(f"<!doctype html><html><body>{body}</body></html>", "utf-8")
+    return page
+
+
+def test_no_hostile_card_runs_navigates_or_fetches(tmp_path, collection, browser):
+    files = {
+        f"v{i:02d}.md": f"# 向量 {i}？\n\n1. 点：{vector}\n2. 另一点\n\n{vector}\n"
+        for i, (_, vector) in enumerate(VECTORS)
+    }
+    files["x"] = PNG[:16]  # an image by its bytes that no browser can show: onerror would fire
+    files["<img src=x onerror=alert(8)>.md"] = "# 文件名？\n\n1. 点\n"
+    files["<svg onload=alert(9)>/a.md"] = "# 文件夹？\n\n1. 点\n"
+    cards = write_cards(tmp_path, files)
+    report = build_deck(cards)
+    assert not report.errors, [str(d) for d in report.errors]
+    warned = {d.path for d in report.warnings}
+    import_package(collection, report.package)
+    # Each vector is named as removed at its line, or is no HTML at all and shows as text.
+    for i, (_, vector) in enumerate(VECTORS):
+        if f"v{i:02d}.md" not in warned:
+            [nid] = collection.find_notes(f'"Source:v{i:02d}.md"')
+            assert vector[:8] in shown(collection.get_note(nid)["Extra"]), vector
+    assert collection.note_count() == len(files) - 1  # all but the image `x`
+    (tmp_path / "pages").mkdir()
+    cids = list(collection.find_cards(""))
+    if any(_open(browser, _card_page(collection, tmp_path / "pages", cids)).values()):
+        seen = {}  # which cards: each on a page of its own
+        for cid in cids:
+            found = _open(browser, _card_page(collection, tmp_path / "pages", [cid]))
+            if any(found.values()):
+                seen[collection.get_card(cid).note()["Source"]] = found
+        assert seen == {}
+
+
+def test_file_and_folder_names_show_as_text(tmp_path, deck):
+    cards = deck({"<b>粗</b> & 名.md": "# 文件名？\n\n1. 点\n"})
+    back = cards[0].answer()
+    assert "&lt;b&gt;粗&lt;/b&gt; &amp; 名.md" in back and "<b>粗</b>" not in back
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        r"\href{javascript:alert(7)}{x^2}",
+        r"\mmlToken{mi}[href='javascript:alert(1)']{x}",
+        r"\style{background:url(https://example.org/a.png)}{x}",
+        r"\class{foo}{x}",
+        r"\cssId{bar}{x}",
+        r"\bbox[background:url(https://example.org/b.png)]{x}",
+        r"\require{html}",
+    ],
+)
+def test_tex_that_makes_links_or_styles_is_an_error_at_its_line(tmp_path, tex):
+    write_cards(tmp_path, {"t.md": f"# 公式？\n\n1. 点：${tex}$\n"})
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert "cards/t.md:3: error:" in result.stderr
+
+
+def test_tex_links_to_the_web_stay(deck):
+    [card] = deck({"t.md": "# 链接？\n\n1. 点：$\\href{https://example.org}{x^2}$\n"})
+    assert "\\href{https://example.org}{x^2}" in card.answer()
+
+
+# Legitimate HTML of real notes: (Markdown, what the card's HTML must hold).
+KEPT = [
+    ('<font color="red">红</font>', '<font color="red">红</font>'),
+    (
+        '<span style="color:#c00;font-weight:bold">粗红</span>',
+        'style="color:#c00;font-weight:bold"',
+    ),
+    (
+        "<details><summary>答案</summary>藏着</details>",
+        "<details><summary>答案</summary>藏着</details>",
+    ),
+    ("x<sup>2</sup> 和 H<sub>2</sub>O", "x<sup>2</sup> 和 H<sub>2</sub>O"),
+    (
+        "<kbd>Ctrl</kbd> <u>下划线</u> <mark>标记</mark>",
+        "<kbd>Ctrl</kbd> <u>下划线</u> <mark>标记</mark>",
+    ),
+    ("<center>居中</center>", "<center>居中</center>"),
+    ("行一<br>行二", "行一<br>行二"),
+    ('<a href="https://example.org/a">链接</a>', '<a href="https://example.org/a">链接</a>'),
+    (
+        '<img src="https://example.org/a.png" width="100">',
+        'src="https://example.org/a.png" width="100"',
+    ),
+]
+
+
+@pytest.mark.parametrize(("markdown", "expected"), KEPT)
+def test_legitimate_html_still_renders_as_written(deck, markdown, expected):
+    [card] = deck({"k.md": f"# 保留？\n\n1. 甲：一\n\n{markdown}\n"})
+    assert expected in card.answer()
+
+
+def test_typora_images_are_packed_with_their_zoom(deck):
+    [card] = deck(
+        {"i.md": '# 图？\n\n1. 甲：一\n\n<img src="a.png" style="zoom:50%;" />\n', "a.png": PNG}
+    )
+    back = card.answer()
+    assert 'style="zoom:50%"' in back and 'src="mkdeck-' in back
+    assert "a.png" not in shown(back)
+
+
+def test_the_detectors_see_what_a_card_with_scripts_does(tmp_path, collection, browser):
+    """The control: with `allow_scripts = true` nothing is removed, and the same browser sees
+    the script run, the page fetch and the link navigate."""
+    from mkdeck.build import build
+    from mkdeck.config import Config
+
+    vectors = '<img src="x" onerror="alert(1)"> <a href="https://example.org/">k</a>'
+    cards = write_cards(tmp_path, {"c.md": f"# 控制？\n\n1. 点：{vectors}\n", "x": PNG[:16]})
+    config = Config(tmp_path, cards, tmp_path / "build", deck="T", allow_scripts=True)
+    report = build(cards, tmp_path / "c.apkg", config)
+    import_package(collection, report.package)
+    (tmp_path / "pages").mkdir()
+    found = _open(
+        browser, _card_page(collection, tmp_path / "pages", list(collection.find_cards("")))
+    )
+    assert "alert" in found["ran"] and found["navigated"]
