@@ -236,3 +236,75 @@ def test_the_detectors_see_what_a_card_with_scripts_does(tmp_path, collection, b
         browser, _card_page(collection, tmp_path / "pages", list(collection.find_cards("")))
     )
     assert "alert" in found["ran"] and found["navigated"]
+
+
+def test_allow_scripts_is_said_on_every_build_with_where_it_was_set(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mkdeck]\ndeck = "T"\nallow_scripts = true\n', encoding="utf-8"
+    )
+    write_cards(tmp_path, {"s.md": "# 脚本？\n\n1. 点：<script>alert(1)</script>\n"})
+    for _ in range(2):  # the second build is up to date, and says it again
+        result = run(["build"], tmp_path)
+        assert result.exit_code == 0, result.stderr
+        assert "pyproject.toml:3: warning: `allow_scripts = true`: 1 card file keeps script" in (
+            result.stderr
+        )
+        assert "cards/s.md:3: note: kept HTML a card may otherwise not carry" in result.stderr
+
+
+def test_a_card_file_linked_from_outside_is_not_read(tmp_path):
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("# 外面的秘密？\n\n1. 点：不该进卡组\n", encoding="utf-8")
+    cards = write_cards(tmp_path, {"a.md": "# 里面？\n\n1. 点\n"})
+    (cards / "linked.md").symlink_to(outside)
+    report = build_deck(cards)
+    assert [str(d) for d in report.warnings] == [
+        "linked.md: warning: a link to a file outside the cards folder: not read"
+    ]
+    assert report.notes == 1
+
+
+def test_an_embed_found_by_name_through_a_link_out_is_refused(tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(PNG)
+    cards = write_cards(tmp_path, {"a.md": "# 嵌入？\n\n1. 点：![[secret.png]]\n"})
+    (cards / "sub").mkdir()
+    (cards / "sub" / "secret.png").symlink_to(secret)
+    report = build_deck(cards)
+    assert [str(d) for d in report.errors] == [
+        "a.md:3: error: image `secret.png` is outside the cards folder; mkdeck only packs "
+        "files from inside it"
+    ]
+
+
+def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("private", encoding="utf-8")
+    (tmp_path / "outside.png").write_bytes(PNG)
+    posts = tmp_path / "posts"
+    (posts / "img").mkdir(parents=True)
+    (posts / "img" / "ok.png").write_bytes(PNG)
+    (posts / "img" / "fake.png").write_text("not an image", encoding="utf-8")
+    (posts / "img" / "link.png").symlink_to(tmp_path / "outside.png")
+    images = [
+        "img/ok.png",
+        "../outside.png",
+        "%2e%2e/outside.png",
+        "..%2Foutside.png",
+        "img/link.png",
+        "../notes.txt",
+        "img/fake.png",
+    ]
+    body = "\n".join(f"{k}. 图 {k}：![]({src})" for k, src in enumerate(images, 1))
+    (posts / "post.md").write_text(f"## 1. 图片？\n\n{body}\n", encoding="utf-8")
+    result = run(["import", "posts/post.md", "-o", "cards"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    copied = sorted(p.name for p in (tmp_path / "cards" / "images").iterdir())
+    assert len(copied) == 1 and copied[0].startswith("ok-")
+    # `..`, encoded `..`, a link out, and a file that is no image: none of them leave.
+    assert result.stderr.count("is outside the post's folder") == 5
+    assert "`img/fake.png` is not an image (by its bytes), left out" in result.stderr
+    # The user's own post, asked for: what is outside is copied, if it is an image.
+    again = run(["import", "posts/post.md", "-o", "mine", "--outside-images"], tmp_path)
+    assert again.exit_code == 0, again.stderr
+    assert len(list((tmp_path / "mine" / "images").iterdir())) == 2  # ok.png and outside.png
+    assert "`../notes.txt` is not an image (by its bytes), left out" in again.stderr

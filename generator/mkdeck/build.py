@@ -392,6 +392,8 @@ def collect(
         diagnostics += read.problems
         if read.question is not None:
             held.append((source, data_hash, read))
+    if config.allow_scripts:  # said on every build: a weaker card is a choice made somewhere
+        diagnostics.append(_scripts_kept(config, diagnostics))
     if not held and not any(d.severity == "error" for d in diagnostics):
         diagnostics.append(
             Diagnostic(".", 0, "no cards: no file here holds a question with an answer")
@@ -404,6 +406,23 @@ def collect(
     showing = [(c.source.path, c.source.rel, c.read.media) for c in cards if c.read.media]
     media, problems = resolve_media(showing, cards_dir, memo.images)
     return Collected(cards, media, lock, text, lock_hash, diagnostics + problems, once, fresh)
+
+
+def _scripts_kept(config: Config, diagnostics: list[Diagnostic]) -> Diagnostic:
+    from .markup import KEPT_SCRIPT
+
+    files = sorted({d.path for d in diagnostics if d.message.startswith(KEPT_SCRIPT)})
+    where = str(config.source) if config.source is not None else "."
+    shown = ", ".join(files[:5]) + (", …" if len(files) > 5 else "")
+    return Diagnostic(
+        where,
+        config.allow_scripts_line,
+        f"`allow_scripts = true`: {len(files)} card "
+        f"{'file keeps' if len(files) == 1 else 'files keep'} script "
+        f"or HTML that cards otherwise may not carry{': ' + shown if files else ''}; Anki runs "
+        "it on every device that shows them",
+        "warning",
+    )
 
 
 def preview(

@@ -370,7 +370,12 @@ def new_command(question: str, cards_dir: Path | None) -> None:
 @click.argument("post", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @_cards_dir_option("-o", "--output")
 @click.option("-n", "--dry-run", is_flag=True, help="Show the plan; write nothing.")
-def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
+@click.option(
+    "--outside-images",
+    is_flag=True,
+    help="Also copy images from outside the post's folder (your own posts' absolute paths).",
+)
+def import_command(post: Path, cards_dir: Path | None, dry_run: bool, outside_images: bool) -> None:
     """Split POST, a Markdown post of questions, into card files.
 
     \b
@@ -385,7 +390,7 @@ def import_command(post: Path, cards_dir: Path | None, dry_run: bool) -> None:
 
     cards_dir = cards_dir or _config().cards
     try:
-        plan = plan_import(post, cards_dir)
+        plan = plan_import(post, cards_dir, outside_images)
     except MkdeckError as exc:
         _fail(exc, post.parent)
     for d in sorted([*plan.warnings, *plan.skipped]):

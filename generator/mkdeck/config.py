@@ -52,6 +52,7 @@ class Config:
     deck: str | None = None
     allow_scripts: bool = False
     source: Path | None = None
+    allow_scripts_line: int = 0  # where `allow_scripts` is set in `source`
 
     @property
     def render_settings(self) -> RenderSettings:
@@ -127,6 +128,7 @@ def _config(pyproject: Path, table: dict) -> Config:
         deck=table.get("deck"),
         allow_scripts=table.get("allow_scripts", False),
         source=pyproject,
+        allow_scripts_line=lines.get("allow_scripts", 0),
     )
 
 

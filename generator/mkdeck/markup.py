@@ -191,12 +191,17 @@ def _html(fragment: str, doc: Document, line: int) -> str:
         offset = fragment.count("\n", 0, m.start())
         return m.group(1) + _media(doc, html.unescape(src), line + offset) + m.group(3)
 
-    if not doc.allow_scripts:
-        for offset, part in enumerate(fragment.split("\n")):
-            names = removed(part) if "<" in part else []
-            if names:
-                _removed(doc, line + offset, ", ".join(f"`{n}`" for n in names))
+    for offset, part in enumerate(fragment.split("\n")):
+        names = removed(part) if "<" in part else []
+        if names and doc.allow_scripts:
+            what = ", ".join(f"`{n}`" for n in names)
+            doc.report(line + offset, f"{KEPT_SCRIPT}: {what} (`allow_scripts = true`)", "note")
+        elif names:
+            _removed(doc, line + offset, ", ".join(f"`{n}`" for n in names))
     return HTML_IMAGE.sub(packed, fragment)
+
+
+KEPT_SCRIPT = "kept HTML a card may otherwise not carry"
 
 
 def _script_removed(doc: Document, line: int) -> None:

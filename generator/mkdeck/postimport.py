@@ -32,7 +32,7 @@ import yaml
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
 from .files import unique_name
-from .media import is_remote, local_path
+from .media import is_image, is_remote, local_path
 from .newcard import fresh_id, slug
 from .numbering import NUMBERED_HEADING
 from .parse import (
@@ -100,8 +100,9 @@ class ImportPlan:
     skipped: tuple[Diagnostic, ...]  # questions with no answer
 
 
-def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
-    """Read `post` and decide, without writing, which card files it becomes."""
+def plan_import(post: Path, cards_dir: Path, outside: bool = False) -> ImportPlan:
+    """Read `post` and decide, without writing, which card files it becomes. `outside`: also
+    copy images from outside the post's folder (the user's own posts, with absolute paths)."""
     rel = post.name
     try:
         data = post.read_bytes()
@@ -160,7 +161,7 @@ def plan_import(post: Path, cards_dir: Path) -> ImportPlan:
             left_out,
         )
         answer = [
-            _images(line, i, post.parent, rel, images, warnings)
+            _images(line, i, post.parent, rel, images, warnings, outside)
             for i, line in _answer(lines, start, stop)
         ]
         origin = f"{rel} › {lines[h.index].strip()}"
@@ -341,21 +342,36 @@ def _images(
     rel: str,
     images: dict[Path, PlannedImage],
     warnings: list[Diagnostic],
+    outside: bool,
 ) -> str:
-    """Point the line's images at their copies in the cards folder; drop missing ones."""
+    """Point the line's images at their copies in the cards folder; leave out, with a warning,
+    the missing ones, those that are no image by their bytes, and (unless `outside`) those
+    from outside the post's folder: a shared deck must not carry someone's other files."""
+
+    def leave_out(m: re.Match[str], why: str, markdown: bool) -> str:
+        warnings.append(Diagnostic(rel, index + 1, why, "warning"))
+        return "" if markdown else m.group(1)
 
     def keep(m: re.Match[str], markdown: bool) -> str:
         src = m.group(2).removeprefix("<").removesuffix(">")
         if is_remote(src):
             return m.group(0)  # a web address stays as it is
-        path = local_path(src.lstrip("/"), post_dir)
+        path = local_path(src.lstrip("/"), post_dir)  # `/images/a.png`: from the site's root
+        if not path.is_file() and outside and Path(src).is_absolute():
+            path = Path(src).resolve()  # Typora's absolute path on the author's own disk
         if not path.is_file():
-            warnings.append(
-                Diagnostic(rel, index + 1, f"image not found, left out: `{src}`", "warning")
+            return leave_out(m, f"image not found, left out: `{src}`", markdown)
+        if not outside and not path.is_relative_to(post_dir.resolve()):
+            why = (
+                f"image `{src}` is outside the post's folder, left out (for your own posts, "
+                "`mkdeck import --outside-images` copies it)"
             )
-            return "" if markdown else m.group(1)
+            return leave_out(m, why, markdown)
+        data = path.read_bytes()
+        if not is_image(data):
+            return leave_out(m, f"`{src}` is not an image (by its bytes), left out", markdown)
         if path not in images:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+            digest = hashlib.sha256(data).hexdigest()[:10]
             images[path] = PlannedImage(path, f"images/{path.stem}-{digest}{path.suffix.lower()}")
         target = images[path].target
         if markdown and (m.group(2).startswith("<") or re.search(r"[\s()]", target)):
