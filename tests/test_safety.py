@@ -127,6 +127,9 @@ def test_no_hostile_card_runs_navigates_or_fetches(tmp_path, collection, browser
     files["x"] = PNG[:16]  # an image by its bytes that no browser can show: onerror would fire
     files["<img src=x onerror=alert(8)>.md"] = "# 文件名？\n\n1. 点\n"
     files["<svg onload=alert(9)>/a.md"] = "# 文件夹？\n\n1. 点\n"
+    files["title.md"] = (
+        "# 标题 <img src=x onerror=alert(10)>？\n\n上下文 <img src=x onerror=alert(11)>\n\n1. 点\n"
+    )
     cards = write_cards(tmp_path, files)
     report = build_deck(cards)
     assert not report.errors, [str(d) for d in report.errors]
