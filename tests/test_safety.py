@@ -311,3 +311,12 @@ def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):
     assert again.exit_code == 0, again.stderr
     assert len(list((tmp_path / "mine" / "images").iterdir())) == 2  # ok.png and outside.png
     assert "`../notes.txt` is not an image (by its bytes), left out" in again.stderr
+
+
+def test_a_git_lfs_pointer_is_named_as_one(tmp_path):
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 12\n"
+    cards = write_cards(tmp_path, {"a.md": "# 图？\n\n1. 点：![](p.png)\n", "p.png": pointer})
+    assert [str(d) for d in build_deck(cards).errors] == [
+        "a.md:3: error: `p.png` is a Git LFS pointer, not the image itself: run `git lfs pull` "
+        "in its repository"
+    ]

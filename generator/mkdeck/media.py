@@ -77,6 +77,18 @@ def is_image(data: bytes) -> bool:
     return text.startswith((b"<?xml", b"<svg", b"<!doctype svg", b"<!--")) and b"<svg" in text
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+def _not_image(file: Path) -> str:
+    """Why a file that is no image is not packed, and how to go on."""
+    with file.open("rb") as f:
+        head = f.read(len(LFS_POINTER))
+    if head == LFS_POINTER:
+        return "is a Git LFS pointer, not the image itself: run `git lfs pull` in its repository"
+    return "is not an image (by its bytes: PNG, JPEG, GIF, WebP, BMP, AVIF, SVG): not packed"
+
+
 def _packed(file: Path, known: Mapping[str, ImageStamp]) -> MediaFile | None:
     """The packed file, or None when its bytes are no image."""
     stat = file.stat()
@@ -178,8 +190,7 @@ def resolve_media(
                     packed[file] = _packed(file, known)
                 media = packed[file]
                 if media is None:
-                    why = "is not an image (by its bytes: PNG, JPEG, GIF, WebP, BMP, AVIF, SVG)"
-                    problems.append(Diagnostic(rel, ref.line, f"`{ref.src}` {why}: not packed"))
+                    problems.append(Diagnostic(rel, ref.line, f"`{ref.src}` {_not_image(file)}"))
                 else:
                     resolved[rel, index] = media
     return resolved, problems
