@@ -59,6 +59,8 @@ VECTORS = [
     ("script", '<img src="x" onerror="alert(1)">'),
     ("markdown", "[i](javascript:alert(1))"),
     ("markdown", "![j](javascript:alert(1))"),
+    ("markdown", "[k](data:text/html,<script>alert(1)</script>)"),
+    ("markdown", "<file:///etc/passwd>"),
 ]
 
 DETECTORS = """

@@ -43,7 +43,7 @@ from .dialect.document import Document, document, inline_line
 from .dialect.mark import mark_plugin
 from .dialect.math import math_plugin
 from .media import ImageRef, is_remote, media_token
-from .sanitize import is_script_url, removed
+from .sanitize import URL_SCHEMES, is_script_url, removed
 
 # Inline HTML that passes through. Anything else in angle brackets is text, so that
 # `std::vector<int>` and `Map<K, V>` show as written instead of vanishing as unknown tags.
@@ -55,6 +55,8 @@ HTML_TAGS = frozenset(
     "footer nav main caption col colgroup tfoot address".split()
 )
 TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
+# A URL's scheme; one letter is a Windows drive (`C:\\notes\\a.png`), not a scheme.
+SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+):")
 # A local image in raw HTML, to point at its packed file (Typora writes `<img src="a.png">`).
 HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*[\"']?)([^\"'\s>]+)([\"']?)", re.IGNORECASE)
 WIKI = re.compile(r"(?P<embed>!?)\[\[(?P<target>[^\[\]|\n]+)(?:\|(?P<alias>[^\[\]\n]*))?\]\]")
@@ -155,21 +157,29 @@ def _images_and_scripts(state: StateCore) -> None:
             elif t.type in ("html_inline", "html_block"):
                 line = t.meta.get("line", block_line)
                 t.content = _html(t.content, doc, line)
-            elif t.type == "link_open" and _script_link(t, doc):
+            elif t.type == "link_open" and (scheme := _refused(t, "href", doc)):
                 del t.attrs["href"]
-                _script_removed(doc, t.meta.get("line", block_line))
+                _removed(doc, t.meta.get("line", block_line), f"`{scheme}`")
 
 
-def _script_link(token: Token, doc: Document) -> bool:
-    return not doc.allow_scripts and is_script_url(str(token.attrGet("href") or ""))
+def _refused(token: Token, name: str, doc: Document) -> str | None:
+    """The scheme of a Markdown link or image that a card may not carry (`javascript:`,
+    `data:`, `file:`…), or None. Relative links stay: the sanitizer shows them as text."""
+    if doc.allow_scripts:
+        return None
+    value = str(token.attrGet(name) or "")
+    if is_script_url(value):
+        return "javascript:"
+    m = SCHEME.match(html.unescape(value).strip())
+    return f"{m.group(1).lower()}:" if m and m.group(1).lower() not in URL_SCHEMES else None
 
 
 def _image_token(token: Token, doc: Document) -> None:
     src = str(token.attrGet("src") or "")
     line = token.meta.get("line", doc.line)
-    if is_script_url(src) and not doc.allow_scripts:
+    if scheme := _refused(token, "src", doc):
         token.attrSet("src", "")
-        _script_removed(doc, line)
+        _removed(doc, line, f"`{scheme}`")
     elif src and not is_remote(src):
         token.attrSet("src", _media(doc, src, line, bool(token.meta.get("vault"))))
 
@@ -202,10 +212,6 @@ def _html(fragment: str, doc: Document, line: int) -> str:
 
 
 KEPT_SCRIPT = "kept HTML a card may otherwise not carry"
-
-
-def _script_removed(doc: Document, line: int) -> None:
-    _removed(doc, line, "`javascript:`")
 
 
 def _removed(doc: Document, line: int, what: str) -> None:
