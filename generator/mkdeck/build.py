@@ -162,6 +162,9 @@ def _build(
 ) -> Report:
     started = time.perf_counter()
     root = config.deck_name(cards_dir)
+    misplaced = _misplaced_package(cards_dir, out)
+    if misplaced is not None:
+        return _report(_nothing(misplaced), [misplaced], strict, started)
     try:
         snap = snapshot(cards_dir)
         lock_hash = lock_bytes(cards_dir)[1]
@@ -252,6 +255,20 @@ def _build(
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _misplaced_package(cards_dir: Path, out: Path) -> Diagnostic | None:
+    """Why the package cannot go to `out`: inside the cards folder (where it would be read as
+    notes, or replace one), or over a file that is no package. None: it can."""
+    import zipfile
+
+    if out.resolve().is_relative_to(cards_dir.resolve()):
+        why = "the package would be written inside the cards folder: choose a path outside it"
+        return Diagnostic(str(out), 0, why)
+    if out.exists() and (out.is_dir() or not zipfile.is_zipfile(out)):
+        why = "is there already and is no .apkg: mkdeck does not write over it (choose another -o)"
+        return Diagnostic(str(out), 0, why)
+    return None
 
 
 def _seal(card: Card, names: tuple[str, ...], config: Config, snap: Snapshot) -> tuple[str, str]:

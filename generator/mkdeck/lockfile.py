@@ -91,7 +91,7 @@ def lock_text(data: bytes) -> str:
     """The lock's bytes as text. Problems are located at `mkdeck.lock`, relative to the cards
     folder like those of every card file, so that they print as the user would type the path."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a BOM some Windows editors add
     except UnicodeDecodeError as exc:
         raise MkdeckError(f"cannot read the lock file: {exc}", LOCK_NAME) from exc
 

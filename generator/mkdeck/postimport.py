@@ -21,6 +21,7 @@ part that writes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
@@ -31,7 +32,7 @@ import yaml
 
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
-from .files import unique_name
+from .files import atomic_write, unique_name
 from .media import is_image, is_remote, local_path
 from .newcard import fresh_id, slug
 from .numbering import NUMBERED_HEADING
@@ -195,14 +196,23 @@ def plan_import(post: Path, cards_dir: Path, outside: bool = False) -> ImportPla
 def apply_plan(plan: ImportPlan, cards_dir: Path) -> None:
     """Write the new card files and copy their images."""
     cards_dir.mkdir(parents=True, exist_ok=True)
+    # Each file whole or not at all: an import killed halfway leaves no empty card file, and
+    # running it again finishes the job.
     for image in plan.images:
         target = cards_dir / image.target
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(image.source, target)
+            atomic_write(target, functools.partial(_copy_to, image.source))
     for card in plan.cards:
         if card.existing is None:
-            (cards_dir / card.filename).write_text(card.text, encoding="utf-8")
+            atomic_write(cards_dir / card.filename, functools.partial(_write_to, card.text))
+
+
+def _copy_to(source: Path, tmp: Path) -> None:
+    shutil.copyfile(source, tmp)
+
+
+def _write_to(text: str, tmp: Path) -> None:
+    tmp.write_bytes(text.encode("utf-8"))
 
 
 def read_headings(lines: list[str], fenced: list[bool], start: int) -> list[Heading]:

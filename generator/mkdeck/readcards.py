@@ -8,6 +8,7 @@ the rest here.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -87,8 +88,22 @@ def _in_workers(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_end_with_the_build
+    ) as pool:
         yield from pool.map(_read_in_worker, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
+
+
+def _end_with_the_build() -> None:
+    """A worker ends when the build that started it dies (killed, say): on Linux the kernel
+    tells it (`PR_SET_PDEATHSIG`); elsewhere the pool's own shutdown has to do."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def _read_in_worker(job: tuple[str, bytes, RenderSettings]) -> CardRead:

@@ -1,0 +1,78 @@
+"""History and files at the edges: a killed build leaves no process behind, the package goes
+only where it may, a lock saved with a BOM is read."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import build_deck, run, write_cards
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found |= {int(c) for c in text}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended; only its entry waits to be collected
+
+
+def test_a_killed_build_leaves_no_worker_behind(tmp_path):
+    files = {f"q{i:04d}.md": f"# 问题 {i}？\n\n" + "1. 甲：$x^2$\n" * 30 for i in range(1500)}
+    cards = write_cards(tmp_path, files)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom mkdeck.build import build\n"
+        "from mkdeck.config import Config\nc = Path(sys.argv[1])\n"
+        "build(c, c.parent / 'o.apkg', Config(c.parent, c, c.parent, deck='T'), parallel=True)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", script, str(cards)])
+    workers: set[int] = set()
+    deadline = time.time() + 60
+    while len(workers) < 2 and time.time() < deadline and build.poll() is None:
+        workers = _children(build.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the build did not start its workers"
+    os.kill(build.pid, signal.SIGKILL)
+    build.wait()
+    deadline = time.time() + 10
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
+
+
+def test_the_package_never_goes_inside_the_cards_folder_or_over_another_file(tmp_path):
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
+    inside = run(["build", "cards", "-o", "cards/a.md"], tmp_path)
+    assert inside.exit_code == 1 and "inside the cards folder" in inside.stderr
+    assert (cards / "a.md").read_text("utf-8") == "# A？\n\n1. 一\n"
+    lock = run(["build", "cards", "-o", "cards/mkdeck.lock"], tmp_path)
+    assert lock.exit_code == 1 and not (cards / "mkdeck.lock").exists()
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    other = run(["build", "cards", "-o", "notes.txt"], tmp_path)
+    assert other.exit_code == 1 and "is no .apkg" in other.stderr
+    assert (tmp_path / "notes.txt").read_text("utf-8") == "mine"
+    assert run(["build", "cards", "-o", "deck.apkg"], tmp_path).exit_code == 0
+    assert run(["build", "cards", "-o", "deck.apkg"], tmp_path).exit_code == 0  # its own
+
+
+def test_a_lock_saved_with_a_bom_is_read(tmp_path):
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n2. 二\n"})
+    build_deck(cards)
+    lock = cards / "mkdeck.lock"
+    before = lock.read_bytes()
+    lock.write_bytes(b"\xef\xbb\xbf" + before)
+    report = build_deck(cards)
+    assert not report.errors, [str(d) for d in report.errors]
+    assert lock.read_bytes() in (before, b"\xef\xbb\xbf" + before)
