@@ -9,21 +9,11 @@ Chromium these tests skip with the command that installs it, except in CI (`CI` 
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-from helpers import run, write_cards
+from helpers import chromium, run, write_cards
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must run the browser tests: apt-get install chromium")
-    pytest.skip(
-        "headless Chromium is needed: apt-get install chromium (Debian)", allow_module_level=True
-    )
-
+CHROMIUM = chromium()
 sync_api = pytest.importorskip("playwright.sync_api")
 
 WIDE = r"""# 宽内容：注意力公式、代码和表格？

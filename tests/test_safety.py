@@ -7,22 +7,13 @@ The browser is Debian's `chromium`, driven by Playwright (see test_preview.py fo
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import PNG, build_deck, import_package, run, shown, write_cards
+from helpers import PNG, build_deck, chromium, import_package, run, shown, write_cards
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must run the browser tests: apt-get install chromium")
-    pytest.skip(
-        "headless Chromium is needed: apt-get install chromium (Debian)", allow_module_level=True
-    )
-
+CHROMIUM = chromium()
 sync_api = pytest.importorskip("playwright.sync_api")
 
 # One vector a row: (family, HTML or Markdown as a point's text would carry it).
