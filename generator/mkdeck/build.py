@@ -32,7 +32,9 @@ from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, s
 
 if TYPE_CHECKING:
     from .assemble import Card, MediaMap
-    from .package import AnkiNote, NoteRow
+    from .lockfile import LockedNote
+    from .media import MediaFile
+    from .package import KeptCollection, NoteRow, PackagePlan
     from .preview import Preview
     from .readcards import CardRead, Progress
 
@@ -179,34 +181,17 @@ def _build(
         return _outcome_report(last, out, strict, started)
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
-    from .assemble import anki_note, fields_digest, media_names, note_row
-    from .identify import kept_entries, lock_entry, modification_time
+    from .identify import kept_entries
     from .lockfile import write_lock
-    from .package import DamagedCollection, plan_package, write_package
 
     found = collect(cards_dir, config, memo, progress, parallel, snap)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
     if report.errors:
         return report
 
-    # Each note's row: sealed again only when its ordinals or images are new to the memo.
     now = int(time.time()) if now is None else now
     update = MemoUpdate(reads=found.fresh, present=frozenset(snap.data))
-    rows: list[NoteRow] = []
-    entries = []
-    fields: dict[str, tuple[str, str]] = {}  # guid → the fields sealed this run
-    for position, card in enumerate(found.cards):
-        rel, names = card.source.rel, media_names(card, found.media)
-        key = sealed_key(card.ordinals, names)
-        digest = memo.digest(rel, card.data_hash, key)
-        if digest is None:
-            sealed = _seal(card, names, config, snap)
-            digest = fields_digest(card, sealed)
-            fields[card.identity.guid] = sealed
-            update.sealed[rel] = (key, digest, *sealed)
-        mtime = modification_time(card.identity.previous, digest, now)
-        rows.append(note_row(card, root, digest, mtime, position))
-        entries.append(lock_entry(card.question, card.identity, digest, mtime))
+    rows, entries, sealed = _assemble(found, root, memo, config, snap, now, update)
     kept, gone = kept_entries(found.lock, entries, lambda rel: (cards_dir / rel).is_file())
     files = {m.name: m for m in found.media.values()}
     media = [files[name] for name in sorted(files)]
@@ -214,32 +199,15 @@ def _build(
 
     # The package first, then the lock: a crash in between leaves an old lock beside a new
     # package, which the next build simply redoes; never a lock that no package matches.
-    by_guid = {card.identity.guid: card for card in found.cards}
-    plan = plan_package(rows, sorted(files), out, memo.kept())
-    kept_collection = memo.kept() if plan.unchanged else None
-    while not plan.unchanged:
-        notes: dict[str, AnkiNote] = {}
-        for row in rows:
-            if row.guid in plan.write:
-                card = by_guid[row.guid]
-                sealed = fields.get(row.guid) or _stored_fields(
-                    card, found.media, memo, config, snap
-                )
-                notes[row.guid] = anki_note(card, row, sealed)
-        try:
-            kept_collection = write_package(plan, notes, media, out, memo.folder)
-            break
-        except DamagedCollection:  # nothing written: write the collection whole
-            plan = plan_package(rows, sorted(files), out, None)
-    report.up_to_date = plan.unchanged
+    update.kept, report.up_to_date = _package(found, rows, media, out, memo, config, snap, sealed)
     lock = Lock(tuple(entries + kept))
     lock_hash = found.lock_hash
     if lock != found.lock or not lock_hash:
         lock_hash = write_lock(cards_dir / LOCK_NAME, lock, (found.lock, found.lock_text))
 
+    # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))
     update.lock = (lock_hash, lock)
-    update.kept = kept_collection
     report.built = found.cards
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
@@ -255,6 +223,74 @@ def _build(
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _assemble(
+    found: Collected,
+    root: str,
+    memo: Memo,
+    config: Config,
+    snap: Snapshot,
+    now: int,
+    update: MemoUpdate,
+) -> tuple[list[NoteRow], list[LockedNote], dict[str, tuple[str, str]]]:
+    """Each note's row and lock entry, and the fields sealed this run (by guid): a note is
+    sealed again only when its ordinals or images are new to the memo."""
+    from .assemble import fields_digest, media_names, note_row
+    from .identify import lock_entry, modification_time
+
+    rows, entries, sealed_now = [], [], {}
+    for position, card in enumerate(found.cards):
+        rel, names = card.source.rel, media_names(card, found.media)
+        key = sealed_key(card.ordinals, names)
+        digest = memo.digest(rel, card.data_hash, key)
+        if digest is None:
+            sealed = _seal(card, names, config, snap)
+            digest = fields_digest(card, sealed)
+            sealed_now[card.identity.guid] = sealed
+            update.sealed[rel] = (key, digest, *sealed)
+        mtime = modification_time(card.identity.previous, digest, now)
+        rows.append(note_row(card, root, digest, mtime, position))
+        entries.append(lock_entry(card.question, card.identity, digest, mtime))
+    return rows, entries, sealed_now
+
+
+def _package(
+    found: Collected,
+    rows: list[NoteRow],
+    media: list[MediaFile],
+    out: Path,
+    memo: Memo,
+    config: Config,
+    snap: Snapshot,
+    sealed: dict[str, tuple[str, str]],
+) -> tuple[KeptCollection | None, bool]:
+    """Write the package, by a row diff against the collection the memo kept; the collection
+    now kept, and whether the package there was exactly this one already."""
+    from .assemble import anki_note
+    from .package import DamagedCollection, plan_package, write_package
+
+    by_guid = {card.identity.guid: card for card in found.cards}
+    names = [m.name for m in media]
+    plan = plan_package(rows, names, out, memo.kept())
+    if plan.unchanged:
+        return memo.kept(), True
+
+    def write(plan: PackagePlan) -> KeptCollection | None:
+        notes = {}
+        for row in rows:
+            if row.guid in plan.write:
+                card = by_guid[row.guid]
+                fields = sealed.get(row.guid) or _stored_fields(
+                    card, found.media, memo, config, snap
+                )
+                notes[row.guid] = anki_note(card, row, fields)
+        return write_package(plan, notes, media, out, memo.folder)
+
+    try:
+        return write(plan), False
+    except DamagedCollection:  # nothing written: the collection is written whole
+        return write(plan_package(rows, names, out, None)), False
 
 
 def _misplaced_package(cards_dir: Path, out: Path) -> Diagnostic | None:
