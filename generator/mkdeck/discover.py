@@ -48,12 +48,24 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[
         raise MkdeckError("cards folder not found", ".")
     found, skipped, others = [], [], []
     root = os.path.realpath(cards_dir) + os.sep
-    for folder, subfolders, names in os.walk(cards_dir):
-        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        subdecks = Path(folder).relative_to(cards_dir).parts
-        for name in names:
+    # Folders to read, with the subdeck each names. `scandir` says which entries are links
+    # without another system call a file; a linked folder is not entered (as `os.walk`).
+    folders: list[tuple[str, tuple[str, ...]]] = [(str(cards_dir), ())]
+    while folders:
+        folder, subdecks = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
             if name.startswith("."):
                 continue
+            if entry.is_dir(follow_symlinks=False):
+                folders.append((entry.path, (*subdecks, name)))
+                continue
+            if entry.is_symlink() and entry.is_dir():
+                continue  # a linked folder: not entered
             stem, suffix = os.path.splitext(name)
             rel = "/".join([*subdecks, name])
             if suffix.lower() not in CARD_SUFFIXES:
@@ -65,12 +77,11 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[
                     Diagnostic(rel, 0, "a README describes its folder: not a card", "note")
                 )
                 continue
-            file = os.path.join(folder, name)
-            if os.path.islink(file) and not os.path.realpath(file).startswith(root):
+            if entry.is_symlink() and not os.path.realpath(entry.path).startswith(root):
                 why = "a link to a file outside the cards folder: not read"
                 skipped.append(Diagnostic(rel, 0, why, "warning"))
                 continue
-            found.append(SourceFile(file, rel, subdecks))
+            found.append(SourceFile(entry.path, rel, subdecks))
     return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped), sorted(others)
 
 
