@@ -76,3 +76,29 @@ def test_a_lock_saved_with_a_bom_is_read(tmp_path):
     report = build_deck(cards)
     assert not report.errors, [str(d) for d in report.errors]
     assert lock.read_bytes() in (before, b"\xef\xbb\xbf" + before)
+
+
+def test_two_builds_at_once_take_turns(tmp_path, collection):
+    """Ten rounds of two builds started together on one folder (a `watch` and a `build`,
+    say): both finish without a traceback, and what they leave imports into Anki whole."""
+    from helpers import import_package
+    from mkdeck.lockfile import parse_lock
+
+    cards = write_cards(
+        tmp_path, {f"q{i}.md": f"# 问题 {i}？\n\n1. 甲\n2. 乙\n" for i in range(300)}
+    )
+    command = [sys.executable, "-m", "mkdeck", "build", "cards", "-o", "build/T.apkg"]
+    env = {**os.environ, "NO_COLOR": "1"}
+    for round_ in range(10):
+        for i in range(0, 300, 7):  # enough that both builds write the package and the lock
+            (cards / f"q{i}.md").write_text(f"# 问题 {i}？\n\n1. 甲 {round_}\n2. 乙\n", "utf-8")
+        runs = [
+            subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        for build in runs:
+            _, stderr = build.communicate(timeout=120)
+            assert build.returncode == 0 and "Traceback" not in stderr, stderr
+    assert len(parse_lock((cards / "mkdeck.lock").read_text("utf-8"), "mkdeck.lock").notes) == 300
+    import_package(collection, tmp_path / "build" / "T.apkg")
+    assert collection.note_count() == 300 and collection.card_count() == 600

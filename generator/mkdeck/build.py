@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .discover import Snapshot, snapshot
 from .errors import Diagnostic, MkdeckError
-from .files import stamp
+from .files import stamp, user_cache
 from .lockfile import LOCK_NAME, Lock, lock_bytes, lock_text, parse_lock
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
 
@@ -129,6 +130,21 @@ def build(
     `use_cache=False`: remember nothing, use nothing remembered; `parallel` None renders on
     every core when the deck is large enough to pay for it.
     """
+    from filelock import FileLock, Timeout
+
+    # One build of a folder at a time: a second one (a `watch` beside a `build`, say) waits for
+    # the first, so the two never write the package, the lock or the memo over each other.
+    key = hashlib.sha256(str(cards_dir.resolve()).encode("utf-8")).hexdigest()[:24]
+    (user_cache() / "locks").mkdir(parents=True, exist_ok=True)
+    try:
+        held = FileLock(user_cache() / "locks" / f"{key}.lock", timeout=BUSY_SECONDS)
+        held.acquire()
+    except Timeout:
+        why = (
+            f"another mkdeck build of this folder has run for over {BUSY_SECONDS} s: let it "
+            "finish, or stop it, and build again"
+        )
+        return _report(_nothing(Diagnostic(".", 0, why)), [Diagnostic(".", 0, why)], False, 0)
     salt = salt_of(config.render_settings)
     memo = Memo(memo_folder(out), salt, writable=True) if use_cache else Memo.none()
     try:
@@ -136,6 +152,11 @@ def build(
             return _build(cards_dir, out, config, memo, progress, strict, now, parallel)
     finally:
         memo.close()
+        held.release()
+
+
+# How long a build waits for another build of the same folder to finish.
+BUSY_SECONDS = 600
 
 
 @contextlib.contextmanager

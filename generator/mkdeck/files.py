@@ -49,6 +49,13 @@ def remove_stale_temporaries(target: Path) -> None:
             stale.unlink()
 
 
+def user_cache() -> Path:
+    """mkdeck's folder in the user's cache (`$XDG_CACHE_HOME/mkdeck`, else `~/.cache/mkdeck`):
+    what builds remember, outside every project."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    return (Path(base) if base else Path.home() / ".cache") / "mkdeck"
+
+
 def stamp(path: Path) -> tuple[int, int]:
     """Size and modification time in ns; (-1, -1) for a file that is not there."""
     try:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import sys
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import Diagnostic
+from .files import user_cache
 from .lockfile import Lock, LockedNote
 from .media import PACKED_NAME, ImageStamp
 
@@ -69,10 +69,8 @@ CREATE TABLE IF NOT EXISTS images (
 
 def memo_folder(package: Path) -> Path:
     """The memo of the package at `package`: in the user's cache folder, one a package."""
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    root = Path(base) if base else Path.home() / ".cache"
     key = hashlib.sha256(str(package.resolve()).encode("utf-8")).hexdigest()[:24]
-    return root / "mkdeck" / key
+    return user_cache() / key
 
 
 def salt_of(settings: object) -> str:
