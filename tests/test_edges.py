@@ -102,3 +102,33 @@ def test_two_builds_at_once_take_turns(tmp_path, collection):
     assert len(parse_lock((cards / "mkdeck.lock").read_text("utf-8"), "mkdeck.lock").notes) == 300
     import_package(collection, tmp_path / "build" / "T.apkg")
     assert collection.note_count() == 300 and collection.card_count() == 600
+
+
+def test_an_edit_in_anki_after_a_burst_of_saves_survives_the_next_sync(tmp_path):
+    """A burst of saves dates a note ahead of the clock (each change is one second past the
+    last). The sync waits until the clock has passed it, so an edit made in Anki afterwards is
+    newer than the note, and a sync of the unchanged deck leaves it alone."""
+    from anki.collection import Collection
+
+    from mkdeck.sync import sync_package
+
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
+    path = tmp_path / "anki" / "collection.anki2"
+    path.parent.mkdir()
+    Collection(str(path)).close()
+    ahead = int(time.time()) + 3  # as 3 saves within one second leave it
+    burst = build_deck(cards, now=ahead)
+    assert burst.newest == ahead
+    sync_package(burst.package, path, newest=burst.newest)
+    col = Collection(str(path))
+    [nid] = col.find_notes("")
+    note = col.get_note(nid)
+    note["Extra"] = "在 Anki 里补充的"
+    col.update_note(note)
+    col.close()
+    again = build_deck(cards)
+    assert again.up_to_date and again.newest == ahead
+    sync_package(again.package, path, newest=again.newest)
+    col = Collection(str(path))
+    assert col.get_note(nid)["Extra"] == "在 Anki 里补充的"
+    col.close()

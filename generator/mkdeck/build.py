@@ -53,6 +53,9 @@ class Report:
     up_to_date: bool = False  # nothing changed: the package was left as it was
     rendered: int = 0  # files read this run (the others came from the memo)
     built: list[Card] = field(default_factory=list)  # what each card file became
+    # The latest modification time of a note in the package: Anki must not see it before the
+    # clock has passed it (`sync.sync_package`).
+    newest: int = 0
 
     def lines(self) -> dict[tuple[str, int], int]:
         """Where each card's point is written: (card file, cloze ordinal) → line."""
@@ -230,6 +233,7 @@ def _build(
     images = tuple(sorted(str(m.path) for m in media))
     update.lock = (lock_hash, lock)
     report.built = found.cards
+    report.newest = max((row.mtime for row in rows), default=0)
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
         images,
@@ -238,6 +242,7 @@ def _build(
         report.cards,
         report.media,
         tuple(sorted(found.diagnostics, key=_where)),
+        report.newest,
     )
     memo.save(update)
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
@@ -390,6 +395,7 @@ def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> R
     report = _report(_nothing(), list(last.diagnostics), strict, started)
     report.notes, report.cards, report.media = last.notes, last.cards, last.media
     report.package, report.up_to_date = out, True
+    report.newest = last.newest
     return report
 
 

@@ -222,7 +222,9 @@ def sync_command(
     _report_problems(report, cards_dir, "; nothing written, nothing synced")
     assert report.package is not None
     try:
-        result = sync_package(report.package, collection, profile, url, key, timeout)
+        result = sync_package(
+            report.package, collection, profile, url, key, timeout, newest=report.newest
+        )
     except MkdeckError as exc:
         _fail(exc)
     counts = [

@@ -115,6 +115,7 @@ class Outcome:
     cards: int
     media: int
     diagnostics: tuple[Diagnostic, ...]
+    newest: int = 0  # the latest modification time of a note in the package
 
 
 @dataclass
@@ -232,6 +233,7 @@ class Memo:
                 int(o["cards"]),
                 int(o["media"]),
                 tuple(_diagnostic(d) for d in o["diagnostics"]),
+                int(o.get("newest", 0)),
             )
         except (ValueError, KeyError, TypeError, IndexError):
             return None
@@ -490,6 +492,7 @@ def _outcome_json(o: Outcome) -> dict:
         "cards": o.cards,
         "media": o.media,
         "diagnostics": [_diagnostic_json(d) for d in o.diagnostics],
+        "newest": o.newest,
     }
 
 

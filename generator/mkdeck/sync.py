@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -200,12 +201,21 @@ def sync_package(
     url: str = ANKICONNECT_URL,
     key: str | None = None,
     timeout: float = 10.0,
+    newest: int = 0,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
 
     A collection named with `--collection` is imported into directly. Else a running Anki
     with AnkiConnect gets the package; else the profile's collection is opened.
+
+    `newest` is the latest time a note in the package carries. A changed note is dated one
+    second past its last time, so a burst of saves can date it ahead of the clock; if Anki got
+    it then, an edit made in Anki a moment later would be older than the note, and the next
+    sync would overwrite it. So the import waits until the clock has passed `newest`.
     """
+    ahead = newest + 1 - time.time()
+    if ahead > 0:
+        time.sleep(ahead)
     if collection is not None:
         return import_into_collection(package, collection)
     if ankiconnect_running(url, min(timeout, 2.0)):

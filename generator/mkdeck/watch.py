@@ -115,7 +115,7 @@ def rebuild(
     if report.errors or not also_sync:
         return Rebuilt(package, report)
     try:
-        sync_package(package, collection, profile)
+        sync_package(package, collection, profile, newest=report.newest)
     except MkdeckError as exc:
         return Rebuilt(package, report, sync_error=exc)
     return Rebuilt(package, report, synced=True)
