@@ -132,3 +132,82 @@ def test_an_edit_in_anki_after_a_burst_of_saves_survives_the_next_sync(tmp_path)
     col = Collection(str(path))
     assert col.get_note(nid)["Extra"] == "在 Anki 里补充的"
     col.close()
+
+
+TWO_POINTS = (
+    "---\nid: norm\n---\n# 为什么要归一化？\n\n1. 量纲：防止大数值主导\n2. 分布：让输入更稳定\n"
+)
+
+
+def _reordered() -> str:
+    return TWO_POINTS.replace(
+        "1. 量纲：防止大数值主导\n2. 分布：让输入更稳定",
+        "1. 分布：让输入更稳定\n2. 量纲：防止大数值主导",
+    )
+
+
+def test_a_deleted_lock_is_taken_back_and_no_card_trades_its_history(tmp_path, collection):
+    from helpers import answer_everything, card_hiding, import_package, reviews
+
+    cards = write_cards(tmp_path, {"norm.md": TWO_POINTS, "b.md": "# B？\n\n1. 乙：二\n"})
+    import_package(collection, build_deck(cards).package)
+    assert answer_everything(collection) == 3
+    before = {text: card_hiding(collection, text).id for text in ("防止大数值主导", "让输入更稳定")}
+    (cards / "norm.md").write_text(_reordered(), "utf-8")
+    (cards / "mkdeck.lock").unlink()
+    report = build_deck(cards)
+    assert any(
+        "the lock is missing that the last build wrote" in str(d) for d in report.diagnostics
+    )
+    import_package(collection, report.package)
+    assert collection.note_count() == 2
+    for text, cid in before.items():
+        card = card_hiding(collection, text)
+        assert card.id == cid and reviews(collection, cid) == 1
+
+
+def test_a_lock_cut_at_an_entry_is_taken_back(tmp_path, collection):
+    from helpers import answer_everything, card_hiding, import_package, reviews
+
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 甲：一\n", "norm.md": TWO_POINTS})
+    import_package(collection, build_deck(cards).package)
+    answer_everything(collection)
+    held = card_hiding(collection, "防止大数值主导").id
+    lock = (cards / "mkdeck.lock").read_text("utf-8")
+    (cards / "mkdeck.lock").write_text(lock[: lock.index('\n\n["norm.md"]') + 1], "utf-8")
+    (cards / "norm.md").write_text(_reordered(), "utf-8")
+    report = build_deck(cards)
+    assert any("lacks 1 of the entries" in str(d) for d in report.diagnostics)
+    import_package(collection, report.package)
+    assert card_hiding(collection, "防止大数值主导").id == held and reviews(collection, held) == 1
+
+
+def test_a_lost_lock_that_cannot_be_taken_back_stops_the_build(tmp_path):
+    cards = write_cards(tmp_path, {"norm.md": TWO_POINTS})
+    first = build_deck(cards)
+    (cards / "mkdeck.lock").unlink()
+    from mkdeck.build import build
+    from mkdeck.config import Config
+
+    config = Config(tmp_path, cards, tmp_path / "build", deck="Test")
+    stopped = build(cards, first.package, config, use_cache=False)  # nothing remembered
+    assert [d.message.split(":")[0] for d in stopped.errors] == [
+        f"the lock is missing, but {first.package.name} was built from these cards before"
+    ]
+    assert not (cards / "mkdeck.lock").exists()
+
+
+def test_two_projects_in_one_anki_stay_two_notes(tmp_path, collection):
+    """Two vaults, each with a `Softmax.md` without an id, and each with the same `id`."""
+    from helpers import import_package
+
+    files = {
+        "Softmax.md": "# Softmax？\n\n1. 归一：指数后相除\n",
+        "x.md": "---\nid: same\n---\n# X？\n\n1. 一\n",
+    }
+    for project in ("one", "two"):
+        cards = write_cards(tmp_path / project, files)
+        import_package(collection, build_deck(cards, deck=project).package)
+    assert collection.note_count() == 4
+    decks = {collection.decks.name(collection.get_card(c).did) for c in collection.find_cards("")}
+    assert decks == {"one", "two"}

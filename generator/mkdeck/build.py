@@ -19,6 +19,7 @@ import contextlib
 import gc
 import hashlib
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -100,7 +101,7 @@ def check(
     out = out or config.package_path(cards_dir)
     memo = Memo(memo_folder(out), salt_of(config.render_settings), writable=False)
     try:
-        found = collect(cards_dir, config, memo, progress)
+        found = collect(cards_dir, config, memo, progress, out=out)
     finally:
         memo.close()
     no_id = [
@@ -208,7 +209,7 @@ def _build(
     from .identify import kept_entries
     from .lockfile import write_lock
 
-    found = collect(cards_dir, config, memo, progress, parallel, snap)
+    found = collect(cards_dir, config, memo, progress, parallel, snap, out)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
     if report.errors:
         return report
@@ -428,6 +429,7 @@ def collect(
     progress: Progress | None = None,
     parallel: bool | None = None,
     snap: Snapshot | None = None,
+    out: Path | None = None,
 ) -> Collected:
     """Read every card file (from the memo when its bytes were read before), identify it
     against the lock, find its images; report all problems."""
@@ -441,9 +443,12 @@ def collect(
         snap = snap or snapshot(cards_dir)
         data, lock_hash = lock_bytes(cards_dir)
         text = lock_text(data)
-        lock = memo.lock(lock_hash) if lock_hash else Lock()
-        if lock is None:
-            lock = parse_lock(text, LOCK_NAME)
+        lock = memo.lock(lock_hash) if lock_hash else None
+        if lock is None:  # changed since the last build: by other hands, cut, or gone
+            lock, recovered = _recovered(parse_lock(text, LOCK_NAME) if lock_hash else Lock(), memo)
+            once += recovered
+            if not lock.notes and out is not None and zipfile.is_zipfile(out):
+                return _nothing(_lock_lost(out))
     except MkdeckError as exc:
         return _nothing(exc.diagnostic)
     diagnostics: list[Diagnostic] = list(snap.skipped)
@@ -480,12 +485,46 @@ def collect(
         )
     questions = [read.question for _, _, read in held if read.question is not None]
     diagnostics += duplicate_ids(questions)
-    identities = identify(questions, lock)
+    identities = identify(questions, lock, config.deck_name(cards_dir))
     cards = [Card(*h, i) for h, i in zip(held, identities, strict=True)]
     once += [d for card in cards for d in retired_points(card.question, card.identity)]
     showing = [(c.source.path, c.source.rel, c.read.media) for c in cards if c.read.media]
     media, problems = resolve_media(showing, cards_dir, memo.images)
     return Collected(cards, media, lock, text, lock_hash, diagnostics + problems, once, fresh)
+
+
+def _recovered(lock: Lock, memo: Memo) -> tuple[Lock, list[Diagnostic]]:
+    """The lock with the entries the last build wrote and it lacks (deleted, or cut short),
+    taken back from the memo: without them, a note's points would be numbered afresh and
+    cards would trade their review histories."""
+    last = memo.last_lock()
+    if last is None:
+        return lock, []
+    guids, paths = {n.guid for n in lock.notes}, {n.path for n in lock.notes}
+    lost = tuple(n for n in last.notes if n.guid not in guids and n.path not in paths)
+    if not lost:
+        return lock, []
+    what = "is missing" if not lock.notes else f"lacks {len(lost)} of the entries"
+    note = Diagnostic(
+        LOCK_NAME,
+        0,
+        f"the lock {what} that the last build wrote: taken back from what that build "
+        "remembered, so every card keeps its history. Commit the lock this build writes",
+        "note",
+    )
+    return Lock(lock.notes + lost), [note]
+
+
+def _lock_lost(out: Path) -> Diagnostic:
+    """A package built before, and no lock to say which card is which: building now would
+    number every point afresh."""
+    return Diagnostic(
+        LOCK_NAME,
+        0,
+        f"the lock is missing, but {out.name} was built from these cards before: restore the "
+        "lock (`git checkout -- mkdeck.lock` in the cards folder) so that cards keep their "
+        f"review history; to start afresh instead, delete {out}",
+    )
 
 
 def _scripts_kept(config: Config, diagnostics: list[Diagnostic]) -> Diagnostic:

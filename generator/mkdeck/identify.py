@@ -56,15 +56,17 @@ class NoteIdentity:
     previous: LockedNote | None  # the lock entry this file continues, if any
 
 
-def identify(questions: Sequence[Question], lock: Lock) -> list[NoteIdentity]:
-    """Identity for each question, in the same order."""
+def identify(questions: Sequence[Question], lock: Lock, deck: str = "") -> list[NoteIdentity]:
+    """Identity for each question, in the same order. A new note's GUID belongs to its `deck`
+    (the root deck's name): two projects in one Anki never share a note, even when both have
+    a `softmax.md` or the same `id`. GUIDs the lock records never change."""
     entries = _match_entries(questions, lock)
     used_guids = {note.guid for note in lock.notes}
     identities = []
     for question, entry in zip(questions, entries, strict=True):
         texts = [p.markdown for p in question.points]
         if entry is None:
-            guid = _fresh_guid(question, used_guids)
+            guid = _fresh_guid(question, used_guids, deck)
             ordinals = match_points((), texts, 1)
         else:
             guid = entry.guid
@@ -121,14 +123,15 @@ def _match_entries(questions: Sequence[Question], lock: Lock) -> list[LockedNote
     return found
 
 
-def _fresh_guid(question: Question, used: set[str]) -> str:
-    """Derived from the id (or path), so a lost lock still finds notes that have an id."""
+def _fresh_guid(question: Question, used: set[str], deck: str) -> str:
+    """Derived from the deck and the id (or path), so a lost lock still finds notes that have
+    an id."""
     import genanki  # only a new note needs it; importing it costs most of a small build
 
     key = f"id:{question.id}" if question.id else f"path:{question.rel}"
-    guid = genanki.guid_for("mkdeck", key)
+    guid = genanki.guid_for("mkdeck", deck, key) if deck else genanki.guid_for("mkdeck", key)
     while guid in used:  # a path that another note used before it moved away
-        guid = genanki.guid_for("mkdeck", key, secrets.token_hex(8))
+        guid = genanki.guid_for("mkdeck", deck, key, secrets.token_hex(8))
     used.add(guid)
     return guid
 

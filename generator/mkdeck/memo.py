@@ -286,7 +286,14 @@ class Memo:
 
     def lock(self, lock_hash: str) -> Lock | None:
         """The lock whose text has this hash, as parsed when a build last wrote or read it."""
-        if self._db is None or self._meta.get("lock") != lock_hash:
+        if self._meta.get("lock") != lock_hash:
+            return None
+        return self.last_lock()
+
+    def last_lock(self) -> Lock | None:
+        """The lock the last build wrote or read, whatever the lock is now: the copy of
+        identity that a lost or cut lock is recovered from."""
+        if self._db is None or not self._meta.get("lock"):
             return None
         try:
             rows = self._db.execute("SELECT entry FROM lock ORDER BY path")
