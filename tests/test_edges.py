@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from helpers import build_deck, run, write_cards
 
 
@@ -211,3 +213,55 @@ def test_two_projects_in_one_anki_stay_two_notes(tmp_path, collection):
     assert collection.note_count() == 4
     decks = {collection.decks.name(collection.get_card(c).did) for c in collection.find_cards("")}
     assert decks == {"one", "two"}
+
+
+def test_a_lock_that_cannot_be_written_leaves_the_previous_package(tmp_path, monkeypatch):
+    """Disk full when the lock is written (simulated at the write call): an error at its path,
+    and the package and the lock are both as they were."""
+    import errno
+
+    import mkdeck.lockfile
+
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
+    build_deck(cards)
+    package = tmp_path / "build" / "Test.apkg"
+    before = (package.read_bytes(), (cards / "mkdeck.lock").read_bytes())
+    (cards / "a.md").write_text("# A？\n\n1. 一\n2. 二\n", "utf-8")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(cards / "mkdeck.lock"))
+
+    monkeypatch.setattr(mkdeck.lockfile, "atomic_write", full)
+    report = build_deck(cards)
+    assert [str(d) for d in report.errors] == [
+        f"{cards / 'mkdeck.lock'}: error: cannot write: No space left on device"
+    ]
+    assert (package.read_bytes(), (cards / "mkdeck.lock").read_bytes()) == before
+    assert not [p for p in package.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 96 KB tmpfs, where the tests run as root (as in CI); else the test says why it
+    cannot run (the simulated disk-full test above covers the same path)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)])
+    if mounted.returncode != 0:
+        pytest.skip("a tmpfs needs root: the disk-full case is simulated in another test")
+    yield disk
+    subprocess.run(["umount", str(disk)])
+
+
+def test_a_full_disk_is_an_error_and_nothing_half_written(tmp_path, small_disk):
+    big = os.urandom(150_000)  # no room for it in the package
+    png = b"\x89PNG\r\n\x1a\n" + big
+    cards = write_cards(tmp_path / "p", {"a.md": "# A？\n\n1. 图：![](a.png)\n", "a.png": png})
+    result = run(["build", str(cards), "-o", str(small_disk / "T.apkg")], tmp_path)
+    assert result.exit_code == 1
+    assert "error: cannot write: No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(small_disk.iterdir()) == []  # no package, no temporary file
+    assert not (cards / "mkdeck.lock").exists()
+    imported = run(["import", str(cards / "a.md"), "-o", str(small_disk / "cards")], tmp_path)
+    assert "Traceback" not in imported.stderr

@@ -20,7 +20,7 @@ import gc
 import hashlib
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,10 +139,13 @@ def build(
     # One build of a folder at a time: a second one (a `watch` beside a `build`, say) waits for
     # the first, so the two never write the package, the lock or the memo over each other.
     key = hashlib.sha256(str(cards_dir.resolve()).encode("utf-8")).hexdigest()[:24]
-    (user_cache() / "locks").mkdir(parents=True, exist_ok=True)
+    held: FileLock | None = FileLock(user_cache() / "locks" / f"{key}.lock", timeout=BUSY_SECONDS)
     try:
-        held = FileLock(user_cache() / "locks" / f"{key}.lock", timeout=BUSY_SECONDS)
+        (user_cache() / "locks").mkdir(parents=True, exist_ok=True)
+        assert held is not None
         held.acquire()
+    except OSError:  # no cache folder to lock in (a read-only home): build, unguarded
+        held = None
     except Timeout:
         why = (
             f"another mkdeck build of this folder has run for over {BUSY_SECONDS} s: let it "
@@ -156,7 +159,8 @@ def build(
             return _build(cards_dir, out, config, memo, progress, strict, now, parallel)
     finally:
         memo.close()
-        held.release()
+        if held is not None:
+            held.release()
 
 
 # How long a build waits for another build of the same folder to finish.
@@ -222,13 +226,29 @@ def _build(
     media = [files[name] for name in sorted(files)]
     update.images = {str(m.path): m.stamp for m in media if m.stamp is not None}
 
-    # The package first, then the lock: a crash in between leaves an old lock beside a new
-    # package, which the next build simply redoes; never a lock that no package matches.
-    update.kept, report.up_to_date = _package(found, rows, media, out, memo, config, snap, sealed)
+    # The package and the lock land together: the lock is written when the package is
+    # complete and before it takes its place, so a lock that cannot be written leaves the
+    # previous package where it was. (A crash between the two leaves a new lock beside the
+    # old package, which the next build simply finishes.)
     lock = Lock(tuple(entries + kept))
-    lock_hash = found.lock_hash
-    if lock != found.lock or not lock_hash:
-        lock_hash = write_lock(cards_dir / LOCK_NAME, lock, (found.lock, found.lock_text))
+    written: list[str] = []
+
+    def write_the_lock() -> None:
+        if lock != found.lock or not found.lock_hash:
+            written.append(write_lock(cards_dir / LOCK_NAME, lock, (found.lock, found.lock_text)))
+
+    try:
+        update.kept, report.up_to_date = _package(
+            found, rows, media, out, memo, config, snap, sealed, write_the_lock
+        )
+        if report.up_to_date:
+            write_the_lock()
+    except OSError as exc:  # a full disk, a read-only folder: said, and nothing changed
+        where = exc.filename or str(out)
+        problem = Diagnostic(str(where), 0, f"cannot write: {exc.strerror or exc}")
+        report.diagnostics = [*report.diagnostics, problem]
+        return report
+    lock_hash = written[-1] if written else found.lock_hash
 
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))
@@ -291,9 +311,11 @@ def _package(
     config: Config,
     snap: Snapshot,
     sealed: dict[str, tuple[str, str]],
+    before: Callable[[], None],
 ) -> tuple[KeptCollection | None, bool]:
     """Write the package, by a row diff against the collection the memo kept; the collection
-    now kept, and whether the package there was exactly this one already."""
+    now kept, and whether the package there was exactly this one already. `before` runs when
+    the package is complete and before it takes its place."""
     from .assemble import anki_note
     from .package import DamagedCollection, plan_package, write_package
 
@@ -312,7 +334,7 @@ def _package(
                     card, found.media, memo, config, snap
                 )
                 notes[row.guid] = anki_note(card, row, fields)
-        return write_package(plan, notes, media, out, memo.folder)
+        return write_package(plan, notes, media, out, memo.folder, before)
 
     try:
         return write(plan), False

@@ -412,7 +412,10 @@ def import_command(post: Path, cards_dir: Path | None, dry_run: bool, outside_im
         click.echo("mkdeck: nothing to import: every question was skipped", err=True)
         sys.exit(1)
     if not dry_run:
-        apply_plan(plan, cards_dir)
+        try:
+            apply_plan(plan, cards_dir)
+        except OSError as exc:  # a full disk, a read-only folder: each file is whole or absent
+            _fail(MkdeckError(f"cannot write: {exc.strerror or exc}", str(exc.filename or "")))
     done = "Would import" if dry_run else "Imported"
     sections = f", {_count(len(plan.sections), 'section')} as tags" if plan.sections else ""
     skipped = f", {len(plan.skipped)} skipped (no answer)" if plan.skipped else ""

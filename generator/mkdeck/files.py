@@ -14,11 +14,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
-def atomic_write(path: Path, write: Callable[[Path], object], clean: bool = True) -> None:
+def atomic_write(
+    path: Path,
+    write: Callable[[Path], object],
+    clean: bool = True,
+    before: Callable[[], object] | None = None,
+) -> None:
     """Call `write(temporary path)`, then rename the temporary file to `path`.
 
     `clean`: first remove temporaries a killed run left beside `path` (False when the caller
-    did, and has made temporaries of its own since).
+    did, and has made temporaries of its own since). `before` runs when the file is complete
+    and before it takes its place: if it fails, `path` is left as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if clean:
@@ -29,6 +35,8 @@ def atomic_write(path: Path, write: Callable[[Path], object], clean: bool = True
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; these files are not
+        if before is not None:
+            before()
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -130,10 +130,13 @@ def write_package(
     media: Sequence[MediaFile],
     out: Path,
     keep_in: Path | None = None,
+    before: Callable[[], object] | None = None,
 ) -> KeptCollection | None:
     """Write `out` atomically, as `plan` says; `notes` holds (at least) the notes to write.
 
     With `keep_in`, the collection written is kept there for the next build, and returned.
+    `before` runs when the package is complete and before it takes its place (the lock is
+    written then): if it fails, the previous package is still there.
     Raises `DamagedCollection`, having written nothing, when the kept collection cannot be
     updated: the build then plans a whole collection.
     """
@@ -156,7 +159,7 @@ def write_package(
 
     rows = {r.guid: r for r in plan.rows}
     written = KeptCollection(Path(), plan.structure, rows, plan.media)
-    return _package(fill, media, out, keep_in, written)
+    return _package(fill, media, out, keep_in, written, before)
 
 
 def _package(
@@ -165,6 +168,7 @@ def _package(
     out: Path,
     keep_in: Path | None,
     written: KeptCollection,
+    before: Callable[[], object] | None,
 ) -> KeptCollection | None:
     """Fill a fresh collection file, zip it with the media into `out`, and keep it.
 
@@ -187,7 +191,7 @@ def _package(
                     stored = Path(m.name).suffix in COMPRESSED
                     zf.write(m.path, str(i), zipfile.ZIP_STORED if stored else None)
 
-        atomic_write(out, write, clean=False)
+        atomic_write(out, write, clean=False, before=before)
         if keep_in is None:
             return None
         keep_in.mkdir(parents=True, exist_ok=True)
