@@ -265,3 +265,59 @@ def test_a_full_disk_is_an_error_and_nothing_half_written(tmp_path, small_disk):
     assert not (cards / "mkdeck.lock").exists()
     imported = run(["import", str(cards / "a.md"), "-o", str(small_disk / "cards")], tmp_path)
     assert "Traceback" not in imported.stderr
+
+
+def test_a_killed_import_leaves_no_empty_card_and_a_second_run_finishes(tmp_path):
+    """Import killed with SIGKILL while it writes its files: no card file is empty or cut,
+    and running it again gives each question once."""
+    post = tmp_path / "post.md"
+    count = 1500
+    post.write_text(
+        "".join(f"## {i}. 问题 {i}？\n\n1. 甲：{'长' * 2000}\n2. 乙\n\n" for i in range(count)),
+        encoding="utf-8",
+    )
+    out = tmp_path / "c"
+    command = [sys.executable, "-m", "mkdeck", "import", str(post), "-o", str(out)]
+    started = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out.exists() and any(out.glob("*.md"))):
+        time.sleep(0.001)
+    started.kill()  # as soon as it has begun to write
+    started.wait()
+    written = list(out.glob("*.md"))
+    assert 0 < len(written) < count, "the kill did not land while the import wrote"
+    for card in written:
+        assert card.read_text("utf-8").endswith("2. 乙\n"), card.name  # whole, never cut
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert len(list(out.glob("*.md"))) == count  # each question once: no `…-2.md` duplicates
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only tmpfs, where the tests run as root (as in CI); else the test says why."""
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(disk)])
+    if mounted.returncode != 0:
+        pytest.skip("a read-only mount needs root: the same errors are simulated above")
+    yield disk
+    subprocess.run(["umount", str(disk)])
+
+
+def test_a_read_only_output_folder_is_an_error(tmp_path, read_only_disk):
+    cards = write_cards(tmp_path / "p", {"a.md": "# A？\n\n1. 一\n"})
+    result = run(["build", str(cards), "-o", str(read_only_disk / "T.apkg")], tmp_path)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "error: cannot write: Read-only file system" in result.stderr
+    assert not (cards / "mkdeck.lock").exists()
+
+
+def test_a_cache_folder_that_is_a_file_only_costs_time(tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
+    report = build_deck(cards)
+    assert not report.errors and report.notes == 1
+    assert build_deck(cards).notes == 1  # and again, with nothing remembered

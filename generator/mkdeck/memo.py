@@ -153,6 +153,8 @@ class Memo:
             self._forget(folder / MEMO_FILE)
             with contextlib.suppress(sqlite3.Error, OSError, ValueError):
                 self._open(folder / MEMO_FILE, salt)
+        if self.writable and self._db is None:  # no memo to be had: nothing is kept either
+            self.folder, self.writable = None, False
 
     @classmethod
     def none(cls) -> Memo:
