@@ -321,3 +321,19 @@ def test_a_cache_folder_that_is_a_file_only_costs_time(tmp_path, monkeypatch):
     report = build_deck(cards)
     assert not report.errors and report.notes == 1
     assert build_deck(cards).notes == 1  # and again, with nothing remembered
+
+
+def test_a_read_only_cards_folder_is_an_error_and_no_package_lands_without_its_lock(tmp_path):
+    disk = tmp_path / "cards"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("a read-only mount needs root: the same errors are simulated above")
+    try:
+        (disk / "a.md").write_text("# A？\n\n1. 一\n", encoding="utf-8")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        result = run(["build", "cards", "-o", "out/T.apkg"], tmp_path)
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        assert "mkdeck.lock: error: cannot write: Read-only file system" in result.stderr
+        assert not (tmp_path / "out" / "T.apkg").exists()  # the package waits for its lock
+    finally:
+        subprocess.run(["umount", str(disk)])

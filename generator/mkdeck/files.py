@@ -26,21 +26,29 @@ def atomic_write(
     did, and has made temporaries of its own since). `before` runs when the file is complete
     and before it takes its place: if it fails, `path` is left as it was.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if clean:
-        remove_stale_temporaries(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if clean:
+            remove_stale_temporaries(path)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; these files are not
         if before is not None:
             before()
         os.replace(tmp, path)
+    except OSError as exc:
+        said_of = str(exc.filename or "")
+        temporary = os.path.basename(said_of).startswith(f".{path.name}.")
+        if not said_of or temporary or said_of == str(path.parent):  # name the file it is for
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
 
 def temporary_beside(path: Path, suffix: str) -> Path:
