@@ -144,12 +144,6 @@ def local_path(src: str, folder: Path) -> Path:
     return (folder / src).resolve()
 
 
-def found_by_name(path: Path, refs: tuple[ImageRef, ...]) -> bool:
-    """Whether one of a card file's images is found by its name alone (an Obsidian embed that
-    is not where it says): a file of that name added elsewhere may then be the one shown."""
-    return any(ref.vault and not local_path(ref.src, path.parent).is_file() for ref in refs)
-
-
 def resolve_media(
     images: list[tuple[Path, str, tuple[ImageRef, ...]]],
     cards_dir: Path,
