@@ -3,6 +3,7 @@ only where it may, a lock saved with a BOM is read."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -240,17 +241,23 @@ def test_a_lock_that_cannot_be_written_leaves_the_previous_package(tmp_path, mon
     assert not [p for p in package.parent.iterdir() if p.name.endswith(".tmp")]
 
 
+@contextlib.contextmanager
+def _tmpfs(folder: Path, options: str):
+    """A tmpfs at `folder`, where the tests run as root (as in CI); else the test says why it
+    cannot run (the simulated disk-full test above covers the same paths)."""
+    folder.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]).returncode:
+        pytest.skip("a tmpfs needs root: the disk errors are simulated in another test")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)])
+
+
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 96 KB tmpfs, where the tests run as root (as in CI); else the test says why it
-    cannot run (the simulated disk-full test above covers the same path)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)])
-    if mounted.returncode != 0:
-        pytest.skip("a tmpfs needs root: the disk-full case is simulated in another test")
-    yield disk
-    subprocess.run(["umount", str(disk)])
+    with _tmpfs(tmp_path / "disk", "size=96k") as disk:
+        yield disk
 
 
 def test_a_full_disk_is_an_error_and_nothing_half_written(tmp_path, small_disk):
@@ -296,14 +303,8 @@ def test_a_killed_import_leaves_no_empty_card_and_a_second_run_finishes(tmp_path
 
 @pytest.fixture
 def read_only_disk(tmp_path):
-    """A read-only tmpfs, where the tests run as root (as in CI); else the test says why."""
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(disk)])
-    if mounted.returncode != 0:
-        pytest.skip("a read-only mount needs root: the same errors are simulated above")
-    yield disk
-    subprocess.run(["umount", str(disk)])
+    with _tmpfs(tmp_path / "ro", "ro,size=64k") as disk:
+        yield disk
 
 
 def test_a_read_only_output_folder_is_an_error(tmp_path, read_only_disk):
@@ -324,16 +325,10 @@ def test_a_cache_folder_that_is_a_file_only_costs_time(tmp_path, monkeypatch):
 
 
 def test_a_read_only_cards_folder_is_an_error_and_no_package_lands_without_its_lock(tmp_path):
-    disk = tmp_path / "cards"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:
-        pytest.skip("a read-only mount needs root: the same errors are simulated above")
-    try:
+    with _tmpfs(tmp_path / "cards", "size=64k") as disk:
         (disk / "a.md").write_text("# A？\n\n1. 一\n", encoding="utf-8")
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         result = run(["build", "cards", "-o", "out/T.apkg"], tmp_path)
         assert result.exit_code == 1 and "Traceback" not in result.stderr
         assert "mkdeck.lock: error: cannot write: Read-only file system" in result.stderr
         assert not (tmp_path / "out" / "T.apkg").exists()  # the package waits for its lock
-    finally:
-        subprocess.run(["umount", str(disk)])
