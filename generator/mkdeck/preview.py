@@ -24,12 +24,10 @@ from pathlib import Path
 from .notetype import css
 from .sync import anki_collection, import_as_file_import
 
-MATHJAX_FILES = [
-    "tex-svg.js",
-    "input/tex/extensions/noerrors.js",
-    "input/tex/extensions/mathtools.js",
-    "input/tex/extensions/mhchem.js",
-]
+# MathJax itself, and every TeX extension it ships: Anki loads them on demand (`\\boldsymbol`,
+# `\\cancel`, `\\color`…), and one the page cannot load stops typesetting for the whole page.
+MATHJAX_FILES = ["tex-svg.js"]
+EXTENSIONS = "input/tex/extensions"
 # Anki's own MathJax settings (its ts/mathjax/index.ts), with SVG output so no font files are
 # needed offline.
 MATHJAX_CONFIG = {
@@ -81,7 +79,8 @@ def write_preview(
     cards = _render(package, lines, out)
     source = mathjax_folder()
     if source is not None:
-        for name in MATHJAX_FILES:
+        extensions = sorted(p.relative_to(source) for p in (source / EXTENSIONS).glob("*.js"))
+        for name in [*map(Path, MATHJAX_FILES), *extensions]:
             target = out / "mathjax" / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / name, target)
