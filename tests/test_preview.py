@@ -34,7 +34,8 @@ WIDE = r"""# 宽内容：注意力公式、代码和表格？
    \frac{\pi_\theta(y_w|x)}{\pi_{\text{ref}}(y_w|x)}
    -\beta\log\frac{\pi_\theta(y_l|x)}{\pi_{\text{ref}}(y_l|x)}\right)\right]
    $$
-4. 对比：见下表，$\boldsymbol{W}$、$\cancel{x}$、$\color{red}{y}$、$\bbox[2px]{z}$、$\enclose{circle}{u}$
+4. 对比：见下表，$\boldsymbol{W}$、$\cancel{x}$、$\color{red}{y}$、
+   $\bbox[2px]{z}$、$\enclose{circle}{u}$
 
 | 方法 | 显存占用（训练时） | 计算量 | 通信量 | 实现 `torch.distributed.fsdp` |
 | --- | --- | --- | --- | --- |
