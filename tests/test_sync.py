@@ -237,3 +237,20 @@ def test_ankiconnect_errors_are_said_plainly(tmp_path, anki_connect):
     col = Collection(str(collection))
     assert col.note_count() == 2  # the late import happened, once: no note twice
     col.close()
+
+
+def test_watch_sync_reaches_ankiconnect_with_its_address_and_key(tmp_path, anki_connect):
+    from mkdeck import watch
+
+    handler, url, collection = anki_connect
+    handler.key = "secret"
+    project = _project(tmp_path / "notes")
+    keyless = watch.AnkiConnect(url, None, 10.0)
+    refused = watch.rebuild(project / "cards", project / "cards", True, anki=keyless)
+    assert refused.sync_error is not None and "valid api key" in str(refused.sync_error)
+    anki = watch.AnkiConnect(url, "secret", 10.0)
+    done = watch.rebuild(project / "cards", project / "cards", True, anki=anki)
+    assert done.synced and done.sync_error is None
+    col = Collection(str(collection))
+    assert col.note_count() == 2
+    col.close()

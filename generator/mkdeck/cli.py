@@ -144,6 +144,29 @@ _strict_option = click.option(
 )
 
 
+def _anki_connect_options(command):
+    """How to reach a running Anki: the same for `sync` and `watch --sync`."""
+    for option in reversed(
+        [
+            click.option(
+                "--anki-connect",
+                "url",
+                default="http://127.0.0.1:8765",
+                show_default=True,
+                help="Where a running Anki's AnkiConnect add-on listens.",
+            ),
+            click.option(
+                "--key", envvar="ANKICONNECT_KEY", help="AnkiConnect's API key, if it has one."
+            ),
+            click.option(
+                "--timeout", default=30.0, show_default=True, help="Seconds to wait for Anki."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @main.command("build")
 @_cards_dir_argument
 @click.option(
@@ -186,15 +209,7 @@ def build_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Collection file to import into directly (Anki must be closed).",
 )
-@click.option(
-    "--anki-connect",
-    "url",
-    default="http://127.0.0.1:8765",
-    show_default=True,
-    help="Where a running Anki's AnkiConnect add-on listens.",
-)
-@click.option("--key", envvar="ANKICONNECT_KEY", help="AnkiConnect's API key, if it has one.")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for Anki.")
+@_anki_connect_options
 @_strict_option
 def sync_command(
     cards_dir: Path | None,
@@ -251,8 +266,15 @@ def sync_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --sync: a collection file to import into (Anki closed).",
 )
+@_anki_connect_options
 def watch_command(
-    cards_dir: Path | None, also_sync: bool, profile: str | None, collection: Path | None
+    cards_dir: Path | None,
+    also_sync: bool,
+    profile: str | None,
+    collection: Path | None,
+    url: str,
+    key: str | None,
+    timeout: float,
 ) -> None:
     """Build again on every save of a card file, an image or the settings.
 
@@ -268,7 +290,9 @@ def watch_command(
 
     def rebuild(what: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        done = watch.rebuild(cards_dir, given, also_sync, collection, profile)
+        done = watch.rebuild(
+            cards_dir, given, also_sync, collection, profile, watch.AnkiConnect(url, key, timeout)
+        )
         if done.settings_error is not None:
             _echo_diagnostic(done.settings_error.diagnostic)
             click.echo(f"{stamp} {what}: the settings have an error", err=True, color=_color())

@@ -94,12 +94,22 @@ class Rebuilt:
     sync_error: MkdeckError | None = None
 
 
+@dataclass(frozen=True)
+class AnkiConnect:
+    """Where a running Anki listens, its key, and how long to wait for it."""
+
+    url: str = "http://127.0.0.1:8765"
+    key: str | None = None
+    timeout: float = 30.0
+
+
 def rebuild(
     cards_dir: Path,
     given: Path | None,
     also_sync: bool,
     collection: Path | None = None,
     profile: str | None = None,
+    anki: AnkiConnect = AnkiConnect(),
 ) -> Rebuilt:
     """Build once (and sync a good build). The settings are read again each time: they may be
     what just changed; an error in them is reported and watching goes on."""
@@ -115,7 +125,9 @@ def rebuild(
     if report.errors or not also_sync:
         return Rebuilt(package, report)
     try:
-        sync_package(package, collection, profile, newest=report.newest)
+        sync_package(
+            package, collection, profile, anki.url, anki.key, anki.timeout, newest=report.newest
+        )
     except MkdeckError as exc:
         return Rebuilt(package, report, sync_error=exc)
     return Rebuilt(package, report, synced=True)
