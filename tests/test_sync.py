@@ -225,7 +225,9 @@ def test_ankiconnect_errors_are_said_plainly(tmp_path, anki_connect):
     handler.key, handler.fail = None, "collection is not available"
     failed = run(["sync", "--anki-connect", url], project)
     assert failed.exit_code == 1
-    assert "AnkiConnect refused `importPackage`: collection is not available" in failed.stderr
+    assert "AnkiConnect refused `importPackage`: collection is not available: open a profile" in (
+        failed.stderr
+    )
     col = Collection(str(collection))
     assert col.note_count() == 0  # a refused import imports nothing
     col.close()

@@ -169,7 +169,13 @@ def ankiconnect(url: str, action: str, key: str | None, timeout: float, **params
     if not isinstance(reply, dict) or set(reply) != {"result", "error"}:
         raise MkdeckError(f"{url} does not answer like AnkiConnect")
     if reply["error"] is not None:
-        raise MkdeckError(f"AnkiConnect refused `{action}`: {reply['error']}")
+        said = str(reply["error"])
+        hint = ""
+        if "collection is not available" in said:  # Anki waits at its profile chooser
+            hint = (
+                ": open a profile in Anki (it is waiting at the profile chooser), then sync again"
+            )
+        raise MkdeckError(f"AnkiConnect refused `{action}`: {said}{hint}")
     return reply["result"]
 
 
