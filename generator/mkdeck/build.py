@@ -29,7 +29,7 @@ from .config import Config
 from .discover import Snapshot, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import stamp, user_cache
-from .lockfile import LOCK_NAME, Lock, lock_bytes, lock_text, parse_lock
+from .lockfile import LOCK_NAME, Lock, lock_text, parse_lock
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
 
 if TYPE_CHECKING:
@@ -139,19 +139,21 @@ def build(
     # One build of a folder at a time: a second one (a `watch` beside a `build`, say) waits for
     # the first, so the two never write the package, the lock or the memo over each other.
     key = hashlib.sha256(str(cards_dir.resolve()).encode("utf-8")).hexdigest()[:24]
-    held: FileLock | None = FileLock(user_cache() / "locks" / f"{key}.lock", timeout=BUSY_SECONDS)
+    held: FileLock | None = None
     try:
         (user_cache() / "locks").mkdir(parents=True, exist_ok=True)
-        assert held is not None
+        held = FileLock(user_cache() / "locks" / f"{key}.lock", timeout=BUSY_SECONDS)
         held.acquire()
     except OSError:  # no cache folder to lock in (a read-only home): build, unguarded
         held = None
     except Timeout:
-        why = (
+        busy = Diagnostic(
+            ".",
+            0,
             f"another mkdeck build of this folder has run for over {BUSY_SECONDS} s: let it "
-            "finish, or stop it, and build again"
+            "finish, or stop it, and build again",
         )
-        return _report(_nothing(Diagnostic(".", 0, why)), [Diagnostic(".", 0, why)], False, 0)
+        return _report(_nothing(busy), [busy], strict, time.perf_counter())
     salt = salt_of(config.render_settings)
     memo = Memo(memo_folder(out), salt, writable=True) if use_cache else Memo.none()
     try:
@@ -198,14 +200,13 @@ def _build(
         return _report(_nothing(misplaced), [misplaced], strict, started)
     try:
         snap = snapshot(cards_dir)
-        lock_hash = lock_bytes(cards_dir)[1]
     except MkdeckError as exc:
         return _report(_nothing(exc.diagnostic), [exc.diagnostic], strict, started)
     last = memo.outcome()
     if (
         last is not None
         and last.package == stamp(out)
-        and last.key == _inputs(root, out, snap, lock_hash, last.images, racy_as_changed=False)
+        and last.key == _inputs(root, out, snap, snap.lock[1], last.images, racy_as_changed=False)
     ):
         return _outcome_report(last, out, strict, started)
 
@@ -321,9 +322,10 @@ def _package(
 
     by_guid = {card.identity.guid: card for card in found.cards}
     names = [m.name for m in media]
-    plan = plan_package(rows, names, out, memo.kept())
+    kept = memo.kept()
+    plan = plan_package(rows, names, out, kept)
     if plan.unchanged:
-        return memo.kept(), True
+        return kept, True
 
     def write(plan: PackagePlan) -> KeptCollection | None:
         notes = {}
@@ -463,7 +465,7 @@ def collect(
     once: list[Diagnostic] = [memo.problem] if memo.problem else []
     try:
         snap = snap or snapshot(cards_dir)
-        data, lock_hash = lock_bytes(cards_dir)
+        data, lock_hash = snap.lock
         text = lock_text(data)
         lock = memo.lock(lock_hash) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone

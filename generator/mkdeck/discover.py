@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .errors import Diagnostic, MkdeckError
-from .lockfile import LOCK_NAME
+from .lockfile import LOCK_NAME, lock_bytes
 
 CARD_SUFFIXES = {".md", ".markdown"}
 # A folder's README describes the folder; it is not a question.
@@ -138,6 +138,7 @@ class Snapshot:
     skipped: tuple[Diagnostic, ...]  # files that are not cards (a README)
     files: tuple[tuple[bytes, str] | Diagnostic, ...]
     tree: str = ""  # the hash of the other files' paths: an image found by its name may change
+    lock: tuple[bytes, str] = (b"", "")  # the lock's bytes and their hash ("": there is none)
 
     @cached_property
     def data(self) -> dict[str, bytes]:
@@ -157,7 +158,8 @@ class Snapshot:
 
 
 def snapshot(cards_dir: Path) -> Snapshot:
-    """Find and read every card file (raises `MkdeckError` when the folder is missing)."""
+    """Find and read every card file, and the lock, once: everything a build reads from the
+    cards folder (raises `MkdeckError` when the folder or the lock cannot be read)."""
     sources, skipped, others = discover(cards_dir)
     files: list[tuple[bytes, str] | Diagnostic] = []
     for source in sources:
@@ -168,4 +170,4 @@ def snapshot(cards_dir: Path) -> Snapshot:
         else:
             files.append((data, hashlib.sha256(data).hexdigest()))
     tree = hashlib.sha256("\n".join(others).encode("utf-8")).hexdigest()
-    return Snapshot(tuple(sources), tuple(skipped), tuple(files), tree)
+    return Snapshot(tuple(sources), tuple(skipped), tuple(files), tree, lock_bytes(cards_dir))
