@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .cloze import plain, seal, unmark
 from .discover import SourceFile
@@ -15,8 +16,10 @@ from .media import MediaFile, media_token
 from .notetype import note_text
 from .package import AnkiNote, NoteRow
 from .parse import Question
-from .readcards import CardRead
 from .render import RenderedNote
+
+if TYPE_CHECKING:
+    from .readcards import CardRead  # which reads cards with `note_fields` below
 
 MediaMap = dict[tuple[str, int], MediaFile]  # (card file, image index) → packed file
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .discover import Snapshot, snapshot
 from .errors import Diagnostic, MkdeckError
-from .files import stamp, user_cache
+from .files import place_in_cache, stamp
 from .lockfile import LOCK_NAME, Lock, lock_text, parse_lock
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
 
@@ -138,11 +137,11 @@ def build(
 
     # One build of a folder at a time: a second one (a `watch` beside a `build`, say) waits for
     # the first, so the two never write the package, the lock or the memo over each other.
-    key = hashlib.sha256(str(cards_dir.resolve()).encode("utf-8")).hexdigest()[:24]
     held: FileLock | None = None
     try:
-        (user_cache() / "locks").mkdir(parents=True, exist_ok=True)
-        held = FileLock(user_cache() / "locks" / f"{key}.lock", timeout=BUSY_SECONDS)
+        place = place_in_cache("locks", cards_dir)
+        place.parent.mkdir(parents=True, exist_ok=True)
+        held = FileLock(place.with_suffix(".lock"), timeout=BUSY_SECONDS)
         held.acquire()
     except OSError:  # no cache folder to lock in (a read-only home): build, unguarded
         held = None

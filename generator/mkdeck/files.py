@@ -8,6 +8,7 @@ it is written to a temporary file beside it and renamed over it. A build killed 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -70,6 +71,13 @@ def user_cache() -> Path:
     what builds remember, outside every project."""
     base = os.environ.get("XDG_CACHE_HOME") or ""
     return (Path(base) if base else Path.home() / ".cache") / "mkdeck"
+
+
+def place_in_cache(kind: str, path: Path) -> Path:
+    """A place of its own in the user's cache for what mkdeck keeps about `path` (a package's
+    memo, a cards folder's build lock), named by a hash of where `path` is."""
+    key = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:24]
+    return user_cache() / kind / key
 
 
 def stamp(path: Path) -> tuple[int, int]:

@@ -80,24 +80,22 @@ def is_image(data: bytes) -> bool:
 LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 
 
-def _not_image(file: Path) -> str:
+def _not_image(data: bytes) -> str:
     """Why a file that is no image is not packed, and how to go on."""
-    with file.open("rb") as f:
-        head = f.read(len(LFS_POINTER))
-    if head == LFS_POINTER:
+    if data.startswith(LFS_POINTER):
         return "is a Git LFS pointer, not the image itself: run `git lfs pull` in its repository"
     return "is not an image (by its bytes: PNG, JPEG, GIF, WebP, BMP, AVIF, SVG): not packed"
 
 
-def _packed(file: Path, known: Mapping[str, ImageStamp]) -> MediaFile | None:
-    """The packed file, or None when its bytes are no image."""
+def _packed(file: Path, known: Mapping[str, ImageStamp]) -> MediaFile | str:
+    """The packed file, or why its bytes are not packed."""
     stat = file.stat()
     seen = known.get(str(file))
     if seen is not None and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return MediaFile(file, seen.name, seen)
     data = file.read_bytes()
     if not is_image(data):
-        return None
+        return _not_image(data)
     name = f"mkdeck-{hashlib.sha256(data).hexdigest()[:20]}{file.suffix.lower()}"
     # Else a change in the same tick would look like no change to the next build.
     stamp = None if racy(stat.st_mtime_ns) else ImageStamp(stat.st_size, stat.st_mtime_ns, name)
@@ -156,7 +154,7 @@ def resolve_media(
     """
     known = {} if known is None else known
     resolved: dict[tuple[str, int], MediaFile] = {}
-    packed: dict[Path, MediaFile | None] = {}
+    packed: dict[Path, MediaFile | str] = {}
     problems: list[Diagnostic] = []
     root = cards_dir.resolve()
     by_name: dict[str, list[Path]] | None = None  # built once, if an embed needs it
@@ -183,8 +181,8 @@ def resolve_media(
                 if file not in packed:
                     packed[file] = _packed(file, known)
                 media = packed[file]
-                if media is None:
-                    problems.append(Diagnostic(rel, ref.line, f"`{ref.src}` {_not_image(file)}"))
+                if isinstance(media, str):
+                    problems.append(Diagnostic(rel, ref.line, f"`{ref.src}` {media}"))
                 else:
                     resolved[rel, index] = media
     return resolved, problems

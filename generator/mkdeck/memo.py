@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import Diagnostic
-from .files import user_cache
+from .files import place_in_cache
 from .lockfile import Lock, LockedNote
 from .media import PACKED_NAME, ImageStamp
 
@@ -69,8 +69,7 @@ CREATE TABLE IF NOT EXISTS images (
 
 def memo_folder(package: Path) -> Path:
     """The memo of the package at `package`: in the user's cache folder, one a package."""
-    key = hashlib.sha256(str(package.resolve()).encode("utf-8")).hexdigest()[:24]
-    return user_cache() / key
+    return place_in_cache("memo", package)
 
 
 def salt_of(settings: object) -> str:

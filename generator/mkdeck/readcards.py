@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from .assemble import note_fields
 from .config import RenderSettings
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
@@ -46,8 +47,6 @@ class CardRead:
 
 def read_card(job: tuple[str, bytes, RenderSettings]) -> CardRead:
     """One card file's bytes, parsed and rendered."""
-    from .assemble import note_fields
-
     rel, data, settings = job
     try:
         text = decode_source(data, rel)

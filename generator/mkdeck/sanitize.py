@@ -62,7 +62,7 @@ _PROPERTY = re.compile(r"([a-zA-Z-]+)\s*:")
 
 def clean(fragment: str) -> str:
     """The fragment as the allowlist keeps it."""
-    return _cleaner().clean(fragment)
+    return _cleaner(filtered=True).clean(fragment)
 
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
@@ -73,15 +73,17 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
     return value
 
 
-@lru_cache(maxsize=1)
-def _cleaner() -> nh3.Cleaner:
-    """Made once: building the sanitizer's tables costs more than cleaning a card part."""
+@lru_cache(maxsize=2)
+def _cleaner(filtered: bool) -> nh3.Cleaner:
+    """Made once: building the sanitizer's tables costs more than cleaning a card part.
+    `filtered`: also drop image sources that are no packed file and relative links (a card
+    part as it is shown); without, raw HTML is kept as it was written, for `removed`."""
     return nh3.Cleaner(
         tags=set(TAGS),
         attributes=ATTRIBUTES,
         url_schemes=set(URL_SCHEMES),
         filter_style_properties=set(STYLE_PROPERTIES),
-        attribute_filter=_attribute,
+        attribute_filter=_attribute if filtered else None,
         strip_comments=True,
         link_rel=None,  # no link opens a window: `target` is not kept
     )
@@ -107,16 +109,7 @@ def removed(fragment: str) -> list[str]:
         strip_comments=True,
         link_rel=None,
     )
-    kept = nh3.clean(
-        fragment,
-        tags=set(TAGS),
-        attributes=ATTRIBUTES,
-        url_schemes=set(URL_SCHEMES),
-        filter_style_properties=set(STYLE_PROPERTIES),
-        attribute_filter=lambda tag, name, value: value,
-        strip_comments=True,
-        link_rel=None,
-    )
+    kept = _cleaner(filtered=False).clean(fragment)
     handlers = {a for a in attributes if a.startswith("on")}
     if everything == kept and not emptied and not handlers:
         return []
