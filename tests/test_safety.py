@@ -313,3 +313,10 @@ def test_a_git_lfs_pointer_is_named_as_one(tmp_path):
         "a.md:3: error: `p.png` is a Git LFS pointer, not the image itself: run `git lfs pull` "
         "in its repository"
     ]
+
+
+def test_a_tag_over_several_lines_is_named_at_the_line_of_what_is_removed(tmp_path):
+    html = '<div>\n<img\n  src="x"\n  onerror="alert(1)">\n</div>\n'
+    cards = write_cards(tmp_path, {"a.md": f"# 多行？\n\n1. 点\n\n{html}", "x": PNG})
+    [warning] = [str(d) for d in build_deck(cards).warnings]
+    assert warning.startswith("a.md:8: warning: removed `onerror=`")

@@ -201,14 +201,24 @@ def _html(fragment: str, doc: Document, line: int) -> str:
         offset = fragment.count("\n", 0, m.start())
         return m.group(1) + _media(doc, html.unescape(src), line + offset) + m.group(3)
 
-    for offset, part in enumerate(fragment.split("\n")):
-        names = removed(part) if "<" in part else []
-        if names and doc.allow_scripts:
-            what = ", ".join(f"`{n}`" for n in names)
-            doc.report(line + offset, f"{KEPT_SCRIPT}: {what} (`allow_scripts = true`)", "note")
-        elif names:
-            _removed(doc, line + offset, ", ".join(f"`{n}`" for n in names))
+    names = removed(fragment)  # the whole fragment: a tag may run over several lines
+    if names:
+        at = line + _first_line_naming(fragment, names)
+        what = ", ".join(f"`{n}`" for n in names)
+        if doc.allow_scripts:
+            doc.report(at, f"{KEPT_SCRIPT}: {what} (`allow_scripts = true`)", "note")
+        else:
+            _removed(doc, at, what)
     return HTML_IMAGE.sub(packed, fragment)
+
+
+def _first_line_naming(fragment: str, names: list[str]) -> int:
+    """The line (from 0) of the fragment where the first of these removed things stands."""
+    words = [n.strip("<>=: ").removeprefix("style ").lower() for n in names]
+    for offset, text in enumerate(fragment.lower().split("\n")):
+        if any(word and word in text for word in words):
+            return offset
+    return 0
 
 
 KEPT_SCRIPT = "kept HTML a card may otherwise not carry"
