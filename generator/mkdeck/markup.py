@@ -42,7 +42,7 @@ from pygments.util import ClassNotFound
 from .dialect.document import Document, document, inline_line
 from .dialect.mark import mark_plugin
 from .dialect.math import math_plugin
-from .media import ImageRef, is_remote, media_token
+from .media import HTML_IMAGE, ImageRef, is_remote, media_token
 from .sanitize import URL_SCHEMES, is_script_url, removed
 
 # Inline HTML that passes through. Anything else in angle brackets is text, so that
@@ -57,8 +57,6 @@ HTML_TAGS = frozenset(
 TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
 # A URL's scheme; one letter is a Windows drive (`C:\\notes\\a.png`), not a scheme.
 SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+):")
-# A local image in raw HTML, to point at its packed file (Typora writes `<img src="a.png">`).
-HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*[\"']?)([^\"'\s>]+)([\"']?)", re.IGNORECASE)
 WIKI = re.compile(r"(?P<embed>!?)\[\[(?P<target>[^\[\]|\n]+)(?:\|(?P<alias>[^\[\]\n]*))?\]\]")
 IMAGE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|bmp|avif)$", re.IGNORECASE)
 SIZE = re.compile(r"^\d+(?:x\d+)?$")
@@ -199,7 +197,7 @@ def _html(fragment: str, doc: Document, line: int) -> str:
         if not src or is_remote(src):
             return m.group(0)
         offset = fragment.count("\n", 0, m.start())
-        return m.group(1) + _media(doc, html.unescape(src), line + offset) + m.group(3)
+        return m.group(1) + _media(doc, html.unescape(src), line + offset)
 
     names = removed(fragment)  # the whole fragment: a tag may run over several lines
     if names:

@@ -23,6 +23,10 @@ MEDIA_OPEN, MEDIA_CLOSE = "\ufdd4", "\ufdd5"
 # `http:`, `data:`, `//host/x.png`: not a file of the deck. One letter before the colon is a
 # Windows drive (`C:\notes\a.png`), which is a local path, and refused below as outside.
 REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]+:|//)", re.IGNORECASE)
+# A local image in raw HTML (Typora writes `<img src="a.png" style="zoom:50%;">`): the text up
+# to its source, and the source. Only for pointing it at the packed file; what is kept is the
+# sanitizer's business.
+HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*[\"']?)([^\"'\s>]+)", re.IGNORECASE)
 PACKED_NAME = re.compile(r"mkdeck-[0-9a-f]{20}(?:\.[a-z0-9]{1,8})?")
 # Timestamps tick as coarsely as every 2 s (FAT): a file changed this recently may change again
 # without its size and time showing it.

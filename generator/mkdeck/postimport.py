@@ -33,7 +33,7 @@ import yaml
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
 from .files import atomic_write, unique_name
-from .media import is_image, is_remote, local_path
+from .media import HTML_IMAGE, is_image, is_remote, local_path
 from .newcard import fresh_id, slug
 from .numbering import NUMBERED_HEADING
 from .parse import (
@@ -54,7 +54,6 @@ THEMATIC_BREAK = re.compile(r"^ {0,3}([*_-])(?:[ \t]*\1){2,}[ \t]*$")
 MD_IMAGE = re.compile(
     r"(!\[[^\]]*\]\(\s*)(<[^>\n]+>|(?:[^()\s<]|\([^()\s]*\))+)((?:\s+\"[^\"]*\")?\s*\))"
 )
-HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*[\"']?)([^\"'\s>]+)", re.IGNORECASE)
 ORIGIN_KEY = "imported_from"
 
 
