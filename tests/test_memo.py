@@ -241,3 +241,20 @@ def test_an_image_changed_in_the_tick_it_was_read_is_seen(tmp_path, also):
     report = _build(tmp_path)
     assert not report.errors and not report.up_to_date
     assert _media_bytes(tmp_path / "build" / "T.apkg") == [PNG[:-1] + b"\x00"]
+
+
+def test_images_read_in_workers_are_packed_again_by_the_next_build(tmp_path):
+    # Workers send back no HTML; what the memo keeps of their reads must still name the images,
+    # or a rebuild after one edit would pack a deck without them.
+    files = {f"q{i:02d}.md": f"# 问题 {i}？\n\n1. 图：![p](p{i}.png)\n" for i in range(12)}
+    files.update({f"p{i}.png": PNG + bytes([i]) for i in range(12)})
+    cards = write_cards(tmp_path, files)
+    first = _build(tmp_path, parallel=True)
+    assert first.rendered == 12 and first.media == 12
+    (cards / "q00.md").write_text("# 问题 0？\n\n1. 图：![p](p0.png)\n2. 新\n", "utf-8")
+    again = _build(tmp_path, parallel=True)
+    assert again.rendered == 1
+    assert again.media == 12
+    assert sorted(_media_bytes(tmp_path / "build" / "T.apkg")) == sorted(
+        PNG + bytes([i]) for i in range(12)
+    )

@@ -437,8 +437,8 @@ def _card_json(read: CardRead) -> dict:
             [q.extra.line, q.extra.markdown],
             q.whole_answer,
         ]
-    if read.rendered is not None:
-        out["media"] = [[m.src, m.line, m.vault] for m in read.rendered.media]
+    if read.media:  # from `read.media`: a read made in a worker carries no rendered HTML
+        out["media"] = [[m.src, m.line, m.vault] for m in read.media]
     return out
 
 
