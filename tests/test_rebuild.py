@@ -60,6 +60,8 @@ EDITS = [
     "delete",
     "rename",
     "rename and edit",
+    "rename and replace",
+    "steal id",
     "readme",
     "image bytes",
     "id",
@@ -93,6 +95,8 @@ def _edit(cards: Path, rel: str, kind: str, step: int) -> None:
             path.rename(moved)
             if kind == "rename and edit":
                 moved.write_text(moved.read_text("utf-8") + f"\n9. 新增要点 {step}\n", "utf-8")
+            if kind == "rename and replace":  # a new note at the path another note left
+                path.write_text(_card(f"另一题 {step}？", ["甲", "乙"], None), "utf-8")
         return
     if not path.exists():
         return
@@ -118,6 +122,8 @@ def _edit(cards: Path, rel: str, kind: str, step: int) -> None:
         lines.append("" if "![" in text else "![再一张](p.png)")
     elif kind == "id":
         lines = _with_key(lines, "id", f"x{step}")
+    elif kind == "steal id":  # another file's id: both are errors until it is taken back
+        lines = _with_key(lines, "id", "a")
     elif kind == "deck":
         lines = _with_key(lines, "deck", "别处")
     elif kind == "empty":
@@ -204,6 +210,8 @@ def test_a_rebuild_equals_a_full_build_of_the_same_cards_and_lock(tmp_path_facto
             for rel, kind in edits:  # take the broken edit back for the next step
                 if kind == "broken":
                     _edit(cards, rel, "reword", step)
+                if kind == "steal id" and (cards / rel).exists():
+                    _edit(cards, rel, "id", step)
             continue
         assert (cards / "mkdeck.lock").read_text("utf-8") == (
             full / "cards" / "mkdeck.lock"
@@ -364,3 +372,48 @@ def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monke
     assert not finished.errors and _said(finished) == _said(expected)
     assert (cards / "mkdeck.lock").read_bytes() == (full / "cards" / "mkdeck.lock").read_bytes()
     assert _package(tmp_path) == _package(full)
+
+
+def test_unchanged_files_are_carried_over_unread_and_an_other_hands_lock_carries_none(tmp_path):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    _edit(cards, "a.md", "reword", 1)
+    report = _build(tmp_path, NOW + 100, use_cache=True)
+    # sub/c.md shows an image: it is read from the memo, to find its image again.
+    assert sorted(n.source.rel for n in report.carried) == ["b.md", "d.md"]
+    assert sorted(c.source.rel for c in report.built) == ["a.md", "sub/c.md"]
+    assert report.lines()[("b.md", 2)] == 4
+    lock = cards / "mkdeck.lock"
+    lock.write_text(lock.read_text("utf-8").replace("mtime = ", "mtime =  "), "utf-8")
+    _edit(cards, "b.md", "extra", 2)
+    again = _build(tmp_path, NOW + 200, use_cache=True)
+    assert again.carried == [] and again.notes == 4
+    full = tmp_path / "full"
+    shutil.copytree(cards, full / "cards")
+    _build(full, NOW + 200, use_cache=False)
+    assert _package(tmp_path) == _package(full)
+
+
+def test_a_new_file_with_the_id_of_a_carried_note_is_an_error_for_both(tmp_path):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    (cards / "z.md").write_text(_card("又一题？", ["一"], "a"), "utf-8")
+    report = _build(tmp_path, NOW + 100, use_cache=True)
+    assert [str(d) for d in report.errors] == [
+        "z.md:2: error: id `a` is already used by a.md:2 (each card file needs its own id)"
+    ]
+
+
+def test_a_new_file_where_a_moved_note_was_gets_a_guid_of_its_own(tmp_path):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    guid = _guids(cards)["b.md"]
+    (cards / "b.md").rename(cards / "e.md")  # no id: recognised by its points
+    _build(tmp_path, NOW + 100, use_cache=True)
+    assert _guids(cards)["e.md"] == guid
+    (cards / "b.md").write_text(_card("新的 b？", ["甲", "乙"], None), "utf-8")
+    report = _build(tmp_path, NOW + 200, use_cache=True)
+    assert "e.md" in {n.source.rel for n in report.carried}
+    guids = _guids(cards)
+    assert guids["e.md"] == guid and guids["b.md"] != guid
+    assert len(set(guids.values())) == len(guids)

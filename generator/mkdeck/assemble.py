@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .cloze import plain, seal, unmark
 from .discover import SourceFile
@@ -48,13 +48,45 @@ class Card:
         return self.ordinals == tuple(range(1, len(self.ordinals) + 1))
 
 
+class LastNote(NamedTuple):
+    """What the last build made of a card file with no problems and no images, as the memo
+    and the lock recorded it: only what the cross-file rules and the note's row need."""
+
+    data_hash: str
+    id: str | None
+    id_line: int
+    deck: str | None  # the front matter's `deck`, if any
+    guid: str
+    mtime: int
+    digest: str
+    ordinals: tuple[int, ...]  # in source order
+    point_lines: str  # each point's line, in source order: "3,5,9" (read only by a preview)
+
+    @property
+    def lines(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in self.point_lines.split(",")) if self.point_lines else ()
+
+
+class CarriedNote(NamedTuple):
+    """A card file whose bytes and lock entry are those the last build saw: its note is the
+    one that build made, carried over without reading the file or its memo record again."""
+
+    source: SourceFile
+    last: LastNote
+
+    @property
+    def ordinals(self) -> tuple[int, ...]:
+        return self.last.ordinals
+
+
 def media_names(card: Card, media: MediaMap) -> tuple[str, ...]:
     rel = card.source.rel
     return tuple(media[rel, i].name for i in range(len(card.read.media)))
 
 
-def deck_of(card: Card, root: str) -> str:
-    return card.question.deck or "::".join([root, *card.source.subdecks])
+def deck_of(deck: str | None, source: SourceFile, root: str) -> str:
+    """The front matter's deck, else the root deck and the folders the file is in."""
+    return deck or "::".join([root, *source.subdecks])
 
 
 def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tuple[str, str]:
@@ -80,10 +112,19 @@ def fields_digest(card: Card, fields: tuple[str, str]) -> str:
 
 
 def note_row(card: Card, root: str, digest: str, mtime: int, position: int) -> NoteRow:
-    return NoteRow(card.identity.guid, deck_of(card, root), digest, mtime, position, card.ordinals)
+    deck = deck_of(card.question.deck, card.source, root)
+    return NoteRow(card.identity.guid, deck, digest, mtime, position, card.ordinals)
 
 
-def anki_note(card: Card, row: NoteRow, fields: tuple[str, str]) -> AnkiNote:
+def carried_row(note: CarriedNote, root: str, position: int) -> NoteRow:
+    last = note.last
+    deck = deck_of(last.deck, note.source, root)
+    return NoteRow(last.guid, deck, last.digest, last.mtime, position, last.ordinals)
+
+
+def anki_note(
+    source: SourceFile, tags: tuple[str, ...], row: NoteRow, fields: tuple[str, str]
+) -> AnkiNote:
     # The Source field is HTML: a file named `<img src=x onerror=…>.md` is shown as its name.
-    source = html.escape(card.source.rel, quote=False)
-    return AnkiNote(row, fields[0], fields[1], source, card.question.tags)
+    shown = html.escape(source.rel, quote=False)
+    return AnkiNote(row, fields[0], fields[1], shown, tags)

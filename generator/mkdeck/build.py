@@ -4,8 +4,11 @@ There is one pipeline. A rebuild runs every stage, as a first build does; what a
 build computed from the same inputs comes from the memo (`memo.py`), which only this module
 asks, by content hash: a file whose bytes are unchanged is not read again, a note whose
 ordinals and images are unchanged is not sealed again, and only the notes whose rows changed
-are written into a copy of the last collection. When the hash of all inputs is the one the
-last build saw, nothing changed, and the build only says so. Whatever the memo holds, the
+are written into a copy of the last collection. A file whose bytes and lock entry are both as
+the last build left them is carried over as the note it made, without decoding anything but
+its row (`collect`): a rebuild's work follows what changed, not the size of the deck. When
+the hash of all inputs is the one the last build saw, nothing changed, and the build only
+says so. Whatever the memo holds, the
 package, the lock and the report are what a build without it gives.
 
 Nothing is written until every file has been read without error (Pelican's read-all-then-
@@ -32,7 +35,7 @@ from .lockfile import LOCK_NAME, Lock, lock_text, parse_lock
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
 
 if TYPE_CHECKING:
-    from .assemble import Card, MediaMap
+    from .assemble import Card, CarriedNote, MediaMap
     from .lockfile import LockedNote
     from .media import MediaFile
     from .package import KeptCollection, NoteRow, PackagePlan
@@ -52,18 +55,23 @@ class Report:
     seconds: float = 0.0
     up_to_date: bool = False  # nothing changed: the package was left as it was
     rendered: int = 0  # files read this run (the others came from the memo)
-    built: list[Card] = field(default_factory=list)  # what each card file became
+    built: list[Card] = field(default_factory=list)  # what each card file read this run became
+    carried: list[CarriedNote] = field(default_factory=list)  # and each one carried over
     # The latest modification time of a note in the package: Anki must not see it before the
     # clock has passed it (`sync.sync_package`).
     newest: int = 0
 
     def lines(self) -> dict[tuple[str, int], int]:
         """Where each card's point is written: (card file, cloze ordinal) → line."""
-        return {
+        lines = {
             (card.source.rel, ordinal): point.line
             for card in self.built
             for ordinal, point in zip(card.ordinals, card.question.points, strict=True)
         }
+        for note in self.carried:
+            for ordinal, line in zip(note.ordinals, note.last.lines, strict=True):
+                lines[note.source.rel, ordinal] = line
+        return lines
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -76,9 +84,14 @@ class Report:
 
 @dataclass(frozen=True)
 class Collected:
-    """Everything read from the cards folder, and every problem found on the way."""
+    """Everything read from the cards folder, and every problem found on the way.
 
-    cards: list[Card]
+    A card file whose bytes and lock entry are those the last build saw is carried over as
+    the note that build made, unread; `lock` then holds only the other files' entries, and
+    the carried ones keep their tables in the lock's text as written.
+    """
+
+    notes: list[Card | CarriedNote]  # in source order
     media: MediaMap
     lock: Lock
     lock_text: str
@@ -86,6 +99,15 @@ class Collected:
     diagnostics: list[Diagnostic]  # said by every build of these inputs
     once: list[Diagnostic] = field(default_factory=list)  # said once: points just removed
     fresh: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # read this run
+    carried: frozenset[str] = frozenset()  # the paths of the notes carried over
+    tables: dict[str, str] = field(default_factory=dict)  # the lock's tables as written
+
+    @property
+    def cards(self) -> list[Card]:
+        """The card files read (from their bytes or the memo), not carried over."""
+        from .assemble import Card
+
+        return [note for note in self.notes if isinstance(note, Card)]
 
 
 def check(
@@ -103,16 +125,18 @@ def check(
         found = collect(cards_dir, config, memo, progress, out=out)
     finally:
         memo.close()
+    from .assemble import Card
+
     no_id = [
         Diagnostic(
-            card.source.rel,
+            note.source.rel,
             1,
             "no `id` in the front matter: the note is known by its path (kept in "
             "mkdeck.lock); an `id` keeps it even without the lock",
             "note",
         )
-        for card in found.cards
-        if card.question.id is None
+        for note in found.notes
+        if (note.question.id if isinstance(note, Card) else note.last.id) is None
     ]
     return _report(found, [*found.diagnostics, *no_id], strict, started)
 
@@ -210,8 +234,9 @@ def _build(
         return _outcome_report(last, out, strict, started)
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
+    from .assemble import Card
     from .identify import kept_entries
-    from .lockfile import write_lock
+    from .lockfile import write_lock, written_tables
 
     found = collect(cards_dir, config, memo, progress, parallel, snap, out)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
@@ -235,7 +260,10 @@ def _build(
 
     def write_the_lock() -> None:
         if lock != found.lock or not found.lock_hash:
-            written.append(write_lock(cards_dir / LOCK_NAME, lock, (found.lock, found.lock_text)))
+            tables = found.tables or written_tables(found.lock_text)
+            written.append(
+                write_lock(cards_dir / LOCK_NAME, lock, (found.lock, tables), found.carried)
+            )
 
     try:
         update.kept, report.up_to_date = _package(
@@ -252,8 +280,9 @@ def _build(
 
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))
-    update.lock = (lock_hash, lock)
+    update.lock = (lock_hash, lock, found.carried)
     report.built = found.cards
+    report.carried = [note for note in found.notes if not isinstance(note, Card)]
     report.newest = max((row.mtime for row in rows), default=0)
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
@@ -281,13 +310,16 @@ def _assemble(
     now: int,
     update: MemoUpdate,
 ) -> tuple[list[NoteRow], list[LockedNote], dict[str, tuple[str, str]]]:
-    """Each note's row and lock entry, and the fields sealed this run (by guid): a note is
-    sealed again only when its ordinals or images are new to the memo."""
-    from .assemble import fields_digest, media_names, note_row
+    """Each note's row, the lock entry of each note read, and the fields sealed this run (by
+    guid): a note is sealed again only when its ordinals or images are new to the memo."""
+    from .assemble import Card, carried_row, fields_digest, media_names, note_row
     from .identify import lock_entry, modification_time
 
     rows, entries, sealed_now = [], [], {}
-    for position, card in enumerate(found.cards):
+    for position, card in enumerate(found.notes):
+        if not isinstance(card, Card):  # carried over: its row as the last build made it
+            rows.append(carried_row(card, root, position))
+            continue
         rel, names = card.source.rel, media_names(card, found.media)
         key = sealed_key(card.ordinals, names)
         digest = memo.digest(rel, card.data_hash, key)
@@ -316,10 +348,13 @@ def _package(
     """Write the package, by a row diff against the collection the memo kept; the collection
     now kept, and whether the package there was exactly this one already. `before` runs when
     the package is complete and before it takes its place."""
-    from .assemble import anki_note
+    from .assemble import Card, anki_note
     from .package import DamagedCollection, plan_package, write_package
 
-    by_guid = {card.identity.guid: card for card in found.cards}
+    by_guid = {
+        note.identity.guid if isinstance(note, Card) else note.last.guid: note
+        for note in found.notes
+    }
     names = [m.name for m in media]
     kept = memo.kept()
     plan = plan_package(rows, names, out, kept)
@@ -329,12 +364,15 @@ def _package(
     def write(plan: PackagePlan) -> KeptCollection | None:
         notes = {}
         for row in rows:
-            if row.guid in plan.write:
-                card = by_guid[row.guid]
-                fields = sealed.get(row.guid) or _stored_fields(
-                    card, found.media, memo, config, snap
-                )
-                notes[row.guid] = anki_note(card, row, fields)
+            if row.guid not in plan.write:
+                continue
+            card = by_guid[row.guid]
+            if not isinstance(card, Card):  # carried over: as the memo keeps it
+                tags, fields = _carried_fields(card, memo)
+                notes[row.guid] = anki_note(card.source, tags, row, fields)
+                continue
+            fields = sealed.get(row.guid) or _stored_fields(card, found.media, memo, config, snap)
+            notes[row.guid] = anki_note(card.source, card.question.tags, row, fields)
         return write_package(plan, notes, media, out, memo.folder, before)
 
     try:
@@ -383,6 +421,16 @@ def _stored_fields(
     return _seal(card, names, config, snap)
 
 
+def _carried_fields(note: CarriedNote, memo: Memo) -> tuple[tuple[str, ...], tuple[str, str]]:
+    """The tags and fields of a note carried over, which the memo holds: it was carried over
+    because it does (`Memo.last_notes`)."""
+    rel, last = note.source.rel, note.last
+    read = memo.read(rel, last.data_hash)
+    fields = memo.fields(rel, last.data_hash, sealed_key(last.ordinals, ()))
+    assert read is not None and read.question is not None and fields is not None
+    return read.question.tags, fields
+
+
 def _read_again(card: Card, config: Config, snap: Snapshot) -> CardRead:
     """The card read again from the bytes this build read it from."""
     from .readcards import read_card
@@ -407,7 +455,7 @@ def _inputs(
         size, mtime = stamp(Path(path))
         stamps.append((path, size, -1 if racy_as_changed and racy(mtime) else mtime))
     skipped = tuple(d.path for d in snap.skipped)
-    return inputs_key([root, str(out), snap.hashes, lock_hash, stamps, skipped, snap.tree])
+    return inputs_key([root, str(out), snap.digest, lock_hash, stamps, skipped, snap.tree])
 
 
 def _nothing(*problems: Diagnostic) -> Collected:
@@ -432,8 +480,8 @@ def _report(
         ]
     return Report(
         rendered=len(found.fresh),
-        notes=len(found.cards),
-        cards=sum(len(c.question.points) for c in found.cards),
+        notes=len(found.notes),
+        cards=sum(len(note.ordinals) for note in found.notes),
         media=len({m.name for m in found.media.values()}),
         diagnostics=sorted(diagnostics, key=_where),
         seconds=time.perf_counter() - started,
@@ -455,9 +503,16 @@ def collect(
     out: Path | None = None,
 ) -> Collected:
     """Read every card file (from the memo when its bytes were read before), identify it
-    against the lock, find its images; report all problems."""
-    from .assemble import Card
+    against the lock, find its images; report all problems.
+
+    A file whose bytes and lock entry are those the last build saw, with nothing to say and no
+    image, is carried over as the note that build made (`Memo.last_notes`), unless a file read
+    now shares its `id`: identity's only cross-file rule, that each entry is claimed once, then
+    gives what it gave before, and the other files are identified against the rest of the lock.
+    """
+    from .assemble import Card, CarriedNote
     from .identify import duplicate_ids, identify, retired_points
+    from .lockfile import written_tables
     from .media import resolve_media
     from .readcards import CardRead, read_cards
 
@@ -466,8 +521,19 @@ def collect(
         snap = snap or snapshot(cards_dir)
         data, lock_hash = snap.lock
         text = lock_text(data)
-        lock = memo.lock(lock_hash) if lock_hash else None
+        last = memo.last_notes(lock_hash)
+        tables = written_tables(text) if last else {}
+        carry = {
+            s.rel: CarriedNote(s, last[s.rel])
+            for s, f in zip(snap.sources, snap.files, strict=True)
+            if isinstance(f, tuple)
+            and s.rel in last
+            and last[s.rel].data_hash == f[1]
+            and s.rel in tables
+        }
+        lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone
+            carry = {}
             lock, recovered = _recovered(parse_lock(text, LOCK_NAME) if lock_hash else Lock(), memo)
             once += recovered
             if not lock.notes and out is not None and zipfile.is_zipfile(out):
@@ -476,44 +542,83 @@ def collect(
         return _nothing(exc.diagnostic)
     diagnostics: list[Diagnostic] = list(snap.skipped)
 
-    reads: list[tuple[str, CardRead] | None] = []
-    jobs, missing = [], []
-    for i, (source, file) in enumerate(zip(snap.sources, snap.files, strict=True)):
-        if isinstance(file, Diagnostic):
-            reads.append(("", CardRead(None, None, (file,))))
-            continue
-        content, data_hash = file
-        hit = memo.read(source.rel, data_hash)
-        reads.append((data_hash, hit) if hit is not None else None)
-        if hit is None:
-            jobs.append((source.rel, content, config.render_settings))
-            missing.append((i, data_hash))
-    fresh: dict[str, tuple[str, CardRead]] = {}
-    for (i, data_hash), read in zip(missing, read_cards(jobs, parallel, progress), strict=True):
-        reads[i] = (data_hash, read)
-        fresh[snap.sources[i].rel] = (data_hash, read)
+    def read_all(rels: set[str]) -> dict[str, tuple[str, CardRead]]:
+        """What each of these files gives, from the memo or read now (in workers when many)."""
+        reads, jobs = {}, []
+        for source, file in zip(snap.sources, snap.files, strict=True):
+            if source.rel not in rels:
+                continue
+            if isinstance(file, Diagnostic):
+                reads[source.rel] = ("", CardRead(None, None, (file,)))
+                continue
+            content, data_hash = file
+            hit = memo.read(source.rel, data_hash)
+            if hit is None:
+                jobs.append(((source.rel, content, config.render_settings), data_hash))
+            else:
+                reads[source.rel] = (data_hash, hit)
+        done = read_cards([job for job, _ in jobs], parallel, progress)
+        for (job, data_hash), read in zip(jobs, done, strict=True):
+            reads[job[0]] = fresh[job[0]] = (data_hash, read)
+        return reads
 
-    held = []
-    for source, entry in zip(snap.sources, reads, strict=True):
-        assert entry is not None
-        data_hash, read = entry
+    fresh: dict[str, tuple[str, CardRead]] = {}
+    reads = read_all({s.rel for s in snap.sources if s.rel not in carry})
+    # An id that a file read now also claims, or that another entry of the lock holds: the
+    # carried note is read too, and identity decides between them as it always does.
+    ids = {r.question.id for _, r in reads.values() if r.question is not None}
+    ids |= {n.id for n in lock.notes}
+    ids.discard(None)
+    shared = {rel for rel, note in carry.items() if note.last.id in ids}
+    if shared:
+        carry = {rel: note for rel, note in carry.items() if rel not in shared}
+        reads |= read_all(shared)
+        lock = memo.lock(lock_hash, frozenset(carry)) or lock
+
+    held: list[tuple[int, str, CardRead]] = []
+    for position, source in enumerate(snap.sources):
+        if source.rel in carry:
+            continue
+        data_hash, read = reads[source.rel]
         diagnostics += read.problems
         if read.question is not None:
-            held.append((source, data_hash, read))
+            held.append((position, data_hash, read))
     if config.allow_scripts:  # said on every build: a weaker card is a choice made somewhere
         diagnostics.append(_scripts_kept(config, diagnostics))
-    if not held and not any(d.severity == "error" for d in diagnostics):
+    if not held and not carry and not any(d.severity == "error" for d in diagnostics):
         diagnostics.append(
             Diagnostic(".", 0, "no cards: no file here holds a question with an answer")
         )
     questions = [read.question for _, _, read in held if read.question is not None]
     diagnostics += duplicate_ids(questions)
-    identities = identify(questions, lock, config.deck_name(cards_dir))
-    cards = [Card(*h, i) for h, i in zip(held, identities, strict=True)]
+    taken = frozenset(note.last.guid for note in carry.values())
+    identities = identify(questions, lock, config.deck_name(cards_dir), taken)
+    cards = [
+        Card(snap.sources[position], data_hash, read, identity)
+        for (position, data_hash, read), identity in zip(held, identities, strict=True)
+    ]
     once += [d for card in cards for d in retired_points(card.question, card.identity)]
     showing = [(c.source.path, c.source.rel, c.read.media) for c in cards if c.read.media]
     media, problems = resolve_media(showing, cards_dir, memo.images)
-    return Collected(cards, media, lock, text, lock_hash, diagnostics + problems, once, fresh)
+    by_position: dict[int, Card | CarriedNote] = {
+        position: card for (position, _, _), card in zip(held, cards, strict=True)
+    }
+    for position, source in enumerate(snap.sources):
+        if source.rel in carry:
+            by_position[position] = carry[source.rel]
+    notes = [by_position[p] for p in sorted(by_position)]
+    return Collected(
+        notes,
+        media,
+        lock,
+        text,
+        lock_hash,
+        diagnostics + problems,
+        once,
+        fresh,
+        frozenset(carry),
+        tables,
+    )
 
 
 def _recovered(lock: Lock, memo: Memo) -> tuple[Lock, list[Diagnostic]]:

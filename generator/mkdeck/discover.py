@@ -149,12 +149,13 @@ class Snapshot:
             if isinstance(f, tuple)
         }
 
-    @property
-    def hashes(self) -> tuple[tuple[str, str], ...]:
-        return tuple(
-            (s.rel, f[1] if isinstance(f, tuple) else str(f))
-            for s, f in zip(self.sources, self.files, strict=True)
-        )
+    @cached_property
+    def digest(self) -> str:
+        """A hash of each card file's path and the hash of its bytes (or why it is unreadable)."""
+        h = hashlib.sha256()
+        for s, f in zip(self.sources, self.files, strict=True):
+            h.update(f"{s.rel}\0{f[1] if isinstance(f, tuple) else f}\0".encode())
+        return h.hexdigest()
 
 
 def snapshot(cards_dir: Path) -> Snapshot:

@@ -56,12 +56,18 @@ class NoteIdentity:
     previous: LockedNote | None  # the lock entry this file continues, if any
 
 
-def identify(questions: Sequence[Question], lock: Lock, deck: str = "") -> list[NoteIdentity]:
+def identify(
+    questions: Sequence[Question],
+    lock: Lock,
+    deck: str = "",
+    taken: frozenset[str] = frozenset(),
+) -> list[NoteIdentity]:
     """Identity for each question, in the same order. A new note's GUID belongs to its `deck`
     (the root deck's name): two projects in one Anki never share a note, even when both have
-    a `softmax.md` or the same `id`. GUIDs the lock records never change."""
+    a `softmax.md` or the same `id`. GUIDs the lock records never change; `taken` are those of
+    the lock's other entries, which belong to notes carried over unread."""
     entries = _match_entries(questions, lock)
-    used_guids = {note.guid for note in lock.notes}
+    used_guids = {note.guid for note in lock.notes} | taken
     identities = []
     for question, entry in zip(questions, entries, strict=True):
         texts = [p.markdown for p in question.points]

@@ -26,6 +26,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -211,23 +212,26 @@ def _line_of_table(lines: list[str], key: str) -> int:
     return next((i for i, line in enumerate(lines, 1) if line.strip() == header), 0)
 
 
-def format_lock(lock: Lock, before: tuple[Lock, str] | None = None) -> str:
-    """The lock's text. `before` is the lock as read and its text: a table whose entry is the
-    same is kept as it was written, so a large lock with one entry changed is not formatted
-    again."""
-    notes = sorted(lock.notes, key=lambda n: n.path)
-    written = _tables(before[1]) if before is not None else {}
+def format_lock(
+    lock: Lock,
+    before: tuple[Lock, Mapping[str, str]] | None = None,
+    carried: Iterable[str] = (),
+) -> str:
+    """The lock's text. `before` is the lock as read and its tables as written
+    (`written_tables`): a table whose entry is the same is kept as it was written, so a large
+    lock with one entry changed is not formatted again. `carried` paths keep their tables as
+    written; their entries are not in `lock`."""
+    written = before[1] if before is not None else {}
     previous = {n.path: n for n in before[0].notes} if before is not None else {}
-    out = [HEADER, f"version = {VERSION}\n"]
-    for note in notes:
+    tables = {path: written[path] for path in carried}
+    for note in lock.notes:
         table = written.get(note.path)
-        out.append(
-            table if table is not None and previous.get(note.path) == note else format_entry(note)
-        )
-    return "".join(out)
+        same = table is not None and previous.get(note.path) == note
+        tables[note.path] = table if same and table is not None else format_entry(note)
+    return "".join([HEADER, f"version = {VERSION}\n", *(tables[p] for p in sorted(tables))])
 
 
-def _tables(text: str) -> dict[str, str]:
+def written_tables(text: str) -> dict[str, str]:
     """Each table of a lock that mkdeck wrote, by its path, as written (from the blank line
     before it). String values hold no raw line break, so a blank line followed by `[` only
     ever starts a table."""
@@ -271,12 +275,17 @@ def _str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def write_lock(path: Path, lock: Lock, before: tuple[Lock, str] | None = None) -> str:
+def write_lock(
+    path: Path,
+    lock: Lock,
+    before: tuple[Lock, Mapping[str, str]] | None = None,
+    carried: Iterable[str] = (),
+) -> str:
     """Write atomically, and only when the content changed (no churn in `git status`).
 
     Returns the hash of the lock's text, as `lock_bytes` gives it.
     """
-    data = format_lock(lock, before).encode("utf-8")
+    data = format_lock(lock, before, carried).encode("utf-8")
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
     with contextlib.suppress(OSError):
         if path.read_bytes() == data:

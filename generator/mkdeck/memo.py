@@ -9,7 +9,9 @@ afresh with one note). It remembers
   problems), and its note's fields as sealed for some ordinals and images, with their digest
   (the fields are fetched only for the notes a build must write);
 - each image's packed name by its size and modification time;
-- the parsed lock by the hash of its text;
+- the parsed lock by the hash of its text, an entry a row;
+- what the last build made of each card file (`LastNote`): a file whose bytes and lock entry
+  are still those is carried over as that note, unread (`build.collect`);
 - the collection of the last package (`package.KeptCollection`), updated by a row diff;
 - the last build's outcome by a hash of all its inputs: when they are the same, nothing
   changed and the build only says so.
@@ -42,21 +44,26 @@ from .lockfile import Lock, LockedNote
 from .media import PACKED_NAME, ImageStamp
 
 if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or packs
+    from .assemble import LastNote
     from .media import ImageRef
     from .package import KeptCollection, NoteRow
     from .parse import Point, Question, Section
     from .readcards import CardRead
 
-FORMAT = 1
+FORMAT = 2
 MEMO_FILE = "memo.sqlite"
 KEPT_NAME = re.compile(r"collection-[0-9a-f]{12}\.anki2")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, hash TEXT NOT NULL, card TEXT NOT NULL,
-  sealed TEXT, digest TEXT, text TEXT, extra TEXT
+  sealed TEXT, digest TEXT, text TEXT, extra TEXT,
+  plain INTEGER NOT NULL DEFAULT 0, note_id TEXT, id_line INTEGER, deck TEXT, lines TEXT
 );
-CREATE TABLE IF NOT EXISTS lock (path TEXT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lock (
+  path TEXT PRIMARY KEY, guid TEXT NOT NULL, id TEXT, mtime INTEGER NOT NULL,
+  digest TEXT NOT NULL, next INTEGER NOT NULL, ordinals TEXT NOT NULL, points TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS kept (
   guid TEXT PRIMARY KEY, deck TEXT NOT NULL, digest TEXT NOT NULL, mtime INTEGER NOT NULL,
   position INTEGER NOT NULL, ordinals TEXT NOT NULL
@@ -126,7 +133,8 @@ class MemoUpdate:
     sealed: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
     present: frozenset[str] = frozenset()  # card files there now: the others are forgotten
     images: dict[str, ImageStamp] = field(default_factory=dict)
-    lock: tuple[str, Lock] | None = None
+    # The lock's hash and its entries, but for those of the carried paths, which are as loaded.
+    lock: tuple[str, Lock, frozenset[str]] | None = None
     kept: KeptCollection | None = None
     outcome: Outcome | None = None
 
@@ -142,6 +150,7 @@ class Memo:
         self._loaded: dict[str, tuple[str, str, str | None, str | None]] | None = None
         self._kept: dict[str, NoteRow] = {}
         self._lock: dict[str, LockedNote] = {}  # as loaded: a save writes what differs
+        self._lock_rows = False  # whether the lock table holds the meta lock's rows
         self._meta: dict[str, str] = {}
         self.images: dict[str, ImageStamp] = {}
         if folder is None:
@@ -175,9 +184,9 @@ class Memo:
                 self._db = None
                 db.close()
                 return
-            db.executescript(
-                "DELETE FROM meta; DELETE FROM files; DELETE FROM images; DELETE FROM kept;"
-                " DELETE FROM lock;"
+            db.executescript(  # dropped, not emptied: another format has other columns
+                "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS"
+                " images; DROP TABLE IF EXISTS kept; DROP TABLE IF EXISTS lock;" + SCHEMA
             )
             db.execute("INSERT INTO meta VALUES ('salt', ?)", (salt,))
             db.commit()
@@ -285,23 +294,51 @@ class Memo:
                     found[rel, int(ordinal)] = int(point[0])
         return found
 
-    def lock(self, lock_hash: str) -> Lock | None:
-        """The lock whose text has this hash, as parsed when a build last wrote or read it."""
+    def lock(self, lock_hash: str, without: frozenset[str] = frozenset()) -> Lock | None:
+        """The lock whose text has this hash, as parsed when a build last wrote or read it,
+        but for the entries at the paths `without` (carried: never decoded)."""
         if self._meta.get("lock") != lock_hash:
             return None
-        return self.last_lock()
+        return self._entries(without)
 
     def last_lock(self) -> Lock | None:
         """The lock the last build wrote or read, whatever the lock is now: the copy of
         identity that a lost or cut lock is recovered from."""
+        return self._entries(frozenset())
+
+    def _entries(self, without: frozenset[str]) -> Lock | None:
         if self._db is None or not self._meta.get("lock"):
             return None
         try:
-            rows = self._db.execute("SELECT entry FROM lock ORDER BY path")
-            self._lock = {n.path: n for n in (_locked_note(json.loads(e)) for (e,) in rows)}
+            rows = self._db.execute("SELECT * FROM lock ORDER BY path")
+            self._lock = {row[0]: _locked_note(row) for row in rows if row[0] not in without}
         except (sqlite3.Error, ValueError, TypeError):
             return None
+        self._lock_rows = True
         return Lock(tuple(self._lock.values()))
+
+    def last_notes(self, lock_hash: str) -> dict[str, LastNote]:
+        """What the last build made of each card file that may be carried over, by path, when
+        the lock's text is the one it wrote (else nothing: identity must be worked out)."""
+        from .assemble import LastNote
+
+        if self._db is None or not lock_hash or self._meta.get("lock") != lock_hash:
+            return {}
+        try:
+            rows = self._db.execute(
+                "SELECT f.rel, f.hash, f.note_id, f.id_line, f.deck, l.guid, l.mtime, l.digest,"
+                " f.sealed, l.ordinals, f.lines FROM files f JOIN lock l ON l.path = f.rel"
+                " WHERE f.plain = 1 AND f.digest = l.digest AND f.text IS NOT NULL"
+                " AND l.id IS f.note_id"
+            )
+            found = {}
+            for rel, h, i, il, d, g, m, dg, sealed, locked, ln in rows:
+                ordinals = _numbers(sealed)  # in source order; the lock's in ordinal order
+                if sealed == locked or sorted(ordinals) == list(_numbers(locked)):
+                    found[rel] = LastNote(h, i, il, d, g, m, dg, ordinals, ln)
+            return found
+        except (sqlite3.Error, ValueError, TypeError):
+            return {}
 
     def kept(self) -> KeptCollection | None:
         """The collection of the last package written, when it is still there."""
@@ -322,7 +359,7 @@ class Memo:
                     "SELECT guid, deck, digest, mtime, position, ordinals FROM kept"
                 )
                 self._kept = {
-                    guid: NoteRow(guid, deck, digest, mtime, position, tuple(json.loads(o)))
+                    guid: NoteRow(guid, deck, digest, mtime, position, _numbers(o))
                     for guid, deck, digest, mtime, position, o in rows
                 }
             package = (int(k["package"][0]), int(k["package"][1]))
@@ -345,8 +382,9 @@ class Memo:
         gone = [(rel,) for rel in self._files() if rel not in update.present]
         db.executemany("DELETE FROM files WHERE rel = ?", gone)
         db.executemany(
-            "INSERT OR REPLACE INTO files (rel, hash, card) VALUES (?, ?, ?)",
-            ((rel, h, _dump(_card_json(r))) for rel, (h, r) in update.reads.items()),
+            "INSERT OR REPLACE INTO files (rel, hash, card, plain, note_id, id_line, deck, lines)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((rel, h, _dump(_card_json(r)), *_summary(r)) for rel, (h, r) in update.reads.items()),
         )
         db.executemany(
             "UPDATE files SET sealed = ?, digest = ?, text = ?, extra = ? WHERE rel = ?",
@@ -359,17 +397,21 @@ class Memo:
         )
         meta: dict[str, str] = {}
         if update.lock is not None and update.lock[0] != self._meta.get("lock"):
-            lock_hash, lock = update.lock
-            entries = self._lock  # as loaded; when not loaded, every row is written again
-            if not entries:
+            lock_hash, lock, carried = update.lock
+            # As loaded; when not loaded, every row is written again (and none is carried).
+            entries = self._lock if self._lock_rows else {}
+            if not self._lock_rows:
+                assert not carried  # a carried entry is one of the rows loaded
                 db.execute("DELETE FROM lock")
             new = {n.path: n for n in lock.notes}
+            held = [p for (p,) in db.execute("SELECT path FROM lock")]
             db.executemany(
-                "DELETE FROM lock WHERE path = ?", ((p,) for p in entries if p not in new)
+                "DELETE FROM lock WHERE path = ?",
+                ((p,) for p in held if p not in new and p not in carried),
             )
             db.executemany(
-                "INSERT OR REPLACE INTO lock VALUES (?, ?)",
-                ((p, _dump(_locked_json(n))) for p, n in new.items() if entries.get(p) != n),
+                "INSERT OR REPLACE INTO lock VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (_locked_row(n) for p, n in new.items() if entries.get(p) != n),
             )
             meta["lock"] = lock_hash
         if update.kept is not None:
@@ -383,7 +425,7 @@ class Memo:
             db.executemany(
                 "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    (r.guid, r.deck, r.digest, r.mtime, r.position, _dump(r.ordinals))
+                    (r.guid, r.deck, r.digest, r.mtime, r.position, _ordinals_text(r.ordinals))
                     for r in k.rows.values()
                     if rows.get(r.guid) != r
                 ),
@@ -482,13 +524,35 @@ def _card_read(raw: dict, rel: str) -> CardRead:
     return CardRead(question, None, problems, media=media)
 
 
-def _locked_json(n: LockedNote) -> list:
-    return [n.path, n.guid, n.id, n.mtime, n.digest, n.next, [list(p) for p in n.points]]
+def _summary(read: CardRead) -> tuple[int, str | None, int, str | None, str]:
+    """The columns a carried note is made from: whether it may be carried (a card with no
+    problems and no images: nothing to say or to pack again), its id, deck and point lines."""
+    q = read.question
+    if q is None:
+        return 0, None, 0, None, ""
+    plain = int(not read.problems and not read.media)
+    return plain, q.id, q.id_line, q.deck, ",".join(str(p.line) for p in q.points)
 
 
-def _locked_note(raw: list) -> LockedNote:
-    path, guid, note_id, mtime, digest, nxt, points = raw
-    return LockedNote(path, guid, note_id, mtime, digest, nxt, tuple(map(tuple, points)))
+@lru_cache(maxsize=4096)
+def _numbers(text: str) -> tuple[int, ...]:
+    """Ordinals written "1,2,3": most notes of a deck share a handful of these."""
+    return tuple(int(n) for n in text.split(",")) if text else ()
+
+
+def _ordinals_text(ordinals: Iterable[int]) -> str:
+    return ",".join(str(ordinal) for ordinal in ordinals)
+
+
+def _locked_row(n: LockedNote) -> tuple:
+    ordinals = _ordinals_text(ordinal for ordinal, _ in n.points)  # in ordinal order
+    return (n.path, n.guid, n.id, n.mtime, n.digest, n.next, ordinals, _dump(n.points))
+
+
+def _locked_note(row: tuple) -> LockedNote:
+    path, guid, note_id, mtime, digest, nxt, _, points = row
+    texts = tuple(map(tuple, json.loads(points)))
+    return LockedNote(path, guid, note_id, mtime, digest, nxt, texts)
 
 
 def _outcome_json(o: Outcome) -> dict:
