@@ -62,20 +62,45 @@ def test_strict_turns_warnings_into_errors_and_writes_nothing(tmp_path):
     assert run(["check", "cards"], tmp_path).exit_code == 0
 
 
-def test_build_with_errors_leaves_the_previous_package_untouched(tmp_path):
+def test_strict_build_with_errors_leaves_the_previous_package_untouched(tmp_path):
     cards = write_cards(tmp_path, {"good.md": GOOD})
     first = build_deck(cards)
     assert not first.errors
     before = first.package.read_bytes()
 
     write_cards(tmp_path, {"fence.md": BROKEN["fence.md"]})
-    result = run(["build", "cards", "-o", str(first.package)], tmp_path)
+    result = run(["build", "cards", "-o", str(first.package), "--strict"], tmp_path)
     assert result.exit_code == 1
     assert "cards/fence.md:5: error:" in result.stderr
     assert "nothing written" in result.stderr
     assert first.package.read_bytes() == before
     left = sorted(p.name for p in first.package.parent.iterdir())
     assert left == [first.package.name]  # no temporary file left behind, no memo in the project
+
+
+def test_a_file_with_an_error_is_left_out_and_the_rest_builds(tmp_path):
+    write_cards(tmp_path, {"good.md": GOOD, "two.md": "# 二\n\n1. a\n2. b\n"})
+    assert run(["build", "cards", "-o", "deck.apkg"], tmp_path).exit_code == 0
+    write_cards(tmp_path, {"fence.md": BROKEN["fence.md"], "two.md": "# 二\n\n1. a\n2. b\n3. c\n"})
+    result = run(["build", "cards", "-o", "deck.apkg"], tmp_path)
+    assert result.exit_code == 1  # so that CI still notices
+    assert "cards/fence.md:5: error:" in result.stderr
+    assert "Built deck.apkg: 2 notes, 5 cards" in result.stdout
+    assert "; 1 file left out for the errors above" in result.stdout
+    again = run(["build", "cards", "-o", "deck.apkg"], tmp_path)  # nothing changed: said again
+    assert again.exit_code == 1 and "cards/fence.md:5: error:" in again.stderr
+    assert "is up to date" in again.stdout and "1 file left out" in again.stdout
+
+
+def test_an_error_about_the_whole_folder_writes_nothing(tmp_path):
+    cards = write_cards(tmp_path, {"good.md": GOOD})
+    assert run(["build", "cards", "-o", "deck.apkg"], tmp_path).exit_code == 0
+    before = (tmp_path / "deck.apkg").read_bytes()
+    (cards / "mkdeck.lock").write_text("<<<<<<< HEAD\n", "utf-8")
+    write_cards(tmp_path, {"two.md": "# 二\n\n1. a\n"})
+    result = run(["build", "cards", "-o", "deck.apkg"], tmp_path)
+    assert result.exit_code == 1 and "nothing written" in result.stderr
+    assert (tmp_path / "deck.apkg").read_bytes() == before
 
 
 def test_build_prints_a_summary_line(tmp_path):

@@ -114,3 +114,35 @@ def test_an_edit_made_in_anki_survives_until_the_markdown_changes(
     updated = collection.get_note(note.id)
     assert "ICS" in updated["Extra"]
     assert "my fix" not in updated["Extra"]
+
+
+def test_a_broken_file_is_left_out_and_its_note_keeps_its_history(tmp_path, collection):
+    """One file breaks while being edited: the others build and reach Anki; the broken one's
+    note stays as it was, and once mended it is the same note with the same reviews."""
+    cards = write_cards(tmp_path, {"norm.md": NORM, "prepost.md": PREPOST})
+    first = build_deck(cards, now=1_800_000_000)
+    import_package(collection, first.package)
+    assert answer_everything(collection) == 4
+    before = card_hiding(collection, "梯度通路更直接")
+
+    broken = PREPOST + "\n3. 公式 $x^{2$\n"
+    (cards / "prepost.md").write_text(broken, "utf-8")
+    (cards / "norm.md").write_text(NORM + "3. 尺度：让学习率更好调\n", "utf-8")
+    (cards / "new.md").write_text("# 新题？\n\n1. 一点\n", "utf-8")
+    second = build_deck(cards, now=1_800_000_100)
+    assert second.left_out == ["prepost.md"] and second.package is not None
+    assert [str(d) for d in second.errors] == [
+        "prepost.md:6: error: unbalanced braces `{` `}` in formula `x^{2`"
+    ]
+    assert '["prepost.md"]' in (cards / "mkdeck.lock").read_text("utf-8")  # kept, not retired
+    import_package(collection, second.package)
+    assert collection.note_count() == 3
+    assert card_hiding(collection, "让学习率更好调") is not None
+    assert card_hiding(collection, "梯度通路更直接").id == before.id  # untouched in Anki
+
+    (cards / "prepost.md").write_text(PREPOST + "\n3. 公式 $x^{2}$\n", "utf-8")
+    third = build_deck(cards, now=1_800_000_200)
+    assert not third.errors and not third.left_out
+    import_package(collection, third.package)
+    mended = card_hiding(collection, "梯度通路更直接")
+    assert mended.id == before.id and reviews(collection, mended.id) == 1

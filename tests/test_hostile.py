@@ -174,7 +174,9 @@ def test_any_text_gives_a_result_or_mkdecks_own_errors(tmp_path_factory, text, r
     assert all(d.message and d.severity in ("error", "warning", "note") for d in report.diagnostics)
     built = build(cards, root / "out.apkg", config)
     assert [str(d) for d in built.errors] == [str(d) for d in report.errors]
-    assert (root / "out.apkg").exists() == (not built.errors)
+    # A file with an error is left out; the package is written when anything is left to build.
+    assert (root / "out.apkg").exists() == (built.package is not None)
+    assert set(built.left_out) <= {"a.md", "b.md"}
 
 
 @settings(

@@ -41,7 +41,6 @@ def test_one_files_problems_never_land_on_another(tmp_path):
         "mkdeck.lock); an `id` keeps it even without the lock"
     )
     assert result.stderr.splitlines() == [
-        f"cards/0.md:1{no_id}",
         "cards/0.md:3: error: image not found: `img.png`",
         f"cards/a.md:1{no_id}",
         "mkdeck: 1 error",

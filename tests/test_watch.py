@@ -57,7 +57,9 @@ def test_watch_rebuilds_on_save_and_keeps_the_last_good_package(tmp_path):
         assert "c.md:5: error: code fence ``` opened here is never closed" in _wait_for(
             err, "never closed"
         )
-        assert "c.md: 1 error; build/Test.apkg stays as it was" in _wait_for(err, "stays as")
+        # Left out, and the rest is built: here that is the package as it was.
+        line = _wait_for(out, "left out")
+        assert "c.md: 2 notes, 3 cards" in line and "1 file left out" in line
         assert package.read_bytes() == good
 
         (cards / "c.md").write_text("# C？\n\n1. 四\n", "utf-8")

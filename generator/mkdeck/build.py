@@ -78,6 +78,13 @@ class Report:
         return [d for d in self.diagnostics if d.severity == "error"]
 
     @property
+    def left_out(self) -> list[str]:
+        """The card files left out of the package written, for their errors."""
+        if self.package is None:
+            return []
+        return sorted({d.path for d in self.errors})
+
+    @property
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
@@ -101,6 +108,7 @@ class Collected:
     fresh: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # read this run
     carried: frozenset[str] = frozenset()  # the paths of the notes carried over
     tables: dict[str, str] = field(default_factory=dict)  # the lock's tables as written
+    left_out: frozenset[str] = frozenset()  # card files with an error, not built
 
     @property
     def cards(self) -> list[Card]:
@@ -240,7 +248,10 @@ def _build(
 
     found = collect(cards_dir, config, memo, progress, parallel, snap, out)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
-    if report.errors:
+    # Files with errors are left out and the rest builds; an error about the whole folder (the
+    # lock, the settings), or any error under `--strict`, writes nothing.
+    whole = [d for d in report.errors if d.path not in found.left_out]
+    if whole or (strict and report.errors) or not found.notes:
         return report
 
     now = int(time.time()) if now is None else now
@@ -589,17 +600,29 @@ def collect(
         diagnostics.append(
             Diagnostic(".", 0, "no cards: no file here holds a question with an answer")
         )
+    diagnostics += duplicate_ids([read.question for _, _, read in held if read.question])
+    showing = [
+        (snap.sources[position].path, snap.sources[position].rel, read.media)
+        for position, _, read in held
+        if read.media
+    ]
+    media, problems = resolve_media(showing, cards_dir, memo.images)
+    diagnostics += problems
+
+    # A file with an error is left out, and the rest builds (as mkdocs and Sphinx go on): its
+    # lock entry is kept for it (`identify.kept_entries`), and no other file may take it over.
+    broken = {d.path for d in diagnostics if d.severity == "error"}
+    held = [h for h in held if snap.sources[h[0]].rel not in broken]
+    reserved = {n.guid for n in lock.notes if n.path in broken}
+    taken = frozenset(note.last.guid for note in carry.values()) | reserved
+    usable = Lock(tuple(n for n in lock.notes if n.guid not in reserved))
     questions = [read.question for _, _, read in held if read.question is not None]
-    diagnostics += duplicate_ids(questions)
-    taken = frozenset(note.last.guid for note in carry.values())
-    identities = identify(questions, lock, config.deck_name(cards_dir), taken)
+    identities = identify(questions, usable, config.deck_name(cards_dir), taken)
     cards = [
         Card(snap.sources[position], data_hash, read, identity)
         for (position, data_hash, read), identity in zip(held, identities, strict=True)
     ]
     once += [d for card in cards for d in retired_points(card.question, card.identity)]
-    showing = [(c.source.path, c.source.rel, c.read.media) for c in cards if c.read.media]
-    media, problems = resolve_media(showing, cards_dir, memo.images)
     by_position: dict[int, Card | CarriedNote] = {
         position: card for (position, _, _), card in zip(held, cards, strict=True)
     }
@@ -609,15 +632,16 @@ def collect(
     notes = [by_position[p] for p in sorted(by_position)]
     return Collected(
         notes,
-        media,
+        {key: file for key, file in media.items() if key[0] not in broken},
         lock,
         text,
         lock_hash,
-        diagnostics + problems,
+        diagnostics,
         once,
         fresh,
         frozenset(carry),
         tables,
+        frozenset(broken & {s.rel for s in snap.sources}),
     )
 
 
@@ -680,7 +704,7 @@ def preview(
 
     out = config.package_path(cards_dir)
     report = build(cards_dir, out, config, progress)
-    if report.errors or report.package is None:
+    if report.package is None:
         return report, None
     lines = report.lines()
     if report.up_to_date and not report.built:  # nothing was built: as the last build left them

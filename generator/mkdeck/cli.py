@@ -71,9 +71,16 @@ def _count(n: int, word: str) -> str:
 
 
 def _summary(report: Report) -> str:
+    left_out = report.left_out
     return (
         f"{_count(report.notes, 'note')}, {_count(report.cards, 'card')}, {report.media} media, "
         f"{_count(len(report.warnings), 'warning')}, {report.seconds:.2f} s"
+        + (
+            f"; {_count(len(left_out), 'file')} left out for the errors above (their notes "
+            "stay in Anki as they were)"
+            if left_out
+            else ""
+        )
     )
 
 
@@ -100,10 +107,11 @@ def _config(cards_dir: Path | None = None) -> Config:
 
 
 def _report_problems(report: Report, cards_dir: Path, consequence: str) -> None:
-    """Print every diagnostic; on errors, say what that means and exit with status 1."""
+    """Print every diagnostic; when errors stopped the build, say what that means and exit
+    with status 1 (files left out for their errors are said in the summary line)."""
     for d in report.diagnostics:
         _echo_diagnostic(d, cards_dir)
-    if report.errors:
+    if report.errors and report.package is None:
         message = f"mkdeck: {_count(len(report.errors), 'error')}{consequence}"
         click.echo(message, err=True, color=_color())
         sys.exit(1)
@@ -140,7 +148,9 @@ _cards_dir_argument = click.argument(
     "cards_dir", required=False, type=click.Path(file_okay=False, path_type=Path)
 )
 _strict_option = click.option(
-    "--strict", is_flag=True, help="Treat warnings as errors (for CI that holds you to it)."
+    "--strict",
+    is_flag=True,
+    help="All or nothing: any error or warning writes nothing (for CI that holds you to it).",
 )
 
 
@@ -184,8 +194,10 @@ def build_command(
 ) -> None:
     """Build the deck from CARDS_DIR (default: cards/) into an .apkg.
 
-    Nothing is written unless every file is valid: on any error the previous
-    package stays as it was. A file that holds no card is skipped with a warning.
+    A card file with an error is left out, its note in Anki kept as it was, and
+    the rest is built; the exit status is then 1. An error about the whole
+    folder (the lock, the settings), or any error or warning with --strict,
+    writes nothing. A file that holds no card is skipped with a warning.
     """
     from .build import build
 
@@ -199,6 +211,8 @@ def build_command(
     package = _display(report.package)
     done = f"{package} is up to date" if report.up_to_date else f"Built {package}"
     click.echo(f"{done}: {_summary(report)}", color=_color())
+    if report.left_out:  # so that CI still notices
+        sys.exit(1)
 
 
 @main.command("sync")
@@ -255,6 +269,13 @@ def sync_command(
         + (f": {told}" if told else " (AnkiConnect does not report counts)"),
         color=_color(),
     )
+    if report.left_out:
+        click.echo(
+            f"mkdeck: {_count(len(report.left_out), 'file')} left out for the errors above",
+            err=True,
+            color=_color(),
+        )
+        sys.exit(1)
 
 
 @main.command("watch")
@@ -300,7 +321,7 @@ def watch_command(
         assert done.report is not None
         for d in done.report.diagnostics:
             _echo_diagnostic(d, cards_dir)
-        if done.report.errors:
+        if done.report.errors and done.report.package is None:
             click.echo(
                 f"{stamp} {what}: {_count(len(done.report.errors), 'error')}; "
                 f"{_display(done.package)} stays as it was",

@@ -122,7 +122,7 @@ def rebuild(
         return Rebuilt(settings_error=exc)
     package = settings.package_path(cards_dir)
     report = build(cards_dir, package, settings)
-    if report.errors or not also_sync:
+    if report.package is None or not also_sync:  # files left out: the rest is sent
         return Rebuilt(package, report)
     try:
         sync_package(
