@@ -93,7 +93,8 @@ def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tupl
     """The note's Text (each point sealed as its cloze ordinal) and Extra, images as tokens."""
     points = [seal(html, ordinal) for html, ordinal in zip(r.points_html, ordinals, strict=True)]
     start = q.points[0].number if q.points else 1
-    text = note_text(unmark(r.title_html), unmark(r.context_html), points, start, q.whole_answer)
+    title, context = unmark(r.title_html), unmark(r.context_html)
+    text = note_text(title, context, points, start, q.whole_answer, q.bullets)
     return text, plain(r.extra_html)
 
 

@@ -478,6 +478,7 @@ def _card_json(read: CardRead) -> dict:
             [[p.line, p.number, p.markdown] for p in q.points],
             [q.extra.line, q.extra.markdown],
             q.whole_answer,
+            q.bullets,
         ]
     if read.media:  # from `read.media`: a read made in a worker carries no rendered HTML
         out["media"] = [[m.src, m.line, m.vault] for m in read.media]
@@ -503,7 +504,7 @@ def _card_read(raw: dict, rel: str) -> CardRead:
     problems = tuple(_diagnostic(d) for d in said) if said else ()
     if "question" not in raw:
         return CardRead(None, None, problems)
-    (note_id, id_line, tags, deck, title, title_line, context, points, extra, whole) = raw[
+    (note_id, id_line, tags, deck, title, title_line, context, points, extra, whole, bullets) = raw[
         "question"
     ]
     # The memo is mkdeck's own, in the user's own folder: its values are taken as they are.
@@ -519,6 +520,7 @@ def _card_read(raw: dict, rel: str) -> CardRead:
         tuple(Point(*p) for p in points),
         Section(*extra),
         whole,
+        bullets,
     )
     media = tuple(ImageRef(*m) for m in raw["media"]) if "media" in raw else ()
     return CardRead(question, None, problems, media=media)

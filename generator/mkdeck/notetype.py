@@ -104,16 +104,22 @@ mark { background: var(--mk-mark); color: inherit; }
 """
 
 
-def note_text(title: str, context: str, points: list[str], start: int, whole: bool) -> str:
+def note_text(
+    title: str, context: str, points: list[str], start: int, whole: bool, bullets: bool = False
+) -> str:
     """The `Text` field: question, context, then the points (or the one whole answer).
 
-    `start` is the first point's number as written (`3.` stays 3).
+    `start` is the first point's number as written (`3.` stays 3); bullets stay bullets.
     """
     parts = [f'<div class="question">{title}</div>']
     if context:
         parts.append(f'<div class="context">{context}</div>')
     if whole:
         parts.append(f'<div class="answer">{points[0]}</div>')
+    elif bullets:
+        parts.append('<ul class="points">')
+        parts.extend(f"<li>{html}</li>" for html in points)
+        parts.append("</ul>")
     else:
         parts.append(
             f'<ol class="points" start="{start}">' if start != 1 else '<ol class="points">'

@@ -30,8 +30,15 @@ NUMBERED_HEADING = re.compile(
 )
 
 
+# Where a card file numbers nothing, bullets at the margin are its points (`-`, `*`, `+`). A
+# thematic break (`---`, `* * *`) is no bullet; a task item (`- [x]`) belongs to a quiz.
+BULLET_START = re.compile(r"^[-*+][ \t]+(?=\S)(?![-*+_ \t]*$)(?!\[[ xX]\])")
+
+
 def point_number(m: re.Match[str]) -> int:
-    """The number a `POINT_START` match stands for (`③` is 3)."""
+    """The number a `POINT_START` match stands for (`③` is 3); a bullet's is 0."""
+    if m.re is BULLET_START:
+        return 0
     if m.group(3) is not None:
         return ord(m.group(3)) - 0x245F
     return int(m.group(1) or m.group(2))

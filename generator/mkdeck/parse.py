@@ -24,7 +24,7 @@ from markdown_it import MarkdownIt
 
 from .cloze import MARKERS
 from .errors import Diagnostic, MkdeckError
-from .numbering import EMPTY_ITEM, POINT_START, point_number
+from .numbering import BULLET_START, EMPTY_ITEM, POINT_START, point_number
 
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 CONTAINER = re.compile(r"^[ \t>]*")
@@ -62,7 +62,8 @@ class Section(NamedTuple):
 class Question:
     """Everything a card file says, before rendering.
 
-    `whole_answer`: the answer has no numbered points, so its single point is all of it.
+    `whole_answer`: the answer has no points, so its single point is all of it. `bullets`:
+    its points are the bullets at the margin of an answer that numbers nothing.
     """
 
     rel: str
@@ -76,6 +77,7 @@ class Question:
     points: tuple[Point, ...]
     extra: Section
     whole_answer: bool = False
+    bullets: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,10 @@ def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
     points, first_point, extra_start = split_points(lines, fenced, answer_start)
+    bullets = False
+    if not points and not _task_list(lines, fenced, answer_start):
+        points, first_point, extra_start = split_points(lines, fenced, answer_start, BULLET_START)
+        bullets = bool(points)
     problems: list[Diagnostic] = []
     whole = not points
     if whole:
@@ -149,6 +155,7 @@ def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
         points=tuple(points),
         extra=extra,
         whole_answer=whole,
+        bullets=bullets,
     )
     return question, problems
 
@@ -283,15 +290,25 @@ def _closes(line: str, opening: str) -> bool:
     return bool(fence) and set(fence) == {opening[0]} and len(fence) >= len(opening)
 
 
-def split_points(lines: list[str], fenced: list[bool], start: int) -> tuple[list[Point], int, int]:
-    """Find the top-level numbered points from `start`.
+def _task_list(lines: list[str], fenced: list[bool], start: int) -> bool:
+    """Whether the answer is a quiz written as a task list (`- [x] right`): not bullets."""
+    return any(not fenced[i] and TASK_ITEM.match(lines[i]) for i in range(start, len(lines)))
+
+
+TASK_ITEM = re.compile(r"^[-*+][ \t]+\[[ xX]\]")
+
+
+def split_points(
+    lines: list[str], fenced: list[bool], start: int, form: re.Pattern[str] = POINT_START
+) -> tuple[list[Point], int, int]:
+    """Find the top-level points from `start`: numbered ones, or those of another `form`.
 
     Returns the points, the index of the first point line, and the index where Extra starts.
     A point runs until the next point; whatever stands between two points (a formula or an
     image at the margin, say) belongs to the one above it. The last point ends where a blank
     line is followed by a line at the left margin: from there on it is Extra.
     """
-    starts = [i for i in range(start, len(lines)) if not fenced[i] and POINT_START.match(lines[i])]
+    starts = [i for i in range(start, len(lines)) if not fenced[i] and form.match(lines[i])]
     if not starts:
         return [], len(lines), len(lines)
     end = len(lines)
@@ -302,11 +319,11 @@ def split_points(lines: list[str], fenced: list[bool], start: int) -> tuple[list
             end = i
             break
     bounds = [*starts[1:], end]
-    points = [point(lines[s:e], s + 1) for s, e in zip(starts, bounds, strict=True)]
+    points = [point(lines[s:e], s + 1, form) for s, e in zip(starts, bounds, strict=True)]
     return points, starts[0], end
 
 
-def point(lines: list[str], line: int) -> Point:
+def point(lines: list[str], line: int, form: re.Pattern[str] = POINT_START) -> Point:
     """A point's lines → its own Markdown: number removed, children moved to the margin.
 
     Children are indented to the point's content column (3 spaces under `1. `), or less; the
@@ -314,7 +331,7 @@ def point(lines: list[str], line: int) -> Point:
     continue at the margin (`- a` right under the point), nothing is removed: the others are
     nested relative to those.
     """
-    m = POINT_START.match(lines[0])
+    m = form.match(lines[0])
     assert m is not None
     number = point_number(m)
     first = lines[0][m.end() :].rstrip()

@@ -1,0 +1,69 @@
+"""Small cards from the shapes real notes are written in: an answer of bullets is one cloze
+per bullet, as numbered points are, checked in a real Anki collection."""
+
+from __future__ import annotations
+
+from helpers import (
+    answer_everything,
+    build_deck,
+    card_hiding,
+    import_package,
+    reviews,
+    shown,
+    write_cards,
+)
+
+BULLETS = """\
+# LoRA 为什么省显存？
+
+训练显存由四部分组成：
+
+- 优化器状态：只需覆盖旁路参数
+  - Adam 每个参数两份状态
+- 梯度：主干不更新，没有梯度
+* 激活值：旁路让它略有增加
+
+参考：LoRA 论文。
+"""
+
+
+def test_an_answer_of_bullets_is_one_card_per_bullet(tmp_path, collection):
+    cards = write_cards(tmp_path, {"lora.md": BULLETS})
+    report = build_deck(cards)
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    assert (report.notes, report.cards) == (1, 3)
+    import_package(collection, report.package)
+    card = card_hiding(collection, "只需覆盖旁路参数")
+    front, back = shown(card.question()), shown(card.answer())
+    # The others and the context are shown; the child belongs to its bullet.
+    assert "训练显存由四部分组成" in front and "主干不更新，没有梯度" in front
+    assert "Adam 每个参数两份状态" not in front and "Adam 每个参数两份状态" in back
+    assert "参考：LoRA 论文" in back
+    assert "<ul" in card.answer() and "<ol" not in card.answer()
+    assert "- " not in front and "* " not in front
+
+
+def test_a_thematic_break_or_a_task_list_is_not_a_bullet_answer(tmp_path):
+    files = {
+        "rule.md": "# 问题？\n\n一段回答。\n\n---\n\n另一段。\n",
+        "quiz.md": "# 哪个对？\n\n- [ ] 甲\n- [x] 乙\n",
+    }
+    report = build_deck(write_cards(tmp_path, files))
+    assert not report.errors and (report.notes, report.cards) == (2, 2)
+
+
+def test_bullets_turned_into_numbers_keep_their_cards(tmp_path, collection):
+    cards = write_cards(tmp_path, {"lora.md": BULLETS})
+    first = build_deck(cards, now=1_800_000_000)
+    import_package(collection, first.package)
+    assert answer_everything(collection) == 3
+    before = card_hiding(collection, "没有梯度").id
+    numbered = BULLETS.replace("- 优化器", "1. 优化器").replace("- 梯度", "2. 梯度")
+    numbered = numbered.replace("* 激活值", "3. 激活值").replace("  - Adam", "   - Adam")
+    (cards / "lora.md").write_text(numbered, "utf-8")
+    second = build_deck(cards, now=1_800_000_100)
+    assert not second.errors and second.cards == 3
+    import_package(collection, second.package)
+    after = card_hiding(collection, "没有梯度")
+    assert after.id == before and reviews(collection, after.id) == 1
+    assert "<ol" in after.answer()
