@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from helpers import PNG, build_deck, run, write_cards
+import zipfile
+
+from helpers import PNG, build_deck, card_hiding, import_package, run, shown, write_cards
 
 GOOD = "---\nid: good\n---\n# 好的问题\n\n1. 第一点\n2. 第二点\n"
 
@@ -21,7 +23,6 @@ EXPECTED = [
     ("cards/dollar.md:4:", "unclosed `$`"),
     ("cards/fence.md:5:", "code fence ``` opened here is never closed"),
     ("cards/gbk.md:1:", "not valid UTF-8"),
-    ("cards/image.md:4:", "image not found: `missing.png`"),
     ("cards/dollars.md:6:", "unclosed `$$`"),
 ]
 
@@ -37,6 +38,10 @@ def test_check_reports_every_broken_file_with_its_line(tmp_path):
         assert what in matching[0]
     assert "Traceback" not in result.output + result.stderr
     assert "GB18030" in result.stderr  # says how to convert
+    assert (
+        "cards/image.md:4: warning: image not found: `missing.png` (the card shows a placeholder)"
+        in lines
+    )
     assert not (tmp_path / "build").exists()
 
 
@@ -119,13 +124,25 @@ def test_duplicate_ids_name_both_files(tmp_path):
     assert "cards/b.md:2: error: id `good` is already used by a.md:2" in result.stderr
 
 
-def test_image_outside_the_cards_folder_is_refused(tmp_path):
-    (tmp_path / "secret.png").write_bytes(b"not for the deck")
-    write_cards(tmp_path, {"leak.md": "# Q\n\n1. a\n2. ![x](../secret.png)\n"})
-    result = run(["check", "cards"], tmp_path)
+def test_image_outside_the_cards_folder_is_not_packed_and_shows_a_placeholder(tmp_path, collection):
+    (tmp_path / "secret.png").write_bytes(PNG)
+    write_cards(tmp_path, {"leak.md": "# Q\n\n1. a\n2. 图 ![x](../secret.png)\n"})
+    result = run(["check", "cards", "--strict"], tmp_path)
     assert result.exit_code == 1
     expected = "cards/leak.md:4: error: image `../secret.png` is outside the cards folder"
     assert expected in result.stderr
+    report = build_deck(tmp_path / "cards")
+    assert [str(d) for d in report.warnings] == [
+        "leak.md:4: warning: image `../secret.png` is outside the cards folder; mkdeck only "
+        "packs files from inside it (the card shows a placeholder)"
+    ]
+    assert report.media == 0
+    with zipfile.ZipFile(report.package) as zf:
+        assert not [n for n in zf.namelist() if n.isdigit()]
+    import_package(collection, report.package)
+    card = card_hiding(collection, "图")
+    assert "[image not packed: ../secret.png]" in shown(card.answer())
+    assert "<img" not in card.answer()
 
 
 def test_crlf_and_bom_simply_work(tmp_path):
@@ -190,3 +207,14 @@ def test_a_nested_deck_name_makes_a_valid_file_name(tmp_path):
 
     config = Config(tmp_path, tmp_path / "cards", tmp_path / "build", deck="LLM::算法题")
     assert config.package_path(tmp_path / "cards").name == "LLM - 算法题.apkg"
+
+
+def test_a_missing_image_is_packed_once_it_is_there(tmp_path):
+    cards = write_cards(tmp_path, {"a.md": "# 图？\n\n1. 点：![x](later.png)\n"})
+    first = build_deck(cards)
+    assert first.media == 0 and [d.severity for d in first.diagnostics] == ["warning"]
+    write_cards(tmp_path, {"later.png": PNG})
+    second = build_deck(cards)
+    assert second.media == 1 and not second.diagnostics
+    with zipfile.ZipFile(second.package) as zf:
+        assert PNG in [zf.read(n) for n in zf.namelist() if n.isdigit()]

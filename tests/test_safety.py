@@ -267,10 +267,11 @@ def test_an_embed_found_by_name_through_a_link_out_is_refused(tmp_path):
     (cards / "sub").mkdir()
     (cards / "sub" / "secret.png").symlink_to(secret)
     report = build_deck(cards)
-    assert [str(d) for d in report.errors] == [
-        "a.md:3: error: image `secret.png` is outside the cards folder; mkdeck only packs "
-        "files from inside it"
+    assert [str(d) for d in report.warnings] == [
+        "a.md:3: warning: image `secret.png` is outside the cards folder; mkdeck only packs "
+        "files from inside it (the card shows a placeholder)"
     ]
+    assert report.media == 0 and report.cards == 1
 
 
 def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):
@@ -309,10 +310,12 @@ def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):
 def test_a_git_lfs_pointer_is_named_as_one(tmp_path):
     pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 12\n"
     cards = write_cards(tmp_path, {"a.md": "# 图？\n\n1. 点：![](p.png)\n", "p.png": pointer})
-    assert [str(d) for d in build_deck(cards).errors] == [
-        "a.md:3: error: `p.png` is a Git LFS pointer, not the image itself: run `git lfs pull` "
-        "in its repository"
+    report = build_deck(cards)
+    assert [str(d) for d in report.warnings] == [
+        "a.md:3: warning: `p.png` is a Git LFS pointer, not the image itself: run `git lfs pull` "
+        "in its repository (the card shows a placeholder)"
     ]
+    assert report.media == 0 and report.cards == 1
 
 
 def test_a_tag_over_several_lines_is_named_at_the_line_of_what_is_removed(tmp_path):

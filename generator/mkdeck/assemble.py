@@ -6,13 +6,14 @@ copy of it must change.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from .cloze import plain, seal, unmark
 from .discover import SourceFile
 from .identify import NoteIdentity, content_digest
-from .media import MediaFile, media_token
+from .media import ImageRef, MediaFile, media_token
 from .notetype import note_text
 from .package import AnkiNote, NoteRow
 from .parse import Question
@@ -80,8 +81,17 @@ class CarriedNote(NamedTuple):
 
 
 def media_names(card: Card, media: MediaMap) -> tuple[str, ...]:
-    rel = card.source.rel
-    return tuple(media[rel, i].name for i in range(len(card.read.media)))
+    """Each image's packed name; `MISSING` and a hash of what it says, for one not packed."""
+    rel, refs = card.source.rel, card.read.media
+    return tuple(
+        media[rel, i].name if (rel, i) in media else MISSING + content_digest(refs[i].src)
+        for i in range(len(refs))
+    )
+
+
+# Stands before the name of an image that could not be packed (missing, outside the cards
+# folder, no image): the card shows a placeholder with the name as written instead.
+MISSING = "!"
 
 
 def deck_of(deck: str | None, source: SourceFile, root: str) -> str:
@@ -98,13 +108,26 @@ def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tupl
     return text, plain(r.extra_html)
 
 
-def with_names(fields: tuple[str, str], names: tuple[str, ...]) -> tuple[str, str]:
-    """The fields with each image token replaced by the packed file's name."""
+def with_names(
+    fields: tuple[str, str], names: tuple[str, ...], refs: tuple[ImageRef, ...]
+) -> tuple[str, str]:
+    """The fields with each image token replaced by the packed file's name, and each image
+    not packed by a placeholder that says which one it is."""
     text, extra = fields
     for index, name in enumerate(names):
         token = media_token(index)
-        text, extra = text.replace(token, name), extra.replace(token, name)
+        if name.startswith(MISSING):
+            tag = re.compile(rf"<img\b[^>]*{re.escape(token)}[^>]*>")
+            placeholder = missing_image(refs[index].src)
+            text, extra = tag.sub(placeholder, text), tag.sub(placeholder, extra)
+        else:
+            text, extra = text.replace(token, name), extra.replace(token, name)
     return text, extra
+
+
+def missing_image(src: str) -> str:
+    """What a card shows where an image could not be packed: its name as written."""
+    return f'<span class="missing-image">[image not packed: {html.escape(src)}]</span>'
 
 
 def fields_digest(card: Card, fields: tuple[str, str]) -> str:

@@ -413,10 +413,10 @@ def _seal(card: Card, names: tuple[str, ...], config: Config, snap: Snapshot) ->
     from .assemble import note_fields, with_names
 
     if card.read.fresh is not None and card.fresh_ordinals():
-        return with_names(card.read.fresh, names)
+        return with_names(card.read.fresh, names, card.read.media)
     rendered = card.read.rendered or _read_again(card, config, snap).rendered
     assert rendered is not None  # it held a card when it was read from these very bytes
-    return with_names(note_fields(card.question, rendered, card.ordinals), names)
+    return with_names(note_fields(card.question, rendered, card.ordinals), names, card.read.media)
 
 
 def _stored_fields(

@@ -171,22 +171,22 @@ def resolve_media(
                 file = _nearest(by_name.get(PurePosixPath(ref.src).name, []), path.parent, file)
                 file = file.resolve()  # a link found by its name may point anywhere
             if not file.is_relative_to(root):
-                problems.append(
-                    Diagnostic(
-                        rel,
-                        ref.line,
-                        f"image `{ref.src}` is outside the cards folder; mkdeck only packs "
-                        "files from inside it",
-                    )
+                why = (
+                    f"image `{ref.src}` is outside the cards folder; mkdeck only packs files "
+                    "from inside it"
                 )
             elif not file.is_file():
-                problems.append(Diagnostic(rel, ref.line, f"image not found: `{ref.src}`"))
+                why = f"image not found: `{ref.src}`"
             else:
                 if file not in packed:
                     packed[file] = _packed(file, known)
                 media = packed[file]
-                if isinstance(media, str):
-                    problems.append(Diagnostic(rel, ref.line, f"`{ref.src}` {media}"))
-                else:
+                if not isinstance(media, str):
                     resolved[rel, index] = media
+                    continue
+                why = f"`{ref.src}` {media}"
+            # Said, and shown where the image would be: the rest of the card is still a card.
+            problems.append(
+                Diagnostic(rel, ref.line, f"{why} (the card shows a placeholder)", "warning")
+            )
     return resolved, problems

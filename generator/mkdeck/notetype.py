@@ -100,6 +100,10 @@ mark { background: var(--mk-mark); color: inherit; }
 .mkdeck .extra { margin-top: 1em; padding-top: 0.6em; border-top: 1px solid var(--mk-line);
   font-size: 0.95em; }
 .mkdeck .source { margin-top: 1em; font-size: 0.75em; color: var(--mk-muted); }
+.mkdeck .missing-image {
+  display: inline-block; padding: 0.2em 0.5em; border: 1px dashed var(--mk-line);
+  color: var(--mk-muted); font-size: 0.85em;
+}
 @media (max-width: 480px) { .card { font-size: 17px; } .mkdeck { padding: 8px 10px; } }
 """
 
