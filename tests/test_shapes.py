@@ -67,3 +67,62 @@ def test_bullets_turned_into_numbers_keep_their_cards(tmp_path, collection):
     after = card_hiding(collection, "没有梯度")
     assert after.id == before and reviews(collection, after.id) == 1
     assert "<ol" in after.answer()
+
+
+ARTICLE = """\
+# 大模型基础
+
+## 1. 分词
+
+分词的粒度有两种：
+
+1. 词：粒度粗，词表大
+2. 字：粒度细，序列长
+
+## 2. 位置编码
+
+3. 绝对：加在输入上
+4. 相对：加在注意力分数上
+
+参考资料见文末。
+"""
+
+
+def test_a_sub_heading_ends_a_point_and_is_shown_before_the_next(tmp_path, collection):
+    """Docs-site articles number points under sub-headings: a point ends at the next heading
+    instead of swallowing the next section, which is shown on both sides."""
+    report = build_deck(write_cards(tmp_path, {"basics.md": ARTICLE}))
+    assert not report.errors and not report.warnings
+    assert report.cards == 4
+    [card] = report.built
+    assert [p.markdown for p in card.question.points] == [
+        "词：粒度粗，词表大",
+        "字：粒度细，序列长",
+        "绝对：加在输入上",
+        "相对：加在注意力分数上",
+    ]
+    assert card.question.points[2].lead.markdown == "## 2. 位置编码"
+    import_package(collection, report.package)
+    card = card_hiding(collection, "粒度细，序列长")
+    front = shown(card.question())
+    assert "2. 位置编码" in front and "加在注意力分数上" in front
+    assert "参考资料见文末" not in front and "参考资料见文末" in shown(card.answer())
+    assert '<ol class="points" start="3">' in card.question()
+
+
+def test_a_point_that_swallowed_a_section_keeps_its_card_when_it_no_longer_does(
+    tmp_path, collection
+):
+    """Before sub-headings ended points, a point ran on into the next section; its first line
+    is unchanged, so its card and its history stay."""
+    cards = write_cards(tmp_path, {"basics.md": ARTICLE})
+    build_deck(cards)
+    lock = (cards / "mkdeck.lock").read_text("utf-8")
+    assert '"字：粒度细，序列长"' in lock
+    tail = "\\n\\n## 2. 位置编码\\n\\n" + "位置编码让模型知道每个词元在序列中的先后次序，" * 4
+    swallowed = lock.replace('"字：粒度细，序列长"', f'"字：粒度细，序列长{tail}"')
+    (cards / "mkdeck.lock").write_text(swallowed, "utf-8")
+    report = build_deck(cards)
+    assert not report.errors and report.cards == 4
+    assert not [d for d in report.diagnostics if "was removed" in d.message]
+    assert (cards / "mkdeck.lock").read_text("utf-8") == lock  # the same ordinals

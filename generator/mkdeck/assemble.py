@@ -104,7 +104,9 @@ def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tupl
     points = [seal(html, ordinal) for html, ordinal in zip(r.points_html, ordinals, strict=True)]
     start = q.points[0].number if q.points else 1
     title, context = unmark(r.title_html), unmark(r.context_html)
-    text = note_text(title, context, points, start, q.whole_answer, q.bullets)
+    leads = [unmark(lead) for lead in r.leads_html] or [""] * len(points)
+    numbers = [p.number for p in q.points]
+    text = note_text(title, context, points, start, q.whole_answer, q.bullets, leads, numbers)
     return text, plain(r.extra_html)
 
 

@@ -109,27 +109,40 @@ mark { background: var(--mk-mark); color: inherit; }
 
 
 def note_text(
-    title: str, context: str, points: list[str], start: int, whole: bool, bullets: bool = False
+    title: str,
+    context: str,
+    points: list[str],
+    start: int,
+    whole: bool,
+    bullets: bool = False,
+    leads: list[str] | None = None,
+    numbers: list[int] | None = None,
 ) -> str:
     """The `Text` field: question, context, then the points (or the one whole answer).
 
-    `start` is the first point's number as written (`3.` stays 3); bullets stay bullets.
+    `start` is the first point's number as written (`3.` stays 3); bullets stay bullets. A
+    point with a lead (a sub-heading and what follows it) ends the list; the lead is shown,
+    and a new list starts at that point's own number.
     """
     parts = [f'<div class="question">{title}</div>']
     if context:
         parts.append(f'<div class="context">{context}</div>')
     if whole:
         parts.append(f'<div class="answer">{points[0]}</div>')
-    elif bullets:
-        parts.append('<ul class="points">')
-        parts.extend(f"<li>{html}</li>" for html in points)
-        parts.append("</ul>")
     else:
-        parts.append(
-            f'<ol class="points" start="{start}">' if start != 1 else '<ol class="points">'
-        )
-        parts.extend(f"<li>{html}</li>" for html in points)
-        parts.append("</ol>")
+        leads = leads or [""] * len(points)
+        numbers = numbers or list(range(start, start + len(points)))
+        tag = "ul" if bullets else "ol"
+        for k, (html, lead) in enumerate(zip(points, leads, strict=True)):
+            if lead or not k:
+                if k:
+                    parts.append(f"</{tag}>")
+                    parts.append(f'<div class="lead">{lead}</div>')
+                first = numbers[k] if k else start
+                opens = f'<{tag} class="points"'
+                parts.append(opens + (f' start="{first}">' if tag == "ol" and first != 1 else ">"))
+            parts.append(f"<li>{html}</li>")
+        parts.append(f"</{tag}>")
     return "\n".join(parts)
 
 

@@ -13,6 +13,7 @@ says why; only input that is really broken raises `MkdeckError`.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,8 +41,20 @@ LONG_ANSWER = 400
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class Section(NamedTuple):
+    """A stretch of Markdown (context or Extra) and the file line it starts on."""
+
+    line: int
+    markdown: str
+
+
+NO_LEAD = Section(0, "")
+
+
 class Point(NamedTuple):
-    """One numbered point: one cloze card. `line` is where its number stands.
+    """One point: one cloze card. `line` is where its number (or bullet) stands. `lead` is
+    what stands before it from a sub-heading on, shown on both sides (a section's heading and
+    its first words, say).
 
     (A named tuple: a large deck holds a hundred thousand, and a tuple is made ten times
     faster than a frozen dataclass.)"""
@@ -49,13 +62,7 @@ class Point(NamedTuple):
     line: int
     number: int
     markdown: str
-
-
-class Section(NamedTuple):
-    """A stretch of Markdown (context or Extra) and the file line it starts on."""
-
-    line: int
-    markdown: str
+    lead: Section = NO_LEAD
 
 
 @dataclass(frozen=True)
@@ -305,21 +312,35 @@ def split_points(
 
     Returns the points, the index of the first point line, and the index where Extra starts.
     A point runs until the next point; whatever stands between two points (a formula or an
-    image at the margin, say) belongs to the one above it. The last point ends where a blank
-    line is followed by a line at the left margin: from there on it is Extra.
+    image at the margin, say) belongs to the one above it, unless a sub-heading comes first:
+    a heading ends a point, and from it to the next point is that point's lead (shown). The
+    last point ends at a heading, or where a blank line is followed by a line at the left
+    margin: from there on it is Extra.
     """
     starts = [i for i in range(start, len(lines)) if not fenced[i] and form.match(lines[i])]
     if not starts:
         return [], len(lines), len(lines)
+    headings = [i for i in range(start, len(lines)) if not fenced[i] and HEADING.match(lines[i])]
+    heading_at = set(headings)
     end = len(lines)
     for i in range(starts[-1] + 1, len(lines)):
         # A fence that opens at the margin after a blank line starts the Extra too.
         margin = lines[i][:1].strip()
-        if margin and is_blank(lines[i - 1]) and not fenced[i - 1]:
+        after_blank = is_blank(lines[i - 1]) and not fenced[i - 1]
+        if margin and (after_blank or i in heading_at):
             end = i
             break
-    bounds = [*starts[1:], end]
-    points = [point(lines[s:e], s + 1, form) for s, e in zip(starts, bounds, strict=True)]
+    points = []
+    for k, s in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else end
+        after = bisect.bisect_right(headings, s)  # the first heading below the point
+        cut = min(headings[after], stop) if after < len(headings) else stop
+        lead = NO_LEAD
+        if k:  # from the first heading below the point before, when one stands between
+            j = bisect.bisect_right(headings, starts[k - 1])
+            if j < len(headings) and headings[j] < s:
+                lead = section(lines, headings[j], s)
+        points.append(point(lines[s:cut], s + 1, form)._replace(lead=lead))
     return points, starts[0], end
 
 

@@ -30,6 +30,7 @@ class RenderedNote:
     extra_html: str
     media: tuple[ImageRef, ...] = ()  # the file's images in order: media token k is media[k]
     problems: tuple[Diagnostic, ...] = ()
+    leads_html: tuple[str, ...] = ()  # what is shown before each point ("": nothing)
 
 
 DEFAULT_SETTINGS = RenderSettings()
@@ -65,13 +66,17 @@ def render_question(
     title_doc = document(question.title_line)
     title = done(title_doc, to_html(parse_inline(question.title, title_doc), title_doc))
     context = section(question.context)
-    points = tuple(point(p.markdown, p.line) for p in question.points)
+    leads, points = [], []
+    for p in question.points:  # in order: images are numbered as they appear
+        leads.append(section(p.lead))
+        points.append(point(p.markdown, p.line))
     extra = section(question.extra)
     return RenderedNote(
         title_html=title,
         context_html=context,
-        points_html=points,
+        points_html=tuple(points),
         extra_html=extra,
         media=tuple(images),
         problems=tuple(problems),
+        leads_html=tuple(leads),
     )
