@@ -126,3 +126,75 @@ def test_a_point_that_swallowed_a_section_keeps_its_card_when_it_no_longer_does(
     assert not report.errors and report.cards == 4
     assert not [d for d in report.diagnostics if "was removed" in d.message]
     assert (cards / "mkdeck.lock").read_text("utf-8") == lock  # the same ordinals
+
+
+SECTIONS = """\
+# What is feature scaling?
+
+Scaling puts features on comparable ranges.
+
+## Methods
+
+### Min-max
+
+Maps each feature to $[0, 1]$ by its minimum and maximum.
+
+### Standardisation
+
+Subtracts the mean and divides by the standard deviation.
+
+## Good to hear
+
+Tree models do not need it.
+"""
+
+PROSE = """\
+# 为什么 LSTM 能缓解梯度消失？
+
+""" + "\n\n".join(
+    [
+        "细胞状态像一条传送带，信息沿着它几乎不变地流过时间步，" * 6,
+        "遗忘门决定丢掉多少旧记忆，输入门决定写入多少新信息，" * 6,
+        "$$\nc_t = f_t \\odot c_{t-1}\n\n+ i_t \\odot \\tilde c_t\n$$",
+        "因此梯度可以沿细胞状态传很远，而不必反复乘以权重矩阵。" * 3,
+    ]
+)
+
+
+def test_named_sub_headings_give_a_card_per_section_with_its_heading_as_cue(tmp_path, collection):
+    report = build_deck(write_cards(tmp_path, {"scaling.md": SECTIONS}))
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    [card] = report.built
+    assert card.question.layout == "sections" and report.cards == 3
+    assert card.question.points[0].lead.markdown == "## Methods\n\n### Min-max"
+    import_package(collection, report.package)
+    card = card_hiding(collection, "Subtracts the mean")
+    front = shown(card.question())
+    assert "Standardisation" in front and "Min-max" in front and "Tree models" in front
+    assert "Scaling puts features on comparable ranges" in front
+
+
+def test_a_long_answer_of_paragraphs_is_a_card_per_paragraph_and_formulas_stay_whole(
+    tmp_path, collection
+):
+    report = build_deck(write_cards(tmp_path, {"lstm.md": PROSE}))
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    [card] = report.built
+    assert card.question.layout == "paragraphs" and report.cards == 4
+    assert card.question.points[2].markdown.startswith("$$") and "+ i_t" in (
+        card.question.points[2].markdown
+    )
+    import_package(collection, report.package)
+    card = card_hiding(collection, "遗忘门决定丢掉多少旧记忆")
+    assert "细胞状态像一条传送带" in shown(card.question())
+
+
+def test_bullets_indented_by_a_space_are_points_and_their_children_stay_inside(tmp_path):
+    text = "# Gates?\n\nThree gates:\n\n - input: writes\n   - sigmoid\n - forget: erases\n"
+    report = build_deck(write_cards(tmp_path, {"g.md": text}))
+    [card] = report.built
+    assert card.question.layout == "bullets"
+    assert [p.markdown for p in card.question.points] == [
+        "input: writes\n- sigmoid",
+        "forget: erases",
+    ]

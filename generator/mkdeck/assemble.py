@@ -106,7 +106,7 @@ def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tupl
     title, context = unmark(r.title_html), unmark(r.context_html)
     leads = [unmark(lead) for lead in r.leads_html] or [""] * len(points)
     numbers = [p.number for p in q.points]
-    text = note_text(title, context, points, start, q.whole_answer, q.bullets, leads, numbers)
+    text = note_text(title, context, points, start, q.layout, leads, numbers)
     return text, plain(r.extra_html)
 
 

@@ -477,8 +477,7 @@ def _card_json(read: CardRead) -> dict:
             [q.context.line, q.context.markdown],
             [[p.line, p.number, p.markdown, *p.lead] for p in q.points],
             [q.extra.line, q.extra.markdown],
-            q.whole_answer,
-            q.bullets,
+            q.layout,
         ]
     if read.media:  # from `read.media`: a read made in a worker carries no rendered HTML
         out["media"] = [[m.src, m.line, m.vault] for m in read.media]
@@ -504,7 +503,7 @@ def _card_read(raw: dict, rel: str) -> CardRead:
     problems = tuple(_diagnostic(d) for d in said) if said else ()
     if "question" not in raw:
         return CardRead(None, None, problems)
-    (note_id, id_line, tags, deck, title, title_line, context, points, extra, whole, bullets) = raw[
+    (note_id, id_line, tags, deck, title, title_line, context, points, extra, layout) = raw[
         "question"
     ]
     # The memo is mkdeck's own, in the user's own folder: its values are taken as they are.
@@ -519,8 +518,7 @@ def _card_read(raw: dict, rel: str) -> CardRead:
         Section(*context),
         tuple(Point(p[0], p[1], p[2], Section(*p[3:5])) for p in points),
         Section(*extra),
-        whole,
-        bullets,
+        layout,
     )
     media = tuple(ImageRef(*m) for m in raw["media"]) if "media" in raw else ()
     return CardRead(question, None, problems, media=media)

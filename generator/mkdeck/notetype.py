@@ -108,40 +108,49 @@ mark { background: var(--mk-mark); color: inherit; }
 """
 
 
+# Each layout's list and item: sections and paragraphs are blocks, not list items.
+LAYOUT_TAGS = {
+    "numbered": ("ol", "li", ""),
+    "bullets": ("ul", "li", ""),
+    "sections": ("div", "div", ' class="point"'),
+    "paragraphs": ("div", "div", ' class="point"'),
+}
+
+
 def note_text(
     title: str,
     context: str,
     points: list[str],
     start: int,
-    whole: bool,
-    bullets: bool = False,
+    layout: str = "numbered",
     leads: list[str] | None = None,
     numbers: list[int] | None = None,
 ) -> str:
     """The `Text` field: question, context, then the points (or the one whole answer).
 
-    `start` is the first point's number as written (`3.` stays 3); bullets stay bullets. A
-    point with a lead (a sub-heading and what follows it) ends the list; the lead is shown,
-    and a new list starts at that point's own number.
+    `start` is the first point's number as written (`3.` stays 3); bullets stay bullets;
+    sections and paragraphs are blocks. A point with a lead (a sub-heading and what follows
+    it) ends the list; the lead is shown, and a new list starts at that point's own number.
     """
     parts = [f'<div class="question">{title}</div>']
     if context:
         parts.append(f'<div class="context">{context}</div>')
-    if whole:
+    if layout == "whole":
         parts.append(f'<div class="answer">{points[0]}</div>')
     else:
         leads = leads or [""] * len(points)
         numbers = numbers or list(range(start, start + len(points)))
-        tag = "ul" if bullets else "ol"
+        tag, item, attributes = LAYOUT_TAGS.get(layout, LAYOUT_TAGS["numbered"])
         for k, (html, lead) in enumerate(zip(points, leads, strict=True)):
             if lead or not k:
                 if k:
                     parts.append(f"</{tag}>")
+                if lead:
                     parts.append(f'<div class="lead">{lead}</div>')
                 first = numbers[k] if k else start
                 opens = f'<{tag} class="points"'
                 parts.append(opens + (f' start="{first}">' if tag == "ol" and first != 1 else ">"))
-            parts.append(f"<li>{html}</li>")
+            parts.append(f"<{item}{attributes}>{html}</{item}>")
         parts.append(f"</{tag}>")
     return "\n".join(parts)
 

@@ -30,14 +30,22 @@ NUMBERED_HEADING = re.compile(
 )
 
 
-# Where a card file numbers nothing, bullets at the margin are its points (`-`, `*`, `+`). A
-# thematic break (`---`, `* * *`) is no bullet; a task item (`- [x]`) belongs to a quiz.
-BULLET_START = re.compile(r"^[-*+][ \t]+(?=\S)(?![-*+_ \t]*$)(?!\[[ xX]\])")
+# Where a card file numbers nothing, its outermost bullets are its points (`-`, `*`, `+`,
+# indented as the first of them is: Obsidian notes often write ` - a`). A thematic break
+# (`---`, `* * *`) is no bullet; a task item (`- [x]`) belongs to a quiz.
+_BULLET = r"[-*+][ \t]+(?=\S)(?![-*+_ \t]*$)(?!\[[ xX]\])"
+BULLET_START = re.compile(rf"^{_BULLET}")
+ANY_BULLET = re.compile(rf"^( {{0,3}}){_BULLET}")
+
+
+def bullets_at(indent: int) -> re.Pattern[str]:
+    """Bullets indented by exactly `indent` spaces (0 to 3)."""
+    return BULLET_START if indent == 0 else re.compile(rf"^ {{{indent}}}{_BULLET}")
 
 
 def point_number(m: re.Match[str]) -> int:
     """The number a `POINT_START` match stands for (`③` is 3); a bullet's is 0."""
-    if m.re is BULLET_START:
+    if m.re is not POINT_START:
         return 0
     if m.group(3) is not None:
         return ord(m.group(3)) - 0x245F

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -22,10 +23,11 @@ from typing import NamedTuple
 
 import yaml
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from .cloze import MARKERS
 from .errors import Diagnostic, MkdeckError
-from .numbering import BULLET_START, EMPTY_ITEM, POINT_START, point_number
+from .numbering import ANY_BULLET, EMPTY_ITEM, POINT_START, bullets_at, point_number
 
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 CONTAINER = re.compile(r"^[ \t>]*")
@@ -69,8 +71,9 @@ class Point(NamedTuple):
 class Question:
     """Everything a card file says, before rendering.
 
-    `whole_answer`: the answer has no points, so its single point is all of it. `bullets`:
-    its points are the bullets at the margin of an answer that numbers nothing.
+    `layout` says where its points come from (`find_points`): "numbered" items, "bullets" at
+    the margin, "sections" under sub-headings, "paragraphs" of a long answer, or the "whole"
+    answer as one point.
     """
 
     rel: str
@@ -83,8 +86,11 @@ class Question:
     context: Section
     points: tuple[Point, ...]
     extra: Section
-    whole_answer: bool = False
-    bullets: bool = False
+    layout: str = "numbered"
+
+    @property
+    def whole_answer(self) -> bool:
+        return self.layout == "whole"
 
 
 @dataclass(frozen=True)
@@ -122,14 +128,9 @@ def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
     fenced = scan_fences(lines, front.body, rel)
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
-    points, first_point, extra_start = split_points(lines, fenced, answer_start)
-    bullets = False
-    if not points and not _task_list(lines, fenced, answer_start):
-        points, first_point, extra_start = split_points(lines, fenced, answer_start, BULLET_START)
-        bullets = bool(points)
+    layout, points, first_point, extra_start = find_points(lines, fenced, answer_start)
     problems: list[Diagnostic] = []
-    whole = not points
-    if whole:
+    if layout == "whole":
         answer = section(lines, answer_start, len(lines))
         if all(_unfilled(t) for t in answer.markdown.split("\n")):
             why = "the question has no answer below it: skipped"
@@ -161,8 +162,7 @@ def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
         context=context,
         points=tuple(points),
         extra=extra,
-        whole_answer=whole,
-        bullets=bullets,
+        layout=layout,
     )
     return question, problems
 
@@ -260,18 +260,24 @@ def normalise_tags(tags: list) -> tuple[str, ...]:
 
 
 def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:
-    """For each line: is it code (a fence with its delimiters, or an indented code block)?
+    """For each line: is it code or a formula block (a fence with its delimiters, an indented
+    code block, a `$$` block), where no point, bullet or heading can start?
 
-    CommonMark decides, through markdown-it's own block rules, so this agrees with how the
-    point is rendered: ```` ``` ```` inside a block indented by four spaces is code, not a fence.
-    An unclosed fence silently swallows the rest of its container, so it is an error here.
+    The card dialect's block rules decide, through markdown-it, so this agrees with how the
+    point is rendered: ```` ``` ```` inside a block indented by four spaces is code, not a fence,
+    and `+ b` inside a `$$` block is TeX. An unclosed fence silently swallows the rest of its
+    container, so it is an error here.
     """
     inside = [False] * len(lines)
     body = lines[start:]
-    if not any("```" in line or "~~~" in line for line in body):
-        return inside  # most files: nothing that could open a fence
-    for token in _blocks().parse("\n".join(body)):
-        if token.type not in ("fence", "code_block") or token.map is None:
+    if not any(mark in line for line in body for mark in BLOCK_MARKS):
+        return inside  # most files: nothing that could open a fence or a formula block
+    from .dialect.document import Document
+    from .dialect.math import math_plugin
+
+    env = {"mkdeck": Document(rel, start + 1, False)}  # what it finds is said when rendered
+    for token in _block_parser(math_plugin).parse("\n".join(body), env):
+        if token.type not in ("fence", "code_block", "math_block") or token.map is None:
             continue
         first, end = token.map[0] + start, token.map[1] + start
         for i in range(first, end):
@@ -285,10 +291,8 @@ def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:
     return inside
 
 
-@lru_cache(maxsize=1)
-def _blocks() -> MarkdownIt:
-    """CommonMark's block structure alone: where code is, by the rules that render it."""
-    return MarkdownIt("commonmark").disable("inline")
+# What opens a block with no structure inside: a fence, a `$$` or `\[` formula.
+BLOCK_MARKS = ("```", "~~~", "$$", "\\[")
 
 
 def _closes(line: str, opening: str) -> bool:
@@ -297,12 +301,92 @@ def _closes(line: str, opening: str) -> bool:
     return bool(fence) and set(fence) == {opening[0]} and len(fence) >= len(opening)
 
 
+def find_points(
+    lines: list[str], fenced: list[bool], start: int
+) -> tuple[str, list[Point], int, int]:
+    """The answer's points from the structure its author wrote, the first rule that finds
+    some: numbered items; else bullets at the margin (not a task-list quiz); else the sections
+    under its sub-headings, each heading shown as its section's cue; else, for an answer over
+    `LONG_ANSWER`, each paragraph (one card of 1,500 characters asks for too much at once:
+    the others stay in view as its context); else the whole answer ("whole", no points).
+
+    Returns the layout, the points, where the first point starts and where Extra starts.
+    """
+    points, first, extra = split_points(lines, fenced, start)
+    if points:
+        return "numbered", points, first, extra
+    indents = [
+        len(m.group(1))
+        for i in range(start, len(lines))
+        if not fenced[i] and (m := ANY_BULLET.match(lines[i]))
+    ]
+    if indents and not _task_list(lines, fenced, start):
+        points, first, extra = split_points(lines, fenced, start, bullets_at(min(indents)))
+        if points:
+            return "bullets", points, first, extra
+    points, first = split_sections(lines, fenced, start)
+    if points:
+        return "sections", points, first, len(lines)
+    blocks = split_paragraphs(lines, fenced, start)
+    size = sum(len(INVISIBLE.sub("", p.markdown)) for p in blocks)
+    if len(blocks) > 1 and size > LONG_ANSWER:
+        return "paragraphs", blocks, blocks[0].line - 1, len(lines)
+    return "whole", [], len(lines), len(lines)
+
+
+def split_sections(lines: list[str], fenced: list[bool], start: int) -> tuple[list[Point], int]:
+    """Each sub-heading's section as a point: its body is hidden, the heading (with the
+    headings above it that only group) is its lead. Returns the points and where the first
+    heading is; what stands before it is context."""
+    heads = [i for i in range(start, len(lines)) if not fenced[i] and HEADING.match(lines[i])]
+    points: list[Point] = []
+    lead_start = heads[0] if heads else len(lines)
+    for k, head in enumerate(heads):
+        stop = heads[k + 1] if k + 1 < len(heads) else len(lines)
+        body = section(lines, head + 1, stop)
+        if not body.markdown or all(_unfilled(t) for t in body.markdown.split("\n")):
+            continue  # a heading that only groups the ones below it
+        lead = section(lines, lead_start, head + 1)
+        points.append(Point(body.line, len(points) + 1, body.markdown, lead))
+        lead_start = stop
+    return points, (heads[0] if points else len(lines))
+
+
+def split_paragraphs(lines: list[str], fenced: list[bool], start: int) -> list[Point]:
+    """Each top-level block of the answer (a paragraph, a list, a table, a fenced or `$$`
+    block, blank lines inside it and all) as a point, by the card dialect's own block rules."""
+    from .dialect.document import Document
+    from .dialect.math import math_plugin
+
+    body = "\n".join(lines[start:])
+    env = {"mkdeck": Document("", start + 1, False)}  # what it says is said when rendered
+    tokens = _block_parser(math_plugin).parse(body, env)
+    blocks = sorted({(m[0] + start, m[1] + start) for t in tokens if (m := _outer(t))})
+    points: list[Point] = []
+    for first, end in blocks:
+        markdown = "\n".join(lines[first:end]).rstrip()
+        if markdown.strip():
+            points.append(Point(first + 1, len(points) + 1, markdown))
+    return points
+
+
+def _outer(token: Token) -> list[int] | None:
+    """Where a block starts and ends, for an opening or self-contained top-level token."""
+    return token.map if token.level == 0 and token.nesting >= 0 else None
+
+
+@lru_cache(maxsize=1)
+def _block_parser(math: Callable[[MarkdownIt], None]) -> MarkdownIt:
+    """The dialect's blocks (CommonMark's, and `$$` formulas), without inline parsing."""
+    return MarkdownIt("commonmark").use(math).enable("table").disable("inline")
+
+
 def _task_list(lines: list[str], fenced: list[bool], start: int) -> bool:
     """Whether the answer is a quiz written as a task list (`- [x] right`): not bullets."""
     return any(not fenced[i] and TASK_ITEM.match(lines[i]) for i in range(start, len(lines)))
 
 
-TASK_ITEM = re.compile(r"^[-*+][ \t]+\[[ xX]\]")
+TASK_ITEM = re.compile(r"^ {0,3}[-*+][ \t]+\[[ xX]\]")
 
 
 def split_points(
