@@ -70,11 +70,15 @@ GITHUB_LIST = """\
 
 
 def test_a_github_question_list_entry(deck):
+    # Each named sub-heading gives the points of what it holds: numbers, then bullets.
     cards = deck({"closure.md": GITHUB_LIST})
-    assert len(cards) == 2
+    assert len(cards) == 3
     front = shown(cards[0].question())
     assert front.startswith("What is a closure? Answer")
-    assert "memoised" not in front and "memoised" in shown(cards[0].answer())
+    assert "Good to hear" in front and "memoised" in front  # the other points, as context
+    last = [c for c in cards if "memoised" not in shown(c.question())]
+    assert len(last) == 1 and "Good to hear" in shown(last[0].question())
+    assert "<ul" in last[0].answer()
 
 
 def test_one_question_per_file_named_by_the_file_or_asked_on_the_first_line(deck):

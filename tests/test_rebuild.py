@@ -417,3 +417,14 @@ def test_a_new_file_where_a_moved_note_was_gets_a_guid_of_its_own(tmp_path):
     guids = _guids(cards)
     assert guids["e.md"] == guid and guids["b.md"] != guid
     assert len(set(guids.values())) == len(guids)
+
+
+def test_a_moved_note_keeps_its_entry_when_a_broken_file_takes_its_old_path(tmp_path):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    guid = _guids(cards)["a.md"]
+    (cards / "a.md").rename(cards / "moved.md")  # it has an id: it is the same note
+    (cards / "a.md").write_text(_card("新题？", ["公式 $x^{2$"], None), "utf-8")
+    report = _build(tmp_path, NOW + 100, use_cache=True)
+    assert report.left_out == ["a.md"]
+    assert _guids(cards)["moved.md"] == guid

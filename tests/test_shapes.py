@@ -198,3 +198,44 @@ def test_bullets_indented_by_a_space_are_points_and_their_children_stay_inside(t
         "input: writes\n- sigmoid",
         "forget: erases",
     ]
+
+
+TEMPLATE = """\
+---
+id: q-tool-failure
+---
+# 题目
+
+为什么工具调用失败不能简单重试？
+
+# 一句话结论
+
+没拿到成功响应，不代表外部副作用没有发生。
+
+# 必答点
+
+1. 先区分本地失败和外部副作用
+2. 有副作用的步骤要幂等
+
+# 参考资料
+
+- [文档](https://example.com/durable)
+"""
+
+
+def test_a_question_template_asks_its_question_and_each_section_gives_its_points(
+    tmp_path, collection
+):
+    """Question banks label the question with `# 题目` and answer in named sections."""
+    report = build_deck(write_cards(tmp_path, {"q.md": TEMPLATE}))
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    [card] = report.built
+    assert card.question.title == "为什么工具调用失败不能简单重试？"
+    assert [p.style for p in card.question.points] == ["block", "numbered", "numbered"]
+    import_package(collection, report.package)
+    summary = card_hiding(collection, "不代表外部副作用没有发生")
+    front = shown(summary.question())
+    assert front.startswith("为什么工具调用失败不能简单重试？ 一句话结论 [...]")
+    assert "必答点" in front and "有副作用的步骤要幂等" in front
+    assert "文档" not in front and "文档" in shown(summary.answer())  # references: the back
+    assert card_hiding(collection, "步骤要幂等") is not None

@@ -27,7 +27,7 @@ PARSE = [
         "### What is a closure?\n\n#### Answer\n\n1. A function\n2. Its scope\n\n"
         "#### Good to hear\n\n- x\n",
         "What is a closure?",
-        [(5, 1, "A function"), (6, 2, "Its scope")],
+        [(5, 1, "A function"), (6, 2, "Its scope"), (10, 0, "x")],
         id="h3 question, h4 structure",
     ),
     pytest.param(

@@ -105,8 +105,8 @@ def note_fields(q: Question, r: RenderedNote, ordinals: tuple[int, ...]) -> tupl
     start = q.points[0].number if q.points else 1
     title, context = unmark(r.title_html), unmark(r.context_html)
     leads = [unmark(lead) for lead in r.leads_html] or [""] * len(points)
-    numbers = [p.number for p in q.points]
-    text = note_text(title, context, points, start, q.layout, leads, numbers)
+    shown = [(p.style, p.number, lead) for p, lead in zip(q.points, leads, strict=True)]
+    text = note_text(title, context, points, start, q.layout, shown)
     return text, plain(r.extra_html)
 
 

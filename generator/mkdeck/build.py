@@ -609,23 +609,26 @@ def collect(
     media, problems = resolve_media(showing, cards_dir, memo.images)
     diagnostics += problems
 
-    # A file with an error is left out, and the rest builds (as mkdocs and Sphinx go on): its
+    # A file with an error is left out, and the rest builds (as mkdocs and Sphinx go on); its
     # lock entry is kept for it (`identify.kept_entries`), and no other file may take it over.
+    # One whose question was read is identified with the others, so that it claims what it
+    # would claim, and is left out after; the entry at the path of one that could not be read
+    # is no other file's to recognise by its points.
     broken = {d.path for d in diagnostics if d.severity == "error"}
-    held = [h for h in held if snap.sources[h[0]].rel not in broken]
-    reserved = {n.guid for n in lock.notes if n.path in broken}
+    unread = broken - {snap.sources[position].rel for position, _, _ in held}
+    reserved = {n.guid for n in lock.notes if n.path in unread and n.id is None}
     taken = frozenset(note.last.guid for note in carry.values()) | reserved
     usable = Lock(tuple(n for n in lock.notes if n.guid not in reserved))
     questions = [read.question for _, _, read in held if read.question is not None]
     identities = identify(questions, usable, config.deck_name(cards_dir), taken)
-    cards = [
-        Card(snap.sources[position], data_hash, read, identity)
+    built = [
+        (position, Card(snap.sources[position], data_hash, read, identity))
         for (position, data_hash, read), identity in zip(held, identities, strict=True)
+        if snap.sources[position].rel not in broken
     ]
+    cards = [card for _, card in built]
     once += [d for card in cards for d in retired_points(card.question, card.identity)]
-    by_position: dict[int, Card | CarriedNote] = {
-        position: card for (position, _, _), card in zip(held, cards, strict=True)
-    }
+    by_position: dict[int, Card | CarriedNote] = dict(built)
     for position, source in enumerate(snap.sources):
         if source.rel in carry:
             by_position[position] = carry[source.rel]

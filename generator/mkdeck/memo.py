@@ -475,7 +475,7 @@ def _card_json(read: CardRead) -> dict:
             q.title,
             q.title_line,
             [q.context.line, q.context.markdown],
-            [[p.line, p.number, p.markdown, *p.lead] for p in q.points],
+            [[p.line, p.number, p.markdown, *p.lead, p.style] for p in q.points],
             [q.extra.line, q.extra.markdown],
             q.layout,
         ]
@@ -516,7 +516,7 @@ def _card_read(raw: dict, rel: str) -> CardRead:
         title,
         title_line,
         Section(*context),
-        tuple(Point(p[0], p[1], p[2], Section(*p[3:5])) for p in points),
+        tuple(Point(p[0], p[1], p[2], Section(*p[3:5]), p[5]) for p in points),
         Section(*extra),
         layout,
     )

@@ -108,12 +108,11 @@ mark { background: var(--mk-mark); color: inherit; }
 """
 
 
-# Each layout's list and item: sections and paragraphs are blocks, not list items.
-LAYOUT_TAGS = {
+# How each point style is laid out: numbered and bulleted items in lists, text as blocks.
+STYLE_TAGS = {
     "numbered": ("ol", "li", ""),
     "bullets": ("ul", "li", ""),
-    "sections": ("div", "div", ' class="point"'),
-    "paragraphs": ("div", "div", ' class="point"'),
+    "block": ("div", "div", ' class="point"'),
 }
 
 
@@ -123,35 +122,35 @@ def note_text(
     points: list[str],
     start: int,
     layout: str = "numbered",
-    leads: list[str] | None = None,
-    numbers: list[int] | None = None,
+    shown: list[tuple[str, int, str]] | None = None,
 ) -> str:
     """The `Text` field: question, context, then the points (or the one whole answer).
 
-    `start` is the first point's number as written (`3.` stays 3); bullets stay bullets;
-    sections and paragraphs are blocks. A point with a lead (a sub-heading and what follows
-    it) ends the list; the lead is shown, and a new list starts at that point's own number.
+    `shown` is each point's style, number and lead. A list starts at its first number as
+    written (`3.` stays 3). A point with a lead (a sub-heading and what follows it), or of
+    another style than the one before, ends the list: the lead is shown, and a new list
+    starts.
     """
     parts = [f'<div class="question">{title}</div>']
     if context:
         parts.append(f'<div class="context">{context}</div>')
     if layout == "whole":
         parts.append(f'<div class="answer">{points[0]}</div>')
-    else:
-        leads = leads or [""] * len(points)
-        numbers = numbers or list(range(start, start + len(points)))
-        tag, item, attributes = LAYOUT_TAGS.get(layout, LAYOUT_TAGS["numbered"])
-        for k, (html, lead) in enumerate(zip(points, leads, strict=True)):
-            if lead or not k:
-                if k:
-                    parts.append(f"</{tag}>")
-                if lead:
-                    parts.append(f'<div class="lead">{lead}</div>')
-                first = numbers[k] if k else start
-                opens = f'<{tag} class="points"'
-                parts.append(opens + (f' start="{first}">' if tag == "ol" and first != 1 else ">"))
-            parts.append(f"<{item}{attributes}>{html}</{item}>")
-        parts.append(f"</{tag}>")
+        return "\n".join(parts)
+    shown = shown or [("numbered", start + k, "") for k in range(len(points))]
+    tag = ""
+    for k, (html, (style, number, lead)) in enumerate(zip(points, shown, strict=True)):
+        if not k or lead or style != shown[k - 1][0]:
+            if tag:
+                parts.append(f"</{tag}>")
+            if lead:
+                parts.append(f'<div class="lead">{lead}</div>')
+            tag, item, attributes = STYLE_TAGS[style]
+            first = start if not k else number
+            numbered = tag == "ol" and first != 1
+            parts.append(f'<{tag} class="points"' + (f' start="{first}">' if numbered else ">"))
+        parts.append(f"<{item}{attributes}>{html}</{item}>")
+    parts.append(f"</{tag}>")
     return "\n".join(parts)
 
 

@@ -13,7 +13,6 @@ says why; only input that is really broken raises `MkdeckError`.
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ class Point(NamedTuple):
     number: int
     markdown: str
     lead: Section = NO_LEAD
+    style: str = "numbered"  # how it is shown: "numbered", "bullets", or a "block" of text
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,10 @@ def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
     return question, problems
 
 
+# A heading that only labels the question below it: `# 题目`, `## Question`.
+LABEL_HEADING = re.compile(r"[*_]*(题目|问题|面试题|question)[*_]*[:：]?$", re.IGNORECASE)
+
+
 def find_question(
     lines: list[str], fenced: list[bool], start: int, rel: str
 ) -> tuple[str, int, int]:
@@ -183,6 +187,12 @@ def find_question(
     top = [h for h in headings if h[0] == 1]
     if top:
         _, index, title = top[0]
+        if LABEL_HEADING.match(title):  # `# 题目` over the question itself, as templates do
+            below = next((i for i in range(index + 1, len(lines)) if not is_blank(lines[i])), None)
+            text = lines[below] if below is not None else ""
+            structure = HEADING.match(text) or POINT_START.match(text) or ANY_BULLET.match(text)
+            if below is not None and not fenced[below] and not structure:
+                return text.strip(), below, below + 1
         return title, index, index + 1
     first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
     if first is not None and not fenced[first] and not POINT_START.match(lines[first]):
@@ -304,61 +314,95 @@ def _closes(line: str, opening: str) -> bool:
 def find_points(
     lines: list[str], fenced: list[bool], start: int
 ) -> tuple[str, list[Point], int, int]:
-    """The answer's points from the structure its author wrote, the first rule that finds
-    some: numbered items; else bullets at the margin (not a task-list quiz); else the sections
-    under its sub-headings, each heading shown as its section's cue; else, for an answer over
-    `LONG_ANSWER`, each paragraph (one card of 1,500 characters asks for too much at once:
-    the others stay in view as its context); else the whole answer ("whole", no points).
+    """The answer's points, from the structure its author wrote.
+
+    An answer without sub-headings takes them by `_structure`. An answer with sub-headings
+    is read section by section, each by its own structure: a section of numbered items gives
+    those, one of bullets its bullets, one of prose its text (each paragraph, when long) as
+    cards; the section's heading, the headings above it that only group, and the words
+    before its first point are shown as that point's lead. What stands before the first
+    heading is context, unless it has points of its own. From a heading that names
+    references (`参考资料`, `References`) on, and after the last point, is Extra.
 
     Returns the layout, the points, where the first point starts and where Extra starts.
     """
-    points, first, extra = split_points(lines, fenced, start)
+    heads = [i for i in range(start, len(lines)) if not fenced[i] and HEADING.match(lines[i])]
+    if not heads:
+        return _structure(lines, fenced, start, len(lines))
+    layout, points, first, shown_from = _structure(lines, fenced, start, heads[0])
+    if not points:
+        layout, first, shown_from = "sections", heads[0], heads[0]
+    for k, head in enumerate(heads):
+        if REFERENCES.match(lines[head]):
+            break
+        stop = heads[k + 1] if k + 1 < len(heads) else len(lines)
+        _, found, found_first, found_end = _structure(lines, fenced, head + 1, stop, block=True)
+        if not found:
+            continue  # a heading that only groups the ones below it: part of the next lead
+        found[0] = found[0]._replace(lead=section(lines, shown_from, found_first))
+        points += found
+        shown_from = found_end
+        layout = "sections"
+    if not points:
+        return "whole", [], len(lines), len(lines)
+    return layout, points, first, shown_from
+
+
+# A heading over references, links and further reading: shown on the back, never asked.
+REFERENCES = re.compile(
+    r"^ {0,3}#{1,6}[ \t]+[*_]*(参考|引用|延伸阅读|扩展阅读|相关链接|链接|资料|references?|further"
+    r" reading|see also|links|sources|resources)",
+    re.IGNORECASE,
+)
+
+
+def _structure(
+    lines: list[str], fenced: list[bool], start: int, stop: int, block: bool = False
+) -> tuple[str, list[Point], int, int]:
+    """The points of lines `start:stop` without sub-headings, the first rule that finds
+    some: numbered items; else the outermost bullets (not a task-list quiz); else, when
+    longer than `LONG_ANSWER`, each paragraph (one card of 1,500 characters asks for too
+    much at once: the others stay in view as its context); else, for a section (`block`),
+    its whole text as one point, or for a whole answer none ("whole").
+
+    Returns the layout, the points, where the first starts and where what follows starts.
+    """
+    points, first, end = split_points(lines, fenced, start, stop)
     if points:
-        return "numbered", points, first, extra
+        return "numbered", points, first, end
     indents = [
         len(m.group(1))
-        for i in range(start, len(lines))
+        for i in range(start, stop)
         if not fenced[i] and (m := ANY_BULLET.match(lines[i]))
     ]
-    if indents and not _task_list(lines, fenced, start):
-        points, first, extra = split_points(lines, fenced, start, bullets_at(min(indents)))
+    if indents and not _task_list(lines, fenced, start, stop):
+        points, first, end = split_points(lines, fenced, start, stop, bullets_at(min(indents)))
         if points:
-            return "bullets", points, first, extra
-    points, first = split_sections(lines, fenced, start)
-    if points:
-        return "sections", points, first, len(lines)
-    blocks = split_paragraphs(lines, fenced, start)
+            return "bullets", points, first, end
+    blocks = split_paragraphs(lines, fenced, start, stop)
     size = sum(len(INVISIBLE.sub("", p.markdown)) for p in blocks)
     if len(blocks) > 1 and size > LONG_ANSWER:
-        return "paragraphs", blocks, blocks[0].line - 1, len(lines)
-    return "whole", [], len(lines), len(lines)
+        return "paragraphs", blocks, blocks[0].line - 1, stop
+    if block and blocks:
+        body = section(lines, start, stop)
+        if not all(_unfilled(t) for t in body.markdown.split("\n")):
+            return (
+                "paragraphs",
+                [Point(body.line, 0, body.markdown, style="block")],
+                body.line - 1,
+                stop,
+            )
+    return "whole", [], stop, stop
 
 
-def split_sections(lines: list[str], fenced: list[bool], start: int) -> tuple[list[Point], int]:
-    """Each sub-heading's section as a point: its body is hidden, the heading (with the
-    headings above it that only group) is its lead. Returns the points and where the first
-    heading is; what stands before it is context."""
-    heads = [i for i in range(start, len(lines)) if not fenced[i] and HEADING.match(lines[i])]
-    points: list[Point] = []
-    lead_start = heads[0] if heads else len(lines)
-    for k, head in enumerate(heads):
-        stop = heads[k + 1] if k + 1 < len(heads) else len(lines)
-        body = section(lines, head + 1, stop)
-        if not body.markdown or all(_unfilled(t) for t in body.markdown.split("\n")):
-            continue  # a heading that only groups the ones below it
-        lead = section(lines, lead_start, head + 1)
-        points.append(Point(body.line, len(points) + 1, body.markdown, lead))
-        lead_start = stop
-    return points, (heads[0] if points else len(lines))
-
-
-def split_paragraphs(lines: list[str], fenced: list[bool], start: int) -> list[Point]:
-    """Each top-level block of the answer (a paragraph, a list, a table, a fenced or `$$`
-    block, blank lines inside it and all) as a point, by the card dialect's own block rules."""
+def split_paragraphs(lines: list[str], fenced: list[bool], start: int, stop: int) -> list[Point]:
+    """Each top-level block of lines `start:stop` (a paragraph, a list, a table, a fenced or
+    `$$` block, blank lines inside it and all) as a point, by the card dialect's own block
+    rules."""
     from .dialect.document import Document
     from .dialect.math import math_plugin
 
-    body = "\n".join(lines[start:])
+    body = "\n".join(lines[start:stop])
     env = {"mkdeck": Document("", start + 1, False)}  # what it says is said when rendered
     tokens = _block_parser(math_plugin).parse(body, env)
     blocks = sorted({(m[0] + start, m[1] + start) for t in tokens if (m := _outer(t))})
@@ -366,7 +410,7 @@ def split_paragraphs(lines: list[str], fenced: list[bool], start: int) -> list[P
     for first, end in blocks:
         markdown = "\n".join(lines[first:end]).rstrip()
         if markdown.strip():
-            points.append(Point(first + 1, len(points) + 1, markdown))
+            points.append(Point(first + 1, 0, markdown, style="block"))
     return points
 
 
@@ -381,50 +425,44 @@ def _block_parser(math: Callable[[MarkdownIt], None]) -> MarkdownIt:
     return MarkdownIt("commonmark").use(math).enable("table").disable("inline")
 
 
-def _task_list(lines: list[str], fenced: list[bool], start: int) -> bool:
+def _task_list(lines: list[str], fenced: list[bool], start: int, stop: int) -> bool:
     """Whether the answer is a quiz written as a task list (`- [x] right`): not bullets."""
-    return any(not fenced[i] and TASK_ITEM.match(lines[i]) for i in range(start, len(lines)))
+    return any(not fenced[i] and TASK_ITEM.match(lines[i]) for i in range(start, stop))
 
 
 TASK_ITEM = re.compile(r"^ {0,3}[-*+][ \t]+\[[ xX]\]")
 
 
 def split_points(
-    lines: list[str], fenced: list[bool], start: int, form: re.Pattern[str] = POINT_START
+    lines: list[str],
+    fenced: list[bool],
+    start: int,
+    stop: int,
+    form: re.Pattern[str] = POINT_START,
 ) -> tuple[list[Point], int, int]:
-    """Find the top-level points from `start`: numbered ones, or those of another `form`.
+    """The top-level points in lines `start:stop` (a section): numbered ones, or those of
+    another `form`.
 
-    Returns the points, the index of the first point line, and the index where Extra starts.
-    A point runs until the next point; whatever stands between two points (a formula or an
-    image at the margin, say) belongs to the one above it, unless a sub-heading comes first:
-    a heading ends a point, and from it to the next point is that point's lead (shown). The
-    last point ends at a heading, or where a blank line is followed by a line at the left
-    margin: from there on it is Extra.
+    Returns the points, the index of the first point line, and the index where what follows
+    the points starts. A point runs until the next point; whatever stands between two points
+    (a formula or an image at the margin, say) belongs to the one above it. The last point
+    ends where a blank line is followed by a line at the left margin.
     """
-    starts = [i for i in range(start, len(lines)) if not fenced[i] and form.match(lines[i])]
+    starts = [i for i in range(start, stop) if not fenced[i] and form.match(lines[i])]
     if not starts:
-        return [], len(lines), len(lines)
-    headings = [i for i in range(start, len(lines)) if not fenced[i] and HEADING.match(lines[i])]
-    heading_at = set(headings)
-    end = len(lines)
-    for i in range(starts[-1] + 1, len(lines)):
-        # A fence that opens at the margin after a blank line starts the Extra too.
-        margin = lines[i][:1].strip()
-        after_blank = is_blank(lines[i - 1]) and not fenced[i - 1]
-        if margin and (after_blank or i in heading_at):
+        return [], stop, stop
+    end = stop
+    for i in range(starts[-1] + 1, stop):
+        # A fence that opens at the margin after a blank line ends the points too.
+        if lines[i][:1].strip() and is_blank(lines[i - 1]) and not fenced[i - 1]:
             end = i
             break
-    points = []
-    for k, s in enumerate(starts):
-        stop = starts[k + 1] if k + 1 < len(starts) else end
-        after = bisect.bisect_right(headings, s)  # the first heading below the point
-        cut = min(headings[after], stop) if after < len(headings) else stop
-        lead = NO_LEAD
-        if k:  # from the first heading below the point before, when one stands between
-            j = bisect.bisect_right(headings, starts[k - 1])
-            if j < len(headings) and headings[j] < s:
-                lead = section(lines, headings[j], s)
-        points.append(point(lines[s:cut], s + 1, form)._replace(lead=lead))
+    style = "numbered" if form is POINT_START else "bullets"
+    bounds = [*starts[1:], end]
+    points = [
+        point(lines[s:e], s + 1, form)._replace(style=style)
+        for s, e in zip(starts, bounds, strict=True)
+    ]
     return points, starts[0], end
 
 
