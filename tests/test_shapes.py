@@ -239,3 +239,10 @@ def test_a_question_template_asks_its_question_and_each_section_gives_its_points
     assert "必答点" in front and "有副作用的步骤要幂等" in front
     assert "文档" not in front and "文档" in shown(summary.answer())  # references: the back
     assert card_hiding(collection, "步骤要幂等") is not None
+
+
+def test_a_point_that_opens_a_formula_block_on_its_own_line_is_a_point(tmp_path):
+    text = "# 公式？\n\n1. $$\n   x^2 + 1\n   $$\n2. 二：乙\n"
+    report = build_deck(write_cards(tmp_path, {"f.md": text}))
+    assert not report.errors and report.cards == 2
+    assert report.built[0].question.points[0].markdown == "$$\nx^2 + 1\n$$"

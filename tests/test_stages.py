@@ -173,6 +173,26 @@ RENDER = [
         "`torch.compile`: 编译图", "<code>torch.compile</code>: [[编译图]]", id="code label"
     ),
     pytest.param("*Memory*: 显存", "<em>Memory</em>: [[显存]]", id="italic label"),
+    pytest.param(
+        "**预测时序列更长，导致注意力更分散** ：注意力被摊薄",
+        "<strong>预测时序列更长，导致注意力更分散</strong> ：[[注意力被摊薄]]",
+        id="bold label with a comma and a space before its colon",
+    ),
+    pytest.param(
+        "**位置嵌入（Position Embedding）** ：给每个位置一个向量",
+        "<strong>位置嵌入（Position Embedding）</strong> ：[[给每个位置一个向量]]",
+        id="bold label with brackets",
+    ),
+    pytest.param(
+        "为什么不除以 $d_k$：方差会变大",
+        '为什么不除以 <span class="math">\\(d_k\\)</span>：[[方差会变大]]',
+        id="label with math",
+    ),
+    pytest.param(
+        "这是一句话，不是标签：内容",
+        "[[这是一句话，不是标签：内容]]",
+        id="plain prose with a comma",
+    ),
     pytest.param("see http://x.org now", "[[see http://x.org now]]", id="url is no label"),
     pytest.param("std::vector 存放", "[[std::vector 存放]]", id="double colon is no label"),
     pytest.param(

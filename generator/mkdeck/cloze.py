@@ -31,7 +31,10 @@ MARKERS = re.compile("[\ufdd0-\ufddf]")  # every marker mkdeck uses; removed fro
 # its text (so `http://` and `std::` are not labels).
 LABEL_COLON = re.compile(r"：[ \t]*|:(?:[ \t]+|$)")
 LABEL_MAX_CHARS = 20
-# A label is a cue, not a sentence: no sentence punctuation in its prose.
+# A label set off in bold, italics or code says itself where it ends: it may be longer, and
+# hold any punctuation (`**预测时序列更长，导致注意力更分散** ：…`).
+EMPHASIZED_MAX_CHARS = 40
+# A label is a cue, not a sentence: no sentence punctuation in its plain prose.
 NOT_IN_LABEL = re.compile(r"[。，,.;；！？!?$\\<>\[\]=|]")
 _STYLE = {"strong_open", "strong_close", "em_open", "em_close"}
 
@@ -99,30 +102,32 @@ def _hide_after_label(tokens: list[Token]) -> bool:
 def find_label(children: list[Token]) -> int | None:
     """Where the label of a point's first paragraph ends (a child index), or None.
 
-    The label may be plain, bold, italic or code, and its colon may sit inside the emphasis
-    (`**参数规模：**`); the cut then comes after the closing `**`, so what is hidden stays
-    balanced HTML. A text token is split in two when the colon is inside it.
+    The label may be plain, bold, italic or code, may hold inline math (`为什么不除以 $d_k$：`),
+    and its colon may sit inside the emphasis (`**参数规模：**`) or after a space; the cut then
+    comes after the closing `**`, so what is hidden stays balanced HTML. A text token is split
+    in two when the colon is inside it.
     """
-    prose, length, depth = "", 0, 0
+    prose, length, depth, plain_chars = "", 0, 0, 0
     for i, child in enumerate(children):
         if child.type in _STYLE:
             depth += child.nesting
             continue
-        if child.type == "code_inline":
+        if child.type in ("code_inline", "math_inline"):
             length += len(re.sub(r"\s", "", child.content))
             continue
         if child.type != "text":
-            return None  # math, links, images, line breaks: not a cue
+            return None  # links, images, line breaks: not a cue
         m = LABEL_COLON.search(child.content)
+        text = child.content if m is None else child.content[: m.start()]
+        chars = len(re.sub(r"\s", "", text))
+        length += chars
+        if not depth:  # what emphasis sets off may hold any punctuation; plain prose may not
+            prose += text
+            plain_chars += chars
         if m is None:
-            prose += child.content
-            length += len(re.sub(r"\s", "", child.content))
             continue
-        prose += child.content[: m.start()]
-        length += len(re.sub(r"\s", "", child.content[: m.start()]))
-        if (not prose.strip() and length == 0) or length > LABEL_MAX_CHARS:
-            return None
-        if NOT_IN_LABEL.search(prose):
+        limit = LABEL_MAX_CHARS if plain_chars else EMPHASIZED_MAX_CHARS
+        if length == 0 or length > limit or NOT_IN_LABEL.search(prose):
             return None
         after = child.content[m.end() :]
         if depth:

@@ -290,7 +290,9 @@ def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:
         if token.type not in ("fence", "code_block", "math_block") or token.map is None:
             continue
         first, end = token.map[0] + start, token.map[1] + start
-        for i in range(first, end):
+        # A block inside a list item may open on the item's own line (`1. $$`): that line
+        # still starts the point.
+        for i in range(first + (token.level > 0), end):
             inside[i] = True
         if token.type == "fence" and not _closes(
             lines[end - 1] if end - 1 > first else "", token.markup
