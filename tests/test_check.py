@@ -218,3 +218,36 @@ def test_a_missing_image_is_packed_once_it_is_there(tmp_path):
     assert second.media == 1 and not second.diagnostics
     with zipfile.ZipFile(second.package) as zf:
         assert PNG in [zf.read(n) for n in zf.namelist() if n.isdigit()]
+
+
+IMAGES = "# 图？\n\n1. 窗口：![a](img\\ch14\\a.png)\n2. 站点：![b](/images/b.png)\n3. 嵌入：![[COCO_image.png]]\n"
+
+
+def test_images_as_real_notes_write_them_are_found(tmp_path):
+    root = tmp_path
+    (root / "pyproject.toml").write_text(
+        '[tool.mkdeck]\nstatic = ["docs/public"]\n', encoding="utf-8"
+    )
+    write_cards(
+        root,
+        {
+            "a.md": IMAGES,
+            "img/ch14/a.png": PNG + b"a",
+            "pics/COCO_Image.png": PNG + b"c",
+        },
+    )
+    (root / "docs" / "public" / "images").mkdir(parents=True)
+    (root / "docs" / "public" / "images" / "b.png").write_bytes(PNG + b"b")
+    result = run(["build", "cards", "-o", "deck.apkg"], root)
+    assert result.exit_code == 0, result.stderr
+    assert "3 media" in result.stdout
+    assert (
+        "cards/a.md:5: warning: embed `COCO_image.png` found as `COCO_Image.png`, whose case "
+        "differs" in result.stderr
+    )
+
+
+def test_a_missing_image_is_named_as_written_not_percent_encoded(tmp_path):
+    write_cards(tmp_path, {"a.md": "# 图？\n\n1. 点：![x](img\\ch14\\指标.png)\n"})
+    result = run(["check", "cards"], tmp_path)
+    assert "image not found: `img\\ch14\\指标.png`" in result.stderr

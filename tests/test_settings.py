@@ -75,7 +75,7 @@ def test_an_unknown_setting_is_named_with_the_known_ones(tmp_path):
     assert result.exit_code == 1
     assert result.stderr == (
         "pyproject.toml:6: error: unknown setting `output_dir` in [tool.mkdeck] "
-        "(known: deck, cards, output, allow_scripts)\n"
+        "(known: deck, cards, output, allow_scripts, exclude, static)\n"
     )
 
 
@@ -121,3 +121,35 @@ def test_a_build_that_finds_no_cards_writes_nothing(tmp_path):
         "mkdeck: 1 error; nothing written",
     ]
     assert package.read_bytes() == before
+
+
+def test_exclude_and_the_default_skips_are_listed_by_check(tmp_path):
+    _pyproject(tmp_path, 'exclude = ["drafts/*", "*.draft.md"]')
+    write_cards(
+        tmp_path,
+        {
+            "a.md": "# 一？\n\n1. 点\n",
+            "drafts/b.md": "# 草稿？\n\n1. 点\n",
+            "c.draft.md": "# 草稿？\n\n1. 点\n",
+            "Drawing.excalidraw.md": "# 画\n\n1. 点\n",
+            "sketch.md": "---\nexcalidraw-plugin: parsed\n---\n# 画\n\n1. 点\n",
+            "templates/daily.md": "# {{title}}\n\n1. 点\n",
+        },
+    )
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    said = result.stderr.splitlines()
+    assert "cards/Drawing.excalidraw.md: note: an Excalidraw drawing: not a card" in said
+    assert "cards/sketch.md:1: note: an Excalidraw drawing: not a card" in said
+    assert "cards/templates/daily.md: note: in a templates folder: not a card" in said
+    assert 'cards/drafts/b.md: note: excluded by `exclude = ["drafts/*"]`: not a card' in said
+    assert 'cards/c.draft.md: note: excluded by `exclude = ["*.draft.md"]`: not a card' in said
+    assert "OK: 1 note, 1 card" in result.stdout
+
+
+def test_a_static_folder_outside_the_project_is_refused(tmp_path):
+    _pyproject(tmp_path, 'static = ["../elsewhere"]')
+    write_cards(tmp_path, {"a.md": "# 一？\n\n1. 点\n"})
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert "`static` folder `../elsewhere` is outside the project" in result.stderr

@@ -230,7 +230,7 @@ def _build(
     if misplaced is not None:
         return _report(_nothing(misplaced), [misplaced], strict, started)
     try:
-        snap = snapshot(cards_dir)
+        snap = snapshot(cards_dir, config.exclude, config.static)
     except MkdeckError as exc:
         return _report(_nothing(exc.diagnostic), [exc.diagnostic], strict, started)
     last = memo.outcome()
@@ -529,7 +529,7 @@ def collect(
 
     once: list[Diagnostic] = [memo.problem] if memo.problem else []
     try:
-        snap = snap or snapshot(cards_dir)
+        snap = snap or snapshot(cards_dir, config.exclude, config.static)
         data, lock_hash = snap.lock
         text = lock_text(data)
         last = memo.last_notes(lock_hash)
@@ -606,7 +606,7 @@ def collect(
         for position, _, read in held
         if read.media
     ]
-    media, problems = resolve_media(showing, cards_dir, memo.images)
+    media, problems = resolve_media(showing, cards_dir, memo.images, config.static)
     diagnostics += problems
 
     # A file with an error is left out, and the rest builds (as mkdocs and Sphinx go on); its

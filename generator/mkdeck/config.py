@@ -25,7 +25,11 @@ SETTINGS: dict[str, tuple[type, str]] = {
     "cards": (str, "a string (a folder path)"),
     "output": (str, "a string (a folder, or a path ending in .apkg)"),
     "allow_scripts": (bool, "true or false"),
+    "exclude": (list, "a list of strings (globs of paths in the cards folder)"),
+    "static": (list, "a list of strings (folders that site-root image paths start from)"),
 }
+# Settings that are lists hold strings.
+LISTS = {"exclude", "static"}
 TABLE_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*mkdeck\s*\]\s*(?:#.*)?$")
 ANY_HEADER = re.compile(r"^\s*\[")
 KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
@@ -53,6 +57,8 @@ class Config:
     allow_scripts: bool = False
     source: Path | None = None
     allow_scripts_line: int = 0  # where `allow_scripts` is set in `source`
+    exclude: tuple[str, ...] = ()  # globs of card-folder paths that are not cards
+    static: tuple[Path, ...] = ()  # where `/images/a.png` may be, besides the cards folder
 
     @property
     def render_settings(self) -> RenderSettings:
@@ -114,13 +120,30 @@ def _config(pyproject: Path, table: dict) -> Config:
                 line,
             )
         kind, described = SETTINGS[key]
-        if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+        wrong_items = (
+            key in LISTS and not all(isinstance(item, str) and item.strip() for item in value)
+            if isinstance(value, list)
+            else False
+        )
+        if (
+            not isinstance(value, kind)
+            or (isinstance(value, str) and not value.strip())
+            or wrong_items
+        ):
             raise MkdeckError(
                 f"`{key}` in [tool.mkdeck] must be {described}, not {_toml(value)}",
                 str(pyproject),
                 line,
             )
     root = pyproject.parent
+    for folder in table.get("static", ()):
+        if not (root / folder).resolve().is_relative_to(root.resolve()):
+            raise MkdeckError(
+                f"`static` folder `{folder}` is outside the project: mkdeck only packs files "
+                "from inside it",
+                str(pyproject),
+                lines.get("static", 0),
+            )
     return Config(
         root=root,
         cards=root / table.get("cards", "cards"),
@@ -129,6 +152,8 @@ def _config(pyproject: Path, table: dict) -> Config:
         allow_scripts=table.get("allow_scripts", False),
         source=pyproject,
         allow_scripts_line=lines.get("allow_scripts", 0),
+        exclude=tuple(table.get("exclude", ())),
+        static=tuple(root / folder for folder in table.get("static", ())),
     )
 
 

@@ -7,6 +7,7 @@ for GBK, the encoding Chinese notes are most often saved in by older editors).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 from dataclasses import dataclass
@@ -37,12 +38,15 @@ class SourceFile:
         return Path(self.file)
 
 
-def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[str]]:
+def discover(
+    cards_dir: Path, exclude: tuple[str, ...] = ()
+) -> tuple[list[SourceFile], list[Diagnostic], list[str]]:
     """Every Markdown file below `cards_dir` in a stable order (folders, then names), the
     files skipped, and the other files (images, the lock) by their paths.
 
-    `NOTES.MD` counts as much as `notes.md`. Hidden files and folders (`.git`, editor swap
-    files) are not cards; a README is skipped, and `check` says so.
+    `NOTES.MD` counts as much as `notes.md`. Hidden files and folders (`.git`, `.obsidian`,
+    editor swap files) are not cards; a README, an Excalidraw drawing, a file in a
+    `templates` folder and one that `exclude` names are skipped, and `check` says why.
     """
     if not cards_dir.is_dir():
         raise MkdeckError("cards folder not found", ".")
@@ -77,12 +81,31 @@ def discover(cards_dir: Path) -> tuple[list[SourceFile], list[Diagnostic], list[
                     Diagnostic(rel, 0, "a README describes its folder: not a card", "note")
                 )
                 continue
+            why_not = not_a_card(rel, subdecks, exclude)
+            if why_not is not None:
+                skipped.append(Diagnostic(rel, 0, why_not, "note"))
+                continue
             if entry.is_symlink() and not os.path.realpath(entry.path).startswith(root):
                 why = "a link to a file outside the cards folder: not read"
                 skipped.append(Diagnostic(rel, 0, why, "warning"))
                 continue
             found.append(SourceFile(entry.path, rel, subdecks))
     return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped), sorted(others)
+
+
+def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """Why a Markdown file is no card, by its path; None: it may be one. `exclude` globs
+    match the path in the cards folder, `*` across folders too (`drafts/*`, `*.draft.md`)."""
+    if rel.lower().endswith(".excalidraw.md"):
+        return "an Excalidraw drawing: not a card"
+    if any(folder.lower() == "templates" for folder in folders):
+        return "in a templates folder: not a card"
+    for pattern in exclude:
+        if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(
+            rel, pattern.rstrip("/") + "/*"
+        ):
+            return f'excluded by `exclude = ["{pattern}"]`: not a card'
+    return None
 
 
 def decode_source(data: bytes, rel: str) -> str:
@@ -158,10 +181,15 @@ class Snapshot:
         return h.hexdigest()
 
 
-def snapshot(cards_dir: Path) -> Snapshot:
+def snapshot(
+    cards_dir: Path, exclude: tuple[str, ...] = (), static: tuple[Path, ...] = ()
+) -> Snapshot:
     """Find and read every card file, and the lock, once: everything a build reads from the
-    cards folder (raises `MkdeckError` when the folder or the lock cannot be read)."""
-    sources, skipped, others = discover(cards_dir)
+    cards folder (raises `MkdeckError` when the folder or the lock cannot be read). The
+    `static` folders' files are listed too: an image may appear there."""
+    sources, skipped, others = discover(cards_dir, exclude)
+    for folder in static:
+        others += sorted(f"{folder}:{p.relative_to(folder)}" for p in folder.rglob("*"))
     files: list[tuple[bytes, str] | Diagnostic] = []
     for source in sources:
         try:

@@ -107,11 +107,38 @@ def _packed(file: Path, known: Mapping[str, ImageStamp]) -> MediaFile | str:
 
 
 def _files_by_name(root: Path) -> dict[str, list[Path]]:
+    """The cards folder's files by name, and by name case-folded (after the exact names)."""
     found: dict[str, list[Path]] = {}
+    folded: dict[str, list[Path]] = {}
     for file in sorted(root.rglob("*")):
         if file.is_file() and not any(p.startswith(".") for p in file.relative_to(root).parts):
             found.setdefault(file.name, []).append(file)
+            folded.setdefault(file.name.casefold(), []).append(file)
+    for name, files in folded.items():
+        found.setdefault(name, files)
     return found
+
+
+def _found(src: str, folder: Path, roots: tuple[Path, ...]) -> Path:
+    """The file an image path names: relative to the card file's folder; with Windows
+    separators read as `/` when no file has the backslashes in its name; from the site's root
+    (`roots`: the cards folder first, then the static folders) when it starts with `/`."""
+    file = local_path(src, folder)
+    if file.is_file():
+        return file
+    path = urllib.parse.unquote(src.split("#", 1)[0].split("?", 1)[0])
+    if "\\" in path:
+        file = local_path(path.replace("\\", "/"), folder)
+        if file.is_file():
+            return file
+        path = path.replace("\\", "/")
+    if path.startswith("/") and not path.startswith("//"):
+        for root in roots:
+            candidate = (root / path.lstrip("/")).resolve()
+            if candidate.is_file():
+                return candidate
+        return (roots[0] / path.lstrip("/")).resolve()
+    return file
 
 
 def _nearest(candidates: list[Path], folder: Path, missing: Path) -> Path:
@@ -150,33 +177,51 @@ def resolve_media(
     images: list[tuple[Path, str, tuple[ImageRef, ...]]],
     cards_dir: Path,
     known: Mapping[str, ImageStamp] | None = None,
+    static: tuple[Path, ...] = (),
 ) -> tuple[dict[tuple[str, int], MediaFile], list[Diagnostic]]:
     """Each (card file path, rel, its images) → packed files keyed by (rel, image index).
 
-    An image shown by many cards is read and hashed once; `known` (path → what an earlier
-    build found) spares reading an image that has not changed since.
+    Paths are read as real notes write them: relative to the card file, Windows-style
+    (`img\\a.png`), from the site's root (`/images/a.png`: the cards folder, or one of the
+    `static` folders), or, for an Obsidian embed, by its name anywhere in the cards folder
+    (also when its case differs, with a warning). An image shown by many cards is read and
+    hashed once; `known` (path → what an earlier build found) spares reading an image that
+    has not changed since.
     """
     known = {} if known is None else known
     resolved: dict[tuple[str, int], MediaFile] = {}
     packed: dict[Path, MediaFile | str] = {}
     problems: list[Diagnostic] = []
     root = cards_dir.resolve()
+    roots = (root, *(folder.resolve() for folder in static))
     by_name: dict[str, list[Path]] | None = None  # built once, if an embed needs it
     for path, rel, refs in images:
         for index, ref in enumerate(refs):
-            file = local_path(ref.src, path.parent)
+            written = urllib.parse.unquote(ref.src)  # as the note writes it, for messages
+            file = _found(ref.src, path.parent, roots)
             if ref.vault and not file.is_file():
                 if by_name is None:
                     by_name = _files_by_name(root)
-                file = _nearest(by_name.get(PurePosixPath(ref.src).name, []), path.parent, file)
-                file = file.resolve()  # a link found by its name may point anywhere
-            if not file.is_relative_to(root):
+                name = PurePosixPath(ref.src).name
+                candidates = by_name.get(name) or by_name.get(name.casefold(), [])
+                file = _nearest(candidates, path.parent, file).resolve()  # may point anywhere
+                if file.is_file() and file.name != name:
+                    problems.append(
+                        Diagnostic(
+                            rel,
+                            ref.line,
+                            f"embed `{written}` found as `{file.name}`, whose case differs: "
+                            "other systems will not find it, so rename one of them",
+                            "warning",
+                        )
+                    )
+            if not any(file.is_relative_to(r) for r in roots):
                 why = (
-                    f"image `{ref.src}` is outside the cards folder; mkdeck only packs files "
+                    f"image `{written}` is outside the cards folder; mkdeck only packs files "
                     "from inside it"
                 )
             elif not file.is_file():
-                why = f"image not found: `{ref.src}`"
+                why = f"image not found: `{written}`"
             else:
                 if file not in packed:
                     packed[file] = _packed(file, known)
@@ -184,7 +229,7 @@ def resolve_media(
                 if not isinstance(media, str):
                     resolved[rel, index] = media
                     continue
-                why = f"`{ref.src}` {media}"
+                why = f"`{written}` {media}"
             # Said, and shown where the image would be: the rest of the card is still a card.
             problems.append(
                 Diagnostic(rel, ref.line, f"{why} (the card shows a placeholder)", "warning")

@@ -124,6 +124,8 @@ def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
         return None, [Diagnostic(rel, 1, "the file is empty: skipped", "warning")]
     lines = text.split("\n")
     front = read_front_matter(lines, rel)
+    if "excalidraw-plugin" in front.data:  # Obsidian's drawings are Markdown files too
+        return None, [Diagnostic(rel, 1, "an Excalidraw drawing: not a card", "note")]
     meta = card_settings(front, rel)
     fenced = scan_fences(lines, front.body, rel)
 
