@@ -100,12 +100,7 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
         end += 1
     if end > pos + 1:
         tex = src[pos + 1 : end]
-        inner = tex.strip()
-        tight = not tex[0].isspace() and not tex[-1].isspace()
-        reads_as_tex = bool(TEX_SIGNS.search(inner)) or (
-            inner and not any(c.isspace() for c in inner)
-        )
-        if not src[end + 1 : end + 2].isdigit() and (tight or reads_as_tex):
+        if _is_formula(tex, src[end + 1 : end + 2]):
             return _push_math(state, silent, tex, end + 1, display=False)
     following = src[pos + 1 : pos + 2]
     if following and not following.isspace() and not following.isdigit() and not silent:
@@ -114,6 +109,34 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
             "unclosed `$` formula (write `\\$` for a literal dollar sign)",
         )
     return False
+
+
+def _is_formula(tex: str, after: str) -> bool:
+    """Whether `$tex$`, followed by `after`, is a formula as its author meant it.
+
+    Tight (`$x^2$`), it is, unless a digit follows (`$5 and $10` is money), which TeX may have
+    (`64$\\times$64`). Padded on both sides (`$ x $`), its content must read as TeX, be one
+    word, or be only numbers and their punctuation (`$ [0.05, 0.85] $`). Padded on one side,
+    as a formula broken over a line is (`使用$` then `L(Y, f(x))$`), it needs brackets, a digit
+    or TeX, and must not start with a digit (`$5 and $`).
+    """
+    inner = tex.strip()
+    if not inner:
+        return False
+    tex_signs = bool(TEX_SIGNS.search(inner))
+    if after.isdigit() and not tex_signs:
+        return False
+    left, right = tex[0].isspace(), tex[-1].isspace()
+    if not left and not right:
+        return True
+    if left and right:
+        one_word = not any(c.isspace() for c in inner)
+        return tex_signs or one_word or bool(NUMBERS.fullmatch(inner))
+    return (tex_signs or bool(re.search(r"[()\[\]\d]", inner))) and not inner[0].isdigit()
+
+
+# Only numbers and the punctuation between them: `[0.05 , 0.10 , 0.85]`, `(- 1,1)`.
+NUMBERS = re.compile(r"[\s\d.,;:()\[\]+\-*/]*\d[\s\d.,;:()\[\]+\-*/]*")
 
 
 def _push_math(state: StateInline, silent: bool, tex: str, end: int, display: bool) -> bool:
