@@ -220,7 +220,10 @@ def test_a_missing_image_is_packed_once_it_is_there(tmp_path):
         assert PNG in [zf.read(n) for n in zf.namelist() if n.isdigit()]
 
 
-IMAGES = "# 图？\n\n1. 窗口：![a](img\\ch14\\a.png)\n2. 站点：![b](/images/b.png)\n3. 嵌入：![[COCO_image.png]]\n"
+IMAGES = (
+    "# 图？\n\n1. 窗口：![a](img\\ch14\\a.png)\n2. 站点：![b](/images/b.png)\n"
+    "3. 嵌入：![[COCO_image.png]]\n"
+)
 
 
 def test_images_as_real_notes_write_them_are_found(tmp_path):

@@ -117,8 +117,8 @@ def _is_formula(tex: str, after: str) -> bool:
     Tight (`$x^2$`), it is, unless a digit follows (`$5 and $10` is money), which TeX may have
     (`64$\\times$64`). Padded on both sides (`$ x $`), its content must read as TeX, be one
     word, or be only numbers and their punctuation (`$ [0.05, 0.85] $`). Padded on one side,
-    as a formula broken over a line is (`使用$` then `L(Y, f(x))$`), it needs brackets, a digit
-    or TeX, and must not start with a digit (`$5 and $`).
+    as a formula broken over a line is (`使用$` then `L(Y, f(x))$`), it needs TeX, or brackets or
+    a digit without starting with a digit (`$5 and $`).
     """
     inner = tex.strip()
     if not inner:
@@ -132,7 +132,7 @@ def _is_formula(tex: str, after: str) -> bool:
     if left and right:
         one_word = not any(c.isspace() for c in inner)
         return tex_signs or one_word or bool(NUMBERS.fullmatch(inner))
-    return (tex_signs or bool(re.search(r"[()\[\]\d]", inner))) and not inner[0].isdigit()
+    return tex_signs or (bool(re.search(r"[()\[\]\d]", inner)) and not inner[0].isdigit())
 
 
 # Only numbers and the punctuation between them: `[0.05 , 0.10 , 0.85]`, `(- 1,1)`.
