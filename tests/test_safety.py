@@ -184,7 +184,7 @@ KEPT = [
     ),
     (
         "<details><summary>答案</summary>藏着</details>",
-        "<details><summary>答案</summary>藏着</details>",
+        "<details open><summary>答案</summary>藏着</details>",  # open: the back is the answer
     ),
     ("x<sup>2</sup> 和 H<sub>2</sub>O", "x<sup>2</sup> 和 H<sub>2</sub>O"),
     (

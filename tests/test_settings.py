@@ -75,7 +75,7 @@ def test_an_unknown_setting_is_named_with_the_known_ones(tmp_path):
     assert result.exit_code == 1
     assert result.stderr == (
         "pyproject.toml:6: error: unknown setting `output_dir` in [tool.mkdeck] "
-        "(known: deck, cards, output, allow_scripts, exclude, static)\n"
+        "(known: deck, cards, output, allow_scripts, exclude, static, points)\n"
     )
 
 
@@ -153,3 +153,14 @@ def test_a_static_folder_outside_the_project_is_refused(tmp_path):
     result = run(["check", "cards"], tmp_path)
     assert result.exit_code == 1
     assert "`static` folder `../elsewhere` is outside the project" in result.stderr
+
+
+def test_the_points_setting_applies_to_every_card_file_and_is_checked(tmp_path):
+    _pyproject(tmp_path, 'points = "numbered"')
+    write_cards(tmp_path, {"a.md": "# 一？\n\n- 甲\n- 乙\n"})
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 0 and "OK: 1 note, 1 card" in result.stdout
+    _pyproject(tmp_path, 'points = "bullets"')
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert '`points` in [tool.mkdeck] must be one of "numbered", "lists", "auto"' in result.stderr

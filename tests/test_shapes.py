@@ -246,3 +246,41 @@ def test_a_point_that_opens_a_formula_block_on_its_own_line_is_a_point(tmp_path)
     report = build_deck(write_cards(tmp_path, {"f.md": text}))
     assert not report.errors and report.cards == 2
     assert report.built[0].question.points[0].markdown == "$$\nx^2 + 1\n$$"
+
+
+def test_a_task_list_quiz_shows_its_options_and_hides_which_are_right(tmp_path, collection):
+    text = "# 哪个是对的？\n\n选出正确的说法：\n\n- [ ] 甲：梯度消失\n- [x] 乙：梯度直通\n"
+    report = build_deck(write_cards(tmp_path, {"quiz.md": text}))
+    assert not report.errors and report.cards == 1
+    import_package(collection, report.package)
+    [cid] = collection.find_cards("")
+    card = collection.get_card(cid)
+    front, back = shown(card.question()), shown(card.answer())
+    assert "甲：梯度消失" in front and "乙：梯度直通" in front and "选出正确的说法" in front
+    assert "✓" not in front and "✗" not in front
+    assert "✗ 甲" in back and "✓ 乙" in back
+
+
+def test_a_folded_answer_is_shown_open_on_the_back(tmp_path, collection):
+    text = "# 问题？\n\n1. 要点：<details><summary>答案</summary>展开的内容</details>\n"
+    report = build_deck(write_cards(tmp_path, {"d.md": text}))
+    import_package(collection, report.package)
+    [cid] = collection.find_cards("")
+    assert "<details open" in collection.get_card(cid).answer()
+
+
+def test_the_points_rule_limits_where_points_come_from(tmp_path):
+    files = {
+        "a.md": "---\npoints: numbered\n---\n# 甲？\n\n- 一\n- 二\n",
+        "b.md": "---\npoints: lists\n---\n# 乙？\n\n## 小节\n\n一段话。\n",
+        "c.md": "# 丙？\n\n- 一\n- 二\n",
+    }
+    report = build_deck(write_cards(tmp_path, files))
+    layouts = {c.source.rel: c.question.layout for c in report.built}
+    assert layouts == {"a.md": "whole", "b.md": "whole", "c.md": "bullets"}
+    bad = build_deck(
+        write_cards(tmp_path / "x", {"d.md": "---\npoints: some\n---\n# 丁？\n\n1. 一\n"})
+    )
+    assert [str(d) for d in bad.errors] == [
+        "d.md:2: error: `points` must be one of numbered, lists, auto"
+    ]

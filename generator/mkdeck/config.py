@@ -27,7 +27,11 @@ SETTINGS: dict[str, tuple[type, str]] = {
     "allow_scripts": (bool, "true or false"),
     "exclude": (list, "a list of strings (globs of paths in the cards folder)"),
     "static": (list, "a list of strings (folders that site-root image paths start from)"),
+    "points": (str, 'one of "numbered", "lists", "auto" (where points come from)'),
 }
+# Where points may come from (`points`, here or in a card file's front matter): numbered items
+# only, numbered items or bullets ("lists"), or every structure `parse.find_points` reads.
+POINT_RULES = ("numbered", "lists", "auto")
 # Settings that are lists hold strings.
 LISTS = {"exclude", "static"}
 TABLE_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*mkdeck\s*\]\s*(?:#.*)?$")
@@ -40,6 +44,7 @@ class RenderSettings:
     """The settings a render depends on: with the file's text, all that its output depends on."""
 
     allow_scripts: bool = False
+    points: str = "auto"  # where points come from, unless a card file's front matter says
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,11 @@ class Config:
     allow_scripts_line: int = 0  # where `allow_scripts` is set in `source`
     exclude: tuple[str, ...] = ()  # globs of card-folder paths that are not cards
     static: tuple[Path, ...] = ()  # where `/images/a.png` may be, besides the cards folder
+    points: str = "auto"
 
     @property
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(allow_scripts=self.allow_scripts)
+        return RenderSettings(allow_scripts=self.allow_scripts, points=self.points)
 
     def deck_name(self, cards_dir: Path) -> str:
         return self.deck or cards_dir.resolve().name
@@ -129,6 +135,7 @@ def _config(pyproject: Path, table: dict) -> Config:
             not isinstance(value, kind)
             or (isinstance(value, str) and not value.strip())
             or wrong_items
+            or (key == "points" and value not in POINT_RULES)
         ):
             raise MkdeckError(
                 f"`{key}` in [tool.mkdeck] must be {described}, not {_toml(value)}",
@@ -154,6 +161,7 @@ def _config(pyproject: Path, table: dict) -> Config:
         allow_scripts_line=lines.get("allow_scripts", 0),
         exclude=tuple(table.get("exclude", ())),
         static=tuple(root / folder for folder in table.get("static", ())),
+        points=table.get("points", "auto"),
     )
 
 

@@ -25,6 +25,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .cloze import MARKERS
+from .config import POINT_RULES
 from .errors import Diagnostic, MkdeckError
 from .numbering import ANY_BULLET, EMPTY_ITEM, POINT_START, bullets_at, point_number
 
@@ -109,16 +110,18 @@ def _unfilled(line: str) -> bool:
     return is_blank(EMPTY_ITEM.sub("", EMPTY_HEADING.sub("", line)))
 
 
-def parse_question(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
+def parse_question(
+    text: str, rel: str, points: str = "auto"
+) -> tuple[Question | None, list[Diagnostic]]:
     """Parse one card file: its question and what is wrong with it. A file that holds no card
     (None) says why: a warning when it is only empty, an error when its input is broken."""
     try:
-        return _parse(text, rel)
+        return _parse(text, rel, points)
     except MkdeckError as exc:  # the helpers below stop at the first broken thing
         return None, [exc.diagnostic]
 
 
-def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
+def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list[Diagnostic]]:
     text = MARKERS.sub("", text)
     if is_blank(text):
         return None, [Diagnostic(rel, 1, "the file is empty: skipped", "warning")]
@@ -130,7 +133,8 @@ def _parse(text: str, rel: str) -> tuple[Question | None, list[Diagnostic]]:
     fenced = scan_fences(lines, front.body, rel)
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
-    layout, points, first_point, extra_start = find_points(lines, fenced, answer_start)
+    rule = meta["points"] or points_rule
+    layout, points, first_point, extra_start = find_points(lines, fenced, answer_start, rule)
     problems: list[Diagnostic] = []
     if layout == "whole":
         answer = section(lines, answer_start, len(lines))
@@ -240,9 +244,18 @@ def read_front_matter(lines: list[str], rel: str) -> FrontMatter:
 
 
 def card_settings(front: FrontMatter, rel: str) -> dict:
-    """The card's own settings (`id`, `tags`, `deck`), checked."""
+    """The card's own settings (`id`, `tags`, `deck`, `points`), checked."""
     data = front.data
-    meta: dict = {"id": None, "tags": (), "deck": None}
+    meta: dict = {"id": None, "tags": (), "deck": None, "points": None}
+    rule = data.get("points")
+    if rule is not None:
+        if rule not in POINT_RULES:
+            raise MkdeckError(
+                f"`points` must be one of {', '.join(POINT_RULES)}",
+                rel,
+                front.lines.get("points", 2),
+            )
+        meta["points"] = rule
     note_id = data.get("id")
     if note_id is not None:
         if not isinstance(note_id, str | int) or isinstance(note_id, bool) or not str(note_id):
@@ -316,7 +329,7 @@ def _closes(line: str, opening: str) -> bool:
 
 
 def find_points(
-    lines: list[str], fenced: list[bool], start: int
+    lines: list[str], fenced: list[bool], start: int, rule: str = "auto"
 ) -> tuple[str, list[Point], int, int]:
     """The answer's points, from the structure its author wrote.
 
@@ -328,19 +341,23 @@ def find_points(
     heading is context, unless it has points of its own. From a heading that names
     references (`参考资料`, `References`) on, and after the last point, is Extra.
 
-    Returns the layout, the points, where the first point starts and where Extra starts.
+    `rule` limits where points come from (`POINT_RULES`): "numbered" items only, or "lists"
+    (numbered items, else bullets). Returns the layout, the points, where the first point
+    starts and where Extra starts.
     """
     heads = [i for i in range(start, len(lines)) if not fenced[i] and HEADING.match(lines[i])]
     if not heads:
-        return _structure(lines, fenced, start, len(lines))
-    layout, points, first, shown_from = _structure(lines, fenced, start, heads[0])
+        return _structure(lines, fenced, start, len(lines), rule=rule)
+    layout, points, first, shown_from = _structure(lines, fenced, start, heads[0], rule=rule)
     if not points:
         layout, first, shown_from = "sections", heads[0], heads[0]
     for k, head in enumerate(heads):
         if REFERENCES.match(lines[head]):
             break
         stop = heads[k + 1] if k + 1 < len(heads) else len(lines)
-        _, found, found_first, found_end = _structure(lines, fenced, head + 1, stop, block=True)
+        _, found, found_first, found_end = _structure(
+            lines, fenced, head + 1, stop, block=rule == "auto", rule=rule
+        )
         if not found:
             continue  # a heading that only groups the ones below it: part of the next lead
         found[0] = found[0]._replace(lead=section(lines, shown_from, found_first))
@@ -361,7 +378,12 @@ REFERENCES = re.compile(
 
 
 def _structure(
-    lines: list[str], fenced: list[bool], start: int, stop: int, block: bool = False
+    lines: list[str],
+    fenced: list[bool],
+    start: int,
+    stop: int,
+    block: bool = False,
+    rule: str = "auto",
 ) -> tuple[str, list[Point], int, int]:
     """The points of lines `start:stop` without sub-headings, the first rule that finds
     some: numbered items; else the outermost bullets (not a task-list quiz); else, when
@@ -374,6 +396,10 @@ def _structure(
     points, first, end = split_points(lines, fenced, start, stop)
     if points:
         return "numbered", points, first, end
+    if rule == "numbered":
+        return "whole", [], stop, stop
+    if rule == "auto" and (quiz := _quiz(lines, fenced, start, stop)):
+        return "paragraphs", [quiz[0]], quiz[1], quiz[2]
     indents = [
         len(m.group(1))
         for i in range(start, stop)
@@ -385,6 +411,8 @@ def _structure(
             return "bullets", points, first, end
     blocks = split_paragraphs(lines, fenced, start, stop)
     size = sum(len(INVISIBLE.sub("", p.markdown)) for p in blocks)
+    if rule == "lists":
+        return "whole", [], stop, stop
     if len(blocks) > 1 and size > LONG_ANSWER:
         return "paragraphs", blocks, blocks[0].line - 1, stop
     if block and blocks:
@@ -429,12 +457,36 @@ def _block_parser(math: Callable[[MarkdownIt], None]) -> MarkdownIt:
     return MarkdownIt("commonmark").use(math).enable("table").disable("inline")
 
 
+def _quiz(
+    lines: list[str], fenced: list[bool], start: int, stop: int
+) -> tuple[Point, int, int] | None:
+    """A quiz written as a task list (`- [ ] 甲` / `- [x] 乙`): one card that shows the
+    options and hides which are right, each option's mark as `==✓==` or `==✗==`. Returns the
+    point, where it starts and where what follows it starts; None: no quiz here."""
+    items = [i for i in range(start, stop) if not fenced[i] and TASK_ITEM.match(lines[i])]
+    if not items:
+        return None
+    end = stop
+    for i in range(items[-1] + 1, stop):
+        if lines[i][:1].strip() and is_blank(lines[i - 1]):
+            end = i
+            break
+    first = items[0]
+    marked = [
+        TASK_ITEM.sub(lambda m: f"{m.group(1)}=={'✗' if m.group(2) == ' ' else '✓'}== ", line)
+        if i in items
+        else line
+        for i, line in enumerate(lines[first:end], first)
+    ]
+    return Point(first + 1, 0, "\n".join(marked).rstrip(), style="block"), first, end
+
+
 def _task_list(lines: list[str], fenced: list[bool], start: int, stop: int) -> bool:
     """Whether the answer is a quiz written as a task list (`- [x] right`): not bullets."""
     return any(not fenced[i] and TASK_ITEM.match(lines[i]) for i in range(start, stop))
 
 
-TASK_ITEM = re.compile(r"^ {0,3}[-*+][ \t]+\[[ xX]\]")
+TASK_ITEM = re.compile(r"^( {0,3}[-*+][ \t]+)\[([ xX])\][ \t]*")
 
 
 def split_points(

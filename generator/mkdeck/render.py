@@ -9,6 +9,7 @@ resolves them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .cloze import hide
@@ -34,6 +35,7 @@ class RenderedNote:
 
 
 DEFAULT_SETTINGS = RenderSettings()
+CLOSED_DETAILS = re.compile(r"<details\b(?![^>]*\bopen\b)")
 
 
 def render_question(
@@ -49,7 +51,9 @@ def render_question(
     def done(doc: Document, html: str) -> str:
         images.extend(doc.images)
         problems.extend(doc.problems)
-        return html if settings.allow_scripts else clean(html)
+        html = html if settings.allow_scripts else clean(html)
+        # A folded answer (`<details><summary>答案</summary>…`) is what the back is for: open.
+        return CLOSED_DETAILS.sub("<details open", html) if "<details" in html else html
 
     def section(part: Section) -> str:
         doc = document(part.line)
