@@ -284,3 +284,13 @@ def test_the_points_rule_limits_where_points_come_from(tmp_path):
     assert [str(d) for d in bad.errors] == [
         "d.md:2: error: `points` must be one of numbered, lists, auto"
     ]
+
+
+def test_an_obsidian_callout_shows_as_a_titled_box_not_its_syntax(tmp_path, collection):
+    text = "# 学习率？\n\n1. 预热：先小后大\n\n> [!tip] 经验\n> 预热步数约为总步数的 1%\n"
+    report = build_deck(write_cards(tmp_path, {"lr.md": text}))
+    assert not report.errors and not report.warnings
+    import_package(collection, report.package)
+    back = collection.get_card(collection.find_cards("")[0]).answer()
+    assert '<div class="callout callout-tip">' in back and "[!tip]" not in back
+    assert "经验" in shown(back) and "预热步数约为总步数的 1%" in shown(back)

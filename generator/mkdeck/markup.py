@@ -39,6 +39,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from .dialect.callout import callout_plugin
 from .dialect.document import Document, document, inline_line
 from .dialect.mark import mark_plugin
 from .dialect.math import math_plugin
@@ -264,6 +265,7 @@ def parser() -> MarkdownIt:
     md.block.ruler.at("html_block", _html_block, {"alt": ["paragraph", "reference", "blockquote"]})
     md.inline.ruler.before("emphasis", "underscores", _underscores)
     md.use(mark_plugin)
+    md.use(callout_plugin)
     md.inline.ruler.before("link", "wiki", _wiki)
     md.inline.ruler.at("html_inline", _with_line(_known_html_inline))
     md.inline.ruler.at("image", _with_line(image))

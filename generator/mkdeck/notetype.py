@@ -100,6 +100,11 @@ mark { background: var(--mk-mark); color: inherit; }
 .mkdeck .extra { margin-top: 1em; padding-top: 0.6em; border-top: 1px solid var(--mk-line);
   font-size: 0.95em; }
 .mkdeck .source { margin-top: 1em; font-size: 0.75em; color: var(--mk-muted); }
+.mkdeck .callout {
+  margin: 0.6em 0; padding: 0.4em 0.8em; border-left: 4px solid var(--mk-link);
+  background: var(--mk-block);
+}
+.mkdeck .callout-title { font-weight: 600; }
 .mkdeck .missing-image {
   display: inline-block; padding: 0.2em 0.5em; border: 1px dashed var(--mk-line);
   color: var(--mk-muted); font-size: 0.85em;
