@@ -20,10 +20,8 @@ BROKEN = {
 
 EXPECTED = [
     ("cards/bad-yaml.md:3:", "invalid YAML front matter"),
-    ("cards/dollar.md:4:", "unclosed `$`"),
     ("cards/fence.md:5:", "code fence ``` opened here is never closed"),
     ("cards/gbk.md:1:", "not valid UTF-8"),
-    ("cards/dollars.md:6:", "unclosed `$$`"),
 ]
 
 
@@ -38,6 +36,9 @@ def test_check_reports_every_broken_file_with_its_line(tmp_path):
         assert what in matching[0]
     assert "Traceback" not in result.output + result.stderr
     assert "GB18030" in result.stderr  # says how to convert
+    # An unclosed `$` is shown as written, as GitHub shows it: said, and the card is built.
+    assert any(line.startswith("cards/dollar.md:4: warning: unclosed `$`") for line in lines)
+    assert any(line.startswith("cards/dollars.md:6: warning: unclosed `$$`") for line in lines)
     assert (
         "cards/image.md:4: warning: image not found: `missing.png` (the card shows a placeholder)"
         in lines

@@ -80,12 +80,14 @@ def test_damaged_lock_says_how_to_recover(tmp_path):
     assert result.stderr.startswith("cards/mkdeck.lock:2: error: the lock file is damaged")
 
 
-def test_a_failed_build_does_not_touch_the_lock(tmp_path):
-    cards = write_cards(tmp_path, {"b.md": CARD})
+def test_a_file_left_out_for_an_error_keeps_its_lock_entry_as_it_was(tmp_path):
+    cards = write_cards(tmp_path, {"b.md": CARD, "a.md": "# 甲？\n\n1. 一\n"})
     build_deck(cards)
     lock = (cards / "mkdeck.lock").read_bytes()
-    write_cards(tmp_path, {"b.md": CARD.replace("2. 二：乙", "2. 二：乙\n3. 新 $x"), "c.md": ""})
-    assert build_deck(cards).errors
+    broken = CARD.replace("2. 二：乙", "2. 二：乙\n3. 新 $x^{2$")
+    write_cards(tmp_path, {"b.md": broken, "c.md": ""})
+    report = build_deck(cards)
+    assert report.left_out == ["b.md"]
     assert (cards / "mkdeck.lock").read_bytes() == lock
 
 

@@ -85,8 +85,10 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
         end = src.find("$$", pos + 2)
         if end < 0 or not src[pos + 2 : end].strip():
             if not silent:
-                document(state.env).report(
-                    inline_line(state, pos), "unclosed `$$` formula (close it with `$$`)"
+                document(state.env).report(  # shown as written, as GitHub shows it
+                    inline_line(state, pos),
+                    "unclosed `$$` formula, shown as a literal `$$` (close it with `$$`)",
+                    "warning",
                 )
                 state.pending += "$$"
             state.pos = pos + 2
@@ -104,9 +106,10 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
             return _push_math(state, silent, tex, end + 1, display=False)
     following = src[pos + 1 : pos + 2]
     if following and not following.isspace() and not following.isdigit() and not silent:
-        document(state.env).report(
+        document(state.env).report(  # shown as written, as GitHub shows it
             inline_line(state, pos),
-            "unclosed `$` formula (write `\\$` for a literal dollar sign)",
+            "unclosed `$` formula, shown as a literal `$` (write `\\$` for a dollar sign)",
+            "warning",
         )
     return False
 
@@ -117,8 +120,8 @@ def _is_formula(tex: str, after: str) -> bool:
     Tight (`$x^2$`), it is, unless a digit follows (`$5 and $10` is money), which TeX may have
     (`64$\\times$64`). Padded on both sides (`$ x $`), its content must read as TeX, be one
     word, or be only numbers and their punctuation (`$ [0.05, 0.85] $`). Padded on one side,
-    as a formula broken over a line is (`使用$` then `L(Y, f(x))$`), it needs TeX, or brackets or
-    a digit without starting with a digit (`$5 and $`).
+    as a formula broken over a line is (`使用$` then `L(Y, f(x))$`), it needs TeX, or one word, or
+    brackets or a digit, without starting with a digit (`$5 and $`).
     """
     inner = tex.strip()
     if not inner:
@@ -129,10 +132,12 @@ def _is_formula(tex: str, after: str) -> bool:
     left, right = tex[0].isspace(), tex[-1].isspace()
     if not left and not right:
         return True
+    one_word = not any(c.isspace() for c in inner)
     if left and right:
-        one_word = not any(c.isspace() for c in inner)
         return tex_signs or one_word or bool(NUMBERS.fullmatch(inner))
-    return tex_signs or (bool(re.search(r"[()\[\]\d]", inner)) and not inner[0].isdigit())
+    if tex_signs or (one_word and not inner[0].isdigit()):  # `$P $ is a PMF of $X $`
+        return True
+    return bool(re.search(r"[()\[\]\d]", inner)) and not inner[0].isdigit()
 
 
 # Only numbers and the punctuation between them: `[0.05 , 0.10 , 0.85]`, `(- 1,1)`.
