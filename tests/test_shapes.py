@@ -294,3 +294,21 @@ def test_an_obsidian_callout_shows_as_a_titled_box_not_its_syntax(tmp_path, coll
     back = collection.get_card(collection.find_cards("")[0]).answer()
     assert '<div class="callout callout-tip">' in back and "[!tip]" not in back
     assert "经验" in shown(back) and "预热步数约为总步数的 1%" in shown(back)
+
+
+def test_a_question_callout_and_its_answer_read_as_question_and_answer(tmp_path, collection):
+    files = {
+        "inside.md": (
+            "> [!question]- 为什么要归一化？\n> 1. 量纲：防止大数值主导\n> 2. 分布：更稳定\n"
+        ),
+        "pair.md": "> [!question] LoRA 省什么？\n\n> [!answer]\n> - 优化器状态\n> - 梯度\n",
+    }
+    report = build_deck(write_cards(tmp_path, files))
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    titles = {c.source.rel: c.question.title for c in report.built}
+    assert titles == {"inside.md": "为什么要归一化？", "pair.md": "LoRA 省什么？"}
+    assert report.cards == 4
+    import_package(collection, report.package)
+    card = card_hiding(collection, "防止大数值主导")
+    assert shown(card.question()).startswith("为什么要归一化？ 量纲：[...] 分布：更稳定")
+    assert "[!question]" not in card.question()

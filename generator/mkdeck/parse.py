@@ -130,6 +130,7 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
     if "excalidraw-plugin" in front.data:  # Obsidian's drawings are Markdown files too
         return None, [Diagnostic(rel, 1, "an Excalidraw drawing: not a card", "note")]
     meta = card_settings(front, rel)
+    lines = unquote_callouts(lines, front.body)
     fenced = scan_fences(lines, front.body, rel)
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
@@ -175,6 +176,35 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
 
 # A heading that only labels the question below it: `# 题目`, `## Question`.
 LABEL_HEADING = re.compile(r"[*_]*(题目|问题|面试题|question)[*_]*[:：]?$", re.IGNORECASE)
+
+
+# An Obsidian callout's first line: `> [!question]- Title`.
+CALLOUT_START = re.compile(r"^ {0,3}>[ \t]?\[!([A-Za-z][\w-]*)\][+-]?[ \t]*(.*)$")
+QUOTED = re.compile(r"^ {0,3}>[ \t]?")
+
+
+def unquote_callouts(lines: list[str], start: int) -> list[str]:
+    """A card file that opens with a `[!question]` callout reads as question and answer: the
+    callout's title is asked as a `#` heading, and its body, with that of an `[!answer]`
+    callout that follows, is the answer, unquoted (line for line, so lines stay where they
+    are). Any other file is returned as it is."""
+    first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), len(lines))
+    m = CALLOUT_START.match(lines[first]) if first < len(lines) else None
+    if m is None or m.group(1).lower() not in ("question", "faq", "help"):
+        return lines
+    out = list(lines)
+    out[first] = f"# {m.group(2).strip() or 'Question'}"
+    i = first + 1
+    while i < len(out):
+        answer = CALLOUT_START.match(out[i])
+        if answer is not None and answer.group(1).lower() in ("answer", "success", "check"):
+            out[i] = answer.group(2)  # its title, if any, opens the answer
+        elif QUOTED.match(out[i]):
+            out[i] = QUOTED.sub("", out[i], count=1)
+        elif not is_blank(out[i]):
+            break
+        i += 1
+    return out
 
 
 def find_question(
