@@ -17,6 +17,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 
@@ -25,7 +26,33 @@ from ..tex import tex_problem
 from .document import Document, document, inline_line
 
 
+def _pipes_in_table_math(state: StateCore) -> None:
+    """`|` inside `$…$` in a table row (`| $|y-y'|$ |`) is the formula's, not a cell border:
+    escaped as `\\|` before the table rule splits the row (which unescapes it again)."""
+    if "|" not in state.src or "$" not in state.src:
+        return
+    state.src = "\n".join(
+        _escape_pipes(line) if TABLE_ROW.match(line) and "$" in line else line
+        for line in state.src.split("\n")
+    )
+
+
+TABLE_ROW = re.compile(r"^ {0,3}\|")
+
+
+def _escape_pipes(line: str) -> str:
+    out, inside = [], False
+    for i, ch in enumerate(line):
+        if ch == "$" and not is_escaped(line, i):
+            inside = not inside
+        elif ch == "|" and inside and not is_escaped(line, i):
+            out.append("\\")
+        out.append(ch)
+    return "".join(out)
+
+
 def math_plugin(md: MarkdownIt) -> None:
+    md.core.ruler.after("normalize", "table_math_pipes", _pipes_in_table_math)
     """Register the formula rules, before the rules that would read `$` or `\\` otherwise."""
     md.block.ruler.before(
         "fence",
