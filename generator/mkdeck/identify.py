@@ -19,7 +19,6 @@ Every step is per note or a dictionary lookup: the cost grows with the deck, not
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -136,8 +135,10 @@ def _fresh_guid(question: Question, used: set[str], deck: str) -> str:
 
     key = f"id:{question.id}" if question.id else f"path:{question.rel}"
     guid = genanki.guid_for("mkdeck", deck, key) if deck else genanki.guid_for("mkdeck", key)
-    while guid in used:  # a path that another note used before it moved away
-        guid = genanki.guid_for("mkdeck", deck, key, secrets.token_hex(8))
+    again = 0
+    while guid in used:  # a path that another note used before it moved away: the next one,
+        again += 1  # the same in every build of these cards and this lock
+        guid = genanki.guid_for("mkdeck", deck, key, again)
     used.add(guid)
     return guid
 

@@ -213,7 +213,7 @@ def find_question(
     """The question's text, its line index, and the index where its answer starts.
 
     In order: the first `#` heading; a first line that asks (`What is X?` above `#### Answer`);
-    the first heading of any level; the file's name.
+    the first heading of any level, when nothing stands above it; the file's name.
     """
     headings = []
     for i in range(start, len(lines)):
@@ -235,10 +235,11 @@ def find_question(
         asked = None if HEADING.match(lines[first]) else ASKING.match(lines[first].strip())
         if asked:
             return asked.group(1).strip(), first, first + 1
-    if headings:
+    if headings and all(is_blank(lines[i]) for i in range(start, headings[0][1])):
         _, index, title = headings[0]
         return title, index, index + 1
-    # The question is named only by the file: `Word2vec为什么需要二次采样？.md`.
+    # The question is named only by the file (`Word2vec为什么需要二次采样？.md`), also when text
+    # stands before the first heading: that text is the answer's, not to be dropped.
     return PurePosixPath(rel).stem.strip(), start, start
 
 
