@@ -312,3 +312,19 @@ def test_a_question_callout_and_its_answer_read_as_question_and_answer(tmp_path,
     card = card_hiding(collection, "防止大数值主导")
     assert shown(card.question()).startswith("为什么要归一化？ 量纲：[...] 分布：更稳定")
     assert "[!question]" not in card.question()
+
+
+def test_text_before_the_first_heading_is_the_answer_not_dropped(tmp_path, collection):
+    """An Obsidian note named by its file opens with its answer and has sections below: the
+    first section's heading is not the question, and the opening text is a card too."""
+    text = (
+        "ROUGE compares a generated summary with reference summaries.\n\n"
+        "## ROUGE-N\n\nThe overlap of N-grams between the two.\n"
+    )
+    report = build_deck(write_cards(tmp_path, {"ROUGE Score.md": text}))
+    [card] = report.built
+    assert card.question.title == "ROUGE Score"
+    import_package(collection, report.package)
+    [cid] = [c for c in collection.find_cards("")][:1]
+    shown_all = shown(collection.get_card(cid).answer())
+    assert "compares a generated summary" in shown_all and "overlap of N-grams" in shown_all
