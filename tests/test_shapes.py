@@ -328,3 +328,14 @@ def test_text_before_the_first_heading_is_the_answer_not_dropped(tmp_path, colle
     [cid] = [c for c in collection.find_cards("")][:1]
     shown_all = shown(collection.get_card(cid).answer())
     assert "compares a generated summary" in shown_all and "overlap of N-grams" in shown_all
+
+
+def test_numbered_items_indented_alike_are_points(tmp_path):
+    text = "# PCA？\n\nSteps:\n\n 1. Compute the covariance\n 2. Take eigenvectors\n    - sorted\n"
+    report = build_deck(write_cards(tmp_path, {"pca.md": text}))
+    [card] = report.built
+    assert card.question.layout == "numbered"
+    assert [p.markdown for p in card.question.points] == [
+        "Compute the covariance",
+        "Take eigenvectors\n- sorted",
+    ]

@@ -17,9 +17,18 @@ _CIRCLED = r"([\u2460-\u2473])"  # ① … ⑳
 
 # A point starts at the left margin. `(?![\d.])` keeps `3.14 is pi`, `1.5B` and `1.2.3` from
 # being points; some text must follow on the line.
-POINT_START = re.compile(
-    rf"^(?:({_NUMBER}){_AFTER}(?![\d.])|{_PARENTHESISED}|{_CIRCLED})[ \t]*(?=\S)"
-)
+_POINT = rf"(?:({_NUMBER}){_AFTER}(?![\d.])|{_PARENTHESISED}|{_CIRCLED})[ \t]*(?=\S)"
+POINT_START = re.compile(rf"^{_POINT}")
+# Numbered items indented by up to 3 spaces (` 1. a`, as some editors write a list):
+# where a file's outermost numbered items all are, they are its points.
+INDENTED_POINT = re.compile(rf"^( {{1,3}}){_POINT}")
+
+
+def points_at(indent: int) -> re.Pattern[str]:
+    """Numbered items indented by exactly `indent` spaces (0 to 3)."""
+    return POINT_START if indent == 0 else re.compile(rf"^ {{{indent}}}{_POINT}")
+
+
 # A number with nothing after it (`mkdeck new` writes `1. ` to be filled in).
 EMPTY_ITEM = re.compile(rf"^ {{0,3}}(?:{_NUMBER}{_AFTER}|{_PARENTHESISED}|{_CIRCLED})(?=\s|$)")
 # A numbered heading: the point forms, and `1.1 `, `Q1.1:`, `1 ` and the keycap `1️⃣`. The number
@@ -45,7 +54,7 @@ def bullets_at(indent: int) -> re.Pattern[str]:
 
 def point_number(m: re.Match[str]) -> int:
     """The number a `POINT_START` match stands for (`③` is 3); a bullet's is 0."""
-    if m.re is not POINT_START:
+    if m.lastindex is None:  # a bullet: nothing numbers it
         return 0
     if m.group(3) is not None:
         return ord(m.group(3)) - 0x245F

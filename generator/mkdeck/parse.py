@@ -27,7 +27,15 @@ from markdown_it.token import Token
 from .cloze import MARKERS
 from .config import POINT_RULES
 from .errors import Diagnostic, MkdeckError
-from .numbering import ANY_BULLET, EMPTY_ITEM, POINT_START, bullets_at, point_number
+from .numbering import (
+    ANY_BULLET,
+    EMPTY_ITEM,
+    INDENTED_POINT,
+    POINT_START,
+    bullets_at,
+    point_number,
+    points_at,
+)
 
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 CONTAINER = re.compile(r"^[ \t>]*")
@@ -425,6 +433,15 @@ def _structure(
     Returns the layout, the points, where the first starts and where what follows starts.
     """
     points, first, end = split_points(lines, fenced, start, stop)
+    if not points:  # numbered items all indented alike (` 1. a`)
+        indented = [
+            len(m.group(1))
+            for i in range(start, stop)
+            if not fenced[i] and (m := INDENTED_POINT.match(lines[i]))
+        ]
+        if indented:
+            form = points_at(min(indented))
+            points, first, end = split_points(lines, fenced, start, stop, form)
     if points:
         return "numbered", points, first, end
     if rule == "numbered":
@@ -437,7 +454,8 @@ def _structure(
         if not fenced[i] and (m := ANY_BULLET.match(lines[i]))
     ]
     if indents and not _task_list(lines, fenced, start, stop):
-        points, first, end = split_points(lines, fenced, start, stop, bullets_at(min(indents)))
+        bullets = bullets_at(min(indents))
+        points, first, end = split_points(lines, fenced, start, stop, bullets, "bullets")
         if points:
             return "bullets", points, first, end
     blocks = split_paragraphs(lines, fenced, start, stop)
@@ -526,6 +544,7 @@ def split_points(
     start: int,
     stop: int,
     form: re.Pattern[str] = POINT_START,
+    style: str = "numbered",
 ) -> tuple[list[Point], int, int]:
     """The top-level points in lines `start:stop` (a section): numbered ones, or those of
     another `form`.
@@ -544,7 +563,6 @@ def split_points(
         if lines[i][:1].strip() and is_blank(lines[i - 1]) and not fenced[i - 1]:
             end = i
             break
-    style = "numbered" if form is POINT_START else "bullets"
     bounds = [*starts[1:], end]
     points = [
         point(lines[s:e], s + 1, form)._replace(style=style)
