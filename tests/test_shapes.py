@@ -339,3 +339,18 @@ def test_numbered_items_indented_alike_are_points(tmp_path):
         "Compute the covariance",
         "Take eigenvectors\n- sorted",
     ]
+
+
+def test_a_folded_answer_asks_what_it_holds_with_its_summary_as_the_cue(tmp_path, collection):
+    text = (
+        "# 为什么要 warmup？\n\n<details>\n<summary>两个原因</summary>\n\n"
+        "1. 初期梯度大：参数还是随机的\n2. 方差估计：Adam 起步时不准\n\n</details>\n"
+    )
+    report = build_deck(write_cards(tmp_path, {"warmup.md": text}))
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    assert report.cards == 2
+    import_package(collection, report.package)
+    card = card_hiding(collection, "参数还是随机的")
+    front = shown(card.question())
+    assert front.startswith("为什么要 warmup？ 两个原因 初期梯度大：[...] 方差估计")
+    assert "<details" not in card.question()

@@ -425,13 +425,22 @@ def _structure(
     rule: str = "auto",
 ) -> tuple[str, list[Point], int, int]:
     """The points of lines `start:stop` without sub-headings, the first rule that finds
-    some: numbered items; else the outermost bullets (not a task-list quiz); else, when
+    some: a folded `<details>` block, by these rules inside it, its summary shown as the cue;
+    numbered items; else the outermost bullets (not a task-list quiz); else, when
     longer than `LONG_ANSWER`, each paragraph (one card of 1,500 characters asks for too
     much at once: the others stay in view as its context); else, for a section (`block`),
     its whole text as one point, or for a whole answer none ("whole").
 
     Returns the layout, the points, where the first starts and where what follows starts.
     """
+    if rule == "auto" and (folded := _details(lines, start, stop)):
+        summary, opened, inner, closed = folded
+        layout, points, first, end = _structure(lines, fenced, inner, closed, True, rule)
+        if points:  # the summary is the cue: shown above what the fold holds, which is asked
+            intro = section(lines, inner, first)
+            cue = "\n\n".join(part for part in (f"**{summary}**", intro.markdown) if part)
+            points[0] = points[0]._replace(lead=Section(opened + 1, cue))
+            return layout, points, opened, max(end, closed)
     points, first, end = split_points(lines, fenced, start, stop)
     if not points:  # numbered items all indented alike (` 1. a`)
         indented = [
@@ -504,6 +513,31 @@ def _outer(token: Token) -> list[int] | None:
 def _block_parser(math: Callable[[MarkdownIt], None]) -> MarkdownIt:
     """The dialect's blocks (CommonMark's, and `$$` formulas), without inline parsing."""
     return MarkdownIt("commonmark").use(math).enable("table").disable("inline")
+
+
+DETAILS_OPEN = re.compile(
+    r"^ {0,3}<details\b[^>]*>[ \t]*(?:<summary>(.*?)</summary>)?[ \t]*$", re.I
+)
+SUMMARY = re.compile(r"^ {0,3}<summary>(.*?)</summary>[ \t]*$", re.I)
+
+
+def _details(lines: list[str], start: int, stop: int) -> tuple[str, int, int, int] | None:
+    """An answer that is one folded block (`<details>`, `<summary>答案</summary>`, what it
+    holds, `</details>`, each on lines of their own): its summary, where the block opens,
+    where what it holds starts, and where it closes. None: no such block here."""
+    body = [i for i in range(start, stop) if not is_blank(lines[i])]
+    if len(body) < 3 or lines[body[-1]].strip().lower() != "</details>":
+        return None
+    opening = DETAILS_OPEN.match(lines[body[0]])
+    if opening is None:
+        return None
+    summary, inner = opening.group(1), body[0] + 1
+    if summary is None:
+        named = SUMMARY.match(lines[body[1]])
+        if named is None:
+            return None
+        summary, inner = named.group(1), body[1] + 1
+    return summary.strip(), body[0], inner, body[-1]
 
 
 def _quiz(
