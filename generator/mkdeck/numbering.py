@@ -19,9 +19,9 @@ _CIRCLED = r"([\u2460-\u2473])"  # ① … ⑳
 # being points; some text must follow on the line.
 _POINT = rf"(?:({_NUMBER}){_AFTER}(?![\d.])|{_PARENTHESISED}|{_CIRCLED})[ \t]*(?=\S)"
 POINT_START = re.compile(rf"^{_POINT}")
-# Numbered items indented by up to 3 spaces (` 1. a`, as some editors write a list):
-# where a file's outermost numbered items all are, they are its points.
-INDENTED_POINT = re.compile(rf"^( {{1,3}}){_POINT}")
+# A numbered item indented by up to 3 spaces (` 1. a`, as some editors write a list): the
+# outermost ones of a file, at the indent of the least indented, are its points.
+ANY_POINT = re.compile(rf"^( {{0,3}}){_POINT}")
 
 
 def points_at(indent: int) -> re.Pattern[str]:

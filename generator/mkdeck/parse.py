@@ -29,8 +29,8 @@ from .config import POINT_RULES
 from .errors import Diagnostic, MkdeckError
 from .numbering import (
     ANY_BULLET,
+    ANY_POINT,
     EMPTY_ITEM,
-    INDENTED_POINT,
     POINT_START,
     bullets_at,
     point_number,
@@ -337,10 +337,9 @@ def scan_fences(lines: list[str], start: int, rel: str) -> list[bool]:
     if not any(mark in line for line in body for mark in BLOCK_MARKS):
         return inside  # most files: nothing that could open a fence or a formula block
     from .dialect.document import Document
-    from .dialect.math import math_plugin
 
     env = {"mkdeck": Document(rel, start + 1, False)}  # what it finds is said when rendered
-    for token in _block_parser(math_plugin).parse("\n".join(body), env):
+    for token in _block_parser().parse("\n".join(body), env):
         if token.type not in ("fence", "code_block", "math_block") or token.map is None:
             continue
         first, end = token.map[0] + start, token.map[1] + start
@@ -441,36 +440,24 @@ def _structure(
             cue = "\n\n".join(part for part in (f"**{summary}**", intro.markdown) if part)
             points[0] = points[0]._replace(lead=Section(opened + 1, cue))
             return layout, points, opened, max(end, closed)
-    points, first, end = split_points(lines, fenced, start, stop)
-    if not points:  # numbered items all indented alike (` 1. a`)
-        indented = [
-            len(m.group(1))
-            for i in range(start, stop)
-            if not fenced[i] and (m := INDENTED_POINT.match(lines[i]))
-        ]
-        if indented:
-            form = points_at(min(indented))
-            points, first, end = split_points(lines, fenced, start, stop, form)
-    if points:
-        return "numbered", points, first, end
+    numbered = _outermost(lines, fenced, start, stop, ANY_POINT, points_at)
+    if numbered is not None:
+        points, first, end = split_points(lines, fenced, start, stop, numbered)
+        if points:
+            return "numbered", points, first, end
     if rule == "numbered":
         return "whole", [], stop, stop
     if rule == "auto" and (quiz := _quiz(lines, fenced, start, stop)):
         return "paragraphs", [quiz[0]], quiz[1], quiz[2]
-    indents = [
-        len(m.group(1))
-        for i in range(start, stop)
-        if not fenced[i] and (m := ANY_BULLET.match(lines[i]))
-    ]
-    if indents and not _task_list(lines, fenced, start, stop):
-        bullets = bullets_at(min(indents))
+    bullets = _outermost(lines, fenced, start, stop, ANY_BULLET, bullets_at)
+    if bullets is not None and not _task_list(lines, fenced, start, stop):
         points, first, end = split_points(lines, fenced, start, stop, bullets, "bullets")
         if points:
             return "bullets", points, first, end
-    blocks = split_paragraphs(lines, fenced, start, stop)
-    size = sum(len(INVISIBLE.sub("", p.markdown)) for p in blocks)
     if rule == "lists":
         return "whole", [], stop, stop
+    blocks = split_paragraphs(lines, fenced, start, stop)
+    size = sum(len(INVISIBLE.sub("", p.markdown)) for p in blocks)
     if len(blocks) > 1 and size > LONG_ANSWER:
         return "paragraphs", blocks, blocks[0].line - 1, stop
     if block and blocks:
@@ -485,16 +472,33 @@ def _structure(
     return "whole", [], stop, stop
 
 
+def _outermost(
+    lines: list[str],
+    fenced: list[bool],
+    start: int,
+    stop: int,
+    any_indent: re.Pattern[str],
+    at: Callable[[int], re.Pattern[str]],
+) -> re.Pattern[str] | None:
+    """The items of lines `start:stop` that `any_indent` finds (its group 1 the indent), at
+    the indent of the least indented: the outermost ones. None: there are none."""
+    indents = [
+        len(m.group(1))
+        for i in range(start, stop)
+        if not fenced[i] and (m := any_indent.match(lines[i]))
+    ]
+    return at(min(indents)) if indents else None
+
+
 def split_paragraphs(lines: list[str], fenced: list[bool], start: int, stop: int) -> list[Point]:
     """Each top-level block of lines `start:stop` (a paragraph, a list, a table, a fenced or
     `$$` block, blank lines inside it and all) as a point, by the card dialect's own block
     rules."""
     from .dialect.document import Document
-    from .dialect.math import math_plugin
 
     body = "\n".join(lines[start:stop])
     env = {"mkdeck": Document("", start + 1, False)}  # what it says is said when rendered
-    tokens = _block_parser(math_plugin).parse(body, env)
+    tokens = _block_parser().parse(body, env)
     blocks = sorted({(m[0] + start, m[1] + start) for t in tokens if (m := _outer(t))})
     points: list[Point] = []
     for first, end in blocks:
@@ -510,9 +514,12 @@ def _outer(token: Token) -> list[int] | None:
 
 
 @lru_cache(maxsize=1)
-def _block_parser(math: Callable[[MarkdownIt], None]) -> MarkdownIt:
-    """The dialect's blocks (CommonMark's, and `$$` formulas), without inline parsing."""
-    return MarkdownIt("commonmark").use(math).enable("table").disable("inline")
+def _block_parser() -> MarkdownIt:
+    """The dialect's blocks (CommonMark's, and `$$` formulas), without inline parsing: where
+    code, formulas and paragraphs are, by the rules that render them."""
+    from .dialect.math import math_plugin  # the dialect imports this module's neighbours
+
+    return MarkdownIt("commonmark").use(math_plugin).enable("table").disable("inline")
 
 
 DETAILS_OPEN = re.compile(
@@ -549,15 +556,10 @@ def _quiz(
     items = [i for i in range(start, stop) if not fenced[i] and TASK_ITEM.match(lines[i])]
     if not items:
         return None
-    end = stop
-    for i in range(items[-1] + 1, stop):
-        if lines[i][:1].strip() and is_blank(lines[i - 1]):
-            end = i
-            break
-    first = items[0]
+    end, first, ticked = _list_end(lines, fenced, items[-1], stop), items[0], set(items)
     marked = [
         TASK_ITEM.sub(lambda m: f"{m.group(1)}=={'✗' if m.group(2) == ' ' else '✓'}== ", line)
-        if i in items
+        if i in ticked
         else line
         for i, line in enumerate(lines[first:end], first)
     ]
@@ -591,18 +593,22 @@ def split_points(
     starts = [i for i in range(start, stop) if not fenced[i] and form.match(lines[i])]
     if not starts:
         return [], stop, stop
-    end = stop
-    for i in range(starts[-1] + 1, stop):
-        # A fence that opens at the margin after a blank line ends the points too.
-        if lines[i][:1].strip() and is_blank(lines[i - 1]) and not fenced[i - 1]:
-            end = i
-            break
+    end = _list_end(lines, fenced, starts[-1], stop)
     bounds = [*starts[1:], end]
     points = [
         point(lines[s:e], s + 1, form)._replace(style=style)
         for s, e in zip(starts, bounds, strict=True)
     ]
     return points, starts[0], end
+
+
+def _list_end(lines: list[str], fenced: list[bool], last: int, stop: int) -> int:
+    """Where a list whose last item starts at `last` ends: at a blank line followed by a line
+    at the left margin (a fence that opens there too), else at `stop`."""
+    for i in range(last + 1, stop):
+        if lines[i][:1].strip() and is_blank(lines[i - 1]) and not fenced[i - 1]:
+            return i
+    return stop
 
 
 def point(lines: list[str], line: int, form: re.Pattern[str] = POINT_START) -> Point:
