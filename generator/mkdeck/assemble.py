@@ -44,6 +44,14 @@ class Card:
     def ordinals(self) -> tuple[int, ...]:
         return self.identity.ordinals.ordinals
 
+    @property
+    def guid(self) -> str:
+        return self.identity.guid
+
+    @property
+    def note_id(self) -> str | None:
+        return self.question.id
+
     def fresh_ordinals(self) -> bool:
         """Whether its points are numbered 1, 2, 3… (as `CardRead.fresh` was sealed)."""
         return self.ordinals == tuple(range(1, len(self.ordinals) + 1))
@@ -78,6 +86,14 @@ class CarriedNote(NamedTuple):
     @property
     def ordinals(self) -> tuple[int, ...]:
         return self.last.ordinals
+
+    @property
+    def guid(self) -> str:
+        return self.last.guid
+
+    @property
+    def note_id(self) -> str | None:
+        return self.last.id
 
 
 def media_names(card: Card, media: MediaMap) -> tuple[str, ...]:

@@ -106,7 +106,6 @@ class Collected:
     diagnostics: list[Diagnostic]  # said by every build of these inputs
     once: list[Diagnostic] = field(default_factory=list)  # said once: points just removed
     fresh: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # read this run
-    carried: frozenset[str] = frozenset()  # the paths of the notes carried over
     tables: dict[str, str] = field(default_factory=dict)  # the lock's tables as written
     left_out: frozenset[str] = frozenset()  # card files with an error, not built
 
@@ -116,6 +115,17 @@ class Collected:
         from .assemble import Card
 
         return [note for note in self.notes if isinstance(note, Card)]
+
+    @property
+    def carried(self) -> list[CarriedNote]:
+        """The notes carried over, unread."""
+        from .assemble import CarriedNote
+
+        return [note for note in self.notes if isinstance(note, CarriedNote)]
+
+    @property
+    def carried_paths(self) -> frozenset[str]:
+        return frozenset(note.source.rel for note in self.carried)
 
 
 def check(
@@ -133,8 +143,6 @@ def check(
         found = collect(cards_dir, config, memo, progress, out=out)
     finally:
         memo.close()
-    from .assemble import Card
-
     no_id = [
         Diagnostic(
             note.source.rel,
@@ -144,7 +152,7 @@ def check(
             "note",
         )
         for note in found.notes
-        if (note.question.id if isinstance(note, Card) else note.last.id) is None
+        if note.note_id is None
     ]
     return _report(found, [*found.diagnostics, *no_id], strict, started)
 
@@ -242,7 +250,6 @@ def _build(
         return _outcome_report(last, out, strict, started)
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
-    from .assemble import Card
     from .identify import kept_entries
     from .lockfile import write_lock, written_tables
 
@@ -273,7 +280,7 @@ def _build(
         if lock != found.lock or not found.lock_hash:
             tables = found.tables or written_tables(found.lock_text)
             written.append(
-                write_lock(cards_dir / LOCK_NAME, lock, (found.lock, tables), found.carried)
+                write_lock(cards_dir / LOCK_NAME, lock, (found.lock, tables), found.carried_paths)
             )
 
     try:
@@ -291,9 +298,9 @@ def _build(
 
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))
-    update.lock = (lock_hash, lock, found.carried)
+    update.lock = (lock_hash, lock, found.carried_paths)
     report.built = found.cards
-    report.carried = [note for note in found.notes if not isinstance(note, Card)]
+    report.carried = found.carried
     report.newest = max((row.mtime for row in rows), default=0)
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
@@ -362,10 +369,7 @@ def _package(
     from .assemble import Card, anki_note
     from .package import DamagedCollection, plan_package, write_package
 
-    by_guid = {
-        note.identity.guid if isinstance(note, Card) else note.last.guid: note
-        for note in found.notes
-    }
+    by_guid = {note.guid: note for note in found.notes}
     names = [m.name for m in media]
     kept = memo.kept()
     plan = plan_package(rows, names, out, kept)
@@ -642,7 +646,6 @@ def collect(
         diagnostics,
         once,
         fresh,
-        frozenset(carry),
         tables,
         frozenset(broken & {s.rel for s in snap.sources}),
     )
