@@ -119,19 +119,20 @@ def _files_by_name(root: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _found(src: str, folder: Path, roots: tuple[Path, ...]) -> Path:
-    """The file an image path names: relative to the card file's folder; with Windows
-    separators read as `/` when no file has the backslashes in its name; from the site's root
-    (`roots`: the cards folder first, then the static folders) when it starts with `/`."""
-    file = local_path(src, folder)
+def find_image(src: str, folder: Path, roots: tuple[Path, ...]) -> Path:
+    """The file an image path names, as notes write it: relative to the note's folder; with
+    Windows separators read as `/` when no file has the backslashes in its name; from the
+    site's root (`roots`: the cards folder first, then the static folders, or a post's own
+    folder) when it starts with `/`. Card files and import find images by this one rule."""
+    path = written_path(src)
+    file = (folder / path).resolve()
     if file.is_file():
         return file
-    path = urllib.parse.unquote(src.split("#", 1)[0].split("?", 1)[0])
     if "\\" in path:
-        file = local_path(path.replace("\\", "/"), folder)
+        path = path.replace("\\", "/")
+        file = (folder / path).resolve()
         if file.is_file():
             return file
-        path = path.replace("\\", "/")
     if path.startswith("/") and not path.startswith("//"):
         for root in roots:
             candidate = (root / path.lstrip("/")).resolve()
@@ -167,10 +168,10 @@ def media_token(index: int) -> str:
     return f"{MEDIA_OPEN}{index}{MEDIA_CLOSE}"
 
 
-def local_path(src: str, folder: Path) -> Path:
-    """The file an image reference names, relative to the Markdown file's folder."""
-    src = urllib.parse.unquote(src.split("#", 1)[0].split("?", 1)[0])
-    return (folder / src).resolve()
+def written_path(src: str) -> str:
+    """An image reference's path as its author wrote it: no `#fragment` or `?query`, and no
+    percent-encoding (which Markdown links get on their way through the parser)."""
+    return urllib.parse.unquote(src.split("#", 1)[0].split("?", 1)[0])
 
 
 def resolve_media(
@@ -198,7 +199,7 @@ def resolve_media(
     for path, rel, refs in images:
         for index, ref in enumerate(refs):
             written = urllib.parse.unquote(ref.src)  # as the note writes it, for messages
-            file = _found(ref.src, path.parent, roots)
+            file = find_image(ref.src, path.parent, roots)
             if ref.vault and not file.is_file():
                 if by_name is None:
                     by_name = _files_by_name(root)

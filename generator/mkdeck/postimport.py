@@ -33,7 +33,7 @@ import yaml
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
 from .files import atomic_write, unique_name
-from .media import HTML_IMAGE, is_image, is_remote, local_path
+from .media import HTML_IMAGE, find_image, is_image, is_remote
 from .newcard import fresh_id, slug
 from .numbering import NUMBERED_HEADING
 from .parse import (
@@ -365,7 +365,7 @@ def _images(
         src = m.group(2).removeprefix("<").removesuffix(">")
         if is_remote(src):
             return m.group(0)  # a web address stays as it is
-        path = local_path(src.lstrip("/"), post_dir)  # `/images/a.png`: from the site's root
+        path = find_image(src, post_dir, (post_dir.resolve(),))  # `/images/a.png`: the post's
         if not path.is_file() and outside and Path(src).is_absolute():
             path = Path(src).resolve()  # Typora's absolute path on the author's own disk
         if not path.is_file():
