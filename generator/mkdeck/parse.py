@@ -26,6 +26,7 @@ from markdown_it.token import Token
 
 from .cloze import MARKERS
 from .config import POINT_RULES
+from .dialect.callout import CALLOUT
 from .errors import Diagnostic, MkdeckError
 from .numbering import (
     ANY_BULLET,
@@ -186,9 +187,14 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
 LABEL_HEADING = re.compile(r"[*_]*(题目|问题|面试题|question)[*_]*[:：]?$", re.IGNORECASE)
 
 
-# An Obsidian callout's first line: `> [!question]- Title`.
-CALLOUT_START = re.compile(r"^ {0,3}>[ \t]?\[!([A-Za-z][\w-]*)\][+-]?[ \t]*(.*)$")
 QUOTED = re.compile(r"^ {0,3}>[ \t]?")
+
+
+def _callout(line: str) -> re.Match[str] | None:
+    """A quoted line that opens an Obsidian callout (`> [!question]- Title`), by the card
+    dialect's own pattern (`dialect.callout`): its type and title."""
+    quoted = QUOTED.match(line)
+    return CALLOUT.match(line[quoted.end() :]) if quoted else None
 
 
 def unquote_callouts(lines: list[str], start: int) -> list[str]:
@@ -197,14 +203,14 @@ def unquote_callouts(lines: list[str], start: int) -> list[str]:
     callout that follows, is the answer, unquoted (line for line, so lines stay where they
     are). Any other file is returned as it is."""
     first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), len(lines))
-    m = CALLOUT_START.match(lines[first]) if first < len(lines) else None
+    m = _callout(lines[first]) if first < len(lines) else None
     if m is None or m.group(1).lower() not in ("question", "faq", "help"):
         return lines
     out = list(lines)
     out[first] = f"# {m.group(2).strip() or 'Question'}"
     i = first + 1
     while i < len(out):
-        answer = CALLOUT_START.match(out[i])
+        answer = _callout(out[i])
         if answer is not None and answer.group(1).lower() in ("answer", "success", "check"):
             out[i] = answer.group(2)  # its title, if any, opens the answer
         elif QUOTED.match(out[i]):
