@@ -323,3 +323,12 @@ def test_a_tag_over_several_lines_is_named_at_the_line_of_what_is_removed(tmp_pa
     cards = write_cards(tmp_path, {"a.md": f"# 多行？\n\n1. 点\n\n{html}", "x": PNG})
     [warning] = [str(d) for d in build_deck(cards).warnings]
     assert warning.startswith("a.md:8: warning: removed `onerror=`")
+
+
+def test_a_placeholder_for_a_missing_image_shows_its_name_as_text(tmp_path, collection):
+    cards = write_cards(tmp_path, {"a.md": '# 图？\n\n1. 点：![x]("x<b>bold</b>.png)\n'})
+    report = build_deck(cards)
+    assert [d.severity for d in report.diagnostics if "placeholder" in d.message] == ["warning"]
+    import_package(collection, report.package)
+    back = collection.get_card(collection.find_cards("")[0]).answer()
+    assert "<b>" not in back and '[image not packed: "x<b>bold</b>.png]' in shown(back)

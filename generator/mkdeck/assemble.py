@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .cloze import plain, seal, unmark
 from .discover import SourceFile
 from .identify import NoteIdentity, content_digest
-from .media import ImageRef, MediaFile, media_token
+from .media import ImageRef, MediaFile, media_token, written_path
 from .notetype import note_text
 from .package import AnkiNote, NoteRow
 from .parse import Question
@@ -136,7 +136,7 @@ def with_names(
         token = media_token(index)
         if name.startswith(MISSING):
             tag = re.compile(rf"<img\b[^>]*{re.escape(token)}[^>]*>")
-            placeholder = missing_image(refs[index].src)
+            placeholder = missing_image(written_path(refs[index].src))
             text, extra = tag.sub(placeholder, text), tag.sub(placeholder, extra)
         else:
             text, extra = text.replace(token, name), extra.replace(token, name)
