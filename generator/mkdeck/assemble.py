@@ -17,6 +17,7 @@ from .media import ImageRef, MediaFile, media_token, written_path
 from .notetype import note_text
 from .package import AnkiNote, NoteRow
 from .parse import Question
+from .posts import file_of
 from .render import RenderedNote
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def missing_image(src: str) -> str:
 
 def fields_digest(card: Card, fields: tuple[str, str]) -> str:
     """What Anki would receive of the note, hashed: equal digests, equal notes."""
-    return content_digest(*fields, card.source.rel, sorted(card.question.tags))
+    return content_digest(*fields, file_of(card.source.rel), sorted(card.question.tags))
 
 
 def note_row(card: Card, root: str, digest: str, mtime: int, position: int) -> NoteRow:
@@ -168,5 +169,6 @@ def anki_note(
     source: SourceFile, tags: tuple[str, ...], row: NoteRow, fields: tuple[str, str]
 ) -> AnkiNote:
     # The Source field is HTML: a file named `<img src=x onerror=…>.md` is shown as its name.
-    shown = html.escape(source.rel, quote=False)
+    # A question of a post shows its post: the file to edit.
+    shown = html.escape(file_of(source.rel), quote=False)
     return AnkiNote(row, fields[0], fields[1], shown, tags)

@@ -33,6 +33,7 @@ from .errors import Diagnostic, MkdeckError
 from .files import place_in_cache, stamp
 from .lockfile import LOCK_NAME, Lock, lock_text, parse_lock
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
+from .posts import file_of, question_of
 
 if TYPE_CHECKING:
     from .assemble import Card, CarriedNote, MediaMap
@@ -60,6 +61,8 @@ class Report:
     # The latest modification time of a note in the package: Anki must not see it before the
     # clock has passed it (`sync.sync_package`).
     newest: int = 0
+    posts: int = 0  # files read as posts of many questions
+    post_questions: int = 0  # the notes those posts hold
 
     def lines(self) -> dict[tuple[str, int], int]:
         """Where each card's point is written: (card file, cloze ordinal) → line."""
@@ -79,7 +82,8 @@ class Report:
 
     @property
     def left_out(self) -> list[str]:
-        """The card files left out of the package written, for their errors."""
+        """The files left out of the package written, for their errors (for a post, the
+        questions with errors are left out, and the file is named)."""
         if self.package is None:
             return []
         return sorted({d.path for d in self.errors})
@@ -107,7 +111,11 @@ class Collected:
     once: list[Diagnostic] = field(default_factory=list)  # said once: points just removed
     fresh: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # read this run
     tables: dict[str, str] = field(default_factory=dict)  # the lock's tables as written
-    left_out: frozenset[str] = frozenset()  # card files with an error, not built
+    left_out: frozenset[str] = frozenset()  # card files (and questions of posts) with an error
+    snap: Snapshot | None = None  # the sources read: each post as its questions
+    reading: list[Diagnostic] = field(default_factory=list)  # how each file was read (`check`)
+    posts: int = 0
+    post_questions: int = 0
 
     @property
     def cards(self) -> list[Card]:
@@ -152,9 +160,9 @@ def check(
             "note",
         )
         for note in found.notes
-        if note.note_id is None
+        if note.note_id is None and not question_of(note.source.rel)
     ]
-    return _report(found, [*found.diagnostics, *no_id], strict, started)
+    return _report(found, [*found.diagnostics, *found.reading, *no_id], strict, started)
 
 
 def build(
@@ -257,14 +265,26 @@ def _build(
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
     # Files with errors are left out and the rest builds; an error about the whole folder (the
     # lock, the settings), or any error under `--strict`, writes nothing.
-    whole = [d for d in report.errors if d.path not in found.left_out]
+    left = {file_of(rel) for rel in found.left_out}
+    whole = [d for d in report.errors if d.path not in left]
     if whole or (strict and report.errors) or not found.notes:
         return report
 
     now = int(time.time()) if now is None else now
-    update = MemoUpdate(reads=found.fresh, present=frozenset(snap.data))
-    rows, entries, sealed = _assemble(found, root, memo, config, snap, now, update)
-    kept, gone = kept_entries(found.lock, entries, lambda rel: (cards_dir / rel).is_file())
+    units = found.snap or snap
+    update = MemoUpdate(reads=found.fresh, present=frozenset(units.data))
+    rows, entries, sealed = _assemble(found, root, memo, config, units, now, update)
+    split = {file_of(s.rel) for s in units.sources if question_of(s.rel)}
+
+    def present(rel: str) -> bool:
+        """Whether an entry's file is still there, and (for a question of a post) its post
+        holds it still, left out for an error, or could not be read as a post this time."""
+        there = (cards_dir / file_of(rel)).is_file()
+        return there and (
+            not question_of(rel) or rel in found.left_out or file_of(rel) not in split
+        )
+
+    kept, gone = kept_entries(found.lock, entries, present)
     files = {m.name: m for m in found.media.values()}
     media = [files[name] for name in sorted(files)]
     update.images = {str(m.path): m.stamp for m in media if m.stamp is not None}
@@ -285,7 +305,7 @@ def _build(
 
     try:
         update.kept, report.up_to_date = _package(
-            found, rows, media, out, memo, config, snap, sealed, write_the_lock
+            found, rows, media, out, memo, config, units, sealed, write_the_lock
         )
         if report.up_to_date:
             write_the_lock()
@@ -493,7 +513,13 @@ def _report(
         diagnostics = [
             replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics
         ]
+    if found.posts:  # paths as the user knows them: a question's is its post's
+        diagnostics = [
+            replace(d, path=file_of(d.path)) if "#" in d.path else d for d in diagnostics
+        ]
     return Report(
+        posts=found.posts,
+        post_questions=found.post_questions,
         rendered=len(found.fresh),
         notes=len(found.notes),
         cards=sum(len(note.ordinals) for note in found.notes),
@@ -527,8 +553,9 @@ def collect(
     """
     from .assemble import Card, CarriedNote
     from .identify import duplicate_ids, identify, retired_points
-    from .lockfile import written_tables
+    from .lockfile import has_table, written_tables
     from .media import resolve_media
+    from .posts import split_posts
     from .readcards import CardRead, read_cards
 
     once: list[Diagnostic] = [memo.problem] if memo.problem else []
@@ -536,6 +563,10 @@ def collect(
         snap = snap or snapshot(cards_dir, config.exclude, config.static)
         data, lock_hash = snap.lock
         text = lock_text(data)
+        # Each post becomes its questions, one source each; a file the lock knows as a card
+        # file stays one.
+        split = split_posts(snap, lambda rel: has_table(text, rel))
+        snap = split.snap
         last = memo.last_notes(lock_hash)
         tables = written_tables(text) if last else {}
         carry = {
@@ -555,7 +586,7 @@ def collect(
                 return _nothing(_lock_lost(out))
     except MkdeckError as exc:
         return _nothing(exc.diagnostic)
-    diagnostics: list[Diagnostic] = list(snap.skipped)
+    diagnostics: list[Diagnostic] = [*snap.skipped, *split.said]
 
     def read_all(rels: set[str]) -> dict[str, tuple[str, CardRead]]:
         """What each of these files gives, from the memo or read now (in workers when many)."""
@@ -648,6 +679,10 @@ def collect(
         fresh,
         tables,
         frozenset(broken & {s.rel for s in snap.sources}),
+        snap,
+        split.reading,
+        split.posts,
+        split.questions,
     )
 
 
@@ -688,7 +723,7 @@ def _lock_lost(out: Path) -> Diagnostic:
 def _scripts_kept(config: Config, diagnostics: list[Diagnostic]) -> Diagnostic:
     from .markup import KEPT_SCRIPT
 
-    files = sorted({d.path for d in diagnostics if d.message.startswith(KEPT_SCRIPT)})
+    files = sorted({file_of(d.path) for d in diagnostics if d.message.startswith(KEPT_SCRIPT)})
     where = str(config.source) if config.source is not None else "."
     shown = ", ".join(files[:5]) + (", …" if len(files) > 5 else "")
     return Diagnostic(

@@ -18,7 +18,8 @@ from .errors import Diagnostic, MkdeckError
 from .lockfile import LOCK_NAME, lock_bytes
 
 CARD_SUFFIXES = {".md", ".markdown"}
-# A folder's README describes the folder; it is not a question.
+# A folder's README describes the folder; it is not a question, unless it is a post of them
+# (`posts.split_posts` decides).
 NOT_CARDS = {"readme"}
 # A card file holds one question. Far past this size it is some other file (a log, an export)
 # put in the folder by mistake, and rendering it would only look like a hang.
@@ -45,8 +46,9 @@ def discover(
     files skipped, and the other files (images, the lock) by their paths.
 
     `NOTES.MD` counts as much as `notes.md`. Hidden files and folders (`.git`, `.obsidian`,
-    editor swap files) are not cards; a README, an Excalidraw drawing, a file in a
-    `templates` folder and one that `exclude` names are skipped, and `check` says why.
+    editor swap files) are not cards; an Excalidraw drawing, a file in a `templates` folder
+    and one that `exclude` names are skipped, and `check` says why. A README is found here;
+    unless it is a post, it is skipped later.
     """
     if not cards_dir.is_dir():
         raise MkdeckError("cards folder not found", ".")
@@ -70,16 +72,11 @@ def discover(
                 continue
             if entry.is_symlink() and entry.is_dir():
                 continue  # a linked folder: not entered
-            stem, suffix = os.path.splitext(name)
+            _, suffix = os.path.splitext(name)
             rel = "/".join([*subdecks, name])
             if suffix.lower() not in CARD_SUFFIXES:
                 if rel != LOCK_NAME:  # hashed on its own; the build writes it
                     others.append(rel)
-                continue
-            if stem.lower() in NOT_CARDS:
-                skipped.append(
-                    Diagnostic(rel, 0, "a README describes its folder: not a card", "note")
-                )
                 continue
             why_not = not_a_card(rel, subdecks, exclude)
             if why_not is not None:

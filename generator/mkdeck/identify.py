@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from .errors import Diagnostic
 from .lockfile import Lock, LockedNote
 from .parse import Question
+from .posts import file_of, question_of
 
 # Two texts are "the same point, edited" at or above this similarity: the Dice coefficient of
 # their sets of character bigrams, which needs no word boundaries (Chinese has none). On
@@ -125,7 +126,42 @@ def _match_entries(questions: Sequence[Question], lock: Lock) -> list[LockedNote
             note = notes[guid]
             if shared >= SAME_FILE * max(len(q.points), len(note.points)):
                 claim(i, note)
+    _reworded_questions(questions, orphans, found, claimed, claim)
     return found
+
+
+def _reworded_questions(
+    questions: Sequence[Question],
+    orphans: list[LockedNote],
+    found: list[LockedNote | None],
+    claimed: set[str],
+    claim: Callable[[int, LockedNote | None], None],
+) -> None:
+    """A question of a post whose heading was reworded and whose answer was edited in one go:
+    the most similar heading and answer among its post's unclaimed entries, above `SIMILAR`,
+    best first and one-to-one. Only within a post: the cost stays with what changed there."""
+    waiting = [i for i, q in enumerate(questions) if found[i] is None and question_of(q.rel)]
+    if not waiting:
+        return
+    by_post: dict[str, list[LockedNote]] = {}
+    for note in orphans:
+        if note.guid not in claimed and question_of(note.path):
+            by_post.setdefault(file_of(note.path), []).append(note)
+    known: dict[str, frozenset[str]] = {}
+    pairs = []
+    for i in waiting:
+        q = questions[i]
+        grams = bigrams("\n".join([q.title, *(p.markdown for p in q.points)]))
+        for note in by_post.get(file_of(q.rel), ()):
+            if note.guid not in known:
+                texts = [question_of(note.path), *(text for _, text in note.points)]
+                known[note.guid] = bigrams("\n".join(texts))
+            score = similarity(grams, known[note.guid])
+            if score >= SIMILAR:
+                pairs.append((-score, i, note.guid, note))
+    for _, i, guid, note in sorted(pairs, key=lambda pair: pair[:3]):
+        if found[i] is None and guid not in claimed:
+            claim(i, note)
 
 
 def _fresh_guid(question: Question, used: set[str], deck: str) -> str:
@@ -256,7 +292,7 @@ def duplicate_ids(questions: Sequence[Question]) -> list[Diagnostic]:
                 Diagnostic(
                     q.rel,
                     q.id_line,
-                    f"id `{q.id}` is already used by {other.rel}:{other.id_line}"
+                    f"id `{q.id}` is already used by {file_of(other.rel)}:{other.id_line}"
                     " (each card file needs its own id)",
                 )
             )
@@ -328,5 +364,8 @@ STAYS = "stays in Anki until you delete it there"
 
 
 def gone_note(path: str) -> Diagnostic:
-    """What a build says of a card file that is gone, once."""
+    """What a build says of a card file, or a question of a post, that is gone, once."""
+    if question_of(path):
+        what = f"question `{question_of(path)}` is gone from this post"
+        return Diagnostic(file_of(path), 0, f"{what}: its note {STAYS}", "note")
     return Diagnostic(path, 0, f"card file is gone: its note {STAYS}", "note")

@@ -207,6 +207,11 @@ def _read_own_format(lines: list[str]) -> dict | None:
     return data if points is None else None
 
 
+def has_table(text: str, path: str) -> bool:
+    """Whether a lock's text, as mkdeck writes it, holds a table for `path`."""
+    return f"\n[{_str(path)}]\n" in text
+
+
 def _line_of_table(lines: list[str], key: str) -> int:
     header = f"[{json.dumps(key, ensure_ascii=False)}]"
     return next((i for i, line in enumerate(lines, 1) if line.strip() == header), 0)

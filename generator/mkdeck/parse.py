@@ -143,6 +143,10 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
     fenced = scan_fences(lines, front.body, rel)
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
+    named = _id_comment(lines, answer_start)
+    id_line = front.lines.get("id", 0)
+    if named is not None and meta["id"] is None:
+        meta["id"], id_line, answer_start = named[0], named[1] + 1, named[1] + 1
     rule = meta["points"] or points_rule
     layout, points, first_point, extra_start = find_points(lines, fenced, answer_start, rule)
     problems: list[Diagnostic] = []
@@ -170,7 +174,7 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
     question = Question(
         rel=rel,
         id=meta["id"],
-        id_line=front.lines.get("id", 0),
+        id_line=id_line,
         tags=meta["tags"],
         deck=meta["deck"],
         title=title,
@@ -181,6 +185,20 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
         layout=layout,
     )
     return question, problems
+
+
+# An `id` written under the question, where Typora, Obsidian and GitHub do not show it (as a
+# post's questions name theirs): `<!-- id: lora-memory -->`.
+ID_COMMENT = re.compile(r"^ {0,3}<!--\s*id:\s*([^\s>]+)\s*-->[ \t]*$")
+
+
+def _id_comment(lines: list[str], start: int) -> tuple[str, int] | None:
+    """The `id` a comment names on the first line with text from `start`, and that line."""
+    first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
+    if first is None or "<!--" not in lines[first]:
+        return None
+    m = ID_COMMENT.match(lines[first])
+    return (m.group(1), first) if m else None
 
 
 # A heading that only labels the question below it: `# 题目`, `## Question`.
@@ -289,7 +307,8 @@ def read_front_matter(lines: list[str], rel: str) -> FrontMatter:
 
 
 def card_settings(front: FrontMatter, rel: str) -> dict:
-    """The card's own settings (`id`, `tags`, `deck`, `points`), checked."""
+    """The card's own settings (`id`, `tags` with any `categories`, `deck`, `points`),
+    checked."""
     data = front.data
     meta: dict = {"id": None, "tags": (), "deck": None, "points": None}
     rule = data.get("points")
@@ -313,7 +332,13 @@ def card_settings(front: FrontMatter, rel: str) -> dict:
         raise MkdeckError(
             "`tags` must be a list such as `[LLM, attention]`", rel, front.lines.get("tags", 2)
         )
-    meta["tags"] = normalise_tags(tags)
+    # Hexo and Hugo posts file themselves under `categories` too: tags as well.
+    categories = data.get("categories", data.get("category", []))
+    if isinstance(categories, str):
+        categories = [categories]
+    if isinstance(categories, list):
+        tags = [*tags, *(c for c in categories if isinstance(c, str | int | float))]
+    meta["tags"] = tuple(dict.fromkeys(normalise_tags(tags)))
     deck = data.get("deck")
     if deck is not None:
         if not isinstance(deck, str) or not deck.strip(" :"):

@@ -1,0 +1,470 @@
+"""A post: one Markdown file that holds many questions, each of which is a note of its own.
+
+Posts are how much of what people keep is written: a blog post of five numbered questions, a
+chapter of an interview book, a README that lists sixty. This module reads a post's headings
+and decides what each one is, as data (`Post`), for `mkdeck build` (each question becomes a
+note) and for `mkdeck import` (each question becomes a card file) alike:
+
+- a heading **asks** when it ends in `？`/`?` (marks and a link may follow), or opens with a
+  question word or a prompt (`什么是…`, `如何…`, `简述…`, `What…`, `Explain…`);
+- a heading of the same level and numbering as asking ones is a question too (`**2-4** QA：…`
+  beside `**2-3** QA：…？`), and so is a plain **topic** heading at a question's level with an
+  answer below it (`## 虚函数`);
+- a heading with no text of its own above deeper questions is a **section**: it names the
+  questions under it (a tag, and the context of a short title: `GELU › 数学定义`);
+- a question's own sub-headings that do not ask are its structure (`### Architecture`), so a
+  question answered only in sub-headings is one question;
+- the post's **title**, prose before the first question, text after a rule (`***`) and
+  **footers** (`## 参考`, `## 欢迎关注…`) are left out, each with its lines and reason.
+
+**The rule that tells a post from a card file**: a file is a post when at least two of its
+headings ask, each with an answer below it; any other file holds one question. Front matter
+`kind: post` or `kind: card` overrides it, and a file with an `id` in its front matter is a card
+file (the id names its one note).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+
+from .discover import NOT_CARDS, Snapshot, SourceFile, decode_source
+from .errors import Diagnostic, MkdeckError
+from .numbering import NUMBERED_HEADING
+from .parse import HEADING, REFERENCES, FrontMatter, is_blank, read_front_matter, scan_fences
+
+KINDS = ("post", "card")
+
+# What may follow the question mark of a heading that asks: emphasis, a star or emoji, a
+# bracketed remark (`（高频）`), links to a source (`[[src](…)]`).
+_TRAILING = r"(?:[\s*_~`]|\[+[^\]]*\]+(?:\([^)]*\))?\]*|[（(][^）)]{0,16}[）)]|[^\w\s])*"
+ENDS_ASKING = re.compile(rf"[？?]{_TRAILING}$")
+# Words that ask, at the start of a heading (after its number): a question written without
+# its question mark is still a question.
+ASKING_START = re.compile(
+    r"^(?:什么|为什么|为何|怎么|怎样|如何|是否|哪些|哪个|哪种|多少|能否|可否|有何|有哪些|"
+    r"简述|请(?!求)|试述|试比较|论述|阐述|说说|说一说|谈谈|讲讲|介绍一下|推导一下|请推导|写出|"
+    r"what|why|how|when|which|who|where|is|are|do|does|did|can|could|should|would|will|"
+    r"explain|describe|compare|define|derive|discuss|list|write|implement|"
+    r"differentiate|distinguish|outline|contrast)(?![a-z])",
+    re.IGNORECASE,
+)
+# Words that ask anywhere in a short Chinese heading (`Transformer 为什么要用 LayerNorm`).
+ASKING_INSIDE = re.compile(r"为什么|为何|什么是|是什么|如何|怎么|怎样|哪些|区别|有何|多少|是否")
+# Headings over what is no question: references, a sign-off, a list of other posts.
+FOOTER = re.compile(
+    r"^[*_]*(?:欢迎关注|关注我|往期|推荐阅读|相关阅读|相关文章|扫码|公众号|写在最后|后记|致谢|"
+    r"版权|声明|交流群|联系|about the author|acknowledg|thanks|follow)",
+    re.IGNORECASE,
+)
+# Headings over prose about the post itself, not a question: left out, with their reason.
+PREAMBLE = re.compile(
+    r"^[*_]*(?:前言|引言|简介|概述|目录|导读|总结|小结|结语|结论|introduction|overview|summary|"
+    r"conclusions?|contents|table of contents|preface|toc)[*_:：]*$",
+    re.IGNORECASE,
+)
+BOLD_LINE = re.compile(r"^\*\*((?:(?!\*\*).)+)\*\*[ \t]*$|^__((?:(?!__).)+)__[ \t]*$")
+# A link to where a question was found, after it: `[[src](…)]`, `[[src]](…)`.
+SOURCE_LINK = re.compile(r"\s*\[\[[^\]]*\](?:\([^)]*\)\]|\]\([^)]*\))\s*$")
+# A number in bold before a heading's text, and numbers such as `2-3` (chapter 2, question 3).
+BOLD_NUMBER = re.compile(r"^\*\*([\dQq][\d.\-]{0,8})\*\*\s*")
+DASHED_NUMBER = re.compile(r"^\d{1,3}(?:-\d{1,3})+[ \t]+(?P<rest>.*)$")
+# What names a question before its text, once the number is gone: `QA：`, `- `, `问题:`.
+QUESTION_LABEL = re.compile(r"^(?:(?:QA|Q|问题?|题)\s*[:：.、]|[-–—:：])\s*", re.IGNORECASE)
+EMPHASIS = re.compile(r"^(\*\*|__|\*)(.+)\1$")
+# Inline marks and entities that never belong in a title (`&#x20;` from some exporters).
+ENTITY = re.compile(r"&(?:#x?[0-9a-fA-F]+|nbsp);")
+# A short title says too little on a card alone: the heading above it is shown before it.
+SHORT_TITLE = 8
+THEMATIC_BREAK = re.compile(r"^ {0,3}([*_-])(?:[ \t]*\1){2,}[ \t]*$")
+# Below this level: a line that is bold as a whole and asks (`**Q1: Explain …**`).
+BOLD_LEVEL = 7
+
+
+@dataclass(frozen=True)
+class Heading:
+    index: int  # line index in the file
+    level: int  # 1–6; `BOLD_LEVEL` for a bold line
+    title: str  # without its number, emphasis and entities
+    shape: str  # how it is numbered (`1、`, `1.1`, `Q1`), "" when it is not
+    asks: bool
+
+
+@dataclass(frozen=True)
+class PostQuestion:
+    """One question of a post: its heading and where its answer ends."""
+
+    key: str  # unique in the post: its title as shown, `(2)` after a repeated one
+    title: str  # as the card asks it, with the section above a short one
+    heading: int  # the heading's line index
+    end: int  # the line index where its answer ends
+    topic: bool  # a topic heading (`## 虚函数`), not a question
+    sections: tuple[str, ...]  # the sections it stands in, outermost first
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    first_line: int  # 1-based, inclusive
+    last_line: int
+    what: str
+
+
+@dataclass(frozen=True)
+class Post:
+    """How a file reads: as a post of `questions`, or (`kind` "card") as one question."""
+
+    kind: str
+    why: str  # the reason, as `check` says it
+    questions: tuple[PostQuestion, ...] = ()
+    left_out: tuple[LeftOut, ...] = ()
+    sections: tuple[str, ...] = ()
+
+
+def read_headings(lines: list[str], fenced: list[bool], start: int) -> list[Heading]:
+    """The file's headings, and each line that is bold as a whole and asks or is numbered
+    (`**Q1: Explain self-attention.**`), below all the others: many lists write questions so."""
+    found = []
+    for i in range(start, len(lines)):
+        line = lines[i]
+        if fenced[i] or line.lstrip(" ")[:1] not in ("#", "*", "_"):
+            continue
+        m = HEADING.match(line)
+        bold = None if m else BOLD_LINE.match(line)
+        raw = m.group(2) if m else (bold.group(1) or bold.group(2)) if bold else None
+        if raw is None or is_blank(raw):
+            continue
+        title, shape = clean_title(raw)
+        asks = asking(title)
+        if bold and not (shape or asks):
+            continue  # bold text, not a question
+        found.append(Heading(i, len(m.group(1)) if m else BOLD_LEVEL, title, shape, asks))
+    return found
+
+
+def clean_title(raw: str) -> tuple[str, str]:
+    """A heading's text without its number, emphasis and entities, and the shape of its
+    number (`1、`, `1.1`, `Q1:`; "" when it has none)."""
+    text = _unwrap(SOURCE_LINK.sub("", ENTITY.sub(" ", raw)).strip())
+    text = BOLD_NUMBER.sub(r"\1 ", text)  # `**2-3** QA：…`
+    numbered = NUMBERED_HEADING.match(text) or DASHED_NUMBER.match(text)
+    if numbered is None or not numbered.group("rest").strip():
+        return " ".join(text.split()), ""
+    rest = numbered.group("rest")
+    head = text[: len(text) - len(rest)].strip()
+    shape = re.sub(r"\d+", "1", head)
+    rest = QUESTION_LABEL.sub("", _unwrap(rest.strip()))
+    return " ".join(_unwrap(rest.strip()).split()) or text, shape
+
+
+def asking(title: str) -> bool:
+    """Whether a heading asks: by its question mark, or by the words it opens with."""
+    if ENDS_ASKING.search(title):
+        return True
+    if ASKING_START.match(title):
+        return True
+    return len(title) <= 60 and bool(ASKING_INSIDE.search(title))
+
+
+def _unwrap(text: str) -> str:
+    """`**加粗的标题**` → `加粗的标题`."""
+    m = EMPHASIS.match(text)
+    return m.group(2).strip() if m else text
+
+
+def read_post(
+    lines: list[str], fenced: list[bool], front: FrontMatter, known: bool = False
+) -> Post:
+    """How a file reads: by its front matter's `kind`, else by the rule (module docstring).
+    `known`: the lock knows it as a card file, which it stays until `kind: post` says
+    otherwise (read as a post now, its questions would be new notes)."""
+    headings = read_headings(lines, fenced, front.body)
+    kinds = classify(headings, lines, fenced, len(lines))
+    asked = [h for h in headings if kinds[h.index] == "question" and h.asks]
+    said = front.data.get("kind")
+    if said in KINDS:
+        kind, why = str(said), f"`kind: {said}` in its front matter"
+    elif len(asked) < 2:
+        kind, why = "card", "fewer than two of its headings ask"
+    elif front.data.get("id") is not None or known:
+        what = "it has an `id`" if front.data.get("id") is not None else "mkdeck.lock knows it"
+        kind, why = (
+            "card",
+            (
+                f"{what} as one question, though {len(asked)} of its headings ask (`kind: post` "
+                "in its front matter makes each a note, with new cards)"
+            ),
+        )
+    else:
+        kind, why = "post", f"{len(asked)} of its headings ask, each with an answer"
+    if kind == "card":
+        return Post("card", why)
+    return _questions(lines, fenced, front.body, headings, kinds, why)
+
+
+def classify(
+    headings: list[Heading], lines: list[str], fenced: list[bool], total: int
+) -> dict[int, str]:
+    """Each heading's part: title, section, question, topic, empty (a question without an
+    answer), structure (inside an answer), footer, or other (left out)."""
+    kinds: dict[int, str] = {}
+    if not headings:
+        return kinds
+    ends = _span_ends(headings, total)
+    own = _own_text(headings, lines, total)
+    asks = {h.index for h in headings if h.asks}
+    # Siblings: of the same level and numbering as headings that ask.
+    shapes = {(h.level, h.shape) for h in headings if h.asks and h.shape}
+    asks |= {h.index for h in headings if h.shape and (h.level, h.shape) in shapes}
+    question_levels = {h.level for h in headings if h.index in asks}
+    top = min(h.level for h in headings)
+    at_top = [h for h in headings if h.level == top]
+    for k, h in enumerate(headings):
+        below = [o for o in headings[k + 1 :] if o.index < ends[h.index]]
+        answered = any(not is_blank(lines[i]) for i in range(h.index + 1, ends[h.index]))
+        deeper_asks = any(o.index in asks for o in below)
+        if FOOTER.match(h.title) or REFERENCES.match("# " + h.title):
+            kinds[h.index] = "footer"
+        elif h is headings[0] and len(at_top) == 1 and deeper_asks and h.level < BOLD_LEVEL:
+            kinds[h.index] = "title"
+        elif deeper_asks and not own[h.index]:
+            kinds[h.index] = "section"
+        elif h.index in asks:
+            kinds[h.index] = "question" if answered else "empty"
+        elif not own[h.index] and below:
+            kinds[h.index] = "section"
+        elif PREAMBLE.match(h.title):
+            kinds[h.index] = "other"
+        elif h.level in question_levels and answered:
+            kinds[h.index] = "topic"
+        else:
+            kinds[h.index] = "other"
+    # Inside a question's answer, a heading that does not ask is part of that answer.
+    current: Heading | None = None
+    for h in headings:
+        kind = kinds[h.index]
+        if current is not None and h.index >= ends[current.index]:
+            current = None
+        if kind in ("question", "topic") and current is None:
+            current = h
+        elif current is not None and (
+            kind in ("other", "topic", "section", "empty")
+            or (kind == "footer" and REFERENCES.match("# " + h.title))  # its Extra
+        ):
+            kinds[h.index] = "structure"
+        elif current is not None and kind == "question":
+            current = h  # a deeper question of its own: the answer above ends here
+    return kinds
+
+
+def _span_ends(headings: list[Heading], total: int) -> dict[int, int]:
+    """Where each heading's span ends: at the next heading of its level or above."""
+    ends: dict[int, int] = {}
+    open_: list[Heading] = []
+    for h in headings:
+        while open_ and open_[-1].level >= h.level:
+            ends[open_.pop().index] = h.index
+        open_.append(h)
+    for h in open_:
+        ends[h.index] = total
+    return ends
+
+
+def _own_text(headings: list[Heading], lines: list[str], total: int) -> dict[int, bool]:
+    """Whether each heading has text of its own before the next heading."""
+    own = {}
+    for k, h in enumerate(headings):
+        nxt = headings[k + 1].index if k + 1 < len(headings) else total
+        own[h.index] = any(not is_blank(lines[i]) for i in range(h.index + 1, nxt))
+    return own
+
+
+def _questions(
+    lines: list[str],
+    fenced: list[bool],
+    body: int,
+    headings: list[Heading],
+    kinds: dict[int, str],
+    why: str,
+) -> Post:
+    left: list[LeftOut] = []
+    questions: list[PostQuestion] = []
+    used: dict[str, int] = {}
+    chain: list[Heading] = []  # the sections and titles above the current heading
+    first = headings[0].index if headings else len(lines)
+    _leave_out(lines, body, first, "prose before the first question", left)
+    asked = [h for h in headings if kinds[h.index] in ("question", "topic")]
+    for k, h in enumerate(headings):
+        kind = kinds[h.index]
+        if kind == "structure":
+            continue
+        nxt = next(
+            (o.index for o in headings[k + 1 :] if kinds[o.index] != "structure"), len(lines)
+        )
+        chain = [s for s in chain if s.level < h.level]
+        if kind in ("section", "title"):
+            what = "text under the post's title" if kind == "title" else "text under a section"
+            _leave_out(lines, h.index + 1, nxt, f"{what} `{h.title}`", left)
+            chain.append(h)
+            continue
+        if kind == "footer":
+            _leave_out(lines, h.index, nxt, f"`{h.title}`, a footer", left)
+            continue
+        if kind == "other":
+            _leave_out(lines, h.index, nxt, f"`{h.title}`, which asks nothing", left)
+            continue
+        if kind == "empty":
+            _leave_out(lines, h.index, nxt, f"`{h.title}`, which has no answer", left)
+            continue
+        stop = _rule_after(lines, fenced, headings, h.index + 1, nxt)
+        last = h is asked[-1]
+        after = "footer after the last question" if last else "text after a rule"
+        _leave_out(lines, stop, nxt, after, left)
+        sections = tuple(s.title for s in chain if kinds[s.index] == "section")
+        title = h.title
+        parent = chain[-1].title if chain else ""
+        if parent and len(title) <= SHORT_TITLE and not h.asks:
+            title = f"{parent} › {title}"
+        key = title
+        used[key] = used.get(key, 0) + 1
+        if used[key] > 1:
+            key = f"{title} ({used[key]})"
+        questions.append(PostQuestion(key, title, h.index, stop, kind == "topic", sections))
+    section_names = tuple(h.title for h in headings if kinds[h.index] == "section")
+    return Post("post", why, tuple(questions), tuple(left), section_names)
+
+
+def _rule_after(
+    lines: list[str], fenced: list[bool], headings: list[Heading], start: int, end: int
+) -> int:
+    """Where an answer in lines `start:end` ends: at a rule (`***`) that only a sign-off
+    follows, no heading of the answer's own; else at `end`."""
+    for i in range(start, end):
+        rule = not fenced[i] and THEMATIC_BREAK.match(lines[i])
+        # `---` right under a line of text underlines a heading (setext): no rule.
+        own_heading_after = any(i < h.index < end for h in headings)
+        if rule and (is_blank(lines[i - 1]) or "-" not in lines[i]) and not own_heading_after:
+            return i
+    return end
+
+
+def _leave_out(lines: list[str], start: int, end: int, what: str, out: list[LeftOut]) -> None:
+    filled = [i for i in range(start, end) if not is_blank(lines[i])]
+    if filled:
+        out.append(LeftOut(filled[0] + 1, filled[-1] + 1, what))
+
+
+def question_text(lines: list[str], front: FrontMatter, question: PostQuestion) -> str:
+    """One question of a post as a card file of its own, every line where it is in the post
+    (so that each message about it names the post's line): the post's front matter (its tags
+    and deck are every question's) without an `id`, blank lines, the question asked as a `#`
+    heading, its answer."""
+    head = lines[: front.body]
+    if "id" in front.lines:  # the post's `id` would name every question the same
+        head = [*head]
+        head[front.lines["id"] - 1] = ""
+    gap = [""] * (question.heading - front.body)
+    asked = f"# {question.title}"
+    return "\n".join([*head, *gap, asked, *lines[question.heading + 1 : question.end]])
+
+
+# --- the stage: a snapshot's posts, each split into its questions ------------------------------
+
+# A line that may be a question's heading: a file with fewer than two is no post, and most
+# card files are told so without being decoded.
+_HEADING_LIKE = re.compile(rb"^ {0,3}(?:#{1,6}[ \t]|\*\*|__)", re.MULTILINE)
+# Where a post's path ends in the name of one of its questions (`posts/a.md#What is X?`).
+_IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
+
+
+def file_of(rel: str) -> str:
+    """The file a source is in: itself, or for a question of a post the post."""
+    m = _IN_POST.match(rel)
+    return m.group(1) if m else rel
+
+
+def question_of(rel: str) -> str:
+    """For a question of a post, its name in the post; "" for a card file."""
+    m = _IN_POST.match(rel)
+    return rel[m.end() :] if m else ""
+
+
+def split_posts(snap: Snapshot, known: Callable[[str], bool]) -> Split:
+    """The snapshot with each post replaced by its questions: one source each, named
+    `post#question` (which keys its lock entry), its text that question alone, on the lines it
+    has in the post. `known(rel)`: the lock knows this file as a card file, which it stays
+    (reading it as a post now would give its cards new identities).
+
+    A file that cannot be read as text is left as it is: reading it says what is wrong."""
+    sources: list[SourceFile] = []
+    files: list[tuple[bytes, str] | Diagnostic] = []
+    skipped = list(snap.skipped)
+    said: list[Diagnostic] = []
+    reading: list[Diagnostic] = []
+    posts = questions = 0
+    for source, file in zip(snap.sources, snap.files, strict=True):
+        readme = PurePosixPath(source.rel).stem.lower() in NOT_CARDS
+        post = None
+        if isinstance(file, tuple) and len(_HEADING_LIKE.findall(file[0], 0)) >= 2:
+            post = _read_file(file[0], source.rel, not readme and known(source.rel))
+        if post is None or post[0].kind == "card":
+            if readme:
+                why = "a README describes its folder: not a card"
+                skipped.append(Diagnostic(source.rel, 0, why, "note"))
+                continue
+            if post is not None and not post[0].why.startswith("fewer"):
+                reading.append(Diagnostic(source.rel, 0, f"one question: {post[0].why}", "note"))
+            sources.append(source)
+            files.append(file)
+            continue
+        read, lines, front = post
+        posts += 1
+        questions += len(read.questions)
+        topics = sum(q.topic for q in read.questions)
+        count = f"{len(read.questions)} questions" + (f" ({topics} topics)" if topics else "")
+        reading.append(Diagnostic(source.rel, 0, f"a post of {count}: {read.why}", "note"))
+        reading += [
+            Diagnostic(source.rel, part.first_line, f"left out{_lines(part)}: {part.what}", "note")
+            for part in read.left_out
+        ]
+        if not read.questions:
+            why = "read as a post, but none of its headings asks a question with an answer"
+            said.append(Diagnostic(source.rel, 0, why, "warning"))
+        for question in read.questions:
+            data = question_text(lines, front, question).encode("utf-8")
+            sources.append(SourceFile(source.file, f"{source.rel}#{question.key}", source.subdecks))
+            files.append((data, hashlib.sha256(data).hexdigest()))
+    split = replace(snap, sources=tuple(sources), files=tuple(files), skipped=tuple(skipped))
+    return Split(split, said, reading, posts, questions)
+
+
+@dataclass(frozen=True)
+class Split:
+    """What `split_posts` gives: the sources, what every build says about them, what `check`
+    says of how each file was read, and how many posts and questions of posts there are."""
+
+    snap: Snapshot
+    said: list[Diagnostic]
+    reading: list[Diagnostic]
+    posts: int
+    questions: int
+
+
+def _lines(part: LeftOut) -> str:
+    if part.last_line == part.first_line:
+        return ""
+    return f" (lines {part.first_line}–{part.last_line})"
+
+
+def _read_file(data: bytes, rel: str, known: bool) -> tuple[Post, list[str], FrontMatter] | None:
+    """How a file reads, with its lines and front matter; None: it cannot be read as text
+    (its read says why)."""
+    try:
+        lines = decode_source(data, rel).split("\n")
+        front = read_front_matter(lines, rel)
+        fenced = scan_fences(lines, front.body, rel)
+    except MkdeckError:
+        return None
+    return read_post(lines, fenced, front, known), lines, front

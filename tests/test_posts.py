@@ -1,0 +1,284 @@
+"""A post (one file of many questions) is a deck as it is: each question a note, each point a
+card, each question's identity kept through the edits posts go through."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import (
+    answer_everything,
+    build_deck,
+    card_hiding,
+    import_package,
+    reviews,
+    run,
+    shown,
+    write_cards,
+)
+from mkdeck.parse import read_front_matter, scan_fences
+from mkdeck.posts import read_post
+
+KV = """\
+# 1、推理时为什么要缓存 K 和 V？
+
+1、省计算：历史 token 的 K、V 在生成时不再变化，缓存后每步只算新 token
+2、代价是显存：缓存随序列长度线性增长
+"""
+GQA = """\
+# 2、GQA 相比 MHA 省在哪里？
+
+1、KV 头变少：几组查询头共享一组 K、V
+2、缓存变小：显存占用按组数成比例下降
+3、效果：接近 MHA，远好于只有一组的 MQA
+"""
+ROPE = """\
+# 3、RoPE 怎样表示相对位置？
+
+1、旋转：按位置把查询和键的每对维度旋转一个角度
+2、内积：旋转后两者的内积只依赖位置之差
+"""
+FLASH = """\
+# 4、FlashAttention 为什么快？
+
+1、分块：在片上内存里算完一块再写回
+2、少读写：不把完整的注意力矩阵写到显存
+"""
+HEAD = """\
+---
+title: 推理优化面试题（一）
+tags: [LLM, 推理]
+categories: [面经]
+---
+
+![](/img/cover.png)
+
+开头的闲聊，不属于任何一题。
+
+***
+
+"""
+FOOTER = """
+***
+
+觉得有用请点赞关注～
+"""
+
+
+def post(*questions: str, head: str = HEAD) -> str:
+    return head + "\n".join(questions) + FOOTER
+
+
+def test_a_post_builds_one_note_a_question_and_one_card_a_point(tmp_path, collection):
+    cards = write_cards(tmp_path, {"infer/post.md": post(KV, GQA, ROPE)})
+    report = build_deck(cards)
+    assert not report.errors, report.diagnostics
+    assert (report.notes, report.cards, report.posts, report.post_questions) == (3, 7, 1, 3)
+    import_package(collection, report.package)
+    assert collection.note_count() == 3
+    card = card_hiding(collection, "几组查询头共享一组 K、V")
+    front, back = shown(card.question()), shown(card.answer())
+    assert front.startswith("GQA 相比 MHA 省在哪里？")  # the number is the post's, not the card's
+    assert "缓存变小" in front and "KV 头变少" in front  # its label is the cue
+    assert "闲聊" not in back and "点赞" not in back and "RoPE" not in back
+    note = card.note()
+    assert note["Source"] == "infer/post.md"  # the file to edit
+    assert set(note.tags) == {"LLM", "推理", "面经"}  # the post's tags and categories
+    assert collection.decks.name(card.did) == "Test::infer"  # its folder is its deck
+
+
+def test_check_says_how_each_file_was_read_and_what_was_left_out(tmp_path):
+    cards = write_cards(
+        tmp_path,
+        {"post.md": post(KV, GQA), "one.md": "# 单独一题？\n\n1. 一点\n2. 两点\n"},
+    )
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    said = result.stderr
+    assert "cards/post.md: note: a post of 2 questions: 2 of its headings ask" in said
+    # The cover image, the chat and the rule under them; the rule and sign-off at the end.
+    assert "cards/post.md:7: note: left out (lines 7–11): prose before the first question" in said
+    assert "cards/post.md:24: note: left out (lines 24–26): footer after the last question" in said
+    assert "one.md: note: a post" not in said
+    assert "OK: 3 notes" in result.stdout
+    assert (cards / "post.md").read_text("utf-8") == post(KV, GQA)  # check writes nothing
+
+
+def _answered(tmp_path, collection, files):
+    cards = write_cards(tmp_path, files)
+    first = build_deck(cards, now=1_800_000_000)
+    assert not first.errors, first.diagnostics
+    import_package(collection, first.package)
+    answer_everything(collection)
+    return cards
+
+
+def test_reordered_reworded_edited_and_moved_questions_keep_their_history(tmp_path, collection):
+    other = GQA.replace("GQA 相比 MHA 省在哪里？", "MQA 是什么？").replace("几组", "所有")
+    files = {"a.md": post(KV, GQA, ROPE), "b.md": post(other, FLASH)}
+    cards = _answered(tmp_path, collection, files)
+    before = set(collection.find_cards(""))
+    kv_note = card_hiding(collection, "历史 token 的 K、V").nid
+    rope_note = card_hiding(collection, "按位置把查询和键").nid
+
+    # Reorder (RoPE first), reword KV's heading and edit one of its points, move RoPE to b.md.
+    kv = KV.replace("推理时为什么要缓存 K 和 V？", "生成时缓存 K、V 有什么用？").replace(
+        "线性增长", "线性增长，长上下文尤其明显"
+    )
+    (cards / "a.md").write_text(post(kv, GQA), "utf-8")
+    (cards / "b.md").write_text(post(FLASH, ROPE, other), "utf-8")
+    second = build_deck(cards, now=1_800_000_100)
+    assert not second.errors, second.diagnostics
+    import_package(collection, second.package)
+
+    assert collection.note_count() == 5  # nothing duplicated
+    kv_card = card_hiding(collection, "历史 token 的 K、V")
+    assert kv_card.nid == kv_note and reviews(collection, kv_card.id) == 1
+    assert "生成时缓存 K、V 有什么用？" in shown(kv_card.question())
+    assert "长上下文尤其明显" in shown(card_hiding(collection, "长上下文尤其明显").answer())
+    rope = card_hiding(collection, "按位置把查询和键")
+    assert rope.nid == rope_note and reviews(collection, rope.id) == 1
+    assert rope.note()["Source"] == "b.md"
+    assert all(reviews(collection, cid) == 1 for cid in before)
+
+
+def test_a_question_deleted_from_a_post_is_named_and_the_rest_keep_their_cards(
+    tmp_path, collection
+):
+    cards = _answered(tmp_path, collection, {"a.md": post(KV, GQA, ROPE)})
+    gqa = card_hiding(collection, "几组查询头共享一组 K、V").id
+    (cards / "a.md").write_text(post(KV, ROPE), "utf-8")
+    second = build_deck(cards, now=1_800_000_100)
+    gone = [d for d in second.diagnostics if "is gone" in d.message]
+    assert [str(d) for d in gone] == [
+        "a.md: note: question `GQA 相比 MHA 省在哪里？` is gone from this post: its note "
+        "stays in Anki until you delete it there"
+    ]
+    assert "GQA" not in (cards / "mkdeck.lock").read_text("utf-8")
+    import_package(collection, second.package)
+    assert reviews(collection, card_hiding(collection, "按位置把查询和键").id) == 1
+    assert collection.get_card(gqa) is not None  # Anki keeps it until the user deletes it
+
+
+def test_an_id_under_a_heading_keeps_the_note_through_any_rewrite(tmp_path, collection):
+    named = KV.replace("\n\n1、", "\n<!-- id: kv-cache -->\n\n1、", 1)
+    cards = _answered(tmp_path, collection, {"a.md": post(named, GQA)})
+    note = card_hiding(collection, "历史 token 的 K、V").nid
+    rewritten = (
+        "# 1、KV cache 是什么？\n<!-- id: kv-cache -->\n\n"
+        "1、定义：把注意力里算过的键和值存下来\n"
+        "2、用途：自回归解码时避免重复计算\n"
+    )
+    (cards / "a.md").write_text(post(rewritten, GQA), "utf-8")
+    second = build_deck(cards, now=1_800_000_100)
+    assert not second.errors
+    import_package(collection, second.package)
+    assert collection.note_count() == 2
+    assert card_hiding(collection, "把注意力里算过的键和值存下来").nid == note
+    text = shown(card_hiding(collection, "把注意力里算过的键和值存下来").answer())
+    assert "id:" not in text and "kv-cache" not in text
+
+
+def test_a_broken_question_is_left_out_and_the_rest_of_its_post_builds(tmp_path, collection):
+    cards = _answered(tmp_path, collection, {"a.md": post(KV, GQA)})
+    gqa = card_hiding(collection, "几组查询头共享一组 K、V")
+    broken = GQA.replace("3、效果", "3、公式 $x^{2$ 效果")
+    (cards / "a.md").write_text(post(KV + "3、补充：预填充阶段一次算完整段\n", broken), "utf-8")
+    second = build_deck(cards, now=1_800_000_100)
+    assert second.package is not None and second.left_out == ["a.md"]
+    assert [d.path for d in second.errors] == ["a.md"]
+    assert "GQA" in (cards / "mkdeck.lock").read_text("utf-8")  # its entry is kept
+    import_package(collection, second.package)
+    assert card_hiding(collection, "预填充阶段一次算完整段") is not None
+    assert collection.get_card(gqa.id).note()["Text"] == gqa.note()["Text"]
+
+
+def test_a_card_file_the_lock_knows_stays_one_until_kind_post_says_otherwise(tmp_path):
+    one = "# 注意力\n\n1. 定义：加权求和\n2. 用途：对齐\n"
+    cards = write_cards(tmp_path, {"att.md": one})
+    assert build_deck(cards).notes == 1
+    grown = one + "\n## 为什么要缩放？\n\n防止点积过大\n\n## 为什么用多头？\n\n看不同子空间\n"
+    (cards / "att.md").write_text(grown, "utf-8")
+    again = build_deck(cards)
+    assert (again.notes, again.posts) == (1, 0)  # its cards keep their identity
+    result = run(["check", "cards"], tmp_path)
+    assert "att.md: note: one question: mkdeck.lock knows it as one question" in result.stderr
+    (cards / "att.md").write_text("---\nkind: post\n---\n" + grown, "utf-8")
+    forced = build_deck(cards)
+    assert (forced.posts, forced.notes) == (1, 2)
+    # What stood under the title is listed, not lost without a word.
+    said = run(["check", "cards"], tmp_path).stderr
+    assert "att.md:6: note: left out (lines 6–7): text under the post's title `注意力`" in said
+
+
+def test_a_question_with_answer_sub_headings_stays_one_question(tmp_path):
+    closure = (
+        "### What is a closure?\n\n#### Answer\n\nA function that keeps the variables of the "
+        "scope it was made in.\n\n#### Good to hear\n\n- late binding in loops\n- `nonlocal`\n"
+    )
+    report = build_deck(write_cards(tmp_path, {"closure.md": closure}))
+    assert (report.notes, report.posts) == (1, 0)
+
+
+def _read(text: str):
+    lines = text.split("\n")
+    front = read_front_matter(lines, "x.md")
+    return read_post(lines, scan_fences(lines, front.body, "x.md"), front)
+
+
+@pytest.mark.parametrize(
+    ("text", "titles"),
+    [
+        # Asking without a question mark, by the words a heading opens with.
+        (
+            "## 什么是支持向量\n\n离超平面最近的样本\n\n## 请简述一下时序差分方法。\n\n"
+            "用下一步的估计更新当前估计\n",
+            ["什么是支持向量", "请简述一下时序差分方法。"],
+        ),
+        # Marks after the question mark; a closed ATX heading; a link to a source after it.
+        (
+            "## 1. 过拟合怎么办？*\n\n正则化\n\n### Q2: Why ReLU? ###\n\nno saturation\n\n"
+            "## 3) What is dropout? [[src](https://example.com)]\n\nrandom masking\n",
+            ["过拟合怎么办？*", "Why ReLU?", "What is dropout?"],
+        ),
+        # A numbered sibling of questions that ask is a question too.
+        (
+            "## **2-3** QA：为什么要归一化？\n\n稳定训练\n\n## **2-4** QA：归一化的种类\n\n"
+            "BN、LN\n\n## **2-5** QA：BN 为什么不适合小 batch？\n\n统计量不稳\n",
+            ["为什么要归一化？", "归一化的种类", "BN 为什么不适合小 batch？"],
+        ),
+        # A topic heading at a question's level, with an answer below it.
+        (
+            "## 什么是虚函数？\n\n运行时多态\n\n## 纯虚函数\n\n没有实现的虚函数\n\n"
+            "## 多态是怎么实现的？\n\n虚表\n",
+            ["什么是虚函数？", "纯虚函数", "多态是怎么实现的？"],
+        ),
+        # Answered only in sub-headings: one question whose sub-headings are its points.
+        (
+            "## 1. What are LLMs?\n\n### Architecture\n\nTransformers.\n\n### Training\n\n"
+            "Next-token prediction.\n\n## 2. What is RLHF?\n\nPreference tuning.\n",
+            ["What are LLMs?", "What is RLHF?"],
+        ),
+        # Footers and references are left out; a short title keeps its section.
+        (
+            "## GELU\n\n### 数学定义\n\n高斯误差线性单元\n\n### 为什么用 GELU？\n\n"
+            "平滑\n\n### 和 ReLU 有何不同？\n\n负半轴不为零\n\n## 参考\n\n- 论文\n\n"
+            "## 欢迎关注\n\n公众号\n",
+            ["GELU › 数学定义", "为什么用 GELU？", "和 ReLU 有何不同？"],
+        ),
+        # A line that is bold as a whole and asks is a question.
+        (
+            "**Q1: Explain self-attention.**\n\nEach token attends to all others.\n\n"
+            "**Q2: What is a KV cache?**\n\nStored keys and values.\n",
+            ["Explain self-attention.", "What is a KV cache?"],
+        ),
+    ],
+)
+def test_question_shapes(text, titles):
+    read = _read(text)
+    assert read.kind == "post"
+    assert [q.title for q in read.questions] == titles
+
+
+def test_entities_and_numbering_never_reach_a_title():
+    read = _read("## Q13 - 什么是&#x20;LoRA？\n\n低秩\n\n## Q14 - 什么是 QLoRA？\n\n量化\n")
+    assert [q.title for q in read.questions] == ["什么是 LoRA？", "什么是 QLoRA？"]
