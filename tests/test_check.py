@@ -255,3 +255,13 @@ def test_a_missing_image_is_named_as_written_not_percent_encoded(tmp_path):
     write_cards(tmp_path, {"a.md": "# 图？\n\n1. 点：![x](img\\ch14\\指标.png)\n"})
     result = run(["check", "cards"], tmp_path)
     assert "image not found: `img\\ch14\\指标.png`" in result.stderr
+
+
+def test_a_missing_image_at_a_windows_path_shows_its_name(tmp_path, collection):
+    """Typora on Windows writes absolute paths with backslashes: `\\U` in a placeholder is
+    text, not an escape of the pattern that places it (found on a public repository)."""
+    src = r"C:\Users\me\AppData\Roaming\Typora\typora-user-images\image-1.png"
+    report = build_deck(write_cards(tmp_path, {"win.md": f"# Q\n\n1. a\n2. 图 ![]({src})\n"}))
+    assert report.package is not None and not report.errors
+    import_package(collection, report.package)
+    assert f"[image not packed: {src}]" in shown(card_hiding(collection, "图").answer())

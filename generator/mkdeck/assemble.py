@@ -138,7 +138,11 @@ def with_names(
         if name.startswith(MISSING):
             tag = re.compile(rf"<img\b[^>]*{re.escape(token)}[^>]*>")
             placeholder = missing_image(written_path(refs[index].src))
-            text, extra = tag.sub(placeholder, text), tag.sub(placeholder, extra)
+            # A function, not a template: a Windows path's `\U` is text, not an escape.
+            text, extra = (
+                tag.sub(lambda _: placeholder, text),
+                tag.sub(lambda _: placeholder, extra),
+            )
         else:
             text, extra = text.replace(token, name), extra.replace(token, name)
     return text, extra
