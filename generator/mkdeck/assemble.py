@@ -137,12 +137,9 @@ def with_names(
         token = media_token(index)
         if name.startswith(MISSING):
             tag = re.compile(rf"<img\b[^>]*{re.escape(token)}[^>]*>")
-            placeholder = missing_image(written_path(refs[index].src))
-            # A function, not a template: a Windows path's `\U` is text, not an escape.
-            text, extra = (
-                tag.sub(lambda _: placeholder, text),
-                tag.sub(lambda _: placeholder, extra),
-            )
+            # As a template, its backslashes escaped: a Windows path's `\U` is text.
+            placeholder = missing_image(written_path(refs[index].src)).replace("\\", "\\\\")
+            text, extra = tag.sub(placeholder, text), tag.sub(placeholder, extra)
         else:
             text, extra = text.replace(token, name), extra.replace(token, name)
     return text, extra

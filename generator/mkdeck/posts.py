@@ -73,7 +73,10 @@ SOURCE_LINK = re.compile(r"\s*\[\[[^\]]*\](?:\([^)]*\)\]|\]\([^)]*\))\s*$")
 BOLD_NUMBER = re.compile(r"^\*\*([\dQq][\d.\-]{0,8})\*\*\s*")
 DASHED_NUMBER = re.compile(r"^\d{1,3}(?:-\d{1,3})+[ \t]+(?P<rest>.*)$")
 # What names a question before its text, once the number is gone: `QA：`, `- `, `问题:`.
-QUESTION_LABEL = re.compile(r"^(?:(?:QA|Q|问题?|题)\s*[:：.、]|[-–—:：])\s*", re.IGNORECASE)
+QUESTION_LABEL = re.compile(
+    r"^(?:(?:QA|Q|问题?|题|第[一二三四五六七八九十\d]{1,3}个?问题)\s*[:：.、]|[-–—:：])\s*",
+    re.IGNORECASE,
+)
 EMPHASIS = re.compile(r"^(\*\*|__|\*)(.+)\1$")
 # Inline marks and entities that never belong in a title (`&#x20;` from some exporters).
 ENTITY = re.compile(r"&(?:#x?[0-9a-fA-F]+|nbsp);")
@@ -151,7 +154,7 @@ def clean_title(raw: str) -> tuple[str, str]:
     text = BOLD_NUMBER.sub(r"\1 ", text)  # `**2-3** QA：…`
     numbered = NUMBERED_HEADING.match(text) or DASHED_NUMBER.match(text)
     if numbered is None or not numbered.group("rest").strip():
-        return " ".join(text.split()), ""
+        return " ".join((QUESTION_LABEL.sub("", text) or text).split()), ""
     rest = numbered.group("rest")
     head = text[: len(text) - len(rest)].strip()
     shape = re.sub(r"\d+", "1", head)
@@ -160,10 +163,12 @@ def clean_title(raw: str) -> tuple[str, str]:
 
 
 def asking(title: str) -> bool:
-    """Whether a heading asks: by its question mark, or by the words it opens with."""
+    """Whether a heading asks: by its question mark, or by the words it opens with (an
+    English one with a word after it: `Outline` names a part, `Outline the steps` asks)."""
     if ENDS_ASKING.search(title):
         return True
-    if ASKING_START.match(title):
+    opening = ASKING_START.match(title)
+    if opening and (not opening.group(0).isascii() or len(title.split()) >= 2):
         return True
     return len(title) <= 60 and bool(ASKING_INSIDE.search(title))
 
@@ -231,7 +236,7 @@ def classify(
             kinds[h.index] = "title"
         elif deeper_asks and not own[h.index]:
             kinds[h.index] = "section"
-        elif h.index in asks:
+        elif h.index in asks and (h.asks or not PREAMBLE.match(h.title)):
             kinds[h.index] = "question" if answered else "empty"
         elif not own[h.index] and below:
             kinds[h.index] = "section"
