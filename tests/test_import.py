@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import PNG, build_deck, import_package, run, shown
+from helpers import (
+    PNG,
+    answer_everything,
+    build_deck,
+    card_hiding,
+    import_package,
+    reviews,
+    run,
+    shown,
+)
 from mkdeck.errors import MkdeckError
 from mkdeck.parse import parse_question
 from mkdeck.postimport import plan_import
@@ -110,7 +119,7 @@ def test_import_again_changes_nothing_and_dry_run_writes_nothing(tmp_path):
     before = {p: p.read_bytes() for p in (tmp_path / "cards").rglob("*") if p.is_file()}
     again = run(["import", str(post), "-o", "cards"], tmp_path)
     assert again.exit_code == 0
-    assert "0 new, 2 already there" in again.stdout
+    assert "2 questions, 0 new, 0 updated, 2 unchanged, 0 edited by you" in again.stdout
     after = {p: p.read_bytes() for p in (tmp_path / "cards").rglob("*") if p.is_file()}
     assert after == before
 
@@ -132,12 +141,19 @@ def test_a_question_whose_answer_was_only_a_missing_image_is_skipped(tmp_path):
     assert "mkdeck: nothing to import: every question was skipped" in nothing.stderr
 
 
-def test_a_post_without_numbered_questions_is_a_clear_error(tmp_path):
+def test_a_file_of_one_question_becomes_one_card_file(tmp_path):
     post = tmp_path / "plain.md"
     post.write_text("# 只是一篇文章\n\n没有编号的问题。\n", "utf-8")
     result = run(["import", str(post)], tmp_path)
-    assert result.exit_code == 1
-    assert "plain.md:1: error: no questions found" in result.stderr
+    assert result.exit_code == 0, result.stderr
+    [card] = (tmp_path / "cards").glob("*.md")
+    text = card.read_text("utf-8")
+    assert text.endswith("---\n# 只是一篇文章\n\n没有编号的问题。\n")  # the heading once
+    empty = tmp_path / "empty.md"
+    empty.write_text("# 只有标题\n", "utf-8")
+    nothing = run(["import", str(empty)], tmp_path)
+    assert nothing.exit_code == 1
+    assert "empty.md:1: warning: the question has no answer below it: skipped" in nothing.stderr
 
 
 POST_PIECES = [
@@ -179,3 +195,93 @@ def test_any_post_gives_a_plan_or_mkdecks_own_error(tmp_path_factory, pieces, ta
         question, _ = parse_question(card.text, card.filename)  # every planned file is a card
         assert question.title and question.points  # with a question and an answer
         assert len(question.points) == max(card.points, 1)  # as many cards as the plan said
+
+
+UPSTREAM = """\
+---
+tags: [LLM]
+---
+## 1. 为什么要做 warmup？
+
+1. 稳定：训练初期梯度大，小学习率避免发散
+2. 适应：让 Adam 的二阶矩估计先积累起来
+
+## 2. 梯度裁剪裁的是什么？
+
+1. 范数：把梯度的整体范数压到阈值以内
+2. 方向：只缩放大小，不改方向
+
+## 3. 混合精度为什么要 loss scaling？
+
+1. 下溢：fp16 表示不了太小的梯度
+"""
+
+
+def test_import_takes_a_folder_and_keeps_its_folders_as_subdecks(tmp_path, collection):
+    posts = tmp_path / "notes"
+    (posts / "训练").mkdir(parents=True)
+    (posts / "训练" / "tricks.md").write_text(UPSTREAM, "utf-8")
+    (posts / "one.md").write_text("# 单独的题？\n\n1. 一点\n2. 两点\n", "utf-8")
+    (posts / ".obsidian").mkdir()
+    (posts / ".obsidian" / "x.md").write_text("## 不是笔记？\n\n1. a\n", "utf-8")
+    result = run(["import", "notes", "-o", "cards"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "训练/tricks.md: 3 questions, 3 new" in result.stdout
+    assert "Imported into cards: 4 questions, 4 new, 0 updated" in result.stdout
+    written = sorted(
+        p.relative_to(tmp_path / "cards").as_posix() for p in (tmp_path / "cards").rglob("*.md")
+    )
+    assert written == [
+        "单独的题.md",
+        "训练/为什么要做-warmup.md",
+        "训练/梯度裁剪裁的是什么.md",
+        "训练/混合精度为什么要-loss-scaling.md",
+    ]
+    report = build_deck(tmp_path / "cards")
+    assert not report.errors
+    import_package(collection, report.package)
+    card = card_hiding(collection, "把梯度的整体范数压到阈值以内")
+    assert collection.decks.name(card.did) == "Test::训练"
+    assert set(card.note().tags) == {"LLM"}
+
+
+def test_import_again_updates_what_you_did_not_edit_and_keeps_what_you_did(tmp_path, collection):
+    post = tmp_path / "tricks.md"
+    post.write_text(UPSTREAM, "utf-8")
+    assert run(["import", str(post), "-o", "cards"], tmp_path).exit_code == 0
+    cards = tmp_path / "cards"
+    first = build_deck(cards, now=1_800_000_000)
+    import_package(collection, first.package)
+    answer_everything(collection)
+    warmup = card_hiding(collection, "训练初期梯度大，小学习率避免发散")
+
+    # The user fixes one card file; upstream edits another, drops one, adds one.
+    clip = next(p for p in cards.glob("*.md") if "梯度裁剪" in p.read_text("utf-8"))
+    mine = clip.read_text("utf-8").replace("压到阈值以内", "压到阈值以内（我的补充：按全局范数）")
+    clip.write_text(mine, "utf-8")
+    upstream = (
+        UPSTREAM.replace("小学习率避免发散", "小学习率避免发散，也避免早期过拟合")
+        .replace("只缩放大小，不改方向", "只缩放大小")
+        .split("## 3.")[0]
+        + "## 3. 为什么要用 AdamW？\n\n1. 解耦：权重衰减不再和自适应学习率纠缠\n"
+    )
+    post.write_text(upstream, "utf-8")
+    again = run(["import", str(post), "-o", "cards"], tmp_path)
+    assert again.exit_code == 0, again.stderr
+    out = again.stdout
+    assert f"kept as you edited it: cards/{clip.name}" in out
+    assert "update cards/为什么要做-warmup.md (2 points)" in out
+    assert "gone from the post: cards/混合精度为什么要-loss-scaling.md (left as it is)" in out
+    assert "tricks.md: 3 questions, 1 new, 1 updated, 0 unchanged, 1 edited by you" in out
+    assert clip.read_text("utf-8") == mine  # the user's edit is theirs
+
+    second = build_deck(cards, now=1_800_000_100)
+    assert not second.errors
+    import_package(collection, second.package)
+    updated = card_hiding(collection, "也避免早期过拟合")
+    assert updated.id == warmup.id and reviews(collection, updated.id) == 1
+    assert "我的补充" in shown(card_hiding(collection, "我的补充：按全局范数").answer())
+    assert card_hiding(collection, "权重衰减不再和自适应学习率纠缠") is not None
+    # Once more, nothing changed upstream: nothing changes here.
+    third = run(["import", str(post), "-o", "cards"], tmp_path)
+    assert "0 new, 0 updated, 2 unchanged, 1 edited by you" in third.stdout

@@ -217,14 +217,16 @@ def test_import_finds_questions_below_a_title_and_sections(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "left out a/attention.md:3-3: text under the post's title `attention`" in result.stdout
     names = sorted(p.name for p in (tmp_path / "cards").glob("*.md"))
-    assert names == ["kv-cache-省了什么.md", "为什么要除以根号-d.md", "优缺点.md"]
+    # A short title says little alone: its section is shown with it.
+    assert names == ["kv-cache-省了什么.md", "为什么要除以根号-d.md", "理论篇-优缺点.md"]
+    assert "\n# 理论篇 › 优缺点\n" in (tmp_path / "cards" / "理论篇-优缺点.md").read_text("utf-8")
     root = (tmp_path / "cards" / "为什么要除以根号-d.md").read_text("utf-8")
     assert "tags: [理论篇]" in root and "\n# 为什么要除以根号 d？\n" in root
     kv = (tmp_path / "cards" / "kv-cache-省了什么.md").read_text("utf-8")
     assert "\n# KV cache 省了什么？\n" in kv and "tags: [实践篇]" in kv
     assert (
-        "Imported 3 questions into cards: 3 new, 0 already there, 2 sections as tags."
-        in result.stdout
+        "Imported into cards: 3 questions, 3 new, 0 updated, 0 unchanged, 0 edited by you, "
+        "1 left out." in result.stdout
     )
     assert "write cards/kv-cache-省了什么.md (one card for the whole answer)" in result.stdout
 
@@ -235,9 +237,9 @@ def test_two_posts_with_the_same_title_and_image_name_stay_apart(tmp_path, colle
     assert run(["import", str(first), "-o", "cards"], tmp_path).exit_code == 0
     result = run(["import", str(second), "-o", "cards"], tmp_path)
     assert result.exit_code == 0, result.stderr
-    assert "write cards/优缺点-2.md (2 points)" in result.stdout
+    assert "write cards/优缺点.md (2 points)" in result.stdout
     again = run(["import", str(second), "-o", "cards"], tmp_path)
-    assert "unchanged cards/优缺点-2.md (already imported)" in again.stdout
+    assert "unchanged cards/优缺点.md (2 points)" in again.stdout
 
     report = build_deck(tmp_path / "cards")
     assert not report.errors, [str(d) for d in report.errors]
@@ -253,7 +255,7 @@ def test_two_posts_with_the_same_title_and_image_name_stay_apart(tmp_path, colle
         for name in media:
             if name in card.answer():
                 shows.setdefault(card.note()["Source"], set()).add(media[name])
-    assert shows == {"优缺点.md": {PNG}, "优缺点-2.md": {PNG_2}}
+    assert shows == {"理论篇-优缺点.md": {PNG}, "优缺点.md": {PNG_2}}
 
 
 def test_import_reads_questions_written_as_bold_lines(tmp_path):
@@ -273,10 +275,14 @@ def test_import_reads_questions_written_as_bold_lines(tmp_path):
 
 
 def test_a_post_with_nothing_to_import_says_why(tmp_path):
-    post = tmp_path / "essay.md"
-    post.write_text("# 随笔\n\n## 背景\n\n一些想法。\n", "utf-8")
+    """An essay is one question, as the build reads it; a file said to be a post whose
+    headings ask nothing is an error that says what a question looks like."""
+    essay = tmp_path / "essay.md"
+    essay.write_text("# 随笔\n\n## 背景\n\n一些想法。\n", "utf-8")
+    assert run(["import", str(essay)], tmp_path).exit_code == 0
+    assert "\n# 随笔\n\n## 背景\n" in (tmp_path / "cards" / "随笔.md").read_text("utf-8")
+    post = tmp_path / "post.md"
+    post.write_text("---\nkind: post\n---\n# 随笔\n\n## 背景\n\n一些想法。\n", "utf-8")
     result = run(["import", str(post)], tmp_path)
     assert result.exit_code == 1
-    assert "essay.md:1: error: no questions found: expected headings that are numbered" in (
-        result.stderr
-    )
+    assert "post.md:4: error: no questions found: expected headings that ask" in result.stderr

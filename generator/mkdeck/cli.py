@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from .build import Report
+    from .postimport import ImportPlan
 
 # Below this many files a build is too quick for a progress bar to be anything but flicker.
 PROGRESS_MIN_FILES = 200
@@ -414,7 +415,7 @@ def new_command(question: str, cards_dir: Path | None) -> None:
 
 
 @main.command("import")
-@click.argument("post", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("posts", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @_cards_dir_option("-o", "--output")
 @click.option("-n", "--dry-run", is_flag=True, help="Show the plan; write nothing.")
 @click.option(
@@ -422,49 +423,97 @@ def new_command(question: str, cards_dir: Path | None) -> None:
     is_flag=True,
     help="Also copy images from outside the post's folder (your own posts' absolute paths).",
 )
-def import_command(post: Path, cards_dir: Path | None, dry_run: bool, outside_images: bool) -> None:
-    """Split POST, a Markdown post of questions, into card files.
+def import_command(
+    posts: tuple[Path, ...], cards_dir: Path | None, dry_run: bool, outside_images: bool
+) -> None:
+    """Split POSTS (Markdown files, or folders of them) into card files.
 
     \b
-    Questions are headings at any level that are numbered or ask:
-      # 1、…   ## 1. …   ### 1.1 …   #### 为什么…？
+    Questions are read as `mkdeck build` reads a post: headings that ask
+    (`…？`, `什么是…`, `How …`), numbered ones beside them, and topics:
+      # 1、…？   ## 1. What is …?   ### 1.1 …   **Q1: Explain …**
     Each becomes one card file with a fresh id and the post's tags; a
     heading with no text of its own above them is a section and becomes a
-    tag. Prose before the first question and the footer are left out (and
-    listed). Importing the same post again changes nothing.
+    tag; a post's folder below the folder named becomes a subfolder (a
+    subdeck). A file of one question becomes one card file. Prose before
+    the first question and the footer are left out (and listed).
+
+    Importing again after a post changed updates the card files you have
+    not edited since, leaves the ones you edited alone (and lists them),
+    and names the questions that are new and those that are gone.
     """
-    from .postimport import apply_plan, plan_import
+    from .postimport import STATES, apply_plan, plan_import, posts_in
 
     cards_dir = cards_dir or _config().cards
-    try:
-        plan = plan_import(post, cards_dir, outside_images)
-    except MkdeckError as exc:
-        _fail(exc, post.parent)
-    for d in sorted([*plan.warnings, *plan.skipped]):
-        _echo_diagnostic(d, post.parent)
-    for part in plan.left_out:
-        click.echo(f"left out {_display(post)}:{part.first_line}-{part.last_line}: {part.what}")
-    new = [c for c in plan.cards if c.existing is None]
-    verb = "would write" if dry_run else "write"
-    for card in plan.cards:
-        target = _display(cards_dir / card.filename)
-        size = _count(card.points, "point") if card.points else "one card for the whole answer"
-        if card.existing:
-            click.echo(f"unchanged {target} (already imported)")
-        else:
-            click.echo(f"{verb} {target} ({size})")
-    if not plan.cards:
+    totals = dict.fromkeys(STATES, 0)
+    questions = topics = left_out = 0
+    failed = False
+    for post, base in posts_in(list(posts)):
+        try:
+            plan = plan_import(post, cards_dir, outside_images, base)
+        except MkdeckError as exc:
+            _echo_diagnostic(exc.diagnostic, base)
+            failed = True
+            continue
+        _print_plan(plan, base, cards_dir, dry_run)
+        if not dry_run:
+            try:
+                apply_plan(plan, cards_dir)
+            except OSError as exc:  # a full disk, a read-only folder: each file whole or absent
+                _fail(MkdeckError(f"cannot write: {exc.strerror or exc}", str(exc.filename or "")))
+        counts = {state: plan.count(state) for state in STATES}
+        for state, n in counts.items():
+            totals[state] += n
+        asked = sum(not card.topic for card in plan.cards)
+        skipped = len(plan.left_out) + len(plan.skipped)
+        questions, topics, left_out = (
+            questions + asked,
+            topics + len(plan.cards) - asked,
+            left_out + skipped,
+        )
+        summary = _import_counts(asked, len(plan.cards) - asked, counts, skipped, len(plan.gone))
+        click.echo(f"{plan.post}: {summary}")
+    if not questions and not topics:
         click.echo("mkdeck: nothing to import: every question was skipped", err=True)
         sys.exit(1)
-    if not dry_run:
-        try:
-            apply_plan(plan, cards_dir)
-        except OSError as exc:  # a full disk, a read-only folder: each file is whole or absent
-            _fail(MkdeckError(f"cannot write: {exc.strerror or exc}", str(exc.filename or "")))
     done = "Would import" if dry_run else "Imported"
-    sections = f", {_count(len(plan.sections), 'section')} as tags" if plan.sections else ""
-    skipped = f", {len(plan.skipped)} skipped (no answer)" if plan.skipped else ""
-    click.echo(
-        f"{done} {_count(len(plan.cards), 'question')} into {_display(cards_dir)}: "
-        f"{len(new)} new, {len(plan.cards) - len(new)} already there{sections}{skipped}."
-    )
+    summary = _import_counts(questions, topics, totals, left_out, 0)
+    click.echo(f"{done} into {_display(cards_dir)}: {summary}.")
+    if failed:
+        sys.exit(1)
+
+
+def _print_plan(plan: ImportPlan, base: Path, cards_dir: Path, dry_run: bool) -> None:
+    """What importing one post does, file by file, and what it leaves out."""
+    from .postimport import EDITED, NEW, UNCHANGED, UPDATED
+
+    for d in sorted([*plan.warnings, *plan.skipped]):
+        _echo_diagnostic(d, base)
+    for part in plan.left_out:
+        where = f"{_display(base / plan.post)}:{part.first_line}-{part.last_line}"
+        click.echo(f"left out {where}: {part.what}")
+    verbs = {
+        NEW: "would write" if dry_run else "write",
+        UPDATED: "would update" if dry_run else "update",
+        UNCHANGED: "unchanged",
+        EDITED: "kept as you edited it:",
+    }
+    for card in plan.cards:
+        size = _count(card.points, "point") if card.points else "one card for the whole answer"
+        click.echo(f"{verbs[card.state]} {_display(cards_dir / card.filename)} ({size})")
+    for gone in plan.gone:
+        click.echo(f"gone from the post: {_display(cards_dir / gone)} (left as it is)")
+
+
+def _import_counts(
+    questions: int, topics: int, counts: dict[str, int], left_out: int, gone: int
+) -> str:
+    """`5 questions, 1 topic, 2 new, 1 updated, 2 unchanged, 1 edited by you, 3 left out`."""
+    parts = [_count(questions, "question")]
+    if topics:
+        parts.append(_count(topics, "topic"))
+    parts += [f"{n} {state}" for state, n in counts.items()]
+    parts.append(f"{left_out} left out")
+    if gone:
+        parts.append(f"{gone} gone from the post")
+    return ", ".join(parts)
