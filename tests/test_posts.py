@@ -207,7 +207,9 @@ def test_a_card_file_the_lock_knows_stays_one_until_kind_post_says_otherwise(tmp
     assert (forced.posts, forced.notes) == (1, 2)
     # What stood under the title is listed, not lost without a word.
     said = run(["check", "cards"], tmp_path).stderr
-    assert "att.md:6: note: left out (lines 6–7): text under the post's title `注意力`" in said
+    assert (
+        "att.md:4: note: left out (lines 4–7): the post's title `注意力`, and text under it" in said
+    )
 
 
 def test_a_question_with_answer_sub_headings_stays_one_question(tmp_path):
@@ -264,6 +266,13 @@ def _read(text: str):
             "平滑\n\n### 和 ReLU 有何不同？\n\n负半轴不为零\n\n## 参考\n\n- 论文\n\n"
             "## 欢迎关注\n\n公众号\n",
             ["GELU › 数学定义", "为什么用 GELU？", "和 ReLU 有何不同？"],
+        ),
+        # Numbered sub-headings of a question that asks are its answer, even when questions
+        # elsewhere are numbered so: no sibling rule pulls an answer apart.
+        (
+            "### 1. 什么是 A？\n\nx\n\n### 2. A 和 B 区别是什么？\n\n#### 2.1 A\n\na\n\n"
+            "#### 2.2 B\n\nb\n\n#### 2.3 总结\n\nab\n\n### 3. C\n\n#### 3.1 什么是 C？\n\nc\n",
+            ["什么是 A？", "A 和 B 区别是什么？", "什么是 C？"],
         ),
         # A line that is bold as a whole and asks is a question.
         (

@@ -215,7 +215,10 @@ def test_import_finds_questions_below_a_title_and_sections(tmp_path):
     post = _post(tmp_path / "a", "attention.md", NESTED_POST, PNG)
     result = run(["import", str(post), "-o", "cards"], tmp_path)
     assert result.exit_code == 0, result.stderr
-    assert "left out a/attention.md:3-3: text under the post's title `attention`" in result.stdout
+    assert (
+        "left out a/attention.md:1-3: the post's title `attention`, and text under it"
+        in result.stdout
+    )
     names = sorted(p.name for p in (tmp_path / "cards").glob("*.md"))
     # A short title says little alone: its section is shown with it.
     assert names == ["kv-cache-省了什么.md", "为什么要除以根号-d.md", "理论篇-优缺点.md"]
@@ -275,14 +278,14 @@ def test_import_reads_questions_written_as_bold_lines(tmp_path):
 
 
 def test_a_post_with_nothing_to_import_says_why(tmp_path):
-    """An essay is one question, as the build reads it; a file said to be a post whose
-    headings ask nothing is an error that says what a question looks like."""
+    """An essay is one question, as the build reads it; a file said to be a post with no
+    heading that has an answer is an error that says what a question looks like."""
     essay = tmp_path / "essay.md"
     essay.write_text("# 随笔\n\n## 背景\n\n一些想法。\n", "utf-8")
     assert run(["import", str(essay)], tmp_path).exit_code == 0
     assert "\n# 随笔\n\n## 背景\n" in (tmp_path / "cards" / "随笔.md").read_text("utf-8")
     post = tmp_path / "post.md"
-    post.write_text("---\nkind: post\n---\n# 随笔\n\n## 背景\n\n一些想法。\n", "utf-8")
+    post.write_text("---\nkind: post\n---\n# 随笔\n\n## 背景\n\n## 想法\n", "utf-8")
     result = run(["import", str(post)], tmp_path)
     assert result.exit_code == 1
     assert "post.md:4: error: no questions found: expected headings that ask" in result.stderr

@@ -57,13 +57,15 @@ ASKING_INSIDE = re.compile(r"为什么|为何|什么是|是什么|如何|怎么|
 # Headings over what is no question: references, a sign-off, a list of other posts.
 FOOTER = re.compile(
     r"^[*_]*(?:欢迎关注|关注我|往期|推荐阅读|相关阅读|相关文章|扫码|公众号|写在最后|后记|致谢|"
-    r"版权|声明|交流群|联系|about the author|acknowledg|thanks|follow)",
+    r"版权|声明|交流群|联系|贡献|许可|更新日志|赞助|about the author|acknowledg|thanks|follow|"
+    r"contribut|licen[cs]e|changelog|sponsor|star history|support)",
     re.IGNORECASE,
 )
-# Headings over prose about the post itself, not a question: left out, with their reason.
+# Headings over prose about the post itself, not a question: left out, with their reason. (A
+# summary, `总结`, is the post's content: a topic.)
 PREAMBLE = re.compile(
-    r"^[*_]*(?:前言|引言|简介|概述|目录|导读|总结|小结|结语|结论|introduction|overview|summary|"
-    r"conclusions?|contents|table of contents|preface|toc)[*_:：]*$",
+    r"^[*_]*(?:前言|引言|目录|导读|写在前面|introduction|contents|table of contents|preface|toc)"
+    r"[*_:：]*$",
     re.IGNORECASE,
 )
 BOLD_LINE = re.compile(r"^\*\*((?:(?!\*\*).)+)\*\*[ \t]*$|^__((?:(?!__).)+)__[ \t]*$")
@@ -220,10 +222,15 @@ def classify(
     ends = _span_ends(headings, total)
     own = _own_text(headings, lines, total)
     asks = {h.index for h in headings if h.asks}
-    # Siblings: of the same level and numbering as headings that ask.
+    # Siblings: of the same level and numbering as headings that ask, and not inside the
+    # answer of one that asks (`#### 2.1 Prefix LM` under `### 2. 区别是什么？` is its answer).
+    answering = _inside_asking(headings, ends)
     shapes = {(h.level, h.shape) for h in headings if h.asks and h.shape}
-    asks |= {h.index for h in headings if h.shape and (h.level, h.shape) in shapes}
-    question_levels = {h.level for h in headings if h.index in asks}
+    asks |= {
+        h.index
+        for h in headings
+        if h.shape and (h.level, h.shape) in shapes and h.index not in answering
+    }
     top = min(h.level for h in headings)
     at_top = [h for h in headings if h.level == top]
     for k, h in enumerate(headings):
@@ -236,13 +243,15 @@ def classify(
             kinds[h.index] = "title"
         elif deeper_asks and not own[h.index]:
             kinds[h.index] = "section"
+        elif deeper_asks and h.index not in asks:  # its own text, then questions of its own
+            kinds[h.index] = "topic"
         elif h.index in asks and (h.asks or not PREAMBLE.match(h.title)):
             kinds[h.index] = "question" if answered else "empty"
         elif not own[h.index] and below:
             kinds[h.index] = "section"
         elif PREAMBLE.match(h.title):
             kinds[h.index] = "other"
-        elif h.level in question_levels and answered:
+        elif answered:  # what a post says under a heading is kept: a topic, not lost
             kinds[h.index] = "topic"
         else:
             kinds[h.index] = "other"
@@ -262,6 +271,18 @@ def classify(
         elif current is not None and kind == "question":
             current = h  # a deeper question of its own: the answer above ends here
     return kinds
+
+
+def _inside_asking(headings: list[Heading], ends: dict[int, int]) -> set[int]:
+    """The headings that stand inside the span of a heading above them that asks."""
+    inside, open_ = set(), []
+    for h in headings:
+        open_ = [o for o in open_ if h.index < ends[o.index]]
+        if open_:
+            inside.add(h.index)
+        if h.asks:
+            open_.append(h)
+    return inside
 
 
 def _span_ends(headings: list[Heading], total: int) -> dict[int, int]:
@@ -309,9 +330,15 @@ def _questions(
             (o.index for o in headings[k + 1 :] if kinds[o.index] != "structure"), len(lines)
         )
         chain = [s for s in chain if s.level < h.level]
+        if kind in ("question", "topic"):
+            chain.append(h)  # a short title below it is shown with it
         if kind in ("section", "title"):
-            what = "text under the post's title" if kind == "title" else "text under a section"
-            _leave_out(lines, h.index + 1, nxt, f"{what} `{h.title}`", left)
+            if kind == "title":
+                _leave_out(
+                    lines, h.index, nxt, f"the post's title `{h.title}`, and text under it", left
+                )
+            else:
+                _leave_out(lines, h.index + 1, nxt, f"text under a section `{h.title}`", left)
             chain.append(h)
             continue
         if kind == "footer":
@@ -329,7 +356,7 @@ def _questions(
         _leave_out(lines, stop, nxt, after, left)
         sections = tuple(s.title for s in chain if kinds[s.index] == "section")
         title = h.title
-        parent = chain[-1].title if chain else ""
+        parent = chain[-2].title if len(chain) > 1 else ""
         if parent and len(title) <= SHORT_TITLE and not h.asks:
             title = f"{parent} › {title}"
         key = title
