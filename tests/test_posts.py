@@ -185,7 +185,11 @@ def test_a_broken_question_is_left_out_and_the_rest_of_its_post_builds(tmp_path,
     (cards / "a.md").write_text(post(KV + "3、补充：预填充阶段一次算完整段\n", broken), "utf-8")
     second = build_deck(cards, now=1_800_000_100)
     assert second.package is not None and second.left_out == ["a.md"]
+    assert second.left_out_sources == ["a.md#GQA 相比 MHA 省在哪里？"]
     assert [d.path for d in second.errors] == ["a.md"]
+    said = run(["build", "cards"], tmp_path)
+    assert said.exit_code == 1
+    assert "1 question of a post left out for the errors above" in said.stdout
     assert "GQA" in (cards / "mkdeck.lock").read_text("utf-8")  # its entry is kept
     import_package(collection, second.package)
     assert card_hiding(collection, "预填充阶段一次算完整段") is not None

@@ -63,6 +63,8 @@ class Report:
     newest: int = 0
     posts: int = 0  # files read as posts of many questions
     post_questions: int = 0  # the notes those posts hold
+    # The card files, and the questions of posts (`post.md#question`), left out for errors.
+    left_out_sources: list[str] = field(default_factory=list)
 
     def lines(self) -> dict[tuple[str, int], int]:
         """Where each card's point is written: (card file, cloze ordinal) → line."""
@@ -269,6 +271,7 @@ def _build(
     whole = [d for d in report.errors if d.path not in left]
     if whole or (strict and report.errors) or not found.notes:
         return report
+    report.left_out_sources = sorted(found.left_out)
 
     now = int(time.time()) if now is None else now
     units = found.snap or snap

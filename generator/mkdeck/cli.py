@@ -72,17 +72,33 @@ def _count(n: int, word: str) -> str:
 
 
 def _summary(report: Report) -> str:
-    left_out = report.left_out
+    notes = _count(report.notes, "note")
+    if report.posts:
+        notes += f" ({report.post_questions} from {_count(report.posts, 'post')})"
     return (
-        f"{_count(report.notes, 'note')}, {_count(report.cards, 'card')}, {report.media} media, "
+        f"{notes}, {_count(report.cards, 'card')}, {report.media} media, "
         f"{_count(len(report.warnings), 'warning')}, {report.seconds:.2f} s"
         + (
-            f"; {_count(len(left_out), 'file')} left out for the errors above (their notes "
-            "stay in Anki as they were)"
-            if left_out
+            f"; {_left_out(report)} left out for the errors above (their notes stay in Anki "
+            "as they were)"
+            if report.left_out
             else ""
         )
     )
+
+
+def _left_out(report: Report) -> str:
+    """`2 files`, `1 question of a post`, or both."""
+    from .posts import question_of
+
+    sources = report.left_out_sources or report.left_out
+    questions = sum(bool(question_of(rel)) for rel in sources)
+    parts = [_count(len(sources) - questions, "file")] if len(sources) > questions else []
+    if questions:
+        parts.append(
+            "1 question of a post" if questions == 1 else f"{questions} questions of posts"
+        )
+    return " and ".join(parts)
 
 
 def _display(path: Path | None) -> str:
@@ -272,7 +288,7 @@ def sync_command(
     )
     if report.left_out:
         click.echo(
-            f"mkdeck: {_count(len(report.left_out), 'file')} left out for the errors above",
+            f"mkdeck: {_left_out(report)} left out for the errors above",
             err=True,
             color=_color(),
         )

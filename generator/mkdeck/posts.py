@@ -275,7 +275,8 @@ def classify(
 
 def _inside_asking(headings: list[Heading], ends: dict[int, int]) -> set[int]:
     """The headings that stand inside the span of a heading above them that asks."""
-    inside, open_ = set(), []
+    inside: set[int] = set()
+    open_: list[Heading] = []
     for h in headings:
         open_ = [o for o in open_ if h.index < ends[o.index]]
         if open_:
