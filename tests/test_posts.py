@@ -295,3 +295,17 @@ def test_question_shapes(text, titles):
 def test_entities_and_numbering_never_reach_a_title():
     read = _read("## Q13 - 什么是&#x20;LoRA？\n\n低秩\n\n## Q14 - 什么是 QLoRA？\n\n量化\n")
     assert [q.title for q in read.questions] == ["什么是 LoRA？", "什么是 QLoRA？"]
+
+
+def test_topics_count_apart_and_a_setting_turns_them_off(tmp_path):
+    text = post(KV, "# 纯虚函数\n\n1. 定义：没有实现的虚函数\n2. 作用：让类成为抽象类\n", GQA)
+    write_cards(tmp_path, {"a.md": text})
+    built = run(["build", "cards"], tmp_path)
+    assert "3 notes (3 from 1 post, 1 topic)" in built.stdout
+    again = run(["build", "cards"], tmp_path)  # up to date: the same summary
+    assert "is up to date: 3 notes (3 from 1 post, 1 topic)" in again.stdout
+    (tmp_path / "pyproject.toml").write_text("[tool.mkdeck]\ntopics = false\n", "utf-8")
+    off = run(["build", "cards"], tmp_path)
+    assert "2 notes (2 from 1 post)" in off.stdout, off.stdout
+    said = run(["check", "cards"], tmp_path).stderr
+    assert "a.md:18: note: left out (lines 18–21): `纯虚函数`, a topic (`topics = false`)" in said

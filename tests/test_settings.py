@@ -75,7 +75,7 @@ def test_an_unknown_setting_is_named_with_the_known_ones(tmp_path):
     assert result.exit_code == 1
     assert result.stderr == (
         "pyproject.toml:6: error: unknown setting `output_dir` in [tool.mkdeck] "
-        "(known: deck, cards, output, allow_scripts, exclude, static, points)\n"
+        "(known: deck, cards, output, allow_scripts, exclude, static, points, topics)\n"
     )
 
 

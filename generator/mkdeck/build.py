@@ -63,6 +63,7 @@ class Report:
     newest: int = 0
     posts: int = 0  # files read as posts of many questions
     post_questions: int = 0  # the notes those posts hold
+    post_topics: int = 0  # of those, the ones a topic heading names (`## 虚函数`)
     # The card files, and the questions of posts (`post.md#question`), left out for errors.
     left_out_sources: list[str] = field(default_factory=list)
 
@@ -118,6 +119,7 @@ class Collected:
     reading: list[Diagnostic] = field(default_factory=list)  # how each file was read (`check`)
     posts: int = 0
     post_questions: int = 0
+    post_topics: int = 0
 
     @property
     def cards(self) -> list[Card]:
@@ -334,6 +336,7 @@ def _build(
         report.media,
         tuple(sorted(found.diagnostics, key=_where)),
         report.newest,
+        (report.posts, report.post_questions, report.post_topics),
     )
     memo.save(update)
     report.diagnostics = sorted([*report.diagnostics, *gone], key=_where)
@@ -506,6 +509,7 @@ def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> R
     report.notes, report.cards, report.media = last.notes, last.cards, last.media
     report.package, report.up_to_date = out, True
     report.newest = last.newest
+    report.posts, report.post_questions, report.post_topics = last.posts
     return report
 
 
@@ -523,6 +527,7 @@ def _report(
     return Report(
         posts=found.posts,
         post_questions=found.post_questions,
+        post_topics=found.post_topics,
         rendered=len(found.fresh),
         notes=len(found.notes),
         cards=sum(len(note.ordinals) for note in found.notes),
@@ -568,7 +573,7 @@ def collect(
         text = lock_text(data)
         # Each post becomes its questions, one source each; a file the lock knows as a card
         # file stays one.
-        split = split_posts(snap, lambda rel: has_table(text, rel))
+        split = split_posts(snap, lambda rel: has_table(text, rel), config.topics)
         snap = split.snap
         last = memo.last_notes(lock_hash)
         tables = written_tables(text) if last else {}
@@ -686,6 +691,7 @@ def collect(
         split.reading,
         split.posts,
         split.questions,
+        split.topics,
     )
 
 

@@ -74,7 +74,8 @@ def _count(n: int, word: str) -> str:
 def _summary(report: Report) -> str:
     notes = _count(report.notes, "note")
     if report.posts:
-        notes += f" ({report.post_questions} from {_count(report.posts, 'post')})"
+        topics = f", {_count(report.post_topics, 'topic')}" if report.post_topics else ""
+        notes += f" ({report.post_questions} from {_count(report.posts, 'post')}{topics})"
     return (
         f"{notes}, {_count(report.cards, 'card')}, {report.media} media, "
         f"{_count(len(report.warnings), 'warning')}, {report.seconds:.2f} s"

@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[type, str]] = {
     "exclude": (list, "a list of strings (globs of paths in the cards folder)"),
     "static": (list, "a list of strings (folders that site-root image paths start from)"),
     "points": (str, 'one of "numbered", "lists", "auto" (where points come from)'),
+    "topics": (bool, "true or false (whether a post's headings that ask nothing are notes)"),
 }
 # Where points may come from (`points`, here or in a card file's front matter): numbered items
 # only, numbered items or bullets ("lists"), or every structure `parse.find_points` reads.
@@ -45,6 +46,7 @@ class RenderSettings:
 
     allow_scripts: bool = False
     points: str = "auto"  # where points come from, unless a card file's front matter says
+    topics: bool = True  # a post's plain headings with an answer (`## 虚函数`) are notes
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,13 @@ class Config:
     exclude: tuple[str, ...] = ()  # globs of card-folder paths that are not cards
     static: tuple[Path, ...] = ()  # where `/images/a.png` may be, besides the cards folder
     points: str = "auto"
+    topics: bool = True
 
     @property
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(allow_scripts=self.allow_scripts, points=self.points)
+        return RenderSettings(
+            allow_scripts=self.allow_scripts, points=self.points, topics=self.topics
+        )
 
     def deck_name(self, cards_dir: Path) -> str:
         return self.deck or cards_dir.resolve().name
@@ -162,6 +167,7 @@ def _config(pyproject: Path, table: dict) -> Config:
         exclude=tuple(table.get("exclude", ())),
         static=tuple(root / folder for folder in table.get("static", ())),
         points=table.get("points", "auto"),
+        topics=table.get("topics", True),
     )
 
 

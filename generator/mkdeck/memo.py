@@ -122,6 +122,7 @@ class Outcome:
     media: int
     diagnostics: tuple[Diagnostic, ...]
     newest: int = 0  # the latest modification time of a note in the package
+    posts: tuple[int, int, int] = (0, 0, 0)  # posts, the notes they hold, of those topics
 
 
 @dataclass
@@ -244,6 +245,7 @@ class Memo:
                 int(o["media"]),
                 tuple(_diagnostic(d) for d in o["diagnostics"]),
                 int(o.get("newest", 0)),
+                _three(o.get("posts", (0, 0, 0))),
             )
         except (ValueError, KeyError, TypeError, IndexError):
             return None
@@ -555,6 +557,10 @@ def _locked_note(row: tuple) -> LockedNote:
     return LockedNote(path, guid, note_id, mtime, digest, nxt, texts)
 
 
+def _three(counts: list) -> tuple[int, int, int]:
+    return int(counts[0]), int(counts[1]), int(counts[2])
+
+
 def _outcome_json(o: Outcome) -> dict:
     return {
         "key": o.key,
@@ -565,6 +571,7 @@ def _outcome_json(o: Outcome) -> dict:
         "media": o.media,
         "diagnostics": [_diagnostic_json(d) for d in o.diagnostics],
         "newest": o.newest,
+        "posts": list(o.posts),
     }
 
 

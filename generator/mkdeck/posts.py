@@ -424,11 +424,12 @@ def question_of(rel: str) -> str:
     return rel[m.end() :] if m else ""
 
 
-def split_posts(snap: Snapshot, known: Callable[[str], bool]) -> Split:
+def split_posts(snap: Snapshot, known: Callable[[str], bool], topics: bool = True) -> Split:
     """The snapshot with each post replaced by its questions: one source each, named
     `post#question` (which keys its lock entry), its text that question alone, on the lines it
     has in the post. `known(rel)`: the lock knows this file as a card file, which it stays
-    (reading it as a post now would give its cards new identities).
+    (reading it as a post now would give its cards new identities). `topics` False: a post's
+    headings that ask nothing are left out, and `check` says so.
 
     A file that cannot be read as text is left as it is: reading it says what is wrong."""
     sources: list[SourceFile] = []
@@ -436,7 +437,7 @@ def split_posts(snap: Snapshot, known: Callable[[str], bool]) -> Split:
     skipped = list(snap.skipped)
     said: list[Diagnostic] = []
     reading: list[Diagnostic] = []
-    posts = questions = 0
+    posts = questions = topic_count = 0
     for source, file in zip(snap.sources, snap.files, strict=True):
         readme = PurePosixPath(source.rel).stem.lower() in NOT_CARDS
         post = None
@@ -453,10 +454,13 @@ def split_posts(snap: Snapshot, known: Callable[[str], bool]) -> Split:
             files.append(file)
             continue
         read, lines, front = post
+        if not topics:
+            read = _without_topics(read, lines)
         posts += 1
         questions += len(read.questions)
-        topics = sum(q.topic for q in read.questions)
-        count = f"{len(read.questions)} questions" + (f" ({topics} topics)" if topics else "")
+        topical = sum(q.topic for q in read.questions)
+        count = f"{len(read.questions)} questions" + (f" ({topical} topics)" if topical else "")
+        topic_count += topical
         reading.append(Diagnostic(source.rel, 0, f"a post of {count}: {read.why}", "note"))
         reading += [
             Diagnostic(source.rel, part.first_line, f"left out{_lines(part)}: {part.what}", "note")
@@ -470,7 +474,7 @@ def split_posts(snap: Snapshot, known: Callable[[str], bool]) -> Split:
             sources.append(SourceFile(source.file, f"{source.rel}#{question.key}", source.subdecks))
             files.append((data, hashlib.sha256(data).hexdigest()))
     split = replace(snap, sources=tuple(sources), files=tuple(files), skipped=tuple(skipped))
-    return Split(split, said, reading, posts, questions)
+    return Split(split, said, reading, posts, questions, topic_count)
 
 
 @dataclass(frozen=True)
@@ -483,6 +487,18 @@ class Split:
     reading: list[Diagnostic]
     posts: int
     questions: int
+    topics: int = 0  # of the questions, those a topic heading names (`## 虚函数`)
+
+
+def _without_topics(read: Post, lines: list[str]) -> Post:
+    """The post without its topics (`topics = false`): each is left out, with its lines."""
+    gone: list[LeftOut] = []
+    for q in read.questions:
+        if q.topic:
+            _leave_out(lines, q.heading, q.end, f"`{q.title}`, a topic (`topics = false`)", gone)
+    kept = tuple(q for q in read.questions if not q.topic)
+    left = tuple(sorted([*read.left_out, *gone], key=lambda part: part.first_line))
+    return replace(read, questions=kept, left_out=left)
 
 
 def _lines(part: LeftOut) -> str:
