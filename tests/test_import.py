@@ -285,3 +285,17 @@ def test_import_again_updates_what_you_did_not_edit_and_keeps_what_you_did(tmp_p
     # Once more, nothing changed upstream: nothing changes here.
     third = run(["import", str(post), "-o", "cards"], tmp_path)
     assert "0 new, 0 updated, 2 unchanged, 1 edited by you" in third.stdout
+
+
+def test_import_moves_a_list_item_questions_answer_to_the_margin(tmp_path):
+    post = tmp_path / "scenes.md"
+    post.write_text(
+        "# 场景题\n\n1. 数据没有标注，怎么开始？\n   1. 主动学习：先标最不确定的\n"
+        "   2. 自训练：伪标签\n\n2. 线上比离线差，先查什么？\n   - 分布是否一致\n",
+        "utf-8",
+    )
+    assert run(["import", str(post), "-o", "cards"], tmp_path).exit_code == 0
+    text = (tmp_path / "cards" / "数据没有标注-怎么开始.md").read_text("utf-8")
+    assert (
+        "\n# 数据没有标注，怎么开始？\n\n1. 主动学习：先标最不确定的\n2. 自训练：伪标签\n" in text
+    )

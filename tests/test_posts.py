@@ -309,3 +309,36 @@ def test_topics_count_apart_and_a_setting_turns_them_off(tmp_path):
     assert "2 notes (2 from 1 post)" in off.stdout, off.stdout
     said = run(["check", "cards"], tmp_path).stderr
     assert "a.md:18: note: left out (lines 18–21): `纯虚函数`, a topic (`topics = false`)" in said
+
+
+def test_questions_written_as_list_items_with_answers_indented_under_them(tmp_path, collection):
+    text = (
+        "# 场景题\n\n"
+        "1. 老板给了你一堆没标注的数据，怎么开始训练？\n"
+        "   1. 先标一小批：主动学习挑最不确定的样本\n"
+        "   2. 再自训练：用模型给剩下的打伪标签\n\n"
+        "2. 线上效果比离线差，先查什么？\n"
+        "   - 分布：线上和训练数据的分布是否一致\n"
+        "   - 特征：线上特征是否和离线算法一致\n"
+    )
+    read = _read(text)
+    assert read.kind == "post"
+    assert [q.title for q in read.questions] == [
+        "老板给了你一堆没标注的数据，怎么开始训练？",
+        "线上效果比离线差，先查什么？",
+    ]
+    report = build_deck(write_cards(tmp_path, {"scenes.md": text}))
+    assert (report.notes, report.cards) == (2, 4)
+    import_package(collection, report.package)
+    card = card_hiding(collection, "用模型给剩下的打伪标签")
+    assert shown(card.question()).startswith("老板给了你一堆没标注的数据")
+
+
+def test_numbered_points_that_ask_inside_an_answer_stay_its_points():
+    text = (
+        "## 1. 为什么要归一化？\n\n"
+        "1. 为什么训练会不稳？\n   因为各层输入分布在变\n"
+        "2. 为什么收敛慢？\n   因为尺度不一\n\n"
+        "## 2. BN 和 LN 有什么区别？\n\n1. 维度：BN 跨样本，LN 跨特征\n"
+    )
+    assert [q.title for q in _read(text).questions] == ["为什么要归一化？", "BN 和 LN 有什么区别？"]

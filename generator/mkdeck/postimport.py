@@ -45,7 +45,7 @@ from .parse import (
     read_front_matter,
     scan_fences,
 )
-from .posts import LeftOut, Post, PostQuestion, clean_title, read_post
+from .posts import LeftOut, Post, PostQuestion, answer_lines, clean_title, read_post
 
 # A path is `<in angle brackets>` or may hold one level of parentheses (`640%20(1).gif`), as
 # CommonMark allows.
@@ -149,7 +149,7 @@ def plan_import(
             start = named[1] + 1
         answer = [
             _images(line, i, post.parent, rel, folder, images, warnings, outside)
-            for i, line in _answer(lines, start, stop)
+            for i, line in _answer(lines, question, start, stop)
         ]
         found = existing.get(origin) or existing.get(_old_origin(rel, lines, question))
         note_id = named[0] if named else found.note_id if found else None
@@ -286,12 +286,17 @@ def _tags(value: object) -> list[str]:
     return list(normalise_tags(value)) if isinstance(value, list) else []
 
 
-def _answer(lines: list[str], start: int, end: int) -> list[tuple[int, str]]:
+def _answer(
+    lines: list[str], question: PostQuestion, start: int, end: int
+) -> list[tuple[int, str]]:
+    """The answer's lines `start:end` with their indices, blank ones at either end dropped;
+    a list item's moved to the margin (`posts.answer_lines`)."""
+    written = dict(enumerate(answer_lines(lines, question), question.heading + 1))
     while start < end and is_blank(lines[start]):
         start += 1
     while end > start and is_blank(lines[end - 1]):
         end -= 1
-    return [(i, lines[i].rstrip()) for i in range(start, end)]
+    return [(i, written.get(i, lines[i]).rstrip()) for i in range(start, end)]
 
 
 def text_hash(text: str) -> str:

@@ -33,7 +33,7 @@ from pathlib import PurePosixPath
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, decode_source
 from .errors import Diagnostic, MkdeckError
-from .numbering import NUMBERED_HEADING
+from .numbering import NUMBERED_HEADING, POINT_START
 from .parse import HEADING, REFERENCES, FrontMatter, is_blank, read_front_matter, scan_fences
 
 KINDS = ("post", "card")
@@ -87,15 +87,18 @@ SHORT_TITLE = 8
 THEMATIC_BREAK = re.compile(r"^ {0,3}([*_-])(?:[ \t]*\1){2,}[ \t]*$")
 # Below this level: a line that is bold as a whole and asks (`**Q1: Explain …**`).
 BOLD_LEVEL = 7
+# Below that: a numbered list item that asks, its answer indented under it (`1. 为什么…？`).
+ITEM_LEVEL = 8
 
 
 @dataclass(frozen=True)
 class Heading:
     index: int  # line index in the file
-    level: int  # 1–6; `BOLD_LEVEL` for a bold line
+    level: int  # 1–6; `BOLD_LEVEL` for a bold line, `ITEM_LEVEL` for a list item
     title: str  # without its number, emphasis and entities
     shape: str  # how it is numbered (`1、`, `1.1`, `Q1`), "" when it is not
     asks: bool
+    indent: int = 0  # a list item's: the column its answer is indented to
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class PostQuestion:
     end: int  # the line index where its answer ends
     topic: bool  # a topic heading (`## 虚函数`), not a question
     sections: tuple[str, ...]  # the sections it stands in, outermost first
+    indent: int = 0  # a list item's answer is indented this far: moved to the margin
 
 
 @dataclass(frozen=True)
@@ -129,11 +133,15 @@ class Post:
 
 
 def read_headings(lines: list[str], fenced: list[bool], start: int) -> list[Heading]:
-    """The file's headings, and each line that is bold as a whole and asks or is numbered
-    (`**Q1: Explain self-attention.**`), below all the others: many lists write questions so."""
+    """The file's headings; below all of them, each line that is bold as a whole and asks or
+    is numbered (`**Q1: Explain self-attention.**`); below those, each numbered list item at
+    the margin that asks, with its answer indented under it. Many lists write questions so."""
     found = []
     for i in range(start, len(lines)):
         line = lines[i]
+        if not fenced[i] and (item := _asking_item(lines, fenced, i)) is not None:
+            found.append(item)
+            continue
         if fenced[i] or line.lstrip(" ")[:1] not in ("#", "*", "_"):
             continue
         m = HEADING.match(line)
@@ -147,6 +155,31 @@ def read_headings(lines: list[str], fenced: list[bool], start: int) -> list[Head
             continue  # bold text, not a question
         found.append(Heading(i, len(m.group(1)) if m else BOLD_LEVEL, title, shape, asks))
     return found
+
+
+def _asking_item(lines: list[str], fenced: list[bool], i: int) -> Heading | None:
+    """The list item at line `i` as a question: numbered at the margin, ending in a question
+    mark (an answer's points often open with `如何`), with text indented under it up to the
+    next item or heading, and nothing else at the margin."""
+    m = POINT_START.match(lines[i])
+    if m is None:
+        return None
+    title, shape = clean_title(lines[i].strip())
+    if not ENDS_ASKING.search(title):
+        return None
+    column, answered = m.end(), False
+    for j in range(i + 1, len(lines)):
+        line = lines[j]
+        if is_blank(line) or (fenced[j] and line[:1] in (" ", "\t")):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent >= min(column, 2):
+            answered = True
+            continue
+        if not (POINT_START.match(line) or HEADING.match(line)):
+            return None  # text at the margin: no answer of this item's
+        break
+    return Heading(i, ITEM_LEVEL, title, shape, True, min(column, 4)) if answered else None
 
 
 def clean_title(raw: str) -> tuple[str, str]:
@@ -219,12 +252,20 @@ def classify(
     kinds: dict[int, str] = {}
     if not headings:
         return kinds
+    # A numbered point that asks inside the answer of a heading that asks is that answer's.
+    ends = _span_ends(headings, total)
+    answering = _inside_asking(headings, ends)
+    for h in headings:
+        if h.level == ITEM_LEVEL and h.index in answering:
+            kinds[h.index] = "structure"
+    headings = [h for h in headings if h.index not in kinds]
+    if not headings:
+        return kinds
     ends = _span_ends(headings, total)
     own = _own_text(headings, lines, total)
     asks = {h.index for h in headings if h.asks}
     # Siblings: of the same level and numbering as headings that ask, and not inside the
     # answer of one that asks (`#### 2.1 Prefix LM` under `### 2. 区别是什么？` is its answer).
-    answering = _inside_asking(headings, ends)
     shapes = {(h.level, h.shape) for h in headings if h.asks and h.shape}
     asks |= {
         h.index
@@ -364,7 +405,9 @@ def _questions(
         used[key] = used.get(key, 0) + 1
         if used[key] > 1:
             key = f"{title} ({used[key]})"
-        questions.append(PostQuestion(key, title, h.index, stop, kind == "topic", sections))
+        questions.append(
+            PostQuestion(key, title, h.index, stop, kind == "topic", sections, h.indent)
+        )
     section_names = tuple(h.title for h in headings if kinds[h.index] == "section")
     return Post("post", why, tuple(questions), tuple(left), section_names)
 
@@ -400,14 +443,25 @@ def question_text(lines: list[str], front: FrontMatter, question: PostQuestion) 
         head[front.lines["id"] - 1] = ""
     gap = [""] * (question.heading - front.body)
     asked = f"# {question.title}"
-    return "\n".join([*head, *gap, asked, *lines[question.heading + 1 : question.end]])
+    return "\n".join([*head, *gap, asked, *answer_lines(lines, question)])
+
+
+def answer_lines(lines: list[str], question: PostQuestion) -> list[str]:
+    """A question's answer as written below its heading; a list item's moved to the margin."""
+    answer = lines[question.heading + 1 : question.end]
+    if not question.indent:
+        return answer
+    cut = question.indent
+    return [line[min(cut, len(line) - len(line.lstrip(" "))) :] for line in answer]
 
 
 # --- the stage: a snapshot's posts, each split into its questions ------------------------------
 
-# A line that may be a question's heading: a file with fewer than two is no post, and most
-# card files are told so without being decoded.
-_HEADING_LIKE = re.compile(rb"^ {0,3}(?:#{1,6}[ \t]|\*\*|__)", re.MULTILINE)
+# A line that may be a question's heading (a list item's only when it ends in `?`/`？`): a
+# file with fewer than two is no post, and most card files are told so without being decoded.
+_HEADING_LIKE = re.compile(
+    rb"^(?: {0,3}(?:#{1,6}[ \t]|\*\*|__)|\d{1,3}\S.*(?:\?|\xef\xbc\x9f)[ \t*]*$)", re.MULTILINE
+)
 # Where a post's path ends in the name of one of its questions (`posts/a.md#What is X?`).
 _IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
 
