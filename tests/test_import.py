@@ -299,3 +299,23 @@ def test_import_moves_a_list_item_questions_answer_to_the_margin(tmp_path):
     assert (
         "\n# 数据没有标注，怎么开始？\n\n1. 主动学习：先标最不确定的\n2. 自训练：伪标签\n" in text
     )
+
+
+def test_import_copies_obsidian_embeds_found_by_name_in_the_folder_imported(tmp_path):
+    vault = tmp_path / "vault"
+    (vault / "attachments").mkdir(parents=True)
+    (vault / "attachments" / "curve.png").write_bytes(PNG)
+    (vault / "notes").mkdir()
+    (vault / "notes" / "lr.md").write_text(
+        "## 学习率太大会怎样？\n\n1. 发散：![[curve.png|300]]\n\n"
+        "## 学习率太小会怎样？\n\n1. 收敛慢\n",
+        "utf-8",
+    )
+    result = run(["import", "vault", "-o", "cards"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    [image] = (tmp_path / "cards" / "notes" / "images").iterdir()
+    assert image.read_bytes() == PNG
+    text = (tmp_path / "cards" / "notes" / "学习率太大会怎样.md").read_text("utf-8")
+    assert f"1. 发散：![](<images/{image.name}>)" in text
+    report = build_deck(tmp_path / "cards")
+    assert not report.warnings and report.media == 1

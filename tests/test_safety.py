@@ -298,7 +298,7 @@ def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):
     copied = sorted(p.name for p in (tmp_path / "cards" / "images").iterdir())
     assert len(copied) == 1 and copied[0].startswith("ok-")
     # `..`, encoded `..`, a link out, and a file that is no image: none of them leave.
-    assert result.stderr.count("is outside the post's folder") == 5
+    assert result.stderr.count("is outside the folder imported") == 5
     assert "`img/fake.png` is not an image (by its bytes), left out" in result.stderr
     # The user's own post, asked for: what is outside is copied, if it is an image.
     again = run(["import", "posts/post.md", "-o", "mine", "--outside-images"], tmp_path)

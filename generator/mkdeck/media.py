@@ -142,6 +142,19 @@ def find_image(src: str, folder: Path, roots: tuple[Path, ...]) -> Path:
     return file
 
 
+def find_embedded(name: str, folder: Path, root: Path, index: dict[str, list[Path]]) -> Path:
+    """The file an Obsidian embed (`![[a.png]]`) names: its path from the note's folder, else
+    the file of that name (or of that name in another case) nearest to it below `root`.
+    `index` is `root`'s files by name, filled on first use (one walk for many embeds)."""
+    file = find_image(name, folder, (root,))
+    if file.is_file():
+        return file
+    if not index:
+        index.update(_files_by_name(root))
+    base = PurePosixPath(name).name
+    return _nearest(index.get(base) or index.get(base.casefold(), []), folder, file).resolve()
+
+
 def _nearest(candidates: list[Path], folder: Path, missing: Path) -> Path:
     """Of the files with the embed's name, the one closest to the card file (as Obsidian)."""
     if not candidates:
@@ -195,17 +208,14 @@ def resolve_media(
     problems: list[Diagnostic] = []
     root = cards_dir.resolve()
     roots = (root, *(folder.resolve() for folder in static))
-    by_name: dict[str, list[Path]] | None = None  # built once, if an embed needs it
+    by_name: dict[str, list[Path]] = {}  # filled once, if an embed needs it
     for path, rel, refs in images:
         for index, ref in enumerate(refs):
             written = urllib.parse.unquote(ref.src)  # as the note writes it, for messages
             file = find_image(ref.src, path.parent, roots)
             if ref.vault and not file.is_file():
-                if by_name is None:
-                    by_name = _files_by_name(root)
                 name = PurePosixPath(ref.src).name
-                candidates = by_name.get(name) or by_name.get(name.casefold(), [])
-                file = _nearest(candidates, path.parent, file).resolve()  # may point anywhere
+                file = find_embedded(ref.src, path.parent, root, by_name)  # may point anywhere
                 if file.is_file() and file.name != name:
                     problems.append(
                         Diagnostic(

@@ -27,7 +27,7 @@ import functools
 import hashlib
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -35,7 +35,7 @@ import yaml
 from .discover import decode_source
 from .errors import Diagnostic, MkdeckError
 from .files import atomic_write, unique_name
-from .media import HTML_IMAGE, find_image, is_image, is_remote
+from .media import HTML_IMAGE, find_embedded, find_image, is_image, is_remote
 from .newcard import fresh_id, slug
 from .parse import (
     ID_COMMENT,
@@ -52,6 +52,8 @@ from .posts import LeftOut, Post, PostQuestion, answer_lines, clean_title, read_
 MD_IMAGE = re.compile(
     r"(!\[[^\]]*\]\(\s*)(<[^>\n]+>|(?:[^()\s<]|\([^()\s]*\))+)((?:\s+\"[^\"]*\")?\s*\))"
 )
+# An Obsidian embed: `![[图.png]]`, `![[图.png|300]]`.
+EMBED = re.compile(r"!\[\[([^\]|#\n]+)(?:\|[^\]\n]*)?\]\]")
 ORIGIN_KEY = "imported_from"
 HASH_KEY = "imported_hash"
 HASH_LINE = re.compile(rf"^{HASH_KEY}:.*\n", re.MULTILINE)
@@ -139,6 +141,7 @@ def plan_import(
     images: dict[Path, PlannedImage] = {}
     warnings: list[Diagnostic] = []
     planned: list[PlannedCard] = []
+    vault = Vault(base.resolve())  # where an embed's file is looked for by its name
     asked = set()
     for question in read.questions:
         origin = f"{rel} › {question.key}"
@@ -148,7 +151,7 @@ def plan_import(
         if named is not None:
             start = named[1] + 1
         answer = [
-            _images(line, i, post.parent, rel, folder, images, warnings, outside)
+            _images(line, i, post.parent, rel, folder, images, warnings, outside, vault)
             for i, line in _answer(lines, question, start, stop)
         ]
         found = existing.get(origin) or existing.get(_old_origin(rel, lines, question))
@@ -315,6 +318,14 @@ def _card_markdown(
     return text.replace("\n---\n", f"\n{HASH_KEY}: {text_hash(text)}\n---\n", 1)
 
 
+@dataclass
+class Vault:
+    """The folder imported, in which an Obsidian embed names a file by its name alone."""
+
+    root: Path
+    by_name: dict[str, list[Path]] = field(default_factory=dict)  # filled on first use
+
+
 def _images(
     line: str,
     index: int,
@@ -324,27 +335,32 @@ def _images(
     images: dict[Path, PlannedImage],
     warnings: list[Diagnostic],
     outside: bool,
+    vault: Vault,
 ) -> str:
-    """Point the line's images at their copies beside the card files; leave out, with a
-    warning, the missing ones, those that are no image by their bytes, and (unless `outside`)
-    those from outside the post's folder: a shared deck must not carry someone's other files."""
+    """Point the line's images (Obsidian's embeds too) at their copies beside the card files;
+    leave out, with a warning, the missing ones, those that are no image by their bytes, and
+    (unless `outside`) those from outside the folder imported (a file's own folder, when a
+    file is named): a shared deck must not carry someone's other files."""
 
     def leave_out(m: re.Match[str], why: str, markdown: bool) -> str:
         warnings.append(Diagnostic(rel, index + 1, why, "warning"))
         return "" if markdown else m.group(1)
 
-    def keep(m: re.Match[str], markdown: bool) -> str:
-        src = m.group(2).removeprefix("<").removesuffix(">")
+    def keep(m: re.Match[str], markdown: bool, embed: bool = False) -> str:
+        src = m.group(1 if embed else 2).removeprefix("<").removesuffix(">")
         if is_remote(src):
             return m.group(0)  # a web address stays as it is
-        path = find_image(src, post_dir, (post_dir.resolve(),))  # `/images/a.png`: the post's
+        if embed:  # by its name anywhere in the folder imported, as Obsidian finds it
+            path = find_embedded(src, post_dir, vault.root, vault.by_name)
+        else:
+            path = find_image(src, post_dir, (post_dir.resolve(),))  # `/a.png`: the post's
         if not path.is_file() and outside and Path(src).is_absolute():
             path = Path(src).resolve()  # Typora's absolute path on the author's own disk
         if not path.is_file():
             return leave_out(m, f"image not found, left out: `{src}`", markdown)
-        if not outside and not path.is_relative_to(post_dir.resolve()):
+        if not outside and not path.is_relative_to(vault.root):
             why = (
-                f"image `{src}` is outside the post's folder, left out (for your own posts, "
+                f"image `{src}` is outside the folder imported, left out (for your own posts, "
                 "`mkdeck import --outside-images` copies it)"
             )
             return leave_out(m, why, markdown)
@@ -356,12 +372,16 @@ def _images(
             name = f"images/{path.stem}-{digest}{path.suffix.lower()}"
             images[path] = PlannedImage(path, f"{folder}/{name}" if folder else name)
         target = images[path].target.removeprefix(f"{folder}/" if folder else "")
-        if markdown and (m.group(2).startswith("<") or re.search(r"[\s()]", target)):
+        if embed or (markdown and (m.group(2).startswith("<") or re.search(r"[\s()]", target))):
             target = f"<{target}>"
+        if embed:
+            return f"![]({target})"
         return m.group(1) + target + (m.group(3) if markdown else "")
 
+    # Embeds last: what they become is Markdown that the patterns before would read again.
     line = MD_IMAGE.sub(lambda m: keep(m, markdown=True), line)
-    return HTML_IMAGE.sub(lambda m: keep(m, markdown=False), line)
+    line = HTML_IMAGE.sub(lambda m: keep(m, markdown=False), line)
+    return EMBED.sub(lambda m: keep(m, markdown=True, embed=True), line)
 
 
 def _imported(cards_dir: Path) -> dict[str, ImportedCard]:
