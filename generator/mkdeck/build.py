@@ -571,11 +571,17 @@ def collect(
         snap = snap or snapshot(cards_dir, config.exclude, config.static)
         data, lock_hash = snap.lock
         text = lock_text(data)
-        # Each post becomes its questions, one source each; a file the lock knows as a card
-        # file stays one.
-        split = split_posts(snap, lambda rel: has_table(text, rel), config.topics)
-        snap = split.snap
         last = memo.last_notes(lock_hash)
+        # Each post becomes its questions, one source each; a file the lock knows as a card
+        # file stays one, and one the last build read as a card file from these very bytes
+        # is one without being looked at again.
+        split = split_posts(
+            snap,
+            lambda rel: has_table(text, rel),
+            config.topics,
+            lambda rel, data_hash: rel in last and last[rel].data_hash == data_hash,
+        )
+        snap = split.snap
         tables = written_tables(text) if last else {}
         carry = {
             s.rel: CarriedNote(s, last[s.rel])

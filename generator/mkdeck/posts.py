@@ -29,7 +29,6 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import PurePosixPath
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, decode_source
 from .errors import Diagnostic, MkdeckError
@@ -459,9 +458,26 @@ def answer_lines(lines: list[str], question: PostQuestion) -> list[str]:
 
 # A line that may be a question's heading (a list item's only when it ends in `?`/`？`): a
 # file with fewer than two is no post, and most card files are told so without being decoded.
-_HEADING_LIKE = re.compile(
-    rb"^(?: {0,3}(?:#{1,6}[ \t]|\*\*|__)|\d{1,3}\S.*(?:\?|\xef\xbc\x9f)[ \t*]*$)", re.MULTILINE
-)
+_HEADING_LIKE = re.compile(rb"\n {0,3}(?:#{1,6}[ \t]|\*\*|__)")  # searched from a `\n`: fast
+_ASKING_END = re.compile(rb"(?:\?|\xef\xbc\x9f)[ \t*]*(?=\r?\n|$)")
+_NUMBERED = re.compile(rb"\d{1,3}\D")
+
+
+def _may_be_post(data: bytes) -> bool:
+    """Whether a file has two lines that may be questions' headings: headings, bold lines,
+    or numbered items that end in a question mark. Most card files have one `#` heading, and
+    are told at once."""
+    found = len(_HEADING_LIKE.findall(b"\n" + data))
+    if found >= 2:
+        return True
+    for m in _ASKING_END.finditer(data):
+        start = data.rfind(b"\n", 0, m.start()) + 1
+        found += bool(_NUMBERED.match(data, start))
+        if found >= 2:
+            return True
+    return False
+
+
 # Where a post's path ends in the name of one of its questions (`posts/a.md#What is X?`).
 _IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
 
@@ -478,12 +494,19 @@ def question_of(rel: str) -> str:
     return rel[m.end() :] if m else ""
 
 
-def split_posts(snap: Snapshot, known: Callable[[str], bool], topics: bool = True) -> Split:
+def split_posts(
+    snap: Snapshot,
+    known: Callable[[str], bool],
+    topics: bool = True,
+    settled: Callable[[str, str], bool] = lambda rel, data_hash: False,
+) -> Split:
     """The snapshot with each post replaced by its questions: one source each, named
     `post#question` (which keys its lock entry), its text that question alone, on the lines it
     has in the post. `known(rel)`: the lock knows this file as a card file, which it stays
     (reading it as a post now would give its cards new identities). `topics` False: a post's
-    headings that ask nothing are left out, and `check` says so.
+    headings that ask nothing are left out, and `check` says so. `settled(rel, data_hash)`:
+    the last build read this file, with these bytes, as a card file (a rebuild's common case,
+    not looked at again: the rule is a function of the bytes).
 
     A file that cannot be read as text is left as it is: reading it says what is wrong."""
     sources: list[SourceFile] = []
@@ -493,9 +516,9 @@ def split_posts(snap: Snapshot, known: Callable[[str], bool], topics: bool = Tru
     reading: list[Diagnostic] = []
     posts = questions = topic_count = 0
     for source, file in zip(snap.sources, snap.files, strict=True):
-        readme = PurePosixPath(source.rel).stem.lower() in NOT_CARDS
+        readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
         post = None
-        if isinstance(file, tuple) and len(_HEADING_LIKE.findall(file[0], 0)) >= 2:
+        if isinstance(file, tuple) and not settled(source.rel, file[1]) and _may_be_post(file[0]):
             post = _read_file(file[0], source.rel, not readme and known(source.rel))
         if post is None or post[0].kind == "card":
             if readme:
