@@ -3,6 +3,8 @@ card, each question's identity kept through the edits posts go through."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from helpers import (
@@ -15,6 +17,8 @@ from helpers import (
     shown,
     write_cards,
 )
+from mkdeck.build import preview
+from mkdeck.config import Config
 from mkdeck.parse import read_front_matter, scan_fences
 from mkdeck.posts import read_post
 
@@ -308,7 +312,8 @@ def test_topics_count_apart_and_a_setting_turns_them_off(tmp_path):
     off = run(["build", "cards"], tmp_path)
     assert "2 notes (2 from 1 post)" in off.stdout, off.stdout
     said = run(["check", "cards"], tmp_path).stderr
-    assert "a.md:18: note: left out (lines 18–21): `纯虚函数`, a topic (`topics = false`)" in said
+    title = "`推理优化面试题（一） › 纯虚函数`"  # short: with the post’s own title
+    assert f"a.md:18: note: left out (lines 18–21): {title}, a topic (`topics = false`)" in said
 
 
 def test_questions_written_as_list_items_with_answers_indented_under_them(tmp_path, collection):
@@ -342,3 +347,38 @@ def test_numbered_points_that_ask_inside_an_answer_stay_its_points():
         "## 2. BN 和 LN 有什么区别？\n\n1. 维度：BN 跨样本，LN 跨特征\n"
     )
     assert [q.title for q in _read(text).questions] == ["为什么要归一化？", "BN 和 LN 有什么区别？"]
+
+
+def test_the_preview_names_each_questions_post_and_line(tmp_path):
+    """Every card of a post says `post.md:line` of its own point, though all the post's
+    notes share one Source."""
+    cards = write_cards(tmp_path, {"a.md": post(KV, GQA)})
+    config = Config(root=tmp_path, cards=cards, output=tmp_path / "build", deck="Test")
+    report, page = preview(cards, config, tmp_path / "preview")
+    assert page is not None and not report.errors
+    text = (tmp_path / "preview" / "index.html").read_text("utf-8")
+    written = post(KV, GQA).split("\n")
+    lines = [n for n, line in enumerate(written, 1) if line[:2] in ("1、", "2、", "3、")]
+    assert re.findall(r'pv-where">a\.md:(\d+)', text) == [str(n) for n in lines]
+
+
+def test_a_short_title_with_no_heading_above_takes_the_posts_own_title():
+    text = (
+        "---\ntitle: Delta Lake 概览\n---\n## 一句话结论\n\n表级事务\n\n"
+        "## 为什么需要事务日志？\n\n目录不是真相\n\n## 它不保证什么？\n\n跨表事务\n"
+    )
+    assert [q.title for q in _read(text).questions] == [
+        "Delta Lake 概览 › 一句话结论",
+        "为什么需要事务日志？",
+        "它不保证什么？",
+    ]
+
+
+def test_a_docs_sites_navigation_is_no_note(tmp_path):
+    nav = "- [什么是 LoRA？](lora.md)\n- [什么是 QLoRA？](qlora.md)\n"
+    files = {"_sidebar.md": nav, "_navbar.md": nav, "SUMMARY.md": nav, "summary.md": KV}
+    result = run(["check", "cards"], write_cards(tmp_path, files).parent)
+    assert "cards/_sidebar.md: note: a docs site's navigation (docsify, GitBook)" in result.stderr
+    assert "OK: 1 note" in result.stdout  # a note named `summary.md` is a note
+    imported = run(["import", "cards", "-o", "out"], tmp_path)
+    assert "Imported into out: 1 question" in imported.stdout

@@ -770,4 +770,7 @@ def preview(
         finally:
             memo.close()
     title = config.deck_name(cards_dir)
-    return report, write_preview(report.package, lines, out_dir, title)
+    from .lockfile import read_lock
+
+    sources = {note.guid: note.path for note in read_lock(cards_dir)[0].notes}
+    return report, write_preview(report.package, lines, out_dir, title, sources)

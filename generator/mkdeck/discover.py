@@ -21,6 +21,9 @@ CARD_SUFFIXES = {".md", ".markdown"}
 # A folder's README describes the folder; it is not a question, unless it is a post of them
 # (`posts.split_posts` decides).
 NOT_CARDS = {"readme"}
+# A docs site's navigation, beside the notes it links: docsify's sidebar, navbar and cover
+# (GitBook's is `SUMMARY.md`, in capitals: a note may well be called `summary.md`).
+SITE_FILES = {"_sidebar.md", "_navbar.md", "_coverpage.md"}
 # A card file holds one question. Far past this size it is some other file (a log, an export)
 # put in the folder by mistake, and rendering it would only look like a hang.
 MAX_BYTES = 1_000_000
@@ -95,6 +98,9 @@ def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> 
     match the path in the cards folder, `*` across folders too (`drafts/*`, `*.draft.md`)."""
     if rel.lower().endswith(".excalidraw.md"):
         return "an Excalidraw drawing: not a card"
+    name = rel.rpartition("/")[2]
+    if name.lower() in SITE_FILES or name == "SUMMARY.md":
+        return "a docs site's navigation (docsify, GitBook): not a card"
     if any(folder.lower() == "templates" for folder in folders):
         return "in a templates folder: not a card"
     for pattern in exclude:

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from .discover import decode_source
+from .discover import CARD_SUFFIXES, NOT_CARDS, decode_source, not_a_card
 from .errors import Diagnostic, MkdeckError
 from .files import atomic_write, unique_name
 from .media import HTML_IMAGE, find_embedded, find_image, is_image, is_remote
@@ -99,14 +99,17 @@ class ImportPlan:
 
 def posts_in(paths: list[Path]) -> list[tuple[Path, Path]]:
     """Each Markdown file named, or below a folder named, with the folder it was found in (a
-    file named itself: its own folder), in a stable order; hidden ones are not posts."""
+    file named itself: its own folder), in a stable order. In a folder, what the build never
+    reads as notes is not imported either: hidden files, drawings, templates, a docs site's
+    navigation."""
     found = []
     for path in paths:
         if path.is_dir():
             for post in sorted(path.rglob("*")):
                 rel = post.relative_to(path)
                 visible = not any(part.startswith(".") for part in rel.parts)
-                if visible and post.is_file() and post.suffix.lower() in (".md", ".markdown"):
+                note = not_a_card(rel.as_posix(), rel.parent.parts, ()) is None
+                if visible and note and post.is_file() and post.suffix.lower() in CARD_SUFFIXES:
                     found.append((post, path))
         else:
             found.append((path, path.parent))
@@ -132,6 +135,9 @@ def plan_import(
     fenced = scan_fences(lines, front.body, rel)
     read = read_post(lines, fenced, front)
     skipped: list[Diagnostic] = []
+    if read.kind == "card" and post.stem.lower() in NOT_CARDS:  # as the build reads it
+        why = "a README describes its folder: not imported (unless it is a post)"
+        return ImportPlan(rel, (), (), (), (), (), (Diagnostic(rel, 0, why, "note"),))
     if read.kind == "card":  # one question: the whole file is its card
         read, skipped = _one_question(lines, front.body, rel)
 

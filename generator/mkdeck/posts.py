@@ -240,7 +240,9 @@ def read_post(
         kind, why = "post", f"{len(asked)} of its headings ask, each with an answer"
     if kind == "card":
         return Post("card", why)
-    return _questions(lines, fenced, front.body, headings, kinds, why)
+    named = front.data.get("title")
+    root = clean_title(named)[0] if isinstance(named, str) and named.strip() else ""
+    return _questions(lines, fenced, front.body, headings, kinds, why, root)
 
 
 def classify(
@@ -355,7 +357,10 @@ def _questions(
     headings: list[Heading],
     kinds: dict[int, str],
     why: str,
+    root: str = "",
 ) -> Post:
+    """The post's questions and what it leaves out. `root` is the post's own title from its
+    front matter: the context of a short title with no heading above it."""
     left: list[LeftOut] = []
     questions: list[PostQuestion] = []
     used: dict[str, int] = {}
@@ -397,7 +402,7 @@ def _questions(
         _leave_out(lines, stop, nxt, after, left)
         sections = tuple(s.title for s in chain if kinds[s.index] == "section")
         title = h.title
-        parent = chain[-2].title if len(chain) > 1 else ""
+        parent = chain[-2].title if len(chain) > 1 else root
         if parent and len(title) <= SHORT_TITLE and not h.asks:
             title = f"{parent} › {title}"
         key = title

@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,12 +72,18 @@ def mathjax_folder() -> Path | None:
 
 
 def write_preview(
-    package: Path, lines: dict[tuple[str, int], int], out: Path, title: str
+    package: Path,
+    lines: dict[tuple[str, int], int],
+    out: Path,
+    title: str,
+    sources: Mapping[str, str] | None = None,
 ) -> Preview:
     """Render every card of `package` with Anki and write `out/index.html` beside its media
-    and MathJax. `lines` maps (card file, cloze ordinal) to the line its point starts on."""
+    and MathJax. `lines` maps (card file, cloze ordinal) to the line its point starts on;
+    `sources` a note's GUID to the source it was built from (a question of a post is
+    `post.md#question`, and all of a post's notes show the post as their Source)."""
     out.mkdir(parents=True, exist_ok=True)
-    cards = _render(package, lines, out)
+    cards = _render(package, lines, out, sources or {})
     source = mathjax_folder()
     if source is not None:
         extensions = sorted(p.relative_to(source) for p in (source / EXTENSIONS).glob("*.js"))
@@ -89,7 +96,12 @@ def write_preview(
     return Preview(page, len(cards), source is not None)
 
 
-def _render(package: Path, lines: dict[tuple[str, int], int], media_to: Path) -> list[PreviewCard]:
+def _render(
+    package: Path,
+    lines: dict[tuple[str, int], int],
+    media_to: Path,
+    sources: Mapping[str, str],
+) -> list[PreviewCard]:
     """Import into a scratch collection; each card as Anki renders it, in source order."""
     collection_class = anki_collection("pip install 'mkdeck[preview]'")
     with tempfile.TemporaryDirectory(prefix="mkdeck-preview-") as scratch:
@@ -99,8 +111,9 @@ def _render(package: Path, lines: dict[tuple[str, int], int], media_to: Path) ->
             cards = []
             for cid in col.find_cards(""):
                 card = col.get_card(cid)
-                rel, ordinal = html.unescape(card.note()["Source"]), card.ord + 1
-                line = lines.get((rel, ordinal), 0)
+                note = card.note()
+                rel, ordinal = html.unescape(note["Source"]), card.ord + 1
+                line = lines.get((sources.get(note.guid, rel), ordinal), 0)
                 front, back = STYLE.sub("", card.question()), STYLE.sub("", card.answer())
                 cards.append(PreviewCard(f"{rel}:{line}" if line else rel, ordinal, front, back))
             for file in Path(col.media.dir()).iterdir():
