@@ -382,3 +382,16 @@ def test_a_docs_sites_navigation_is_no_note(tmp_path):
     assert "OK: 1 note" in result.stdout  # a note named `summary.md` is a note
     imported = run(["import", "cards", "-o", "out"], tmp_path)
     assert "Imported into out: 1 question" in imported.stdout
+
+
+def test_a_post_cut_down_to_one_question_stays_a_post_and_keeps_its_history(tmp_path, collection):
+    cards = _answered(tmp_path, collection, {"a.md": post(KV, GQA, ROPE)})
+    rope = card_hiding(collection, "按位置把查询和键")
+    (cards / "a.md").write_text(post(ROPE), "utf-8")
+    second = build_deck(cards, now=1_800_000_100)
+    assert (second.posts, second.notes) == (1, 1)
+    import_package(collection, second.package)
+    assert card_hiding(collection, "按位置把查询和键").nid == rope.nid
+    assert reviews(collection, rope.id) == 1
+    said = run(["check", "cards"], tmp_path).stderr
+    assert "a.md: note: a post of 1 question: mkdeck.lock knows it as a post" in said

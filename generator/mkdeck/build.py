@@ -561,7 +561,7 @@ def collect(
     """
     from .assemble import Card, CarriedNote
     from .identify import duplicate_ids, identify, retired_points
-    from .lockfile import has_table, written_tables
+    from .lockfile import known_as, written_tables
     from .media import resolve_media
     from .posts import split_posts
     from .readcards import CardRead, read_cards
@@ -577,7 +577,7 @@ def collect(
         # is one without being looked at again.
         split = split_posts(
             snap,
-            lambda rel: has_table(text, rel),
+            known_as(text),
             config.topics,
             lambda rel, data_hash: rel in last and last[rel].data_hash == data_hash,
         )

@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -207,9 +207,27 @@ def _read_own_format(lines: list[str]) -> dict | None:
     return data if points is None else None
 
 
-def has_table(text: str, path: str) -> bool:
-    """Whether a lock's text, as mkdeck writes it, holds a table for `path`."""
-    return f"\n[{_str(path)}]\n" in text
+def known_as(text: str) -> Callable[[str], str | None]:
+    """How a lock's text, as mkdeck writes it, knows a file: as a "card" file (a table at its
+    path), as a "post" (tables of its questions, `post.md#…`), or not at all (None)."""
+    posts: set[str] = set()
+    if "#" in text:  # most decks hold no post: no need to look
+        for m in _POST_TABLE.finditer(text):
+            with contextlib.suppress(ValueError):
+                posts.add(json.loads(m.group(1) + '"'))
+
+    def known(path: str) -> str | None:
+        if path in posts:
+            return "post"
+        return "card" if f"\n[{_str(path)}]\n" in text else None
+
+    return known
+
+
+# A table of a question of a post: `["posts/a.md#What is X?"]`.
+_POST_TABLE = re.compile(
+    r'^\[("(?:[^"\\\n]|\\.)*?\.(?:md|markdown))#', re.MULTILINE | re.IGNORECASE
+)
 
 
 def _line_of_table(lines: list[str], key: str) -> int:

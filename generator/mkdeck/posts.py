@@ -214,20 +214,24 @@ def _unwrap(text: str) -> str:
 
 
 def read_post(
-    lines: list[str], fenced: list[bool], front: FrontMatter, known: bool = False
+    lines: list[str], fenced: list[bool], front: FrontMatter, known: str | None = None
 ) -> Post:
     """How a file reads: by its front matter's `kind`, else by the rule (module docstring).
-    `known`: the lock knows it as a card file, which it stays until `kind: post` says
-    otherwise (read as a post now, its questions would be new notes)."""
+    `known` is how the lock knows it: as a "card" file, which it stays until `kind: post` says
+    otherwise (read as a post now, its questions would be new notes), or as a "post", which
+    it stays while any heading in it has an answer (down to one question, its note is kept)."""
     headings = read_headings(lines, fenced, front.body)
     kinds = classify(headings, lines, fenced, len(lines))
     asked = [h for h in headings if kinds[h.index] == "question" and h.asks]
     said = front.data.get("kind")
+    answered = any(kinds[h.index] in ("question", "topic") for h in headings)
     if said in KINDS:
         kind, why = str(said), f"`kind: {said}` in its front matter"
+    elif known == "post" and answered and front.data.get("id") is None:
+        kind, why = "post", "mkdeck.lock knows it as a post"
     elif len(asked) < 2:
         kind, why = "card", "fewer than two of its headings ask"
-    elif front.data.get("id") is not None or known:
+    elif front.data.get("id") is not None or known == "card":
         what = "it has an `id`" if front.data.get("id") is not None else "mkdeck.lock knows it"
         kind, why = (
             "card",
@@ -501,17 +505,17 @@ def question_of(rel: str) -> str:
 
 def split_posts(
     snap: Snapshot,
-    known: Callable[[str], bool],
+    known: Callable[[str], str | None],
     topics: bool = True,
     settled: Callable[[str, str], bool] = lambda rel, data_hash: False,
 ) -> Split:
     """The snapshot with each post replaced by its questions: one source each, named
     `post#question` (which keys its lock entry), its text that question alone, on the lines it
-    has in the post. `known(rel)`: the lock knows this file as a card file, which it stays
-    (reading it as a post now would give its cards new identities). `topics` False: a post's
-    headings that ask nothing are left out, and `check` says so. `settled(rel, data_hash)`:
-    the last build read this file, with these bytes, as a card file (a rebuild's common case,
-    not looked at again: the rule is a function of the bytes).
+    has in the post. `known(rel)`: how the lock knows this file, "card" or "post" (None: not
+    at all), as which it stays (read the other way, its cards would get new identities).
+    `topics` False: a post's headings that ask nothing are left out, and `check` says so.
+    `settled(rel, data_hash)`: the last build read this file, with these bytes, as a card
+    file (a rebuild's common case, not looked at again: the rule is a function of the bytes).
 
     A file that cannot be read as text is left as it is: reading it says what is wrong."""
     sources: list[SourceFile] = []
@@ -523,8 +527,10 @@ def split_posts(
     for source, file in zip(snap.sources, snap.files, strict=True):
         readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
         post = None
-        if isinstance(file, tuple) and not settled(source.rel, file[1]) and _may_be_post(file[0]):
-            post = _read_file(file[0], source.rel, not readme and known(source.rel))
+        if isinstance(file, tuple) and not settled(source.rel, file[1]):
+            lock_says = None if readme else known(source.rel)
+            if lock_says == "post" or _may_be_post(file[0]):
+                post = _read_file(file[0], source.rel, lock_says)
         if post is None or post[0].kind == "card":
             if readme:
                 why = "a README describes its folder: not a card"
@@ -541,7 +547,8 @@ def split_posts(
         posts += 1
         questions += len(read.questions)
         topical = sum(q.topic for q in read.questions)
-        count = f"{len(read.questions)} questions" + (f" ({topical} topics)" if topical else "")
+        n = len(read.questions)
+        count = f"{n} question{'s' * (n != 1)}" + (f" ({topical} topics)" if topical else "")
         topic_count += topical
         reading.append(Diagnostic(source.rel, 0, f"a post of {count}: {read.why}", "note"))
         reading += [
@@ -589,7 +596,9 @@ def _lines(part: LeftOut) -> str:
     return f" (lines {part.first_line}–{part.last_line})"
 
 
-def _read_file(data: bytes, rel: str, known: bool) -> tuple[Post, list[str], FrontMatter] | None:
+def _read_file(
+    data: bytes, rel: str, known: str | None
+) -> tuple[Post, list[str], FrontMatter] | None:
     """How a file reads, with its lines and front matter; None: it cannot be read as text
     (its read says why)."""
     try:
