@@ -62,8 +62,14 @@ def test_watch_rebuilds_on_save_and_keeps_the_last_good_package(tmp_path):
         assert "c.md: 2 notes, 3 cards" in line and "1 file left out" in line
         assert package.read_bytes() == good
 
+        (cards / "a.md").write_text("# A？\n\n1. 一\n2. 另一点\n", "utf-8")
+        assert "a.md: 2 notes, 4 cards" in _wait_for(out, "a.md: 2 notes")
+        # The error of c.md, unchanged, is not printed on every save.
+        assert sum("never closed" in line for line in err) == 1
+
         (cards / "c.md").write_text("# C？\n\n1. 四\n", "utf-8")
-        assert "c.md: 3 notes, 4 cards" in _wait_for(out, "c.md: 3 notes")
+        assert "c.md: 3 notes, 5 cards" in _wait_for(out, "c.md: 3 notes")
+        assert "resolved: cards/c.md:5" in _wait_for(err, "resolved")
         (cards / ".c.md.swp").write_text("vim swap", "utf-8")  # an editor's file: no build
         time.sleep(1.0)
         assert not any(".swp" in line for line in out + err)
@@ -130,4 +136,5 @@ def test_watch_with_sync_imports_each_good_build(tmp_path):
 def test_watching_a_folder_that_is_not_there_is_an_error(tmp_path):
     result = run(["watch", "nowhere"], tmp_path)
     assert result.exit_code == 1
-    assert "nowhere: error: cards folder not found: nothing to watch" in result.stderr
+    assert "nowhere: error: cards folder not found (looked for " in result.stderr
+    assert "name your notes' folder: `mkdeck build NOTES_DIR`" in result.stderr

@@ -32,13 +32,18 @@ def _color() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
 
 
-def _echo_diagnostic(d: Diagnostic, cards_dir: Path | None = None) -> None:
-    """`path:line: severity: message`, the path as typed from here so editors can jump to it."""
-    style = {"error": "red", "warning": "yellow", "note": "cyan"}[d.severity]
+def _located(d: Diagnostic, cards_dir: Path | None) -> str:
+    """`path:line`, the path as typed from here (below the cards folder for a card file's)."""
     path = Path(d.path)
     if cards_dir is not None and not path.is_absolute():
         path = cards_dir / path
-    where = f"{_display(path)}:{d.line}" if d.line else _display(path)
+    return _display(path) + d.where.removeprefix(d.path)
+
+
+def _echo_diagnostic(d: Diagnostic, cards_dir: Path | None = None) -> None:
+    """`path:line: severity: message`, the path as typed from here so editors can jump to it."""
+    style = {"error": "red", "warning": "yellow", "note": "cyan"}[d.severity]
+    where = _located(d, cards_dir)
     if not d.path:  # about no file: Anki, the network, the command line
         where = "mkdeck"
     click.echo(
@@ -115,6 +120,31 @@ def _display(path: Path | None) -> str:
 def _fail(exc: MkdeckError, base: Path | None = None) -> NoReturn:
     _echo_diagnostic(exc.diagnostic, base)
     sys.exit(1)
+
+
+def _cards_folder(given: Path | None, config: Config) -> Path:
+    """The cards folder a command reads: the one named, else the configured one. One that is
+    not there is an error that says where mkdeck looked and how to name the folder."""
+    cards_dir = given or config.cards
+    if cards_dir.is_dir():
+        return cards_dir
+    if given is None and config.source is not None and config.cards_line:
+        where = MkdeckError(
+            f"the cards folder `{_display(cards_dir)}` that `cards` names is not there: fix the "
+            "setting, or name the folder (`mkdeck build NOTES_DIR`)",
+            str(config.source),
+            config.cards_line,
+        )
+    else:
+        how = (
+            "run mkdeck in the folder that holds `cards/`, or name your notes' folder: "
+            '`mkdeck build NOTES_DIR` (or set `cards = "NOTES_DIR"` under [tool.mkdeck] in '
+            "pyproject.toml)"
+        )
+        where = MkdeckError(
+            f"cards folder not found (looked for {cards_dir.resolve()}): {how}", str(cards_dir)
+        )
+    _fail(where)
 
 
 def _config(cards_dir: Path | None = None) -> Config:
@@ -220,7 +250,7 @@ def build_command(
     from .build import build
 
     config = _config(cards_dir)
-    cards_dir = cards_dir or config.cards
+    cards_dir = _cards_folder(cards_dir, config)
     out = output or config.package_path(cards_dir)
     report = build(
         cards_dir, out, config, progress=_ProgressBar(), strict=strict, use_cache=not no_cache
@@ -264,7 +294,7 @@ def sync_command(
     from .sync import sync_package
 
     config = _config(cards_dir)
-    cards_dir = cards_dir or config.cards
+    cards_dir = _cards_folder(cards_dir, config)
     report = build(cards_dir, config.package_path(cards_dir), config, _ProgressBar(), strict)
     _report_problems(report, cards_dir, "; nothing written, nothing synced")
     assert report.package is not None
@@ -317,17 +347,23 @@ def watch_command(
 ) -> None:
     """Build again on every save of a card file, an image or the settings.
 
-    One line a rebuild: what changed, notes and cards, seconds. A build with
-    errors prints them and keeps the last good package. Stop with Ctrl-C.
+    One line a rebuild: what changed, notes and cards, seconds. Problems are
+    printed once, when they appear, and named again when they are resolved. A
+    build with errors keeps the last good package. Stop with Ctrl-C.
     """
     from . import watch
 
     given = cards_dir
     config = _config(given)
-    cards_dir = given or config.cards
+    cards_dir = _cards_folder(given, config)
     out = config.package_path(cards_dir)
 
+    # What the last build said: a save prints only what changed since, not every warning of
+    # a large deck again (the status line would be lost under them).
+    said: set[Diagnostic] = set()
+
     def rebuild(what: str) -> None:
+        nonlocal said
         stamp = time.strftime("%H:%M:%S")
         done = watch.rebuild(
             cards_dir, given, also_sync, collection, profile, watch.AnkiConnect(url, key, timeout)
@@ -337,12 +373,26 @@ def watch_command(
             click.echo(f"{stamp} {what}: the settings have an error", err=True, color=_color())
             return
         assert done.report is not None
+        now = set(done.report.diagnostics)
         for d in done.report.diagnostics:
-            _echo_diagnostic(d, cards_dir)
+            if d not in said:
+                _echo_diagnostic(d, cards_dir)
+        gone = sorted(said - now)
+        said = now
+        if gone:
+            shown = "; ".join(
+                _display(cards_dir / d.path) + d.where.removeprefix(d.path) for d in gone[:5]
+            )
+            more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
+            click.echo(f"{stamp} resolved: {shown}{more}", err=True, color=_color())
         if done.report.errors and done.report.package is None:
+            kept = (
+                f"{_display(done.package)} stays as it was"
+                if done.package is not None and done.package.is_file()
+                else "nothing written"
+            )
             click.echo(
-                f"{stamp} {what}: {_count(len(done.report.errors), 'error')}; "
-                f"{_display(done.package)} stays as it was",
+                f"{stamp} {what}: {_count(len(done.report.errors), 'error')}; {kept}",
                 err=True,
                 color=_color(),
             )
@@ -379,7 +429,7 @@ def preview_command(cards_dir: Path | None, output: Path | None) -> None:
     from .build import preview
 
     config = _config(cards_dir)
-    cards_dir = cards_dir or config.cards
+    cards_dir = _cards_folder(cards_dir, config)
     out = output or config.package_path(cards_dir).parent / "preview"
     try:
         report, page = preview(cards_dir, config, out, _ProgressBar())
@@ -408,7 +458,7 @@ def check_command(cards_dir: Path | None, strict: bool) -> None:
     from .build import check
 
     config = _config(cards_dir)
-    cards_dir = cards_dir or config.cards
+    cards_dir = _cards_folder(cards_dir, config)
     report = check(cards_dir, config, progress=_ProgressBar(), strict=strict)
     _report_problems(report, cards_dir, "")
     click.echo(f"OK: {_summary(report)}", color=_color())

@@ -12,6 +12,7 @@ builds with equal settings render a file identically.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ POINT_RULES = ("numbered", "lists", "auto")
 LISTS = {"exclude", "static"}
 TABLE_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*mkdeck\s*\]\s*(?:#.*)?$")
 ANY_HEADER = re.compile(r"^\s*\[")
+# Where `tomllib` says a syntax error is: `(at line 2, column 15)`.
+TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 
 
@@ -68,6 +71,7 @@ class Config:
     static: tuple[Path, ...] = ()  # where `/images/a.png` may be, besides the cards folder
     points: str = "auto"
     topics: bool = True
+    cards_line: int = 0  # where `cards` is set in `source`
 
     @property
     def render_settings(self) -> RenderSettings:
@@ -113,10 +117,26 @@ def _mkdeck_table(pyproject: Path) -> dict | None:
         except OSError:
             mentions = False
         if mentions:
-            raise MkdeckError(f"cannot read settings: {exc}", str(pyproject)) from exc
+            where = TOML_WHERE.search(str(exc))
+            line, column = (int(where.group(1)), int(where.group(2))) if where else (0, 0)
+            problem = TOML_WHERE.sub("", str(exc)).strip()
+            raise MkdeckError(
+                f"cannot read settings: {problem}", str(pyproject), line, column=column
+            ) from exc
         return None
     tool = data.get("tool")
     table = tool.get("mkdeck") if isinstance(tool, dict) else None
+    if table is None and isinstance(tool, dict):
+        # `[tool.mkdek]`: settings the user meant for mkdeck, silently ignored otherwise.
+        near = difflib.get_close_matches("mkdeck", [str(name) for name in tool], 1, 0.7)
+        if near:
+            text = pyproject.read_text(encoding="utf-8").split("\n")
+            line = next((i for i, t in enumerate(text, 1) if near[0] in t and "[" in t), 0)
+            raise MkdeckError(
+                f"`[tool.{near[0]}]` is no table mkdeck reads: name it `[tool.mkdeck]`",
+                str(pyproject),
+                line,
+            )
     return table if isinstance(table, dict) else None
 
 
@@ -168,6 +188,7 @@ def _config(pyproject: Path, table: dict) -> Config:
         static=tuple(root / folder for folder in table.get("static", ())),
         points=table.get("points", "auto"),
         topics=table.get("topics", True),
+        cards_line=lines.get("cards", 0),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import shlex
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -122,9 +123,12 @@ def decode_source(data: bytes, rel: str) -> str:
         hint = ""
         try:
             data.decode("gb18030")
+            name = shlex.quote(rel)
+            temporary = shlex.quote(rel + ".utf8")
             hint = (
-                "; it looks like GBK/GB18030 (common for Chinese notes): convert it with "
-                "`iconv -f GB18030 -t UTF-8`, or re-save it as UTF-8 in your editor"
+                "; it looks like GBK/GB18030 (common for Chinese notes): re-save it as UTF-8 in "
+                f"your editor, or convert it in the cards folder with `iconv -f GB18030 -t UTF-8 "
+                f"{name} > {temporary} && mv {temporary} {name}`"
             )
         except UnicodeDecodeError:
             pass

@@ -24,10 +24,17 @@ class Diagnostic:
     line: int
     message: str
     severity: Severity = "error"
+    column: int = 0  # where on the line, when known (a settings file's syntax error)
+
+    @property
+    def where(self) -> str:
+        """`path:line:column`, as far as known."""
+        if not self.line:
+            return self.path
+        return f"{self.path}:{self.line}" + (f":{self.column}" if self.column else "")
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.severity}: {self.message}"
+        return f"{self.where}: {self.severity}: {self.message}"
 
 
 class MkdeckError(click.ClickException):
@@ -38,17 +45,23 @@ class MkdeckError(click.ClickException):
     """
 
     def __init__(
-        self, message: str, path: str = "", line: int = 0, severity: Severity = "error"
+        self,
+        message: str,
+        path: str = "",
+        line: int = 0,
+        severity: Severity = "error",
+        column: int = 0,
     ) -> None:
         super().__init__(message)
         self.path = path
         self.line = line
+        self.column = column
         # A warning stops work on one file only (a file that holds no card is skipped).
         self.severity: Severity = severity
 
     @property
     def diagnostic(self) -> Diagnostic:
-        return Diagnostic(self.path, self.line, self.message, self.severity)
+        return Diagnostic(self.path, self.line, self.message, self.severity, self.column)
 
     def format_message(self) -> str:
         return str(self.diagnostic) if self.path else self.message

@@ -280,7 +280,8 @@ def modification_time(previous: LockedNote | None, digest: str, now: int) -> int
 
 
 def duplicate_ids(questions: Sequence[Question]) -> list[Diagnostic]:
-    """Two files with one `id` would be one note: each gets an error."""
+    """Two files with one `id` would be one note: the second gets an error, the first a note,
+    so that each is named by a path the user can open."""
     first: dict[str, Question] = {}
     problems = []
     for q in questions:
@@ -294,6 +295,14 @@ def duplicate_ids(questions: Sequence[Question]) -> list[Diagnostic]:
                     q.id_line,
                     f"id `{q.id}` is already used by {file_of(other.rel)}:{other.id_line}"
                     " (each card file needs its own id)",
+                )
+            )
+            problems.append(
+                Diagnostic(
+                    other.rel,
+                    other.id_line,
+                    f"id `{q.id}` is used again by {file_of(q.rel)}:{q.id_line}",
+                    "note",
                 )
             )
     return problems

@@ -1,0 +1,73 @@
+"""What a new user meets on the first day: every message says where and how to go on."""
+
+from __future__ import annotations
+
+import subprocess
+
+from helpers import run, write_cards
+
+ONE = "# 为什么要除以根号 d？\n\n1. 方差：点积的方差随维度增长\n"
+
+
+def test_a_missing_cards_folder_says_where_mkdeck_looked_and_how_to_name_one(tmp_path):
+    result = run(["build"], tmp_path)
+    assert result.exit_code == 1
+    said = result.stderr
+    assert f"cards: error: cards folder not found (looked for {tmp_path.resolve()}/cards)" in said
+    assert "`mkdeck build NOTES_DIR`" in said and "Traceback" not in said
+
+
+def test_a_cards_setting_that_names_no_folder_points_at_its_line(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.mkdeck]\ndeck = "D"\ncards = "card"\n')
+    write_cards(tmp_path, {"a.md": ONE})
+    result = run(["check"], tmp_path)
+    assert result.exit_code == 1
+    assert "pyproject.toml:3: error: the cards folder `card` that `cards` names is not there" in (
+        result.stderr
+    )
+
+
+def test_a_misspelt_table_is_said_not_ignored(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.mkdek]\ndeck = "D"\n')
+    write_cards(tmp_path, {"a.md": ONE})
+    result = run(["build"], tmp_path)
+    assert result.exit_code == 1
+    expected = "pyproject.toml:4: error: `[tool.mkdek]` is no table mkdeck reads: name it"
+    assert expected in result.stderr
+
+
+def test_a_settings_syntax_error_names_its_line_and_column(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.mkdeck]\ncards = "cards\n')
+    result = run(["build"], tmp_path)
+    assert result.exit_code == 1
+    assert "pyproject.toml:2:15: error: cannot read settings: Illegal character" in result.stderr
+
+
+def test_a_duplicate_id_names_both_files_as_paths_to_open(tmp_path):
+    card = "---\nid: same\n---\n# 问？\n\n1. 一\n"
+    write_cards(tmp_path, {"a.md": card, "sub/b.md": card})
+    said = run(["check"], tmp_path).stderr
+    assert "cards/sub/b.md:2: error: id `same` is already used by a.md:2" in said
+    assert "cards/a.md:2: note: id `same` is used again by sub/b.md:2" in said
+
+
+def test_the_gbk_hint_is_a_command_that_converts_the_file_safely(tmp_path):
+    cards = write_cards(tmp_path, {"老 笔记.md": ONE.encode("gb18030")})
+    said = run(["check"], tmp_path).stderr
+    command = said.split("convert it in the cards folder with `")[1].split("`")[0]
+    subprocess.run(command, shell=True, cwd=cards, check=True)
+    assert (cards / "老 笔记.md").read_text("utf-8") == ONE
+    assert run(["check"], tmp_path).exit_code == 0
+
+
+def test_new_gives_a_readable_id_and_will_not_ask_a_question_twice(tmp_path):
+    first = run(["new", "为什么要除以根号d？"], tmp_path)
+    assert first.exit_code == 0
+    text = (tmp_path / "cards" / "为什么要除以根号d.md").read_text("utf-8")
+    assert text.startswith("---\nid: 为什么要除以根号d-")
+    again = run(["new", "为什么要除以根号d？"], tmp_path)
+    assert again.exit_code == 1
+    assert "cards/为什么要除以根号d.md:5: error: a card file asks this question already" in (
+        again.stderr
+    )
+    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["为什么要除以根号d.md"]
