@@ -71,3 +71,17 @@ def test_new_gives_a_readable_id_and_will_not_ask_a_question_twice(tmp_path):
         again.stderr
     )
     assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["为什么要除以根号d.md"]
+
+
+def test_install_hints_name_this_distribution_as_it_was_installed(tmp_path, monkeypatch):
+    """`mkdeck` on PyPI is another project: a hint never says `pip install 'mkdeck[…]'`. In a
+    clone (an editable install, as the README's commands make), it installs into the clone."""
+    from pathlib import Path
+
+    from mkdeck import install_hint
+
+    project = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(project)
+    assert install_hint("preview").endswith(" install -e '.[preview]'")
+    monkeypatch.chdir(tmp_path)
+    assert install_hint("anki").endswith(f" install -e '{project}[anki]'")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from . import __version__
+from . import __version__, install_hint
 from .config import Config, load_config
 from .errors import Diagnostic, MkdeckError
 
@@ -287,7 +287,7 @@ def sync_command(
     \b
     Anki running with AnkiConnect: the package is sent to it.
     Anki closed: the profile's collection is opened and imported into
-    (needs pip install 'mkdeck[anki]'). Review history is kept, notes you
+    (needs the `anki` extra). Review history is kept, notes you
     edited in Anki are kept until their Markdown changes, nothing is deleted.
     """
     from .build import build
@@ -424,7 +424,7 @@ def preview_command(cards_dir: Path | None, output: Path | None) -> None:
     """Write an offline page of every card as the phone shows it, day and night.
 
     Cards are rendered by Anki's own renderer and formulas by MathJax 3, both
-    installed with pip install 'mkdeck[preview]'. Open the page in a browser.
+    installed with the `preview` extra. Open the page in a browser.
     """
     from .build import preview
 
@@ -439,8 +439,7 @@ def preview_command(cards_dir: Path | None, output: Path | None) -> None:
     assert page is not None
     if not page.mathjax:
         click.echo(
-            "mkdeck: MathJax 3 was not found, so formulas show as TeX: "
-            "pip install 'mkdeck[preview]'",
+            "mkdeck: MathJax 3 was not found, so formulas show as TeX: " + install_hint("preview"),
             err=True,
             color=_color(),
         )

@@ -7,7 +7,7 @@ question, names each card's `path:line`, switches between day and night, and sho
 width. Formulas are typeset by MathJax 3, copied beside the page and configured as Anki
 configures it (`ts/mathjax` in Anki's source: `\\[…\\]` display math, no `$`, the `noerrors`,
 `mathtools` and `mhchem` packages); the MathJax build comes from the `django-static-mathjax`
-package, installed with `pip install 'mkdeck[preview]'`.
+package, installed with the `preview` extra (`pip install 'mkdeck-anki[preview]'`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import install_hint
 from .notetype import css
 from .sync import anki_collection, import_as_file_import
 
@@ -103,7 +104,7 @@ def _render(
     sources: Mapping[str, str],
 ) -> list[PreviewCard]:
     """Import into a scratch collection; each card as Anki renders it, in source order."""
-    collection_class = anki_collection("pip install 'mkdeck[preview]'")
+    collection_class = anki_collection(install_hint("preview"))
     with tempfile.TemporaryDirectory(prefix="mkdeck-preview-") as scratch:
         col = collection_class(str(Path(scratch) / "collection.anki2"))
         try:

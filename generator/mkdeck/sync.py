@@ -7,7 +7,7 @@ sync never writes notes one by one with rules of its own:
 - Anki is running with the AnkiConnect add-on: AnkiConnect's `importPackage` asks the running
   Anki to import the file.
 - Anki is closed: the profile's collection is opened with Anki's own backend (the `anki`
-  package, `pip install 'mkdeck[anki]'`) and the package imported there. A collection that Anki
+  package, the `anki` extra) and the package imported there. A collection that Anki
   has open is refused by the backend itself, and sync says what to do.
 """
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import install_hint
 from .errors import MkdeckError
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
@@ -117,7 +118,7 @@ def import_as_file_import(col: Any, package: Path) -> Any:
 def import_into_collection(package: Path, collection: Path) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open."""
     collection_class = anki_collection(
-        "pip install 'mkdeck[anki]' (or start Anki with the AnkiConnect add-on, code "
+        f"{install_hint('anki')} (or start Anki with the AnkiConnect add-on, code "
         f"{ANKICONNECT_CODE}, to sync while it runs)"
     )
     from anki.errors import DBError
