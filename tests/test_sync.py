@@ -152,6 +152,9 @@ class _AnkiConnect(BaseHTTPRequestHandler):
     key: str | None = None
     delay = 0.0
     fail: str | None = None
+    # Its profiles, and the one open: only "User 1" has the collection imports land in.
+    profiles: tuple[str, ...] = ("User 1",)
+    open_profile = "User 1"
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -160,6 +163,15 @@ class _AnkiConnect(BaseHTTPRequestHandler):
             reply = {"result": None, "error": "valid api key must be provided"}
         elif self.fail:
             reply = {"result": None, "error": self.fail}
+        elif request["action"] == "getProfiles":
+            reply = {"result": list(self.profiles), "error": None}
+        elif request["action"] == "loadProfile":
+            known = request["params"]["name"] in self.profiles
+            if known:
+                type(self).open_profile = request["params"]["name"]
+            reply = {"result": known, "error": None}
+        elif request["action"] == "importPackage" and self.open_profile != "User 1":
+            reply = {"result": True, "error": None}  # into another profile: not ours to check
         elif request["action"] == "importPackage":
             col = Collection(str(self.collection))
             try:
@@ -255,4 +267,21 @@ def test_watch_sync_reaches_ankiconnect_with_its_address_and_key(tmp_path, anki_
     assert done.synced and done.sync_error is None
     col = Collection(str(collection))
     assert col.note_count() == 2
+    col.close()
+
+
+def test_a_profile_is_opened_through_ankiconnect_and_an_unknown_one_refused(tmp_path, anki_connect):
+    handler, url, collection = anki_connect
+    handler.profiles = ("Other", "User 1")
+    handler.open_profile = "Other"  # Anki shows another profile
+    project = _project(tmp_path / "notes")
+    unknown = run(["sync", "--anki-connect", url, "--profile", "Carol"], project)
+    assert unknown.exit_code == 1
+    assert "the running Anki has no profile `Carol` (profiles: Other, User 1)" in unknown.stderr
+    assert handler.open_profile == "Other"
+    chosen = run(["sync", "--anki-connect", url, "--profile", "User 1"], project)
+    assert chosen.exit_code == 0, chosen.stderr
+    assert handler.open_profile == "User 1"
+    col = Collection(str(collection))
+    assert col.note_count() == 2  # in the profile named, not the one that was open
     col.close()

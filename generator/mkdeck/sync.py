@@ -192,9 +192,17 @@ def ankiconnect_running(url: str, timeout: float) -> bool:
 
 
 def import_through_ankiconnect(
-    package: Path, url: str, key: str | None, timeout: float
+    package: Path, url: str, key: str | None, timeout: float, profile: str | None = None
 ) -> SyncResult:
-    """Ask the running Anki to import the package, as File → Import does."""
+    """Ask the running Anki to import the package, as File → Import does: into `profile`,
+    which it opens first (one it does not have is an error, never another profile's deck)."""
+    if profile is not None:
+        names = ankiconnect(url, "getProfiles", key, timeout)
+        if not isinstance(names, list) or profile not in names:
+            known = ", ".join(str(n) for n in names) if isinstance(names, list) else "none said"
+            raise MkdeckError(f"the running Anki has no profile `{profile}` (profiles: {known})")
+        if ankiconnect(url, "loadProfile", key, timeout, name=profile) is not True:
+            raise MkdeckError(f"the running Anki could not open profile `{profile}`")
     result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
     if result is not True:
         raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
@@ -226,5 +234,5 @@ def sync_package(
     if collection is not None:
         return import_into_collection(package, collection)
     if ankiconnect_running(url, min(timeout, 2.0)):
-        return import_through_ankiconnect(package, url, key, timeout)
+        return import_through_ankiconnect(package, url, key, timeout, profile)
     return import_into_collection(package, choose_collection(anki_base(), profile))
