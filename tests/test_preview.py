@@ -113,6 +113,17 @@ def test_no_card_is_wider_than_the_phone(page, night):
     assert widths and all(scroll <= client <= 390 for scroll, client, _ in widths), widths
 
 
+def test_the_page_fits_the_window_it_is_opened_in(page):
+    """Opened on the phone itself (a 390 px window), nothing is clipped at the right edge."""
+    page_width, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert page_width <= window, (page_width, window)
+    right = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('.pv-side')]"
+        ".map(s => s.getBoundingClientRect().right))"
+    )
+    assert right <= window
+
+
 def test_revealed_code_keeps_the_highlighters_colours(page):
     _night(page, False)
     revealed = page.locator(".cloze .highlight .k").first

@@ -189,8 +189,12 @@ body.pv {{ margin: 0; background: #d8dee4; font: 14px system-ui, sans-serif; col
 .pv-where {{ font: 12px ui-monospace, monospace; color: #424a53; margin-bottom: 4px; }}
 .pv-pair {{ display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }}
 .pv-side {{ background: #fff; border: 1px solid #afb8c1; border-radius: 8px; overflow: hidden;
-  flex: 1 1 360px; }}
-.pv-phone .pv-side {{ flex: 0 0 390px; width: 390px; }}
+  flex: 1 1 360px; box-sizing: border-box; min-width: 0; max-width: 100%; }}
+/* At most a phone's width, and never wider than the window it is opened in (on the phone). */
+.pv-phone .pv-side {{ flex: 0 1 390px; width: 390px; }}
+@media (max-width: 440px) {{
+  .note {{ margin: 8px 0; }} .pv-where, .note h2 {{ margin-left: 8px; }}
+}}
 .pv-label {{ font-size: 11px; text-transform: uppercase; letter-spacing: 0.05em; color: #57606a;
   background: #f6f8fa; padding: 2px 8px; border-bottom: 1px solid #d0d7de; }}
 </style>
