@@ -83,6 +83,17 @@ def test_sync_into_a_closed_anki(tmp_path, monkeypatch):
     (project / "cards" / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
     edited = run(["sync", "--anki-connect", nobody], project)
     assert f"{where}: 0 added, 1 updated, 1 unchanged, 0 in conflict" in edited.stdout
+    assert "edited in Anki" not in edited.stderr  # norm.md was not edited there
+
+    # The Markdown of the note edited in Anki changes: the Markdown wins, and sync says so.
+    lora = project / "cards" / "lora.md"
+    lora.write_text(lora.read_text("utf-8") + "\n补充：秩通常取 8\n", "utf-8")
+    replaced = run(["sync", "--anki-connect", nobody], project)
+    assert replaced.exit_code == 0, replaced.stderr
+    assert "1 note edited in Anki since the last sync had their Markdown changed" in (
+        replaced.stderr
+    )
+    assert replaced.stderr.rstrip().endswith(": lora.md")
     col = Collection(str(collection))
     assert col.note_count() == 2 and col.card_count() == 4
     assert sorted(_reviews(col).values()) == [1, 1, 1, 1]  # every card kept its review

@@ -61,6 +61,10 @@ class Report:
     # The latest modification time of a note in the package: Anki must not see it before the
     # clock has passed it (`sync.sync_package`).
     newest: int = 0
+    # Each note whose Markdown changed in this build: its guid → (the time the build before
+    # gave it, the time this one gives it, its file). An edit made in Anki between the two is
+    # replaced on import.
+    changed: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     posts: int = 0  # files read as posts of many questions
     post_questions: int = 0  # the notes those posts hold
     post_topics: int = 0  # of those, the ones a topic heading names (`## 虚函数`)
@@ -278,7 +282,7 @@ def _build(
     now = int(time.time()) if now is None else now
     units = found.snap or snap
     update = MemoUpdate(reads=found.fresh, present=frozenset(units.data))
-    rows, entries, sealed = _assemble(found, root, memo, config, units, now, update)
+    rows, entries, sealed, changed = _assemble(found, root, memo, config, units, now, update)
     split = {file_of(s.rel) for s in units.sources if question_of(s.rel)}
 
     def present(rel: str) -> bool:
@@ -327,6 +331,7 @@ def _build(
     report.built = found.cards
     report.carried = found.carried
     report.newest = max((row.mtime for row in rows), default=0)
+    report.changed = changed
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
         images,
@@ -353,13 +358,20 @@ def _assemble(
     snap: Snapshot,
     now: int,
     update: MemoUpdate,
-) -> tuple[list[NoteRow], list[LockedNote], dict[str, tuple[str, str]]]:
-    """Each note's row, the lock entry of each note read, and the fields sealed this run (by
-    guid): a note is sealed again only when its ordinals or images are new to the memo."""
+) -> tuple[
+    list[NoteRow],
+    list[LockedNote],
+    dict[str, tuple[str, str]],
+    dict[str, tuple[int, int, str]],
+]:
+    """Each note's row, the lock entry of each note read, the fields sealed this run (by
+    guid): a note is sealed again only when its ordinals or images are new to the memo; and
+    the notes whose Markdown changed (`Report.changed`)."""
     from .assemble import Card, carried_row, fields_digest, media_names, note_row
     from .identify import lock_entry, modification_time
 
     rows, entries, sealed_now = [], [], {}
+    changed: dict[str, tuple[int, int, str]] = {}
     for position, card in enumerate(found.notes):
         if not isinstance(card, Card):  # carried over: its row as the last build made it
             rows.append(carried_row(card, root, position))
@@ -372,10 +384,13 @@ def _assemble(
             digest = fields_digest(card, sealed)
             sealed_now[card.identity.guid] = sealed
             update.sealed[rel] = (key, digest, *sealed)
-        mtime = modification_time(card.identity.previous, digest, now)
+        previous = card.identity.previous
+        mtime = modification_time(previous, digest, now)
+        if previous is not None and mtime != previous.mtime:  # its Markdown changed
+            changed[card.identity.guid] = (previous.mtime, mtime, file_of(rel))
         rows.append(note_row(card, root, digest, mtime, position))
         entries.append(lock_entry(card.question, card.identity, digest, mtime))
-    return rows, entries, sealed_now
+    return rows, entries, sealed_now, changed
 
 
 def _package(

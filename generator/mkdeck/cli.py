@@ -300,7 +300,14 @@ def sync_command(
     assert report.package is not None
     try:
         result = sync_package(
-            report.package, collection, profile, url, key, timeout, newest=report.newest
+            report.package,
+            collection,
+            profile,
+            url,
+            key,
+            timeout,
+            newest=report.newest,
+            changed=report.changed,
         )
     except MkdeckError as exc:
         _fail(exc)
@@ -317,6 +324,14 @@ def sync_command(
         + (f": {told}" if told else " (AnkiConnect does not report counts)"),
         color=_color(),
     )
+    if result.replaced:
+        shown = ", ".join(result.replaced[:5]) + (", …" if len(result.replaced) > 5 else "")
+        click.echo(
+            f"mkdeck: {_count(len(result.replaced), 'note')} edited in Anki since the last "
+            f"sync had their Markdown changed, and now read as the Markdown does: {shown}",
+            err=True,
+            color=_color(),
+        )
     if report.left_out:
         click.echo(
             f"mkdeck: {_left_out(report)} left out for the errors above",
@@ -400,6 +415,8 @@ def watch_command(
         if done.sync_error is not None:
             _echo_diagnostic(done.sync_error.diagnostic, cards_dir)
         synced = ", synced" if done.synced else ""
+        if done.replaced:
+            synced += f" (replaced the edit made in Anki of {', '.join(done.replaced)})"
         click.echo(f"{stamp} {what}: {_summary(done.report)}{synced}", color=_color())
 
     rebuild("start")

@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class SyncResult:
     updated: int | None = None
     unchanged: int | None = None
     conflicts: int | None = None  # notes Anki could not update (its note type differs)
+    # The files of notes edited in Anki since mkdeck last dated them, whose Markdown changed:
+    # the import replaced those edits (None: the route cannot tell).
+    replaced: tuple[str, ...] | None = None
 
 
 def anki_base() -> Path:
@@ -115,8 +119,24 @@ def import_as_file_import(col: Any, package: Path) -> Any:
         raise MkdeckError(f"Anki could not import {package.name}: {exc}") from exc
 
 
-def import_into_collection(package: Path, collection: Path) -> SyncResult:
-    """Import with Anki's backend into a collection Anki does not have open."""
+def _edited_in_anki(col: Any, changed: Mapping[str, tuple[int, int, str]]) -> tuple[str, ...]:
+    """Of the notes whose Markdown changed, the files of those edited in Anki since mkdeck
+    last dated them, which the import updates (it does when the package's note is newer; a
+    note's `mod` is when it last changed, in Anki or by an import)."""
+    edited = set()
+    for guid, (dated, dating, source) in changed.items():
+        mod = col.db.scalar("select mod from notes where guid = ?", guid)
+        if mod is not None and dated < mod < dating:
+            edited.add(source)
+    return tuple(sorted(edited))
+
+
+def import_into_collection(
+    package: Path, collection: Path, changed: Mapping[str, tuple[int, int, str]] | None = None
+) -> SyncResult:
+    """Import with Anki's backend into a collection Anki does not have open. `changed`: the
+    notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
+    edits the import replaces."""
     collection_class = anki_collection(
         f"{install_hint('anki')} (or start Anki with the AnkiConnect add-on, code "
         f"{ANKICONNECT_CODE}, to sync while it runs)"
@@ -137,6 +157,7 @@ def import_into_collection(package: Path, collection: Path) -> SyncResult:
     except Exception as exc:  # a damaged file: the backend's own words say what is wrong
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
     try:
+        replaced = _edited_in_anki(col, changed or {})
         log = import_as_file_import(col, package)
     finally:
         col.close()
@@ -147,6 +168,7 @@ def import_into_collection(package: Path, collection: Path) -> SyncResult:
         updated=len(log.updated),
         unchanged=len(log.duplicate),
         conflicts=len(log.conflicting),
+        replaced=replaced,
     )
 
 
@@ -217,6 +239,7 @@ def sync_package(
     key: str | None = None,
     timeout: float = 10.0,
     newest: int = 0,
+    changed: Mapping[str, tuple[int, int, str]] | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
 
@@ -231,8 +254,9 @@ def sync_package(
     ahead = newest + 1 - time.time()
     if ahead > 0:
         time.sleep(ahead)
+    changed = changed or {}
     if collection is not None:
-        return import_into_collection(package, collection)
+        return import_into_collection(package, collection, changed)
     if ankiconnect_running(url, min(timeout, 2.0)):
         return import_through_ankiconnect(package, url, key, timeout, profile)
-    return import_into_collection(package, choose_collection(anki_base(), profile))
+    return import_into_collection(package, choose_collection(anki_base(), profile), changed)

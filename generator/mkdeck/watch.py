@@ -92,6 +92,7 @@ class Rebuilt:
     settings_error: MkdeckError | None = None
     synced: bool = False
     sync_error: MkdeckError | None = None
+    replaced: tuple[str, ...] = ()  # files whose notes' Anki edits the sync replaced
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,16 @@ def rebuild(
     if report.package is None or not also_sync:  # files left out: the rest is sent
         return Rebuilt(package, report)
     try:
-        sync_package(
-            package, collection, profile, anki.url, anki.key, anki.timeout, newest=report.newest
+        result = sync_package(
+            package,
+            collection,
+            profile,
+            anki.url,
+            anki.key,
+            anki.timeout,
+            newest=report.newest,
+            changed=report.changed,
         )
     except MkdeckError as exc:
         return Rebuilt(package, report, sync_error=exc)
-    return Rebuilt(package, report, synced=True)
+    return Rebuilt(package, report, synced=True, replaced=result.replaced or ())
