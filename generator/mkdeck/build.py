@@ -19,6 +19,7 @@ as they were. `check` is the same pipeline stopped before packaging, writing not
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import time
 import zipfile
@@ -122,7 +123,6 @@ class Collected:
     snap: Snapshot | None = None  # the sources read: each post as its questions
     reading: list[Diagnostic] = field(default_factory=list)  # how each file was read (`check`)
     posts: int = 0
-    post_questions: int = 0
     post_topics: int = 0
 
     @property
@@ -283,15 +283,19 @@ def _build(
     units = found.snap or snap
     update = MemoUpdate(reads=found.fresh, present=frozenset(units.data))
     rows, entries, sealed, changed = _assemble(found, root, memo, config, units, now, update)
-    split = {file_of(s.rel) for s in units.sources if question_of(s.rel)}
+
+    @functools.cache
+    def posts_read() -> frozenset[str]:  # asked only for entries that were not built
+        return frozenset(file_of(s.rel) for s in units.sources if question_of(s.rel))
 
     def present(rel: str) -> bool:
         """Whether an entry's file is still there, and (for a question of a post) its post
         holds it still, left out for an error, or could not be read as a post this time."""
-        there = (cards_dir / file_of(rel)).is_file()
-        return there and (
-            not question_of(rel) or rel in found.left_out or file_of(rel) not in split
-        )
+        if not (cards_dir / file_of(rel)).is_file():
+            return False
+        if not question_of(rel) or rel in found.left_out:
+            return True
+        return file_of(rel) not in posts_read()
 
     kept, gone = kept_entries(found.lock, entries, present)
     files = {m.name: m for m in found.media.values()}
@@ -541,7 +545,10 @@ def _report(
         ]
     return Report(
         posts=found.posts,
-        post_questions=found.post_questions,
+        # The questions of posts that are notes: those left out for an error are not.
+        post_questions=sum(bool(question_of(n.source.rel)) for n in found.notes)
+        if found.posts
+        else 0,
         post_topics=found.post_topics,
         rendered=len(found.fresh),
         notes=len(found.notes),
@@ -711,7 +718,6 @@ def collect(
         snap,
         split.reading,
         split.posts,
-        split.questions,
         split.topics,
     )
 

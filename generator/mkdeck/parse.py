@@ -143,7 +143,7 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
     fenced = scan_fences(lines, front.body, rel)
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
-    named = _id_comment(lines, answer_start)
+    named = id_comment(lines, answer_start)
     id_line = front.lines.get("id", 0)
     if named is not None and meta["id"] is None:
         meta["id"], id_line, answer_start = named[0], named[1] + 1, named[1] + 1
@@ -192,9 +192,11 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
 ID_COMMENT = re.compile(r"^ {0,3}<!--\s*id:\s*([^\s>]+)\s*-->[ \t]*$")
 
 
-def _id_comment(lines: list[str], start: int) -> tuple[str, int] | None:
-    """The `id` a comment names on the first line with text from `start`, and that line."""
-    first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
+def id_comment(lines: list[str], start: int, stop: int | None = None) -> tuple[str, int] | None:
+    """The `id` a comment names on the first line with text in `start:stop`, and that line:
+    a card file's question, or a post's (`mkdeck import` reads it from here too)."""
+    end = len(lines) if stop is None else stop
+    first = next((i for i in range(start, end) if not is_blank(lines[i])), None)
     if first is None or "<!--" not in lines[first]:
         return None
     m = ID_COMMENT.match(lines[first])

@@ -38,7 +38,7 @@ from .files import atomic_write, unique_name
 from .media import HTML_IMAGE, find_embedded, find_image, is_image, is_remote
 from .newcard import fresh_id, slug
 from .parse import (
-    ID_COMMENT,
+    id_comment,
     is_blank,
     normalise_tags,
     parse_question,
@@ -153,7 +153,7 @@ def plan_import(
         origin = f"{rel} › {question.key}"
         asked.add(origin)
         start, stop = question.heading + 1, question.end
-        named = _named(lines, start, stop)
+        named = id_comment(lines, start, stop)
         if named is not None:
             start = named[1] + 1
         answer = [
@@ -229,13 +229,6 @@ def _one_question(lines: list[str], body: int, rel: str) -> tuple[Post, list[Dia
     return Post(
         "card", "one question", (PostQuestion(title, title, heading, len(lines), False, ()),)
     ), []
-
-
-def _named(lines: list[str], start: int, stop: int) -> tuple[str, int] | None:
-    """The `id` a question names under its heading (`<!-- id: … -->`), and its line."""
-    first = next((i for i in range(start, stop) if not is_blank(lines[i])), None)
-    m = ID_COMMENT.match(lines[first]) if first is not None else None
-    return (m.group(1), first) if m and first is not None else None
 
 
 def _old_origin(rel: str, lines: list[str], question: PostQuestion) -> str:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, decode_source
 from .errors import Diagnostic, MkdeckError
+from .newcard import CITATION
 from .numbering import NUMBERED_HEADING, POINT_START
 from .parse import HEADING, REFERENCES, FrontMatter, is_blank, read_front_matter, scan_fences
 
@@ -69,7 +70,7 @@ PREAMBLE = re.compile(
 )
 BOLD_LINE = re.compile(r"^\*\*((?:(?!\*\*).)+)\*\*[ \t]*$|^__((?:(?!__).)+)__[ \t]*$")
 # A link to where a question was found, after it: `[[src](…)]`, `[[src]](…)`.
-SOURCE_LINK = re.compile(r"\s*\[\[[^\]]*\](?:\([^)]*\)\]|\]\([^)]*\))\s*$")
+SOURCE_LINK = re.compile(rf"\s*(?:{CITATION.pattern})\s*$")
 # A number in bold before a heading's text, and numbers such as `2-3` (chapter 2, question 3).
 BOLD_NUMBER = re.compile(r"^\*\*([\dQq][\d.\-]{0,8})\*\*\s*")
 DASHED_NUMBER = re.compile(r"^\d{1,3}(?:-\d{1,3})+[ \t]+(?P<rest>.*)$")
@@ -523,7 +524,7 @@ def split_posts(
     skipped = list(snap.skipped)
     said: list[Diagnostic] = []
     reading: list[Diagnostic] = []
-    posts = questions = topic_count = 0
+    posts = topic_count = 0
     for source, file in zip(snap.sources, snap.files, strict=True):
         readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
         post = None
@@ -545,7 +546,6 @@ def split_posts(
         if not topics:
             read = _without_topics(read, lines)
         posts += 1
-        questions += len(read.questions)
         topical = sum(q.topic for q in read.questions)
         n = len(read.questions)
         count = f"{n} question{'s' * (n != 1)}" + (f" ({topical} topics)" if topical else "")
@@ -563,19 +563,18 @@ def split_posts(
             sources.append(SourceFile(source.file, f"{source.rel}#{question.key}", source.subdecks))
             files.append((data, hashlib.sha256(data).hexdigest()))
     split = replace(snap, sources=tuple(sources), files=tuple(files), skipped=tuple(skipped))
-    return Split(split, said, reading, posts, questions, topic_count)
+    return Split(split, said, reading, posts, topic_count)
 
 
 @dataclass(frozen=True)
 class Split:
     """What `split_posts` gives: the sources, what every build says about them, what `check`
-    says of how each file was read, and how many posts and questions of posts there are."""
+    says of how each file was read, how many posts there are and how many topics they hold."""
 
     snap: Snapshot
     said: list[Diagnostic]
     reading: list[Diagnostic]
     posts: int
-    questions: int
     topics: int = 0  # of the questions, those a topic heading names (`## 虚函数`)
 
 
