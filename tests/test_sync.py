@@ -296,3 +296,97 @@ def test_a_profile_is_opened_through_ankiconnect_and_an_unknown_one_refused(tmp_
     col = Collection(str(collection))
     assert col.note_count() == 2  # in the profile named, not the one that was open
     col.close()
+
+
+def test_sync_leaves_another_projects_note_alone_and_new_note_gives_one_of_its_own(tmp_path):
+    """Two vaults built before each deck had notes of its own share the note of the file they
+    both have (here: the second vault's lock is the first's). Syncing the second leaves the
+    first's note and its reviews as they are, and says what to do; `build --new-note` gives
+    the file its own note, and nothing of the first vault's changes."""
+    collection = _profile(tmp_path / "Anki2")
+    projects = {}
+    for name, answer in (("one", "指数后相除"), ("two", "减去最大值再指数")):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "pyproject.toml").write_text(f'[tool.mkdeck]\ndeck = "{name}"\n', "utf-8")
+        write_cards(root, {"Softmax.md": f"# Softmax 怎么算？\n\n1. 计算：{answer}\n"})
+        projects[name] = root
+    assert run(["build"], projects["one"]).exit_code == 0
+    lock = (projects["one"] / "cards" / "mkdeck.lock").read_text("utf-8")
+    (projects["two"] / "cards" / "mkdeck.lock").write_text(lock, "utf-8")
+
+    first = run(["sync", "--collection", str(collection)], projects["one"])
+    assert first.exit_code == 0, first.stderr
+    col = Collection(str(collection))
+    assert answer_everything(col, "one") == 1
+    history = _reviews(col)
+    col.close()
+
+    time.sleep(1)  # the second vault's note is newer: Anki's importer would update it
+    second = run(["sync", "--collection", str(collection)], projects["two"])
+    assert second.exit_code == 0, second.stderr
+    assert "0 added, 0 updated, 0 unchanged" in second.stdout
+    assert (
+        "Softmax.md: warning: not synced: Anki has this file's note only in `one`, outside `two`"
+        in second.stderr
+    )
+    assert "`mkdeck build --new-note FILE`" in second.stderr
+    col = Collection(str(collection))
+    [note] = [col.get_note(n) for n in col.find_notes("")]
+    assert "指数后相除" in note["Text"] and _reviews(col) == history
+    col.close()
+
+    renewed = run(["build", "--new-note", "Softmax.md"], projects["two"])
+    assert renewed.exit_code == 0, renewed.stderr
+    assert "Softmax.md: note: this is a new note now" in renewed.stderr
+    assert lock.split("guid = ")[1][:12] not in (
+        projects["two"] / "cards" / "mkdeck.lock"
+    ).read_text("utf-8")
+    third = run(["sync", "--collection", str(collection)], projects["two"])
+    assert third.exit_code == 0, third.stderr
+    assert "1 added, 0 updated, 0 unchanged" in third.stdout and "warning" not in third.stderr
+    col = Collection(str(collection))
+    texts = sorted(col.get_note(n)["Text"] for n in col.find_notes(""))
+    assert len(texts) == 2 and "指数后相除" in texts[1] and "减去最大值" in texts[0]
+    reviewed = col.db.list(
+        "select n.flds from revlog r join cards c on c.id = r.cid join notes n on n.id = c.nid"
+    )
+    assert len(reviewed) == 1 and "指数后相除" in reviewed[0]  # the first vault's review stays
+    col.close()
+
+    # Again with the same file: it is no new note any more, and a path that is no card file
+    # is said plainly.
+    assert "new note" not in run(["build"], projects["two"]).stderr
+    wrong = run(["build", "--new-note", "Sofmax.md"], projects["two"])
+    assert wrong.exit_code == 1
+    assert "Sofmax.md: error: `--new-note`: no card file here has this path" in wrong.stderr
+
+
+def test_sync_updates_a_note_whose_cards_sit_in_a_filtered_deck_or_a_subdeck(tmp_path):
+    """Cards of this project moved into a subdeck of its own, or pulled into a filtered deck,
+    are still this project's: their notes are updated."""
+    collection = _profile(tmp_path / "Anki2")
+    project = _project(tmp_path / "notes")
+    assert run(["sync", "--collection", str(collection)], project).exit_code == 0
+    col = Collection(str(collection))
+    [norm] = col.find_notes("norm")
+    [lora] = col.find_notes("lora")
+    sub = col.decks.id("Test::我的子牌组")
+    col.set_deck([c for c in col.find_cards(f"nid:{norm}")], sub)
+    filtered = col.sched.get_or_create_filtered_deck(0)
+    filtered.name = "今天"
+    filtered.config.search_terms[0].search = f"nid:{lora}"
+    col.sched.add_or_update_filtered_deck(filtered)
+    assert {col.decks.name(col.get_card(c).did) for c in col.find_cards(f"nid:{lora}")} == {"今天"}
+    col.close()
+
+    time.sleep(1)
+    for name in ("norm.md", "lora.md"):
+        path = project / "cards" / name
+        path.write_text(path.read_text("utf-8").replace("1. ", "1. 改过：", 1), "utf-8")
+    synced = run(["sync", "--collection", str(collection)], project)
+    assert synced.exit_code == 0, synced.stderr
+    assert "0 added, 2 updated" in synced.stdout and "warning" not in synced.stderr
+    col = Collection(str(collection))
+    assert all("改过" in col.get_note(n)["Text"] for n in (norm, lora))
+    col.close()

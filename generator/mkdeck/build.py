@@ -182,12 +182,15 @@ def build(
     now: int | None = None,
     use_cache: bool = True,
     parallel: bool | None = None,
+    new_notes: frozenset[str] = frozenset(),
 ) -> Report:
     """Build the package at `out` and update the lock, or report why not and write nothing.
 
     `now` is the clock (seconds) for notes whose content changed; None: the current time.
     `use_cache=False`: remember nothing, use nothing remembered; `parallel` None renders on
-    every core when the deck is large enough to pay for it.
+    every core when the deck is large enough to pay for it. `new_notes`: card files (paths
+    in the cards folder) that get a note of their own instead of the one the lock gives them:
+    for a file whose note in Anki is another project's (`sync.SyncResult.elsewhere`).
     """
     from filelock import FileLock, Timeout
 
@@ -213,7 +216,7 @@ def build(
     memo = Memo(memo_folder(out), salt, writable=True) if use_cache else Memo.none()
     try:
         with _no_cycle_collection():
-            return _build(cards_dir, out, config, memo, progress, strict, now, parallel)
+            return _build(cards_dir, out, config, memo, progress, strict, now, parallel, new_notes)
     finally:
         memo.close()
         if held is not None:
@@ -247,6 +250,7 @@ def _build(
     strict: bool,
     now: int | None,
     parallel: bool | None,
+    new_notes: frozenset[str] = frozenset(),
 ) -> Report:
     started = time.perf_counter()
     root = config.deck_name(cards_dir)
@@ -257,9 +261,16 @@ def _build(
         snap = snapshot(cards_dir, config.exclude, config.static)
     except MkdeckError as exc:
         return _report(_nothing(exc.diagnostic), [exc.diagnostic], strict, started)
+    unknown = sorted(new_notes - {file_of(s.rel) for s in snap.sources})
+    if unknown:
+        said = [
+            Diagnostic(rel, 0, "`--new-note`: no card file here has this path") for rel in unknown
+        ]
+        return _report(_nothing(said[0]), said, strict, started)
     last = memo.outcome()
     if (
-        last is not None
+        not new_notes
+        and last is not None
         and last.package == stamp(out)
         and last.key == _inputs(root, out, snap, snap.lock[1], last.images, racy_as_changed=False)
     ):
@@ -269,7 +280,7 @@ def _build(
     from .identify import kept_entries
     from .lockfile import write_lock, written_tables
 
-    found = collect(cards_dir, config, memo, progress, parallel, snap, out)
+    found = collect(cards_dir, config, memo, progress, parallel, snap, out, new_notes)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
     # Files with errors are left out and the rest builds; an error about the whole folder (the
     # lock, the settings), or any error under `--strict`, writes nothing.
@@ -572,6 +583,7 @@ def collect(
     parallel: bool | None = None,
     snap: Snapshot | None = None,
     out: Path | None = None,
+    new_notes: frozenset[str] = frozenset(),
 ) -> Collected:
     """Read every card file (from the memo when its bytes were read before), identify it
     against the lock, find its images; report all problems.
@@ -612,6 +624,7 @@ def collect(
             and s.rel in last
             and last[s.rel].data_hash == f[1]
             and s.rel in tables
+            and file_of(s.rel) not in new_notes
         }
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone
@@ -688,6 +701,8 @@ def collect(
     broken = {d.path for d in diagnostics if d.severity == "error"}
     unread = broken - {snap.sources[position].rel for position, _, _ in held}
     reserved = {n.guid for n in lock.notes if n.path in unread and n.id is None}
+    # A file given a note of its own claims no entry; its old guid is never handed out again.
+    reserved |= {n.guid for n in lock.notes if file_of(n.path) in new_notes}
     taken = frozenset(note.last.guid for note in carry.values()) | reserved
     usable = Lock(tuple(n for n in lock.notes if n.guid not in reserved))
     questions = [read.question for _, _, read in held if read.question is not None]

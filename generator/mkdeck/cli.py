@@ -237,8 +237,20 @@ def _anki_connect_options(command):
 @click.option(
     "--no-cache", is_flag=True, help="Build everything again, ignoring what was remembered."
 )
+@click.option(
+    "--new-note",
+    "new_notes",
+    multiple=True,
+    metavar="FILE",
+    help="Give this card file a note of its own, not the one it had (when `sync` says that "
+    "note is another project's). Repeatable.",
+)
 def build_command(
-    cards_dir: Path | None, output: Path | None, strict: bool, no_cache: bool
+    cards_dir: Path | None,
+    output: Path | None,
+    strict: bool,
+    no_cache: bool,
+    new_notes: tuple[str, ...],
 ) -> None:
     """Build the deck from CARDS_DIR (default: cards/) into an .apkg.
 
@@ -253,7 +265,13 @@ def build_command(
     cards_dir = _cards_folder(cards_dir, config)
     out = output or config.package_path(cards_dir)
     report = build(
-        cards_dir, out, config, progress=_ProgressBar(), strict=strict, use_cache=not no_cache
+        cards_dir,
+        out,
+        config,
+        progress=_ProgressBar(),
+        strict=strict,
+        use_cache=not no_cache,
+        new_notes=frozenset(_in_cards(Path(f), cards_dir) for f in new_notes),
     )
     _report_problems(report, cards_dir, "; nothing written")
     package = _display(report.package)
@@ -261,6 +279,17 @@ def build_command(
     click.echo(f"{done}: {_summary(report)}", color=_color())
     if report.left_out:  # so that CI still notices
         sys.exit(1)
+
+
+def _in_cards(path: Path, cards_dir: Path) -> str:
+    """A card file named on the command line, as a path in the cards folder: as typed from
+    here, or already relative to the cards folder (as mkdeck prints it)."""
+    if not path.is_absolute() and not path.exists() and (cards_dir / path).exists():
+        path = cards_dir / path
+    try:
+        return path.resolve().relative_to(cards_dir.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()  # outside the folder: the build says it is no card file here
 
 
 @main.command("sync")
@@ -308,6 +337,7 @@ def sync_command(
             timeout,
             newest=report.newest,
             changed=report.changed,
+            deck=config.deck_name(cards_dir),
         )
     except MkdeckError as exc:
         _fail(exc)
@@ -332,6 +362,8 @@ def sync_command(
             err=True,
             color=_color(),
         )
+    if result.elsewhere:
+        _echo_elsewhere(result.elsewhere, config.deck_name(cards_dir), cards_dir)
     if report.left_out:
         click.echo(
             f"mkdeck: {_left_out(report)} left out for the errors above",
@@ -339,6 +371,33 @@ def sync_command(
             color=_color(),
         )
         sys.exit(1)
+
+
+def _echo_elsewhere(elsewhere: tuple[tuple[str, str], ...], deck: str, cards_dir: Path) -> None:
+    """The notes sync left as they are, because Anki has them only outside this project's
+    decks, and what to do about each kind."""
+    for file, where in elsewhere[:5]:
+        _echo_diagnostic(
+            Diagnostic(
+                file,
+                0,
+                f"not synced: Anki has this file's note only in `{where}`, outside `{deck}`",
+                "warning",
+            ),
+            cards_dir,
+        )
+    more = f" (and {len(elsewhere) - 5} more)" if len(elsewhere) > 5 else ""
+    left = "it is" if len(elsewhere) == 1 else "they are"
+    click.echo(
+        f"mkdeck: {_count(len(elsewhere), 'note')} left as {left} in Anki{more}, so that no "
+        "other deck's note is overwritten. Another project's "
+        "note, which a file of this one shares (both were first built before each deck had "
+        "notes of its own): `mkdeck build --new-note FILE` gives the file a note of its own. "
+        f"Cards you moved out of `{deck}`: move them back under it in Anki's browser; a deck "
+        "you renamed in Anki: set `deck` in [tool.mkdeck] to its new name",
+        err=True,
+        color=_color(),
+    )
 
 
 @main.command("watch")
@@ -417,6 +476,11 @@ def watch_command(
         synced = ", synced" if done.synced else ""
         if done.replaced:
             synced += f" (replaced the edit made in Anki of {', '.join(done.replaced)})"
+        if done.elsewhere:
+            synced += (
+                f" (left {_count(len(done.elsewhere), 'note')} as in Anki, which has "
+                "them in other decks: `mkdeck sync` says which)"
+            )
         click.echo(f"{stamp} {what}: {_summary(done.report)}{synced}", color=_color())
 
     rebuild("start")

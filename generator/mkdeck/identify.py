@@ -360,7 +360,11 @@ def kept_entries(
         if entry.guid in used:
             continue
         if entry.path in paths:
-            why = f"the `id` changed from `{entry.id}`: this is a new note; the old one"
+            why = (
+                f"the `id` changed from `{entry.id}`: this is a new note; the old one"
+                if entry.id is not None
+                else "this is a new note now; the one it had"
+            )
             notes.append(Diagnostic(entry.path, 0, f"{why} {STAYS}", "note"))
         elif present(entry.path):
             kept.append(entry)

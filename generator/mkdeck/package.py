@@ -14,6 +14,7 @@ and the kept collection each appear under their final name only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -21,9 +22,10 @@ import os
 import secrets
 import shutil
 import sqlite3
+import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -287,3 +289,51 @@ def _insert(cursor: sqlite3.Cursor, notes: list[AnkiNote], first_id: int) -> Non
             )
     cursor.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", note_rows)
     cursor.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
+
+
+# --- reading a package back, for `mkdeck sync` ----------------------------------------------
+
+SOURCE_FIELD = 2  # Text, Extra, Source
+
+
+def package_notes(apkg: Path) -> dict[str, str]:
+    """Each note of a package mkdeck wrote: its guid → the file its Source field names."""
+    import html
+
+    with _collection_of(apkg) as db:
+        conn = sqlite3.connect(db)
+        try:
+            rows = conn.execute("SELECT guid, flds FROM notes").fetchall()
+        finally:
+            conn.close()
+    return {guid: html.unescape(flds.split("\x1f")[SOURCE_FIELD]) for guid, flds in rows}
+
+
+def package_without(apkg: Path, guids: set[str], dest: Path) -> None:
+    """A copy of the package at `dest` without these notes and their cards (the media stay)."""
+    with _collection_of(apkg) as db:
+        conn = sqlite3.connect(db)
+        try:
+            for guid in guids:
+                conn.execute(
+                    "DELETE FROM cards WHERE nid IN (SELECT id FROM notes WHERE guid = ?)", (guid,)
+                )
+                conn.execute("DELETE FROM notes WHERE guid = ?", (guid,))
+            conn.commit()
+        finally:
+            conn.close()
+        with zipfile.ZipFile(apkg) as source, zipfile.ZipFile(dest, "w") as copy:
+            for item in source.infolist():
+                if item.filename == "collection.anki2":
+                    copy.write(db, item.filename, zipfile.ZIP_DEFLATED, ZIP_LEVEL)
+                else:
+                    copy.writestr(item, source.read(item))
+
+
+@contextlib.contextmanager
+def _collection_of(apkg: Path) -> Iterator[Path]:
+    """The package's collection, unpacked into a temporary folder for as long as it is used."""
+    with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+        with zipfile.ZipFile(apkg) as zf:
+            db = Path(zf.extract("collection.anki2", folder))
+        yield db

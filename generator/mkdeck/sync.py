@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,7 @@ from typing import Any
 
 from . import install_hint
 from .errors import MkdeckError
+from .package import package_notes, package_without
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
 ANKICONNECT_CODE = "2055492159"  # the add-on's code, for Tools → Add-ons → Get Add-ons
@@ -45,6 +47,9 @@ class SyncResult:
     # The files of notes edited in Anki since mkdeck last dated them, whose Markdown changed:
     # the import replaced those edits (None: the route cannot tell).
     replaced: tuple[str, ...] | None = None
+    # Notes left as they are in Anki, because none of their cards is in this project's decks:
+    # (the file, the deck Anki has them in). None: the route cannot tell.
+    elsewhere: tuple[tuple[str, str], ...] | None = None
 
 
 def anki_base() -> Path:
@@ -131,12 +136,46 @@ def _edited_in_anki(col: Any, changed: Mapping[str, tuple[int, int, str]]) -> tu
     return tuple(sorted(edited))
 
 
+def _in_other_decks(col: Any, notes: Mapping[str, str], root: str) -> dict[str, str]:
+    """Of the package's notes (guid → file), those Anki has with no card in the deck `root`
+    or under it: guid → a deck it has them in. Such a note is another project's (two
+    projects first built before each deck had notes of its own share the notes of the files
+    they both have), or one moved out of this project's decks in Anki; updating it would put
+    this file's text over that note. A card in a filtered deck counts in its home deck."""
+    inside: set[str] = set()
+    outside: dict[str, str] = {}
+    names: dict[int, str] = {}
+    own = root.casefold()
+    guids = list(notes)
+    for start in range(0, len(guids), 500):
+        chunk = guids[start : start + 500]
+        rows = col.db.all(
+            "select n.guid, (case when c.odid then c.odid else c.did end) from notes n "
+            f"join cards c on c.nid = n.id where n.guid in ({','.join('?' * len(chunk))})",
+            *chunk,
+        )
+        for guid, did in rows:
+            name = names.get(did)
+            if name is None:
+                name = names[did] = col.decks.name(did)
+            folded = name.casefold()
+            if folded == own or folded.startswith(own + "::"):
+                inside.add(guid)
+            else:
+                outside.setdefault(guid, name)
+    return {guid: deck for guid, deck in outside.items() if guid not in inside}
+
+
 def import_into_collection(
-    package: Path, collection: Path, changed: Mapping[str, tuple[int, int, str]] | None = None
+    package: Path,
+    collection: Path,
+    changed: Mapping[str, tuple[int, int, str]] | None = None,
+    deck: str | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
-    edits the import replaces."""
+    edits the import replaces. `deck`: the project's root deck; a note Anki has outside it
+    is left as it is (`_in_other_decks`)."""
     collection_class = anki_collection(
         f"{install_hint('anki')} (or start Anki with the AnkiConnect add-on, code "
         f"{ANKICONNECT_CODE}, to sync while it runs)"
@@ -158,7 +197,18 @@ def import_into_collection(
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
     try:
         replaced = _edited_in_anki(col, changed or {})
-        log = import_as_file_import(col, package)
+        notes: dict[str, str] = {}
+        elsewhere: dict[str, str] = {}
+        if deck is None:
+            log = import_as_file_import(col, package)
+        else:
+            notes = package_notes(package)
+            elsewhere = _in_other_decks(col, notes, deck)
+            with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+                if elsewhere:  # Anki imports what the package holds: these are not in it
+                    package_without(package, set(elsewhere), Path(folder) / package.name)
+                    package = Path(folder) / package.name
+                log = import_as_file_import(col, package)
     finally:
         col.close()
     return SyncResult(
@@ -169,6 +219,9 @@ def import_into_collection(
         unchanged=len(log.duplicate),
         conflicts=len(log.conflicting),
         replaced=replaced,
+        elsewhere=None
+        if deck is None
+        else tuple(sorted((notes[guid], shown) for guid, shown in elsewhere.items())),
     )
 
 
@@ -240,6 +293,7 @@ def sync_package(
     timeout: float = 10.0,
     newest: int = 0,
     changed: Mapping[str, tuple[int, int, str]] | None = None,
+    deck: str | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
 
@@ -250,13 +304,16 @@ def sync_package(
     second past its last time, so a burst of saves can date it ahead of the clock; if Anki got
     it then, an edit made in Anki a moment later would be older than the note, and the next
     sync would overwrite it. So the import waits until the clock has passed `newest`.
+
+    `deck` is the project's root deck: into a closed Anki, a note of the package that Anki
+    has only outside it is left as it is (`SyncResult.elsewhere`). AnkiConnect cannot tell.
     """
     ahead = newest + 1 - time.time()
     if ahead > 0:
         time.sleep(ahead)
     changed = changed or {}
     if collection is not None:
-        return import_into_collection(package, collection, changed)
+        return import_into_collection(package, collection, changed, deck)
     if ankiconnect_running(url, min(timeout, 2.0)):
         return import_through_ankiconnect(package, url, key, timeout, profile)
-    return import_into_collection(package, choose_collection(anki_base(), profile), changed)
+    return import_into_collection(package, choose_collection(anki_base(), profile), changed, deck)

@@ -93,6 +93,7 @@ class Rebuilt:
     synced: bool = False
     sync_error: MkdeckError | None = None
     replaced: tuple[str, ...] = ()  # files whose notes' Anki edits the sync replaced
+    elsewhere: tuple[tuple[str, str], ...] = ()  # notes the sync left (`SyncResult.elsewhere`)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,14 @@ def rebuild(
             anki.timeout,
             newest=report.newest,
             changed=report.changed,
+            deck=settings.deck_name(cards_dir),
         )
     except MkdeckError as exc:
         return Rebuilt(package, report, sync_error=exc)
-    return Rebuilt(package, report, synced=True, replaced=result.replaced or ())
+    return Rebuilt(
+        package,
+        report,
+        synced=True,
+        replaced=result.replaced or (),
+        elsewhere=result.elsewhere or (),
+    )
