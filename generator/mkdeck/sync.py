@@ -136,34 +136,37 @@ def _edited_in_anki(col: Any, changed: Mapping[str, tuple[int, int, str]]) -> tu
     return tuple(sorted(edited))
 
 
-def _in_other_decks(col: Any, notes: Mapping[str, str], root: str) -> dict[str, str]:
-    """Of the package's notes (guid → file), those Anki has with no card in the deck `root`
-    or under it: guid → a deck it has them in. Such a note is another project's (two
-    projects first built before each deck had notes of its own share the notes of the files
-    they both have), or one moved out of this project's decks in Anki; updating it would put
-    this file's text over that note. A card in a filtered deck counts in its home deck."""
-    inside: set[str] = set()
-    outside: dict[str, str] = {}
+def _in_other_decks(col: Any, package: Path, root: str) -> dict[str, tuple[str, str]]:
+    """The package's notes that Anki has with no card in the deck `root` or under it: guid →
+    (its file, a deck Anki has it in). Such a note is another project's (two projects first
+    built before each deck had notes of its own share the notes of the files they both have),
+    or one moved out of this project's decks in Anki; updating it would put this file's text
+    over that note. A card in a filtered deck counts in its home deck."""
     names: dict[int, str] = {}
     own = root.casefold()
-    guids = list(notes)
-    for start in range(0, len(guids), 500):
-        chunk = guids[start : start + 500]
-        rows = col.db.all(
-            "select n.guid, (case when c.odid then c.odid else c.did end) from notes n "
-            f"join cards c on c.nid = n.id where n.guid in ({','.join('?' * len(chunk))})",
-            *chunk,
-        )
-        for guid, did in rows:
-            name = names.get(did)
-            if name is None:
-                name = names[did] = col.decks.name(did)
-            folded = name.casefold()
-            if folded == own or folded.startswith(own + "::"):
-                inside.add(guid)
-            else:
-                outside.setdefault(guid, name)
-    return {guid: deck for guid, deck in outside.items() if guid not in inside}
+    inside: set[str] = set()
+    outside: dict[str, str] = {}
+    # One pass over every card: Anki keeps no index on guid, so asking note by note is slower.
+    for guid, did in col.db.all(
+        "select n.guid, (case when c.odid then c.odid else c.did end) "
+        "from cards c join notes n on n.id = c.nid"
+    ):
+        name = names.get(did)
+        if name is None:
+            name = names[did] = col.decks.name(did)
+        folded = name.casefold()
+        if folded == own or folded.startswith(own + "::"):
+            inside.add(guid)
+        else:
+            outside.setdefault(guid, name)
+    if not outside.keys() - inside:  # most collections: no need to open the package
+        return {}
+    notes = package_notes(package)
+    return {
+        guid: (notes[guid], deck)
+        for guid, deck in outside.items()
+        if guid not in inside and guid in notes
+    }
 
 
 def import_into_collection(
@@ -197,13 +200,11 @@ def import_into_collection(
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
     try:
         replaced = _edited_in_anki(col, changed or {})
-        notes: dict[str, str] = {}
-        elsewhere: dict[str, str] = {}
+        elsewhere: dict[str, tuple[str, str]] = {}
         if deck is None:
             log = import_as_file_import(col, package)
         else:
-            notes = package_notes(package)
-            elsewhere = _in_other_decks(col, notes, deck)
+            elsewhere = _in_other_decks(col, package, deck)
             with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
                 if elsewhere:  # Anki imports what the package holds: these are not in it
                     package_without(package, set(elsewhere), Path(folder) / package.name)
@@ -219,9 +220,7 @@ def import_into_collection(
         unchanged=len(log.duplicate),
         conflicts=len(log.conflicting),
         replaced=replaced,
-        elsewhere=None
-        if deck is None
-        else tuple(sorted((notes[guid], shown) for guid, shown in elsewhere.items())),
+        elsewhere=None if deck is None else tuple(sorted(elsewhere.values())),
     )
 
 
