@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
-from helpers import answer_everything, import_package, run, write_cards
+from helpers import answer_everything, import_package, reviews, run, write_cards
 
 NORM = "---\nid: norm\n---\n# 为什么要归一化？\n\n1. 量纲：防止大数值主导\n2. 分布：让输入更稳定\n"
 LORA = "---\nid: lora\n---\n# LoRA 省在哪里？\n\n1. 显存：只存旁路的状态\n2. 通信：梯度变少\n"
@@ -190,6 +190,17 @@ class _AnkiConnect(BaseHTTPRequestHandler):
             finally:
                 col.close()
             reply = {"result": True, "error": None}
+        elif request["action"] in ("findCards", "changeDeck"):
+            col = Collection(str(self.collection))  # Anki's own search and deck change
+            try:
+                params = request["params"]
+                if request["action"] == "findCards":
+                    reply = {"result": list(col.find_cards(params["query"])), "error": None}
+                else:
+                    col.set_deck(params["cards"], col.decks.id(params["deck"]))
+                    reply = {"result": None, "error": None}
+            finally:
+                col.close()
         else:
             reply = {"result": None, "error": "unsupported action"}
         body = json.dumps(reply).encode()
@@ -390,3 +401,59 @@ def test_sync_updates_a_note_whose_cards_sit_in_a_filtered_deck_or_a_subdeck(tmp
     col = Collection(str(collection))
     assert all("改过" in col.get_note(n)["Text"] for n in (norm, lora))
     col.close()
+
+
+def _move_test(project: Path, sync, col_path: Path) -> None:
+    """Move a file (whose name Anki's search would read as a wildcard) into a folder: sync
+    moves its cards, and says so, while a card moved by hand stays where it was put."""
+    cards = project / "cards"
+    (cards / "norm.md").rename(cards / "norm_1.md")
+    assert "moved" not in sync().stderr  # renamed in its folder: its deck is the same
+    col = Collection(str(col_path))
+    [lora] = col.find_notes("lora")
+    mine = col.decks.id("我自己的")
+    [kept, _] = sorted(col.find_cards(f"nid:{lora}"))
+    col.set_deck([kept], mine)  # one of lora's cards, moved by hand
+    col.close()
+    (cards / "peft").mkdir()
+    (cards / "lora.md").rename(cards / "peft" / "lora.md")
+    (cards / "norm_1.md").rename(cards / "peft" / "norm_1.md")
+    moved = sync()
+    assert moved.exit_code == 0, moved.stderr
+    assert "moved the cards of peft/lora.md from `Test` to `Test::peft`" in moved.stderr
+    assert "moved the cards of peft/norm_1.md from `Test` to `Test::peft`" in moved.stderr
+    col = Collection(str(col_path))
+    decks = {c: col.decks.name(col.get_card(c).did) for c in col.find_cards("")}
+    assert decks[kept] == "我自己的"
+    assert sorted(d for c, d in decks.items() if c != kept) == ["Test::peft"] * 3
+    assert sum(reviews(col, c) for c in decks) == 4  # every card kept its review
+    col.close()
+    assert "moved" not in sync().stderr  # said once
+
+
+def test_sync_moves_the_cards_of_a_file_moved_to_a_folder(tmp_path):
+    collection = _profile(tmp_path / "Anki2")
+    project = _project(tmp_path / "notes")
+
+    def sync():
+        return run(["sync", "--collection", str(collection)], project)
+
+    assert sync().exit_code == 0
+    col = Collection(str(collection))
+    assert answer_everything(col) == 4
+    col.close()
+    _move_test(project, sync, collection)
+
+
+def test_sync_through_ankiconnect_moves_cards_too(tmp_path, anki_connect):
+    _handler, url, collection = anki_connect
+    project = _project(tmp_path / "notes")
+
+    def sync():
+        return run(["sync", "--anki-connect", url], project)
+
+    assert sync().exit_code == 0
+    col = Collection(str(collection))
+    assert answer_everything(col) == 4
+    col.close()
+    _move_test(project, sync, collection)

@@ -320,6 +320,7 @@ def sync_command(
     edited in Anki are kept until their Markdown changes, nothing is deleted.
     """
     from .build import build
+    from .files import place_in_cache
     from .sync import sync_package
 
     config = _config(cards_dir)
@@ -338,6 +339,7 @@ def sync_command(
             newest=report.newest,
             changed=report.changed,
             deck=config.deck_name(cards_dir),
+            sent_in=place_in_cache("synced", cards_dir),
         )
     except MkdeckError as exc:
         _fail(exc)
@@ -359,6 +361,12 @@ def sync_command(
         click.echo(
             f"mkdeck: {_count(len(result.replaced), 'note')} edited in Anki since the last "
             f"sync had their Markdown changed, and now read as the Markdown does: {shown}",
+            err=True,
+            color=_color(),
+        )
+    for file, before, now in result.moved or ():
+        click.echo(
+            f"mkdeck: moved the cards of {file} from `{before}` to `{now}`, where its file is now",
             err=True,
             color=_color(),
         )
@@ -476,6 +484,12 @@ def watch_command(
         synced = ", synced" if done.synced else ""
         if done.replaced:
             synced += f" (replaced the edit made in Anki of {', '.join(done.replaced)})"
+        if done.moved:
+            synced += (
+                " (moved the cards of "
+                + ", ".join(f"{file} to `{now}`" for file, _, now in done.moved)
+                + ")"
+            )
         if done.elsewhere:
             synced += (
                 f" (left {_count(len(done.elsewhere), 'note')} as in Anki, which has "

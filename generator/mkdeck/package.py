@@ -296,17 +296,32 @@ def _insert(cursor: sqlite3.Cursor, notes: list[AnkiNote], first_id: int) -> Non
 SOURCE_FIELD = 2  # Text, Extra, Source
 
 
-def package_notes(apkg: Path) -> dict[str, str]:
-    """Each note of a package mkdeck wrote: its guid → the file its Source field names."""
+class PackagedNote(NamedTuple):
+    file: str  # the card file (or post) its Source field names
+    deck: str  # the deck its cards are in
+
+
+def package_notes(apkg: Path) -> dict[str, PackagedNote]:
+    """Each note of a package mkdeck wrote, by guid: its file and its deck."""
     import html
 
     with _collection_of(apkg) as db:
         conn = sqlite3.connect(db)
         try:
-            rows = conn.execute("SELECT guid, flds FROM notes").fetchall()
+            decks = {
+                int(i): d["name"]
+                for i, d in json.loads(conn.execute("SELECT decks FROM col").fetchone()[0]).items()
+            }
+            rows = conn.execute(
+                "SELECT n.guid, n.flds, min(c.did) FROM notes n JOIN cards c ON c.nid = n.id "
+                "GROUP BY n.id"
+            ).fetchall()
         finally:
             conn.close()
-    return {guid: html.unescape(flds.split("\x1f")[SOURCE_FIELD]) for guid, flds in rows}
+    return {
+        guid: PackagedNote(html.unescape(flds.split("\x1f")[SOURCE_FIELD]), decks[did])
+        for guid, flds, did in rows
+    }
 
 
 def package_without(apkg: Path, guids: set[str], dest: Path) -> None:

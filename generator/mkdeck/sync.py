@@ -13,8 +13,11 @@ sync never writes notes one by one with rules of its own:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -27,7 +30,8 @@ from typing import Any
 
 from . import install_hint
 from .errors import MkdeckError
-from .package import package_notes, package_without
+from .files import atomic_write
+from .package import PackagedNote, package_notes, package_without
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
 ANKICONNECT_CODE = "2055492159"  # the add-on's code, for Tools → Add-ons → Get Add-ons
@@ -50,6 +54,9 @@ class SyncResult:
     # Notes left as they are in Anki, because none of their cards is in this project's decks:
     # (the file, the deck Anki has them in). None: the route cannot tell.
     elsewhere: tuple[tuple[str, str], ...] | None = None
+    # The notes whose cards sync moved, because their file moved to another folder:
+    # (the file, the deck they were in, the deck they are in now). None: the route cannot tell.
+    moved: tuple[tuple[str, str, str], ...] | None = None
 
 
 def anki_base() -> Path:
@@ -136,37 +143,99 @@ def _edited_in_anki(col: Any, changed: Mapping[str, tuple[int, int, str]]) -> tu
     return tuple(sorted(edited))
 
 
-def _in_other_decks(col: Any, package: Path, root: str) -> dict[str, tuple[str, str]]:
+class _CardsByNote:
+    """Each note's cards in a collection, by guid, with the deck each is at home in (a card in
+    a filtered deck is at home in the deck it came from). One pass over every card: Anki keeps
+    no index on guid, so asking note by note is slower."""
+
+    def __init__(self, col: Any) -> None:
+        self.col = col
+        self.names: dict[int, str] = {}
+        self.cards: dict[str, list[tuple[int, int]]] = {}
+        for guid, cid, did in col.db.all(
+            "select n.guid, c.id, (case when c.odid then c.odid else c.did end) "
+            "from cards c join notes n on n.id = c.nid"
+        ):
+            self.cards.setdefault(guid, []).append((cid, did))
+
+    def deck(self, did: int) -> str:
+        name = self.names.get(did)
+        if name is None:
+            name = self.names[did] = self.col.decks.name(did)
+        return name
+
+
+def _under(deck: str, root: str) -> bool:
+    """Is `deck` the deck `root` or one under it (Anki's deck names ignore case)?"""
+    deck, root = deck.casefold(), root.casefold()
+    return deck == root or deck.startswith(root + "::")
+
+
+def _in_other_decks(
+    known: _CardsByNote, notes: Mapping[str, PackagedNote], root: str
+) -> dict[str, tuple[str, str]]:
     """The package's notes that Anki has with no card in the deck `root` or under it: guid →
     (its file, a deck Anki has it in). Such a note is another project's (two projects first
     built before each deck had notes of its own share the notes of the files they both have),
     or one moved out of this project's decks in Anki; updating it would put this file's text
-    over that note. A card in a filtered deck counts in its home deck."""
-    names: dict[int, str] = {}
-    own = root.casefold()
-    inside: set[str] = set()
-    outside: dict[str, str] = {}
-    # One pass over every card: Anki keeps no index on guid, so asking note by note is slower.
-    for guid, did in col.db.all(
-        "select n.guid, (case when c.odid then c.odid else c.did end) "
-        "from cards c join notes n on n.id = c.nid"
-    ):
-        name = names.get(did)
-        if name is None:
-            name = names[did] = col.decks.name(did)
-        folded = name.casefold()
-        if folded == own or folded.startswith(own + "::"):
-            inside.add(guid)
-        else:
-            outside.setdefault(guid, name)
-    if not outside.keys() - inside:  # most collections: no need to open the package
+    over that note."""
+    found = {}
+    for guid, note in notes.items():
+        decks = [known.deck(did) for _, did in known.cards.get(guid, ())]
+        if decks and not any(_under(d, root) for d in decks):
+            found[guid] = (note.file, decks[0])
+    return found
+
+
+def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, str]) -> dict[str, str]:
+    """The notes whose deck changed in the Markdown (a file moved to another folder) since
+    the last sync: guid → the deck that sync sent them to."""
+    return {g: sent[g] for g, n in notes.items() if g in sent and sent[g] != n.deck}
+
+
+def _move_cards(
+    col: Any, known: _CardsByNote, notes: Mapping[str, PackagedNote], moves: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """Move the cards of each moved note that are still in the deck sync sent them to into
+    the note's deck now; a card moved by hand stays where it was put. (file, from, to) of
+    each note moved."""
+    moved = set()
+    for guid, before in moves.items():
+        cards = [cid for cid, did in known.cards.get(guid, ()) if known.deck(did) == before]
+        if cards:
+            col.set_deck(cards, col.decks.id(notes[guid].deck))
+            moved.add((notes[guid].file, before, notes[guid].deck))
+    return sorted(moved)
+
+
+def sent_record(folder: Path, target: str) -> Path:
+    """Where sync keeps the deck it sent each note of a project to, for one Anki (a collection
+    file, or AnkiConnect's address and profile)."""
+    return folder / f"{hashlib.sha256(target.encode('utf-8')).hexdigest()[:16]}.json"
+
+
+def _read_sent(record: Path | None) -> dict[str, str]:
+    """The decks sync sent notes to; none when never recorded or unreadable (nothing moves)."""
+    if record is None:
         return {}
-    notes = package_notes(package)
-    return {
-        guid: (notes[guid], deck)
-        for guid, deck in outside.items()
-        if guid not in inside and guid in notes
-    }
+    try:
+        sent = json.loads(record.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return sent if isinstance(sent, dict) else {}
+
+
+def _write_sent(
+    record: Path | None, notes: Mapping[str, PackagedNote], left: Mapping[str, object]
+) -> None:
+    """What was sent now; a note left as it is in Anki keeps what was recorded for it. Not
+    being able to write this loses nothing but the next sync's moves, so it is not an error."""
+    if record is None:
+        return
+    sent = _read_sent(record)
+    sent.update({guid: note.deck for guid, note in notes.items() if guid not in left})
+    with contextlib.suppress(OSError):
+        atomic_write(record, lambda tmp: tmp.write_text(json.dumps(sent), "utf-8"))
 
 
 def import_into_collection(
@@ -174,11 +243,13 @@ def import_into_collection(
     collection: Path,
     changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
+    sent_in: Path | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
     edits the import replaces. `deck`: the project's root deck; a note Anki has outside it
-    is left as it is (`_in_other_decks`)."""
+    is left as it is (`_in_other_decks`). `sent_in`: the folder where sync records the deck
+    it sent each note to, so that the cards of a file moved to another folder follow it."""
     collection_class = anki_collection(
         f"{install_hint('anki')} (or start Anki with the AnkiConnect add-on, code "
         f"{ANKICONNECT_CODE}, to sync while it runs)"
@@ -198,18 +269,27 @@ def import_into_collection(
         ) from exc
     except Exception as exc:  # a damaged file: the backend's own words say what is wrong
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
+    record = sent_record(sent_in, str(collection.resolve())) if sent_in else None
     try:
         replaced = _edited_in_anki(col, changed or {})
         elsewhere: dict[str, tuple[str, str]] = {}
+        moved: list[tuple[str, str, str]] = []
         if deck is None:
             log = import_as_file_import(col, package)
         else:
-            elsewhere = _in_other_decks(col, package, deck)
+            notes = package_notes(package)
+            known = _CardsByNote(col)
+            elsewhere = _in_other_decks(known, notes, deck)
+            moves = _moves(notes, _read_sent(record))
             with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
                 if elsewhere:  # Anki imports what the package holds: these are not in it
                     package_without(package, set(elsewhere), Path(folder) / package.name)
                     package = Path(folder) / package.name
                 log = import_as_file_import(col, package)
+            moved = _move_cards(
+                col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
+            )
+            _write_sent(record, notes, elsewhere)
     finally:
         col.close()
     return SyncResult(
@@ -221,6 +301,7 @@ def import_into_collection(
         conflicts=len(log.conflicting),
         replaced=replaced,
         elsewhere=None if deck is None else tuple(sorted(elsewhere.values())),
+        moved=None if deck is None else tuple(moved),
     )
 
 
@@ -266,10 +347,17 @@ def ankiconnect_running(url: str, timeout: float) -> bool:
 
 
 def import_through_ankiconnect(
-    package: Path, url: str, key: str | None, timeout: float, profile: str | None = None
+    package: Path,
+    url: str,
+    key: str | None,
+    timeout: float,
+    profile: str | None = None,
+    sent_in: Path | None = None,
 ) -> SyncResult:
     """Ask the running Anki to import the package, as File → Import does: into `profile`,
-    which it opens first (one it does not have is an error, never another profile's deck)."""
+    which it opens first (one it does not have is an error, never another profile's deck).
+    `sent_in`: as for `import_into_collection`; the moved notes' cards are found by a search,
+    since AnkiConnect tells no note's guid."""
     if profile is not None:
         names = ankiconnect(url, "getProfiles", key, timeout)
         if not isinstance(names, list) or profile not in names:
@@ -277,10 +365,31 @@ def import_through_ankiconnect(
             raise MkdeckError(f"the running Anki has no profile `{profile}` (profiles: {known})")
         if ankiconnect(url, "loadProfile", key, timeout, name=profile) is not True:
             raise MkdeckError(f"the running Anki could not open profile `{profile}`")
+    record = sent_record(sent_in, f"{url} {profile or ''}") if sent_in else None
+    notes = package_notes(package) if record is not None else {}
+    moves = _moves(notes, _read_sent(record))
     result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
     if result is not True:
         raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
-    return SyncResult(route="AnkiConnect", target=url)
+    moved = []
+    for file, before, now in sorted({(notes[g].file, d, notes[g].deck) for g, d in moves.items()}):
+        # The cards of that file still in the deck sync sent them to (not in one under it).
+        query = (
+            f'"deck:{_searched(before)}" -"deck:{_searched(before)}::*" "Source:{_searched(file)}"'
+        )
+        cards = ankiconnect(url, "findCards", key, timeout, query=query)
+        if isinstance(cards, list) and cards:
+            ankiconnect(url, "changeDeck", key, timeout, cards=cards, deck=now)
+            moved.append((file, before, now))
+    _write_sent(record, notes, {})
+    return SyncResult(
+        route="AnkiConnect", target=url, moved=tuple(moved) if record is not None else None
+    )
+
+
+def _searched(text: str) -> str:
+    """`text` as Anki's search matches it literally inside double quotes."""
+    return re.sub(r'([\\"*_])', r"\\\1", text)
 
 
 def sync_package(
@@ -293,6 +402,7 @@ def sync_package(
     newest: int = 0,
     changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
+    sent_in: Path | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
 
@@ -306,13 +416,16 @@ def sync_package(
 
     `deck` is the project's root deck: into a closed Anki, a note of the package that Anki
     has only outside it is left as it is (`SyncResult.elsewhere`). AnkiConnect cannot tell.
+    `sent_in`: where sync records the deck each note went to, so that when a file moves to
+    another folder its cards follow (`SyncResult.moved`); cards moved by hand stay.
     """
     ahead = newest + 1 - time.time()
     if ahead > 0:
         time.sleep(ahead)
     changed = changed or {}
     if collection is not None:
-        return import_into_collection(package, collection, changed, deck)
+        return import_into_collection(package, collection, changed, deck, sent_in)
     if ankiconnect_running(url, min(timeout, 2.0)):
-        return import_through_ankiconnect(package, url, key, timeout, profile)
-    return import_into_collection(package, choose_collection(anki_base(), profile), changed, deck)
+        return import_through_ankiconnect(package, url, key, timeout, profile, sent_in)
+    chosen = choose_collection(anki_base(), profile)
+    return import_into_collection(package, chosen, changed, deck, sent_in)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .config import load_config
 from .discover import CARD_SUFFIXES
 from .errors import MkdeckError
+from .files import place_in_cache
 from .lockfile import LOCK_NAME
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class Rebuilt:
     sync_error: MkdeckError | None = None
     replaced: tuple[str, ...] = ()  # files whose notes' Anki edits the sync replaced
     elsewhere: tuple[tuple[str, str], ...] = ()  # notes the sync left (`SyncResult.elsewhere`)
+    moved: tuple[tuple[str, str, str], ...] = ()  # whose cards it moved (`SyncResult.moved`)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ def rebuild(
             newest=report.newest,
             changed=report.changed,
             deck=settings.deck_name(cards_dir),
+            sent_in=place_in_cache("synced", cards_dir),
         )
     except MkdeckError as exc:
         return Rebuilt(package, report, sync_error=exc)
@@ -146,4 +149,5 @@ def rebuild(
         synced=True,
         replaced=result.replaced or (),
         elsewhere=result.elsewhere or (),
+        moved=result.moved or (),
     )
