@@ -34,8 +34,8 @@ WIDE = r"""# 宽内容：注意力公式、代码和表格？
    \frac{\pi_\theta(y_w|x)}{\pi_{\text{ref}}(y_w|x)}
    -\beta\log\frac{\pi_\theta(y_l|x)}{\pi_{\text{ref}}(y_l|x)}\right)\right]
    $$
-4. 对比：见下表，$\boldsymbol{W}$、$\cancel{x}$、$\color{red}{y}$、
-   $\bbox[2px]{z}$、$\enclose{circle}{u}$
+4. 对比：长度为 $m - n$. 然后 $\sum_{i=1}^{n} x_i$ 见下表，$\boldsymbol{W}$、$\cancel{x}$、
+   $\color{red}{y}$、$\bbox[2px]{z}$、$\enclose{circle}{u}$
 
 | 方法 | 显存占用（训练时） | 计算量 | 通信量 | 实现 `torch.distributed.fsdp` |
 | --- | --- | --- | --- | --- |
@@ -78,7 +78,13 @@ def page(tmp_path_factory):
     assert result.exit_code == 0, result.stderr
     assert "Preview of 4 cards: build/preview/index.html" in result.stdout
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # Classic scrollbars, as Anki desktop shows them: headless Chromium hides them by
+        # default, and a scrollbar that cannot show is one a test cannot find.
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox"],
+            ignore_default_args=["--hide-scrollbars"],
+        )
         tab = browser.new_page(viewport={"width": 390, "height": 844})
         tab.goto((root / "build" / "preview" / "index.html").as_uri())
         tab.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
@@ -111,6 +117,24 @@ def test_no_card_is_wider_than_the_phone(page, night):
         ".map(c => [c.scrollWidth, c.clientWidth, c.getBoundingClientRect().width])"
     )
     assert widths and all(scroll <= client <= 390 for scroll, client, _ in widths), widths
+
+
+@pytest.mark.parametrize("night", [False, True])
+def test_no_formula_shows_a_scrollbar(page, night):
+    """A short inline formula flows in its line (no box, so it sits on the baseline and its
+    glyphs may stick out); a long one scrolls in its box, without a bar under it."""
+    _night(page, night)
+    spans = page.evaluate(
+        "[...document.querySelectorAll('.pv-side .card span.math')].map(s => [s.className,"
+        " getComputedStyle(s).display, s.offsetHeight - s.clientHeight, s.scrollWidth,"
+        " s.clientWidth])"
+    )
+    short = [s for s in spans if s[0] == "math"]
+    wide = [s for s in spans if s[0] == "math wide"]
+    assert len(short) >= 10 and all(display == "inline" for _, display, *_ in short), spans
+    assert wide and all(display == "inline-block" for _, display, *_ in wide), spans
+    assert all(bar == 0 for _, _, bar, _, _ in wide), wide  # no scrollbar's height
+    assert all(scroll > client for *_, scroll, client in wide), wide  # and it does scroll
 
 
 def test_the_page_fits_the_window_it_is_opened_in(page):

@@ -72,7 +72,8 @@ BASE_CSS = """\
 .mkdeck pre code { background: none; padding: 0; }
 /* Wide formulas, code and tables scroll in their own box; a shadow at an edge says that more
    lies that way (scroll shadows: the covers move with the content, the shadows do not). */
-.mkdeck span.math, .mkdeck div.math, .mkdeck .highlight pre, .mkdeck table {
+.mkdeck span.math.wide, .mkdeck span.math.display, .mkdeck div.math, .mkdeck .highlight pre,
+.mkdeck table {
   max-width: 100%; overflow-x: auto; overflow-y: hidden;
   background:
     linear-gradient(to right, var(--mk-cover, var(--mk-ground)) 30%, transparent)
@@ -84,7 +85,16 @@ BASE_CSS = """\
     radial-gradient(farthest-side at 100% 50%, var(--mk-shadow), transparent)
       right center / 12px 100% no-repeat scroll,
     var(--mk-cover, var(--mk-ground)); }
-.mkdeck span.math { display: inline-block; vertical-align: middle; }
+/* A long inline formula scrolls in a box of its own, with no scrollbar (a phone shows none
+   anyway; the shadows say that more lies that way): MathJax's glyphs stick out of their box
+   by a few pixels, which made a 12 px bar under formulas that fit in Anki desktop. The
+   padding holds most of that, the negative margin keeps the line as it was. A short formula
+   flows in the line like a word, on the text's baseline. */
+.mkdeck span.math.wide, .mkdeck span.math.display { display: inline-block;
+  vertical-align: middle; padding: 0 0.3em 0 0.1em; margin: 0 -0.3em 0 -0.1em;
+  background-clip: content-box; scrollbar-width: none; }
+.mkdeck span.math.wide::-webkit-scrollbar, .mkdeck span.math.display::-webkit-scrollbar {
+  display: none; }
 .mkdeck .highlight { border-radius: 6px; background: none; }
 .mkdeck .highlight pre { --mk-cover: var(--mk-block); padding: 8px 10px; margin: 0.4em 0;
   line-height: 1.4; border-radius: 6px; }

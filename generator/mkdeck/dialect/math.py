@@ -243,4 +243,68 @@ def _render_math(_self: Any, tokens: list[Token], idx: int, _options: Any, _env:
         return f'<div class="math">{MATH_OPEN}\\[\n{tex.strip()}\n\\]{MATH_CLOSE}</div>\n'
     if token.meta.get("display"):
         return f'<span class="math display">{MATH_OPEN}\\[{tex}\\]{MATH_CLOSE}</span>'
-    return f'<span class="math">{MATH_OPEN}\\({tex}\\){MATH_CLOSE}</span>'
+    wide = " wide" if inline_width(token.content) > PHONE_LINE else ""
+    return f'<span class="math{wide}">{MATH_OPEN}\\({tex}\\){MATH_CLOSE}</span>'
+
+
+# An inline formula flows in its line like a word: no box of its own, so it sits on the
+# text's baseline and MathJax's glyphs may stick out of it a little (a box that scrolled
+# showed a scrollbar under most formulas in Anki desktop for those few pixels). Only one too
+# long for a phone's line gets a box that scrolls (`wide`). Width is counted in symbols, as
+# MathJax sets them: about 22 fill a 390 px phone's line beside a list number.
+PHONE_LINE = 22
+_NO_WIDTH = {
+    "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "frac",
+    "dfrac", "tfrac", "sqrt", "text", "textrm", "textbf", "mathrm", "mathbf", "mathit",
+    "mathcal", "mathbb", "mathsf", "mathtt", "boldsymbol", "bm", "operatorname", "hat",
+    "bar", "tilde", "vec", "dot", "ddot", "overline", "underline", "displaystyle",
+    "limits", "nolimits", "color", "mathop", "begin", "end", "top",
+}  # fmt: skip
+_WORDS = {"quad": 2.0, "qquad": 4.0}
+_NAMING = {"begin", "end", "color", "textcolor", "colorbox"}  # their first group is a name
+_TEX_PIECE = re.compile(r"\\([A-Za-z]+)|\\(.)|([\^_])|(\s)|([{}])|(.)")
+
+
+def inline_width(tex: str) -> float:
+    """About how many symbols wide `tex` is set: a command that draws one (`\\alpha`,
+    `\\sum`) counts one, one that only shapes others (`\\frac`, `\\mathrm`) none, a
+    script's symbols two thirds, spacing and braces nothing. A fraction counts both its
+    parts, so a tall formula may be taken for wider than it is: it then only scrolls."""
+    width, script, depth = 0.0, 0, 0
+    scripted: list[int] = []  # the brace depths at which a script's group ends
+    named = False  # the next group names something (`\\begin{bmatrix}`): it draws nothing
+    unseen = 0  # the brace depth of such a group, while inside it
+    for m in _TEX_PIECE.finditer(tex):
+        name, escaped, mark, space, brace, char = m.groups()
+        small = 2 / 3 if script or scripted else 1.0
+        if mark:
+            script = 1
+            continue
+        if brace == "{":
+            depth += 1
+            if named and not unseen:
+                unseen, named = depth, False
+            if script:
+                scripted.append(depth)
+                script = 0
+            continue
+        if brace == "}":
+            if scripted and scripted[-1] == depth:
+                scripted.pop()
+            if unseen == depth:
+                unseen = 0
+            depth -= 1
+            continue
+        if space or unseen:
+            continue
+        if name in _NAMING:
+            named = True
+            continue
+        if name:
+            width += small * _WORDS.get(name, 0.0 if name in _NO_WIDTH else 1.0)
+        elif escaped:
+            width += 0.0 if escaped in ",;:! \\" else small
+        elif char:
+            width += small
+        script = 0
+    return width
