@@ -190,12 +190,17 @@ class _AnkiConnect(BaseHTTPRequestHandler):
             finally:
                 col.close()
             reply = {"result": True, "error": None}
-        elif request["action"] in ("findCards", "changeDeck"):
+        elif request["action"] in ("findCards", "changeDeck", "findNotes", "notesModTime"):
             col = Collection(str(self.collection))  # Anki's own search and deck change
             try:
                 params = request["params"]
                 if request["action"] == "findCards":
                     reply = {"result": list(col.find_cards(params["query"])), "error": None}
+                elif request["action"] == "findNotes":
+                    reply = {"result": list(col.find_notes(params["query"])), "error": None}
+                elif request["action"] == "notesModTime":
+                    times = [{"noteId": n, "mod": col.get_note(n).mod} for n in params["notes"]]
+                    reply = {"result": times, "error": None}
                 else:
                     col.set_deck(params["cards"], col.decks.id(params["deck"]))
                     reply = {"result": None, "error": None}
@@ -457,3 +462,28 @@ def test_sync_through_ankiconnect_moves_cards_too(tmp_path, anki_connect):
     assert answer_everything(col) == 4
     col.close()
     _move_test(project, sync, collection)
+
+
+def test_sync_through_ankiconnect_names_the_anki_edits_it_replaced(tmp_path, anki_connect):
+    _handler, url, collection = anki_connect
+    project = _project(tmp_path / "notes")
+    assert run(["sync", "--anki-connect", url], project).exit_code == 0
+    col = Collection(str(collection))
+    note = col.get_note(col.find_notes("lora")[0])
+    note["Extra"] = "我在 Anki 里补充的"
+    col.update_note(note)
+    col.close()
+    time.sleep(1)
+    norm = project / "cards" / "norm.md"
+    norm.write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    quiet = run(["sync", "--anki-connect", url], project)
+    assert quiet.exit_code == 0 and "edited in Anki" not in quiet.stderr  # norm.md was not
+
+    lora = project / "cards" / "lora.md"
+    lora.write_text(lora.read_text("utf-8") + "\n补充：秩通常取 8\n", "utf-8")
+    replaced = run(["sync", "--anki-connect", url], project)
+    assert replaced.exit_code == 0, replaced.stderr
+    assert "1 note edited in Anki since the last sync had their Markdown changed" in (
+        replaced.stderr
+    )
+    assert replaced.stderr.rstrip().endswith(": lora.md")

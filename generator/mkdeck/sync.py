@@ -49,7 +49,7 @@ class SyncResult:
     unchanged: int | None = None
     conflicts: int | None = None  # notes Anki could not update (its note type differs)
     # The files of notes edited in Anki since mkdeck last dated them, whose Markdown changed:
-    # the import replaced those edits (None: the route cannot tell).
+    # the import replaced those edits (None: not known).
     replaced: tuple[str, ...] | None = None
     # Notes left as they are in Anki, because none of their cards is in this project's decks:
     # (the file, the deck Anki has them in). None: the route cannot tell.
@@ -353,6 +353,8 @@ def import_through_ankiconnect(
     timeout: float,
     profile: str | None = None,
     sent_in: Path | None = None,
+    changed: Mapping[str, tuple[int, int, str]] | None = None,
+    deck: str | None = None,
 ) -> SyncResult:
     """Ask the running Anki to import the package, as File → Import does: into `profile`,
     which it opens first (one it does not have is an error, never another profile's deck).
@@ -365,6 +367,7 @@ def import_through_ankiconnect(
             raise MkdeckError(f"the running Anki has no profile `{profile}` (profiles: {known})")
         if ankiconnect(url, "loadProfile", key, timeout, name=profile) is not True:
             raise MkdeckError(f"the running Anki could not open profile `{profile}`")
+    replaced = _edited_through_ankiconnect(url, key, timeout, changed or {}, deck)
     record = sent_record(sent_in, f"{url} {profile or ''}") if sent_in else None
     notes = package_notes(package) if record is not None else {}
     moves = _moves(notes, _read_sent(record))
@@ -383,8 +386,47 @@ def import_through_ankiconnect(
             moved.append((file, before, now))
     _write_sent(record, notes, {})
     return SyncResult(
-        route="AnkiConnect", target=url, moved=tuple(moved) if record is not None else None
+        route="AnkiConnect",
+        target=url,
+        replaced=replaced,
+        moved=tuple(moved) if record is not None else None,
     )
+
+
+# Beyond this many changed files, AnkiConnect is not asked which were edited in Anki (two
+# requests a file): the sync then does not say which edits it replaced.
+ASKED_FILES = 50
+
+
+def _edited_through_ankiconnect(
+    url: str,
+    key: str | None,
+    timeout: float,
+    changed: Mapping[str, tuple[int, int, str]],
+    deck: str | None,
+) -> tuple[str, ...] | None:
+    """`_edited_in_anki` through AnkiConnect, which tells no note's guid: the notes of each
+    changed file are found by their Source in the project's deck, and a file is named when one
+    of them changed in Anki after mkdeck last dated it. None: not asked."""
+    spans: dict[str, tuple[int, int]] = {}
+    for dated, dating, file in changed.values():
+        low, high = spans.get(file, (dated, dating))
+        spans[file] = (min(low, dated), max(high, dating))
+    if deck is None or len(spans) > ASKED_FILES:
+        return None
+    edited = []
+    for file, (dated, dating) in sorted(spans.items()):
+        query = f'"deck:{_searched(deck)}" "Source:{_searched(file)}"'
+        notes = ankiconnect(url, "findNotes", key, timeout, query=query)
+        if not isinstance(notes, list) or not notes:
+            continue
+        times = ankiconnect(url, "notesModTime", key, timeout, notes=notes)
+        mods = (
+            [t.get("mod") for t in times if isinstance(t, dict)] if isinstance(times, list) else []
+        )
+        if any(isinstance(mod, int) and dated < mod < dating for mod in mods):
+            edited.append(file)
+    return tuple(edited)
 
 
 def _searched(text: str) -> str:
@@ -426,6 +468,8 @@ def sync_package(
     if collection is not None:
         return import_into_collection(package, collection, changed, deck, sent_in)
     if ankiconnect_running(url, min(timeout, 2.0)):
-        return import_through_ankiconnect(package, url, key, timeout, profile, sent_in)
+        return import_through_ankiconnect(
+            package, url, key, timeout, profile, sent_in, changed, deck
+        )
     chosen = choose_collection(anki_base(), profile)
     return import_into_collection(package, chosen, changed, deck, sent_in)
