@@ -166,6 +166,7 @@ class _AnkiConnect(BaseHTTPRequestHandler):
     # Its profiles, and the one open: only "User 1" has the collection imports land in.
     profiles: tuple[str, ...] = ("User 1",)
     open_profile = "User 1"
+    without_times = False  # as the add-on's releases of 2025 are: no `notesModTime`
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -190,6 +191,8 @@ class _AnkiConnect(BaseHTTPRequestHandler):
             finally:
                 col.close()
             reply = {"result": True, "error": None}
+        elif request["action"] == "notesModTime" and self.without_times:
+            reply = {"result": None, "error": "unsupported action"}
         elif request["action"] in ("findCards", "changeDeck", "findNotes", "notesModTime"):
             col = Collection(str(self.collection))  # Anki's own search and deck change
             try:
@@ -487,3 +490,21 @@ def test_sync_through_ankiconnect_names_the_anki_edits_it_replaced(tmp_path, ank
         replaced.stderr
     )
     assert replaced.stderr.rstrip().endswith(": lora.md")
+
+
+def test_an_ankiconnect_without_note_times_still_syncs(tmp_path, anki_connect):
+    """The add-on's 2025 releases have no `notesModTime` (and give no `mod` in `notesInfo`):
+    sync cannot tell which Anki edits it replaced, and says nothing of them, but it syncs."""
+    handler, url, collection = anki_connect
+    handler.without_times = True
+    project = _project(tmp_path / "notes")
+    assert run(["sync", "--anki-connect", url], project).exit_code == 0
+    time.sleep(1)
+    lora = project / "cards" / "lora.md"
+    lora.write_text(lora.read_text("utf-8") + "\n补充：秩通常取 8\n", "utf-8")
+    synced = run(["sync", "--anki-connect", url], project)
+    assert synced.exit_code == 0, synced.stderr
+    assert "error" not in synced.stderr and "edited in Anki" not in synced.stderr
+    col = Collection(str(collection))
+    assert "秩通常取 8" in col.get_note(col.find_notes("lora")[0])["Extra"]
+    col.close()

@@ -415,18 +415,36 @@ def _edited_through_ankiconnect(
     if deck is None or len(spans) > ASKED_FILES:
         return None
     edited = []
-    for file, (dated, dating) in sorted(spans.items()):
-        query = f'"deck:{_searched(deck)}" "Source:{_searched(file)}"'
-        notes = ankiconnect(url, "findNotes", key, timeout, query=query)
-        if not isinstance(notes, list) or not notes:
-            continue
-        times = ankiconnect(url, "notesModTime", key, timeout, notes=notes)
-        mods = (
-            [t.get("mod") for t in times if isinstance(t, dict)] if isinstance(times, list) else []
-        )
-        if any(isinstance(mod, int) and dated < mod < dating for mod in mods):
-            edited.append(file)
+    try:
+        for file, (dated, dating) in sorted(spans.items()):
+            query = f'"deck:{_searched(deck)}" "Source:{_searched(file)}"'
+            notes = ankiconnect(url, "findNotes", key, timeout, query=query)
+            if not isinstance(notes, list) or not notes:
+                continue
+            mods = _note_times(url, key, timeout, notes)
+            if mods is None:
+                return None
+            if any(dated < mod < dating for mod in mods):
+                edited.append(file)
+    except MkdeckError:  # only a report: an add-on that cannot say does not stop the sync
+        return None
     return tuple(edited)
+
+
+def _note_times(url: str, key: str | None, timeout: float, notes: list) -> list[int] | None:
+    """When each note last changed: `notesModTime` where the add-on has it, else the `mod`
+    that some versions' `notesInfo` gives; None where neither says."""
+    try:
+        times = ankiconnect(url, "notesModTime", key, timeout, notes=notes)
+    except MkdeckError as exc:
+        if "unsupported action" not in str(exc):
+            raise
+        times = ankiconnect(url, "notesInfo", key, timeout, notes=notes)
+    if not isinstance(times, list):
+        return None
+    mods = [t.get("mod") for t in times if isinstance(t, dict)]
+    known = [m for m in mods if isinstance(m, int)]
+    return known if mods and len(known) == len(mods) else None
 
 
 def _searched(text: str) -> str:
