@@ -4,10 +4,22 @@ The command line is imported inside `run` so that Ctrl-C while the libraries loa
 ordinary interruption, not a traceback.
 """
 
+import signal
 import sys
+
+_signalled: list[int] = []
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise KeyboardInterrupt
 
 
 def run() -> None:
+    # Ctrl-C is remembered as well as raised: one that lands while a C extension initialises
+    # (`import ssl`, under genanki) surfaces as some other error ("TypeError: expected a message
+    # argument"), which is an interruption all the same.
+    signal.signal(signal.SIGINT, _on_interrupt)
     try:
         from .cli import main
 
@@ -17,7 +29,7 @@ def run() -> None:
     except Exception as exc:
         # Ctrl-C inside a `with` block can surface as the error its cleanup raises next
         # (zipfile refuses to close a half-written member): still an interruption.
-        if _caused_by_interrupt(exc):
+        if _signalled or _caused_by_interrupt(exc):
             _interrupted()
         raise
 
