@@ -411,9 +411,17 @@ def test_sync_updates_a_note_whose_cards_sit_in_a_filtered_deck_or_a_subdeck(tmp
     col.close()
 
 
-def _move_test(project: Path, sync, col_path: Path) -> None:
+def _move_test(project: Path, route: list[str], col_path: Path) -> None:
     """Move a file (whose name Anki's search would read as a wildcard) into a folder: sync
     moves its cards, and says so, while a card moved by hand stays where it was put."""
+
+    def sync():
+        return run(["sync", *route], project)
+
+    assert sync().exit_code == 0
+    col = Collection(str(col_path))
+    assert answer_everything(col) == 4
+    col.close()
     cards = project / "cards"
     (cards / "norm.md").rename(cards / "norm_1.md")
     assert "moved" not in sync().stderr  # renamed in its folder: its deck is the same
@@ -441,30 +449,12 @@ def _move_test(project: Path, sync, col_path: Path) -> None:
 
 def test_sync_moves_the_cards_of_a_file_moved_to_a_folder(tmp_path):
     collection = _profile(tmp_path / "Anki2")
-    project = _project(tmp_path / "notes")
-
-    def sync():
-        return run(["sync", "--collection", str(collection)], project)
-
-    assert sync().exit_code == 0
-    col = Collection(str(collection))
-    assert answer_everything(col) == 4
-    col.close()
-    _move_test(project, sync, collection)
+    _move_test(_project(tmp_path / "notes"), ["--collection", str(collection)], collection)
 
 
 def test_sync_through_ankiconnect_moves_cards_too(tmp_path, anki_connect):
     _handler, url, collection = anki_connect
-    project = _project(tmp_path / "notes")
-
-    def sync():
-        return run(["sync", "--anki-connect", url], project)
-
-    assert sync().exit_code == 0
-    col = Collection(str(collection))
-    assert answer_everything(col) == 4
-    col.close()
-    _move_test(project, sync, collection)
+    _move_test(_project(tmp_path / "notes"), ["--anki-connect", url], collection)
 
 
 def test_sync_through_ankiconnect_names_the_anki_edits_it_replaced(tmp_path, anki_connect):
