@@ -25,7 +25,7 @@ import sqlite3
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -299,10 +299,19 @@ SOURCE_FIELD = 2  # Text, Extra, Source
 class PackagedNote(NamedTuple):
     file: str  # the card file (or post) its Source field names
     deck: str  # the deck its cards are in
+    content: str  # `note_content` of its fields and tags
+
+
+def note_content(fields: Sequence[str], tags: Iterable[str]) -> str:
+    """A note's fields and tags, hashed, the same from a package and from what Anki has: a
+    note whose content in Anki is not what sync last sent it was edited there."""
+    h = hashlib.sha256("\x1f".join(fields).encode("utf-8"))
+    h.update(b"\x00" + " ".join(sorted(tags)).encode("utf-8"))
+    return h.hexdigest()[:16]
 
 
 def package_notes(apkg: Path) -> dict[str, PackagedNote]:
-    """Each note of a package mkdeck wrote, by guid: its file and its deck."""
+    """Each note of a package mkdeck wrote, by guid: its file, its deck and its content."""
     import html
 
     with _collection_of(apkg) as db:
@@ -313,15 +322,17 @@ def package_notes(apkg: Path) -> dict[str, PackagedNote]:
                 for i, d in json.loads(conn.execute("SELECT decks FROM col").fetchone()[0]).items()
             }
             rows = conn.execute(
-                "SELECT n.guid, n.flds, min(c.did) FROM notes n JOIN cards c ON c.nid = n.id "
-                "GROUP BY n.id"
+                "SELECT n.guid, n.flds, n.tags, min(c.did) FROM notes n "
+                "JOIN cards c ON c.nid = n.id GROUP BY n.id"
             ).fetchall()
         finally:
             conn.close()
-    return {
-        guid: PackagedNote(html.unescape(flds.split("\x1f")[SOURCE_FIELD]), decks[did])
-        for guid, flds, did in rows
-    }
+    notes = {}
+    for guid, flds, tags, did in rows:
+        fields = flds.split("\x1f")
+        file = html.unescape(fields[SOURCE_FIELD])
+        notes[guid] = PackagedNote(file, decks[did], note_content(fields, tags.split()))
+    return notes
 
 
 def package_without(apkg: Path, guids: set[str], dest: Path) -> None:

@@ -26,12 +26,12 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import install_hint
 from .errors import MkdeckError
 from .files import atomic_write
-from .package import PackagedNote, package_notes, package_without
+from .package import PackagedNote, note_content, package_notes, package_without
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
 ANKICONNECT_CODE = "2055492159"  # the add-on's code, for Tools → Add-ons → Get Add-ons
@@ -187,10 +187,17 @@ def _in_other_decks(
     return found
 
 
-def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, str]) -> dict[str, str]:
+class Sent(NamedTuple):
+    """What sync last sent one note to an Anki: its deck, and its content (`note_content`)."""
+
+    deck: str
+    content: str | None  # None: recorded before sync kept it
+
+
+def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, Sent]) -> dict[str, str]:
     """The notes whose deck changed in the Markdown (a file moved to another folder) since
     the last sync: guid → the deck that sync sent them to."""
-    return {g: sent[g] for g, n in notes.items() if g in sent and sent[g] != n.deck}
+    return {g: sent[g].deck for g, n in notes.items() if g in sent and sent[g].deck != n.deck}
 
 
 def _move_cards(
@@ -214,15 +221,22 @@ def sent_record(folder: Path, target: str) -> Path:
     return folder / f"{hashlib.sha256(target.encode('utf-8')).hexdigest()[:16]}.json"
 
 
-def _read_sent(record: Path | None) -> dict[str, str]:
-    """The decks sync sent notes to; none when never recorded or unreadable (nothing moves)."""
+def _read_sent(record: Path | None) -> dict[str, Sent]:
+    """What sync sent each note; nothing when never recorded or unreadable (then nothing
+    moves, and no Anki edit can be told)."""
     if record is None:
         return {}
     try:
-        sent = json.loads(record.read_text("utf-8"))
+        data = json.loads(record.read_text("utf-8"))
     except (OSError, ValueError):
         return {}
-    return sent if isinstance(sent, dict) else {}
+    sent = {}
+    for guid, value in data.items() if isinstance(data, dict) else ():
+        if isinstance(value, str):  # as the first records were: the deck alone
+            sent[guid] = Sent(value, None)
+        elif isinstance(value, list) and len(value) == 2:
+            sent[guid] = Sent(str(value[0]), None if value[1] is None else str(value[1]))
+    return sent
 
 
 def _write_sent(
@@ -232,8 +246,8 @@ def _write_sent(
     being able to write this loses nothing but the next sync's moves, so it is not an error."""
     if record is None:
         return
-    sent = _read_sent(record)
-    sent.update({guid: note.deck for guid, note in notes.items() if guid not in left})
+    sent = {guid: list(was) for guid, was in _read_sent(record).items()}
+    sent.update({g: [n.deck, n.content] for g, n in notes.items() if g not in left})
     with contextlib.suppress(OSError):
         atomic_write(record, lambda tmp: tmp.write_text(json.dumps(sent), "utf-8"))
 
@@ -353,13 +367,12 @@ def import_through_ankiconnect(
     timeout: float,
     profile: str | None = None,
     sent_in: Path | None = None,
-    changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
 ) -> SyncResult:
     """Ask the running Anki to import the package, as File → Import does: into `profile`,
     which it opens first (one it does not have is an error, never another profile's deck).
     `sent_in`: as for `import_into_collection`; the moved notes' cards are found by a search,
-    since AnkiConnect tells no note's guid."""
+    since AnkiConnect tells no note's guid, and so are the notes edited in Anki."""
     if profile is not None:
         names = ankiconnect(url, "getProfiles", key, timeout)
         if not isinstance(names, list) or profile not in names:
@@ -367,13 +380,16 @@ def import_through_ankiconnect(
             raise MkdeckError(f"the running Anki has no profile `{profile}` (profiles: {known})")
         if ankiconnect(url, "loadProfile", key, timeout, name=profile) is not True:
             raise MkdeckError(f"the running Anki could not open profile `{profile}`")
-    replaced = _edited_through_ankiconnect(url, key, timeout, changed or {}, deck)
     record = sent_record(sent_in, f"{url} {profile or ''}") if sent_in else None
     notes = package_notes(package) if record is not None else {}
-    moves = _moves(notes, _read_sent(record))
+    sent = _read_sent(record)
+    replaced = _edited_through_ankiconnect(url, key, timeout, notes, sent, deck)
+    moves = _moves(notes, sent)
     result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
     if result is not True:
         raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
+    if replaced:  # Anki updates only a note that is older than the package's: did it?
+        replaced = _edited_through_ankiconnect(url, key, timeout, notes, sent, deck, replaced)
     moved = []
     for file, before, now in sorted({(notes[g].file, d, notes[g].deck) for g, d in moves.items()}):
         # The cards of that file still in the deck sync sent them to (not in one under it).
@@ -402,49 +418,57 @@ def _edited_through_ankiconnect(
     url: str,
     key: str | None,
     timeout: float,
-    changed: Mapping[str, tuple[int, int, str]],
+    notes: Mapping[str, PackagedNote],
+    sent: Mapping[str, Sent],
     deck: str | None,
+    after: tuple[str, ...] = (),
 ) -> tuple[str, ...] | None:
-    """`_edited_in_anki` through AnkiConnect, which tells no note's guid: the notes of each
-    changed file are found by their Source in the project's deck, and a file is named when one
-    of them changed in Anki after mkdeck last dated it. None: not asked."""
-    spans: dict[str, tuple[int, int]] = {}
-    for dated, dating, file in changed.values():
-        low, high = spans.get(file, (dated, dating))
-        spans[file] = (min(low, dated), max(high, dating))
-    if deck is None or len(spans) > ASKED_FILES:
+    """The files of notes that changed since the last sync to this Anki and whose content in
+    Anki is neither what sync sent then nor what it sends now: edited in Anki, and about to
+    be replaced. (Asking each note's time needs `notesModTime`, which the add-on's releases
+    of 2025 lack; their content every release gives.) AnkiConnect tells no guid, so a file's
+    notes are found by their Source in the project's deck. None: not known.
+
+    `after` the import, of the files named before it: those whose notes now read as the
+    package does (an edit made in Anki in the second the build dated the note is newer, and
+    the import left it)."""
+    if deck is None or not sent:
         return None
+    files: dict[str, set[str]] = {}  # each changed file → the contents sync knows for it
+    for guid, note in notes.items():
+        was = sent.get(guid)
+        if was is not None and was.content is not None and was.content != note.content:
+            files.setdefault(note.file, set())
+    if len(files) > ASKED_FILES:
+        return None
+    if after:
+        files = {file: set() for file in after}
+    for guid, note in notes.items():
+        if note.file in files:
+            was = sent.get(guid)
+            seen = {note.content} if after else {note.content, was.content if was else None}
+            files[note.file] |= {c for c in seen if c is not None}
     edited = []
     try:
-        for file, (dated, dating) in sorted(spans.items()):
+        for file, known in sorted(files.items()):
             query = f'"deck:{_searched(deck)}" "Source:{_searched(file)}"'
-            notes = ankiconnect(url, "findNotes", key, timeout, query=query)
-            if not isinstance(notes, list) or not notes:
+            found = ankiconnect(url, "findNotes", key, timeout, query=query)
+            infos = ankiconnect(url, "notesInfo", key, timeout, notes=found) if found else []
+            if not isinstance(infos, list):
                 continue
-            mods = _note_times(url, key, timeout, notes)
-            if mods is None:
-                return None
-            if any(dated < mod < dating for mod in mods):
+            if any(_content_in_anki(i) not in known for i in infos) != bool(after):
                 edited.append(file)
     except MkdeckError:  # only a report: an add-on that cannot say does not stop the sync
         return None
     return tuple(edited)
 
 
-def _note_times(url: str, key: str | None, timeout: float, notes: list) -> list[int] | None:
-    """When each note last changed: `notesModTime` where the add-on has it, else the `mod`
-    that some versions' `notesInfo` gives; None where neither says."""
-    try:
-        times = ankiconnect(url, "notesModTime", key, timeout, notes=notes)
-    except MkdeckError as exc:
-        if "unsupported action" not in str(exc):
-            raise
-        times = ankiconnect(url, "notesInfo", key, timeout, notes=notes)
-    if not isinstance(times, list):
+def _content_in_anki(info: object) -> str | None:
+    """`note_content` of a note as AnkiConnect's `notesInfo` describes it."""
+    if not isinstance(info, dict) or not isinstance(info.get("fields"), dict):
         return None
-    mods = [t.get("mod") for t in times if isinstance(t, dict)]
-    known = [m for m in mods if isinstance(m, int)]
-    return known if mods and len(known) == len(mods) else None
+    fields = sorted(info["fields"].values(), key=lambda f: f.get("order", 0))
+    return note_content([str(f.get("value", "")) for f in fields], info.get("tags") or ())
 
 
 def _searched(text: str) -> str:
@@ -486,8 +510,6 @@ def sync_package(
     if collection is not None:
         return import_into_collection(package, collection, changed, deck, sent_in)
     if ankiconnect_running(url, min(timeout, 2.0)):
-        return import_through_ankiconnect(
-            package, url, key, timeout, profile, sent_in, changed, deck
-        )
+        return import_through_ankiconnect(package, url, key, timeout, profile, sent_in, deck)
     chosen = choose_collection(anki_base(), profile)
     return import_into_collection(package, chosen, changed, deck, sent_in)
