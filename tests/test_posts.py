@@ -395,3 +395,25 @@ def test_a_post_cut_down_to_one_question_stays_a_post_and_keeps_its_history(tmp_
     assert reviews(collection, rope.id) == 1
     said = run(["check", "cards"], tmp_path).stderr
     assert "a.md: note: a post of 1 question: mkdeck.lock knows it as a post" in said
+
+
+def test_new_note_gives_every_question_of_a_post_a_note_of_its_own(tmp_path, collection):
+    """`build --new-note post.md`: each question of the post becomes a new note (its old guid
+    is not used again), and a file beside it keeps its note."""
+    from mkdeck.lockfile import read_lock
+
+    root = tmp_path
+    (root / "pyproject.toml").write_text('[tool.mkdeck]\ndeck = "Test"\n', "utf-8")
+    cards = write_cards(root, {"infer/post.md": post(KV, GQA), "other.md": ROPE})
+    assert run(["build"], root).exit_code == 0
+    before = {n.path: n.guid for n in read_lock(cards)[0].notes}
+    renewed = run(["build", "--new-note", "infer/post.md"], root)
+    assert renewed.exit_code == 0, renewed.stderr
+    after = {n.path: n.guid for n in read_lock(cards)[0].notes}
+    assert sorted(after) == sorted(before) and len(after) == 3
+    assert after["other.md"] == before["other.md"]
+    assert all(after[p] != before[p] for p in after if p.startswith("infer/post.md#"))
+    assert not set(after.values()) & {before[p] for p in before if p != "other.md"}
+    # Both notes and the file beside them reach Anki; the old notes are Anki's to delete.
+    import_package(collection, root / "build" / "Test.apkg")
+    assert collection.note_count() == 3
