@@ -332,3 +332,12 @@ def test_a_placeholder_for_a_missing_image_shows_its_name_as_text(tmp_path, coll
     import_package(collection, report.package)
     back = collection.get_card(collection.find_cards("")[0]).answer()
     assert "<b>" not in back and '[image not packed: "x<b>bold</b>.png]' in shown(back)
+
+
+def test_a_removed_script_is_named_once(tmp_path):
+    """`<script>…</script>` in a line is one thing removed: its end tag is not named again."""
+    cards = write_cards(tmp_path, {"a.md": "# 问题？\n\n1. 甲：<script>alert(1)</script> 乙\n"})
+    report = build_deck(cards)
+    assert [(d.line, d.message.split(" from")[0]) for d in report.warnings] == [
+        (3, "removed `<script>`")
+    ]

@@ -54,6 +54,7 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _REMOTE = re.compile(r"^\s*https?://", re.IGNORECASE)
 _LINK = re.compile(r"^\s*(?:https?:|mailto:)", re.IGNORECASE)
 # Only for naming what was removed (never for deciding it): the names a fragment mentions.
+_OPENING_TAG = re.compile(r"<\s*[A-Za-z!?]")
 _TAG_NAME = re.compile(r"<\s*/?\s*([a-zA-Z][\w:-]*)")
 _ATTRIBUTE_NAME = re.compile(r"([a-zA-Z_:@][-\w:.@]*)\s*=")
 _SCHEME = re.compile(r"=\s*[\"']?\s*([a-zA-Z][a-zA-Z0-9+.-]*)\s*:")
@@ -95,6 +96,8 @@ def removed(fragment: str) -> list[str]:
     if "<" not in fragment:
         return []
     plain = re.sub(r"[\t\n\r]", "", html.unescape(fragment))  # as a browser reads a URL
+    if not _OPENING_TAG.search(plain):  # only end tags (`</script>`): their start was named
+        return []
     tags = {t.lower() for t in _TAG_NAME.findall(plain)}
     attributes = {a.lower() for a in _ATTRIBUTE_NAME.findall(plain)}
     schemes = {s.lower() for s in _SCHEME.findall(plain)}
