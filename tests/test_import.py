@@ -77,7 +77,7 @@ def test_import_splits_questions_and_leaves_out_prose_and_footer(tmp_path):
     files = sorted((tmp_path / "cards").glob("*.md"))
     assert len(files) == 2
     kv = next(f for f in files if "kv" in f.name).read_text("utf-8")
-    assert "tags: [LLM, 面试_题]" in kv
+    assert "tags: [LLM, 面试_题, CS]" in kv  # categories are tags, as when the post is built
     # The answer is copied as written: its numbering is one the card format reads, a point
     # that goes on over two lines stays one point, and plain-text formulas stay plain.
     assert "\n1.省计算：生成时历史" in kv

@@ -38,6 +38,7 @@ from .files import atomic_write, unique_name
 from .media import HTML_IMAGE, find_embedded, find_image, is_image, is_remote
 from .newcard import fresh_id, slug
 from .parse import (
+    card_settings,
     id_comment,
     is_blank,
     normalise_tags,
@@ -131,7 +132,7 @@ def plan_import(
         raise MkdeckError(f"cannot read the post: {exc.strerror}", str(post)) from exc
     lines = decode_source(data, rel).split("\n")
     front = read_front_matter(lines, rel)
-    tags = _tags(front.data.get("tags"))
+    tags = list(card_settings(front, rel)["tags"])  # as the build reads them: categories too
     fenced = scan_fences(lines, front.body, rel)
     read = read_post(lines, fenced, front)
     skipped: list[Diagnostic] = []
@@ -280,12 +281,6 @@ def _copy_to(source: Path, tmp: Path) -> None:
 
 def _write_to(text: str, tmp: Path) -> None:
     tmp.write_bytes(text.encode("utf-8"))
-
-
-def _tags(value: object) -> list[str]:
-    if isinstance(value, str):
-        value = value.split()
-    return list(normalise_tags(value)) if isinstance(value, list) else []
 
 
 def _answer(
