@@ -318,6 +318,8 @@ def sync_command(
     Anki closed: the profile's collection is opened and imported into
     (needs the `anki` extra). Review history is kept, notes you
     edited in Anki are kept until their Markdown changes, nothing is deleted.
+    The cards of a file moved to another folder follow it to its subdeck;
+    cards you moved yourself stay where you put them.
     """
     from .build import build
     from .files import place_in_cache
