@@ -417,3 +417,14 @@ def test_new_note_gives_every_question_of_a_post_a_note_of_its_own(tmp_path, col
     # Both notes and the file beside them reach Anki; the old notes are Anki's to delete.
     import_package(collection, root / "build" / "Test.apkg")
     assert collection.note_count() == 3
+
+
+def test_a_books_table_of_contents_is_no_note(tmp_path):
+    """A chapter list with page numbers (`目录预览.md`, `TOC.md`) beside the chapters: no note,
+    and said why; a note about directories (`目录结构.md`) is one."""
+    toc = "# 目录\t2\n## 第一章 数学基础\t1\n1.1 标量与向量？\t1\n1.2 张量与矩阵的区别？\t1\n"
+    files = {"目录预览.md": toc, "TOC.md": toc, "目录结构.md": KV}
+    result = run(["check", "cards"], write_cards(tmp_path, files).parent)
+    assert "cards/目录预览.md: note: a table of contents: it lists questions" in result.stderr
+    assert "cards/TOC.md: note: a table of contents" in result.stderr
+    assert "OK: 1 note" in result.stdout

@@ -25,6 +25,12 @@ NOT_CARDS = {"readme"}
 # A docs site's navigation, beside the notes it links: docsify's sidebar, navbar and cover
 # (GitBook's is `SUMMARY.md`, in capitals: a note may well be called `summary.md`).
 SITE_FILES = {"_sidebar.md", "_navbar.md", "_coverpage.md"}
+# A book's table of contents, beside its chapters (`目录预览.md`): each chapter's list of
+# section titles and page numbers would be a card that hides hundreds of characters.
+TABLES_OF_CONTENTS = {
+    "目录", "目录预览", "总目录", "toc", "contents", "table of contents", "table-of-contents",
+    "table_of_contents",
+}  # fmt: skip
 # A card file holds one question. Far past this size it is some other file (a log, an export)
 # put in the folder by mistake, and rendering it would only look like a hang.
 MAX_BYTES = 1_000_000
@@ -102,6 +108,8 @@ def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> 
     name = rel.rpartition("/")[2]
     if name.lower() in SITE_FILES or name == "SUMMARY.md":
         return "a docs site's navigation (docsify, GitBook): not a card"
+    if name.rpartition(".")[0].lower() in TABLES_OF_CONTENTS:
+        return "a table of contents: it lists questions, and is not one"
     if any(folder.lower() == "templates" for folder in folders):
         return "in a templates folder: not a card"
     for pattern in exclude:
