@@ -354,3 +354,44 @@ def test_a_folded_answer_asks_what_it_holds_with_its_summary_as_the_cue(tmp_path
     front = shown(card.question())
     assert front.startswith("为什么要 warmup？ 两个原因 初期梯度大：[...] 方差估计")
     assert "<details" not in card.question()
+
+
+LABELLED = "\n".join(
+    [
+        "# 什么是监督学习？",
+        "",
+        "\u200b 特点：监督学习用已知正确答案的样本训练模型，每个输入都有对应的标签，模型学习"
+        "从输入到标签的映射，训练时不断比较预测与标签之间的差距并据此调整参数，直到误差足够"
+        "小为止，这个过程需要大量人工标注的数据，标注的质量直接决定了模型能学到什么。",
+        "\u200b 常见应用场景：分类问题和回归问题，例如垃圾邮件识别、房价预测、图像类别判断、"
+        "用户流失预测等，凡是能够事先收集到输入与正确输出配对的任务，几乎都可以用监督学习来"
+        "解决，工业界的大多数模型都属于这一类。",
+        "\u200b 算法举例：支持向量机、朴素贝叶斯、逻辑回归、决策树、随机森林和各种神经网络，"
+        "它们的差别在于模型假设、训练方法以及对数据规模和特征质量的要求各不相同，选择时要看"
+        "数据量和可解释性的需要。",
+        "",
+    ]
+)
+
+
+def test_an_answer_of_labelled_lines_is_a_card_per_line_and_keeps_its_review(tmp_path, collection):
+    """Prose whose lines open with labels (`特点：`), over 300 characters, is read as the
+    author's points: one card each, the label shown as its cue. The card the whole answer
+    was before keeps its review: it is the first point's, whose first line is the same."""
+    short = "# 监督学习？\n\n特点：有标签\n场景：分类和回归\n"
+    cards = write_cards(
+        tmp_path, {"sl.md": LABELLED.split("\n\u200b 常见")[0] + "\n", "s.md": short}
+    )
+    first = build_deck(cards)
+    assert {c.question.layout for c in first.built} == {"whole"}  # one paragraph, one line
+    import_package(collection, first.package)
+    assert answer_everything(collection) == 2
+    (cards / "sl.md").write_text(LABELLED, "utf-8")
+    report = build_deck(cards)
+    by_file = {c.source.rel: c for c in report.built}
+    assert by_file["sl.md"].question.layout == "paragraphs" and report.cards == 4
+    assert "s.md" not in by_file  # unchanged: still one card (short, one card is fine)
+    import_package(collection, report.package)
+    card = card_hiding(collection, "用已知正确答案的样本训练模型")
+    assert "特点：" in shown(card.question()) and "常见应用场景：分类问题" in shown(card.question())
+    assert reviews(collection, card.id) == 1

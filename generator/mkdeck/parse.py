@@ -493,6 +493,8 @@ def _structure(
     size = sum(len(INVISIBLE.sub("", p.markdown)) for p in blocks)
     if len(blocks) > 1 and size > LONG_ANSWER:
         return "paragraphs", blocks, blocks[0].line - 1, stop
+    if rule == "auto" and (labelled := _labelled_lines(lines, fenced, start, stop)):
+        return "paragraphs", labelled, labelled[0].line - 1, stop
     if block and blocks:
         body = section(lines, start, stop)
         if not all(_unfilled(t) for t in body.markdown.split("\n")):
@@ -503,6 +505,39 @@ def _structure(
                 stop,
             )
     return "whole", [], stop, stop
+
+
+# A line that opens with a short label and a colon (`特点：…`, `**常见应用场景**：…`,
+# `Pros: …`): lines like these, one under the other, are the author's own points.
+LABELLED_LINE = re.compile(
+    r"^[\s\u200b-\u200d\u2060\ufeff]*"
+    r"(?:\*\*[^*\n]{1,40}\*\*|[^\s：:。，,.;；！？!?$\\<>\[\]=|*`#>\-+][^：:。，,.;；！？!?$\\<>\[\]=|*`]{0,19})"
+    r"[ \t]*(?:：|:[ \t])"
+)
+# What a paragraph's line may not be for its lines to be read as labelled points: a list
+# item, a heading, a quote, a table row, a fence or a formula block.
+NOT_PROSE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)、]|#|>|\||```|~~~|\$\$|\\\[)")
+LABELLED_LONG = 300  # characters (without spaces): what a card should not hide at once
+
+
+def _labelled_lines(lines: list[str], fenced: list[bool], start: int, stop: int) -> list[Point]:
+    """An answer of prose over `LABELLED_LONG` whose lines open with labels, at least two,
+    the first line among them: each labelled line is a point, with the lines under it, its
+    label the cue. (Read whole, such an answer hid 340 characters in one card; the first
+    point keeps the whole answer's card, since it keeps its first line.) [] otherwise."""
+    body = [i for i in range(start, stop) if lines[i].strip(" \t\u200b\u3000")]
+    if not body or any(fenced[i] or NOT_PROSE.match(lines[i]) for i in body):
+        return []
+    if sum(len(INVISIBLE.sub("", lines[i])) for i in body) <= LABELLED_LONG:
+        return []
+    starts = [i for i in body if LABELLED_LINE.match(lines[i])]
+    if len(starts) < 2 or starts[0] != body[0]:
+        return []
+    ends = [*starts[1:], stop]
+    return [
+        Point(first + 1, 0, "\n".join(lines[first:end]).rstrip(), style="block")
+        for first, end in zip(starts, ends, strict=True)
+    ]
 
 
 def _outermost(
