@@ -395,3 +395,16 @@ def test_an_answer_of_labelled_lines_is_a_card_per_line_and_keeps_its_review(tmp
     card = card_hiding(collection, "用已知正确答案的样本训练模型")
     assert "特点：" in shown(card.question()) and "常见应用场景：分类问题" in shown(card.question())
     assert reviews(collection, card.id) == 1
+
+
+def test_an_answer_of_two_paragraphs_over_300_characters_is_two_cards(tmp_path):
+    """300 characters is what a card should not hide at once: an answer of paragraphs over
+    that is a card per paragraph, one under it stays one card."""
+    first = "门控：" + "遗忘门决定丢掉多少旧记忆，输入门决定写入多少新信息。" * 6
+    second = "梯度：" + "细胞状态的加法更新让梯度可以沿时间稳定地传回去。" * 6
+    long = f"# LSTM 为什么能记住长期依赖？\n\n{first}\n\n{second}\n"
+    short = f"# LSTM 的门？\n\n{first[:100]}\n\n{second[:100]}\n"
+    report = build_deck(write_cards(tmp_path, {"long.md": long, "short.md": short}))
+    layouts = {c.source.rel: (c.question.layout, len(c.question.points)) for c in report.built}
+    assert layouts["long.md"] == ("paragraphs", 2)
+    assert layouts["short.md"][0] == "whole"

@@ -49,6 +49,9 @@ ASKING = re.compile(r"^(?:\*\*|__)?(.{1,100}?[？?])(?:\*\*|__)?[ \t]*$")
 # An answer of one card longer than this (characters, spaces not counted) is hard to recall
 # in one go; `check` suggests numbered points, one card each.
 LONG_ANSWER = 400
+# Characters (spaces not counted) a card should not hide at once: an answer longer than this
+# is split by the structure it has (its paragraphs, its labelled lines).
+LONG_CARD = 300
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -459,7 +462,7 @@ def _structure(
     """The points of lines `start:stop` without sub-headings, the first rule that finds
     some: a folded `<details>` block, by these rules inside it, its summary shown as the cue;
     numbered items; else the outermost bullets (not a task-list quiz); else, when
-    longer than `LONG_ANSWER`, each paragraph (one card of 1,500 characters asks for too
+    longer than `LONG_CARD`, each paragraph (one card of 1,500 characters asks for too
     much at once: the others stay in view as its context); else, for a section (`block`),
     its whole text as one point, or for a whole answer none ("whole").
 
@@ -491,7 +494,7 @@ def _structure(
         return "whole", [], stop, stop
     blocks = split_paragraphs(lines, fenced, start, stop)
     size = sum(len(INVISIBLE.sub("", p.markdown)) for p in blocks)
-    if len(blocks) > 1 and size > LONG_ANSWER:
+    if len(blocks) > 1 and size > LONG_CARD:
         return "paragraphs", blocks, blocks[0].line - 1, stop
     if rule == "auto" and (labelled := _labelled_lines(lines, fenced, start, stop)):
         return "paragraphs", labelled, labelled[0].line - 1, stop
@@ -517,18 +520,17 @@ LABELLED_LINE = re.compile(
 # What a paragraph's line may not be for its lines to be read as labelled points: a list
 # item, a heading, a quote, a table row, a fence or a formula block.
 NOT_PROSE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)、]|#|>|\||```|~~~|\$\$|\\\[)")
-LABELLED_LONG = 300  # characters (without spaces): what a card should not hide at once
 
 
 def _labelled_lines(lines: list[str], fenced: list[bool], start: int, stop: int) -> list[Point]:
-    """An answer of prose over `LABELLED_LONG` whose lines open with labels, at least two,
+    """An answer of prose over `LONG_CARD` whose lines open with labels, at least two,
     the first line among them: each labelled line is a point, with the lines under it, its
     label the cue. (Read whole, such an answer hid 340 characters in one card; the first
     point keeps the whole answer's card, since it keeps its first line.) [] otherwise."""
     body = [i for i in range(start, stop) if lines[i].strip(" \t\u200b\u3000")]
     if not body or any(fenced[i] or NOT_PROSE.match(lines[i]) for i in body):
         return []
-    if sum(len(INVISIBLE.sub("", lines[i])) for i in body) <= LABELLED_LONG:
+    if sum(len(INVISIBLE.sub("", lines[i])) for i in body) <= LONG_CARD:
         return []
     starts = [i for i in body if LABELLED_LINE.match(lines[i])]
     if len(starts) < 2 or starts[0] != body[0]:
