@@ -9,6 +9,11 @@ sync never writes notes one by one with rules of its own:
 - Anki is closed: the profile's collection is opened with Anki's own backend (the `anki`
   package, the `anki` extra) and the package imported there. A collection that Anki
   has open is refused by the backend itself, and sync says what to do.
+
+What the importer does not do, sync does around it, and says: it leaves out a note that Anki
+has only outside the project's deck (another project's), moves the cards of a file moved to
+another folder, and names the notes edited in Anki whose edit the import replaced. For the
+last two it remembers, per Anki, what it sent each note (`sent_record`).
 """
 
 from __future__ import annotations
@@ -208,7 +213,11 @@ def _move_cards(
     each note moved."""
     moved = set()
     for guid, before in moves.items():
-        cards = [cid for cid, did in known.cards.get(guid, ()) if known.deck(did) == before]
+        cards = [
+            cid
+            for cid, did in known.cards.get(guid, ())
+            if known.deck(did).casefold() == before.casefold()  # Anki's names ignore case
+        ]
         if cards:
             col.set_deck(cards, col.decks.id(notes[guid].deck))
             moved.add((notes[guid].file, before, notes[guid].deck))
