@@ -261,7 +261,7 @@ def _build(
         snap = snapshot(cards_dir, config.exclude, config.static)
     except MkdeckError as exc:
         return _report(_nothing(exc.diagnostic), [exc.diagnostic], strict, started)
-    unknown = sorted(new_notes - {file_of(s.rel) for s in snap.sources})
+    unknown = sorted(new_notes - {file_of(s.rel) for s in snap.sources}) if new_notes else []
     if unknown:
         said = [
             Diagnostic(rel, 0, "`--new-note`: no card file here has this path") for rel in unknown
@@ -624,7 +624,7 @@ def collect(
             and s.rel in last
             and last[s.rel].data_hash == f[1]
             and s.rel in tables
-            and file_of(s.rel) not in new_notes
+            and not (new_notes and file_of(s.rel) in new_notes)
         }
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone
@@ -702,7 +702,8 @@ def collect(
     unread = broken - {snap.sources[position].rel for position, _, _ in held}
     reserved = {n.guid for n in lock.notes if n.path in unread and n.id is None}
     # A file given a note of its own claims no entry; its old guid is never handed out again.
-    reserved |= {n.guid for n in lock.notes if file_of(n.path) in new_notes}
+    if new_notes:
+        reserved |= {n.guid for n in lock.notes if file_of(n.path) in new_notes}
     taken = frozenset(note.last.guid for note in carry.values()) | reserved
     usable = Lock(tuple(n for n in lock.notes if n.guid not in reserved))
     questions = [read.question for _, _, read in held if read.question is not None]
