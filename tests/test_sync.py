@@ -51,6 +51,18 @@ def _reviews(col: Collection) -> dict[str, int]:
     return {f"{flds[:20]}#{i}": n for i, (flds, n) in enumerate(sorted(rows))}
 
 
+def _lora_changed_and_named(project: Path, address: str) -> None:
+    """lora.md, edited in Anki, changes: the Markdown wins, and sync names the file."""
+    lora = project / "cards" / "lora.md"
+    lora.write_text(lora.read_text("utf-8") + "\n补充：秩通常取 8\n", "utf-8")
+    replaced = run(["sync", "--anki-connect", address], project)
+    assert replaced.exit_code == 0, replaced.stderr
+    assert "1 note edited in Anki since the last sync had their Markdown changed" in (
+        replaced.stderr
+    )
+    assert replaced.stderr.rstrip().endswith(": lora.md")
+
+
 def test_sync_into_a_closed_anki(tmp_path, monkeypatch):
     collection = _profile(tmp_path / "Anki2")
     monkeypatch.setenv("ANKI_BASE", str(tmp_path / "Anki2"))
@@ -86,14 +98,7 @@ def test_sync_into_a_closed_anki(tmp_path, monkeypatch):
     assert "edited in Anki" not in edited.stderr  # norm.md was not edited there
 
     # The Markdown of the note edited in Anki changes: the Markdown wins, and sync says so.
-    lora = project / "cards" / "lora.md"
-    lora.write_text(lora.read_text("utf-8") + "\n补充：秩通常取 8\n", "utf-8")
-    replaced = run(["sync", "--anki-connect", nobody], project)
-    assert replaced.exit_code == 0, replaced.stderr
-    assert "1 note edited in Anki since the last sync had their Markdown changed" in (
-        replaced.stderr
-    )
-    assert replaced.stderr.rstrip().endswith(": lora.md")
+    _lora_changed_and_named(project, nobody)
     col = Collection(str(collection))
     assert col.note_count() == 2 and col.card_count() == 4
     assert sorted(_reviews(col).values()) == [1, 1, 1, 1]  # every card kept its review
@@ -492,14 +497,7 @@ def test_sync_through_ankiconnect_names_the_anki_edits_it_replaced(tmp_path, ank
     quiet = run(["sync", "--anki-connect", url], project)
     assert quiet.exit_code == 0 and "edited in Anki" not in quiet.stderr  # norm.md was not
 
-    lora = project / "cards" / "lora.md"
-    lora.write_text(lora.read_text("utf-8") + "\n补充：秩通常取 8\n", "utf-8")
-    replaced = run(["sync", "--anki-connect", url], project)
-    assert replaced.exit_code == 0, replaced.stderr
-    assert "1 note edited in Anki since the last sync had their Markdown changed" in (
-        replaced.stderr
-    )
-    assert replaced.stderr.rstrip().endswith(": lora.md")
+    _lora_changed_and_named(project, url)
 
 
 def test_an_ankiconnect_without_note_times_still_names_the_replaced_edits(tmp_path, anki_connect):

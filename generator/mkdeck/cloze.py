@@ -37,6 +37,20 @@ EMPHASIZED_MAX_CHARS = 40
 # A label is a cue, not a sentence: no sentence punctuation in its plain prose.
 NOT_IN_LABEL = re.compile(r"[。，,.;；！？!?$\\<>\[\]=|]")
 _STYLE = {"strong_open", "strong_close", "em_open", "em_close"}
+_INVISIBLE_START = " \t\u200b\u200c\u200d\u2060\ufeff\u3000"
+
+
+def opens_with_label(line: str) -> bool:
+    """Whether a line of Markdown opens with a label as `find_label` reads one in a point:
+    `**粗体**：`, or a few words of plain text with no sentence punctuation, then a colon.
+    (For the parser, which has lines, not a point's tokens.)"""
+    text = line.lstrip(_INVISIBLE_START)
+    m = LABEL_COLON.search(text)
+    label = text[: m.start()].rstrip() if m else ""
+    if len(label) > 4 and label.startswith("**") and label.endswith("**"):
+        return len(label) - 4 <= EMPHASIZED_MAX_CHARS
+    return 0 < len(label) <= LABEL_MAX_CHARS and not NOT_IN_LABEL.search(label)
+
 
 _HIDDEN = re.compile(f"{HIDE_OPEN}(.*?){HIDE_CLOSE}", re.DOTALL)
 _MATH = re.compile(f"{MATH_OPEN}(.*?){MATH_CLOSE}", re.DOTALL)

@@ -24,7 +24,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from .cloze import MARKERS
+from .cloze import MARKERS, opens_with_label
 from .config import POINT_RULES
 from .dialect.callout import CALLOUT
 from .errors import Diagnostic, MkdeckError
@@ -510,20 +510,14 @@ def _structure(
     return "whole", [], stop, stop
 
 
-# A line that opens with a short label and a colon (`特点：…`, `**常见应用场景**：…`,
-# `Pros: …`): lines like these, one under the other, are the author's own points.
-LABELLED_LINE = re.compile(
-    r"^[\s\u200b-\u200d\u2060\ufeff]*"
-    r"(?:\*\*[^*\n]{1,40}\*\*|[^\s：:。，,.;；！？!?$\\<>\[\]=|*`#>\-+][^：:。，,.;；！？!?$\\<>\[\]=|*`]{0,19})"
-    r"[ \t]*(?:：|:[ \t])"
-)
 # What a paragraph's line may not be for its lines to be read as labelled points: a list
 # item, a heading, a quote, a table row, a fence or a formula block.
 NOT_PROSE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)、]|#|>|\||```|~~~|\$\$|\\\[)")
 
 
 def _labelled_lines(lines: list[str], fenced: list[bool], start: int, stop: int) -> list[Point]:
-    """An answer of prose over `LONG_CARD` whose lines open with labels, at least two,
+    """An answer of prose over `LONG_CARD` whose lines open with labels (`特点：…`,
+    `**常见应用场景**：…`, as a point's label is read: `cloze.opens_with_label`), at least two,
     the first line among them: each labelled line is a point, with the lines under it, its
     label the cue. (Read whole, such an answer hid 340 characters in one card; the first
     point keeps the whole answer's card, since it keeps its first line.) [] otherwise."""
@@ -532,7 +526,7 @@ def _labelled_lines(lines: list[str], fenced: list[bool], start: int, stop: int)
         return []
     if sum(len(INVISIBLE.sub("", lines[i])) for i in body) <= LONG_CARD:
         return []
-    starts = [i for i in body if LABELLED_LINE.match(lines[i])]
+    starts = [i for i in body if opens_with_label(lines[i])]
     if len(starts) < 2 or starts[0] != body[0]:
         return []
     ends = [*starts[1:], stop]

@@ -196,7 +196,7 @@ class Sent(NamedTuple):
     """What sync last sent one note to an Anki: its deck, and its content (`note_content`)."""
 
     deck: str
-    content: str | None  # None: recorded before sync kept it
+    content: str
 
 
 def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, Sent]) -> dict[str, str]:
@@ -239,26 +239,30 @@ def _read_sent(record: Path | None) -> dict[str, Sent]:
         data = json.loads(record.read_text("utf-8"))
     except (OSError, ValueError):
         return {}
-    sent = {}
-    for guid, value in data.items() if isinstance(data, dict) else ():
-        if isinstance(value, str):  # as the first records were: the deck alone
-            sent[guid] = Sent(value, None)
-        elif isinstance(value, list) and len(value) == 2:
-            sent[guid] = Sent(str(value[0]), None if value[1] is None else str(value[1]))
-    return sent
+    if not isinstance(data, dict):
+        return {}
+    return {
+        guid: Sent(str(value[0]), str(value[1]))
+        for guid, value in data.items()
+        if isinstance(value, list) and len(value) == 2
+    }
 
 
 def _write_sent(
-    record: Path | None, notes: Mapping[str, PackagedNote], left: Mapping[str, object]
+    record: Path | None,
+    sent: Mapping[str, Sent],
+    notes: Mapping[str, PackagedNote],
+    left: Mapping[str, object],
 ) -> None:
-    """What was sent now; a note left as it is in Anki keeps what was recorded for it. Not
-    being able to write this loses nothing but the next sync's moves, so it is not an error."""
+    """What was sent now, over what was recorded (`sent`); a note left as it is in Anki keeps
+    its record. Not being able to write this loses nothing but the next sync's moves and
+    edits told, so it is not an error."""
     if record is None:
         return
-    sent = {guid: list(was) for guid, was in _read_sent(record).items()}
-    sent.update({g: [n.deck, n.content] for g, n in notes.items() if g not in left})
+    data = {guid: list(was) for guid, was in sent.items()}
+    data.update({g: [n.deck, n.content] for g, n in notes.items() if g not in left})
     with contextlib.suppress(OSError):
-        atomic_write(record, lambda tmp: tmp.write_text(json.dumps(sent), "utf-8"))
+        atomic_write(record, lambda tmp: tmp.write_text(json.dumps(data), "utf-8"))
 
 
 def import_into_collection(
@@ -303,7 +307,8 @@ def import_into_collection(
             notes = package_notes(package)
             known = _CardsByNote(col)
             elsewhere = _in_other_decks(known, notes, deck)
-            moves = _moves(notes, _read_sent(record))
+            sent = _read_sent(record)
+            moves = _moves(notes, sent)
             with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
                 if elsewhere:  # Anki imports what the package holds: these are not in it
                     package_without(package, set(elsewhere), Path(folder) / package.name)
@@ -312,7 +317,7 @@ def import_into_collection(
             moved = _move_cards(
                 col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
             )
-            _write_sent(record, notes, elsewhere)
+            _write_sent(record, sent, notes, elsewhere)
     finally:
         col.close()
     return SyncResult(
@@ -392,13 +397,14 @@ def import_through_ankiconnect(
     record = sent_record(sent_in, f"{url} {profile or ''}") if sent_in else None
     notes = package_notes(package) if record is not None else {}
     sent = _read_sent(record)
-    replaced = _edited_through_ankiconnect(url, key, timeout, notes, sent, deck)
+    asked = _AnkiConnect(url, key, timeout)
+    replaced = _edited_through_ankiconnect(asked, notes, sent, deck)
     moves = _moves(notes, sent)
     result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
     if result is not True:
         raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
-    if replaced:  # Anki updates only a note that is older than the package's: did it?
-        replaced = _edited_through_ankiconnect(url, key, timeout, notes, sent, deck, replaced)
+    if replaced and deck is not None:  # Anki updates only a note older than the package's
+        replaced = _now_as_packaged(asked, notes, deck, replaced)
     moved = []
     for file, before, now in sorted({(notes[g].file, d, notes[g].deck) for g, d in moves.items()}):
         # The cards of that file still in the deck sync sent them to (not in one under it).
@@ -409,7 +415,7 @@ def import_through_ankiconnect(
         if isinstance(cards, list) and cards:
             ankiconnect(url, "changeDeck", key, timeout, cards=cards, deck=now)
             moved.append((file, before, now))
-    _write_sent(record, notes, {})
+    _write_sent(record, sent, notes, {})
     return SyncResult(
         route="AnkiConnect",
         target=url,
@@ -423,53 +429,66 @@ def import_through_ankiconnect(
 ASKED_FILES = 50
 
 
+@dataclass(frozen=True)
+class _AnkiConnect:
+    url: str
+    key: str | None
+    timeout: float
+
+    def contents(self, deck: str, file: str) -> list[str | None]:
+        """`note_content` of each note of `file` in the running Anki: found by its Source in
+        the project's deck, since AnkiConnect tells no guid."""
+        query = f'"deck:{_searched(deck)}" "Source:{_searched(file)}"'
+        found = ankiconnect(self.url, "findNotes", self.key, self.timeout, query=query)
+        if not isinstance(found, list) or not found:
+            return []
+        infos = ankiconnect(self.url, "notesInfo", self.key, self.timeout, notes=found)
+        return [_content_in_anki(i) for i in infos] if isinstance(infos, list) else []
+
+
 def _edited_through_ankiconnect(
-    url: str,
-    key: str | None,
-    timeout: float,
+    asked: _AnkiConnect,
     notes: Mapping[str, PackagedNote],
     sent: Mapping[str, Sent],
     deck: str | None,
-    after: tuple[str, ...] = (),
 ) -> tuple[str, ...] | None:
     """The files of notes that changed since the last sync to this Anki and whose content in
     Anki is neither what sync sent then nor what it sends now: edited in Anki, and about to
     be replaced. (Asking each note's time needs `notesModTime`, which the add-on's releases
-    of 2025 lack; their content every release gives.) AnkiConnect tells no guid, so a file's
-    notes are found by their Source in the project's deck. None: not known.
-
-    `after` the import, of the files named before it: those whose notes now read as the
-    package does (an edit made in Anki in the second the build dated the note is newer, and
-    the import left it)."""
+    of 2025 lack; their content every release gives.) None: not known."""
     if deck is None or not sent:
         return None
-    files: dict[str, set[str]] = {}  # each changed file → the contents sync knows for it
-    for guid, note in notes.items():
-        was = sent.get(guid)
-        if was is not None and was.content is not None and was.content != note.content:
-            files.setdefault(note.file, set())
-    if len(files) > ASKED_FILES:
+    changed = {n.file for g, n in notes.items() if g in sent and sent[g].content != n.content}
+    if len(changed) > ASKED_FILES:
         return None
-    if after:
-        files = {file: set() for file in after}
+    known: dict[str, set[str]] = {file: set() for file in changed}
     for guid, note in notes.items():
-        if note.file in files:
-            was = sent.get(guid)
-            seen = {note.content} if after else {note.content, was.content if was else None}
-            files[note.file] |= {c for c in seen if c is not None}
-    edited = []
+        if note.file in known:
+            known[note.file] |= {note.content, *([sent[guid].content] if guid in sent else [])}
     try:
-        for file, known in sorted(files.items()):
-            query = f'"deck:{_searched(deck)}" "Source:{_searched(file)}"'
-            found = ankiconnect(url, "findNotes", key, timeout, query=query)
-            infos = ankiconnect(url, "notesInfo", key, timeout, notes=found) if found else []
-            if not isinstance(infos, list):
-                continue
-            if any(_content_in_anki(i) not in known for i in infos) != bool(after):
-                edited.append(file)
+        return tuple(
+            file
+            for file in sorted(changed)
+            if any(c not in known[file] for c in asked.contents(deck, file))
+        )
     except MkdeckError:  # only a report: an add-on that cannot say does not stop the sync
         return None
-    return tuple(edited)
+
+
+def _now_as_packaged(
+    asked: _AnkiConnect, notes: Mapping[str, PackagedNote], deck: str, files: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """Of these files, those whose notes in Anki now read as the package does: an edit made
+    in Anki in the second the build dated the note is newer, and the import left it."""
+    packaged: dict[str, set[str]] = {}
+    for note in notes.values():
+        packaged.setdefault(note.file, set()).add(note.content)
+    try:
+        return tuple(
+            f for f in files if all(c in packaged.get(f, ()) for c in asked.contents(deck, f))
+        )
+    except MkdeckError:
+        return None
 
 
 def _content_in_anki(info: object) -> str | None:
