@@ -45,6 +45,20 @@ def test_attention_flops_card_carries_the_counts_of_each_part(tmp_path, collecti
         assert f"{count}" in note["Text"] + note["Extra"]
 
 
+def test_anki_works_out_the_sort_field_and_checksum_the_package_leaves_empty(tmp_path, collection):
+    # The package carries no sort field (it would be a second copy of every Text to zip):
+    # Anki's importer computes it, so the browser sorts by question, and duplicate checks work.
+    cards = tmp_path / "cards"
+    shutil.copytree(CARDS, cards)
+    import_package(collection, build_deck(cards).package)
+    rows = collection.db.all("select flds, sfld, csum from notes")
+    assert len(rows) == 5
+    for flds, sfld, csum in rows:
+        question = flds.split("\x1f")[0]
+        assert sfld and "<" not in str(sfld) and str(sfld)[:8] in question
+        assert csum != 0
+
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "cards.txt"
 STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)
 

@@ -38,7 +38,7 @@ from .posts import file_of, question_of
 
 if TYPE_CHECKING:
     from .assemble import Card, CarriedNote, MediaMap
-    from .lockfile import LockedNote
+    from .lockfile import LockedNote, LockFile
     from .media import MediaFile
     from .package import KeptCollection, NoteRow, PackagePlan
     from .preview import Preview
@@ -278,7 +278,7 @@ def _build(
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
     from .identify import kept_entries
-    from .lockfile import write_lock, written_tables
+    from .lockfile import prepare_lock, write_lock, written_tables
 
     found = collect(cards_dir, config, memo, progress, parallel, snap, out, new_notes)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
@@ -316,20 +316,24 @@ def _build(
     # The package and the lock land together: the lock is written when the package is
     # complete and before it takes its place, so a lock that cannot be written leaves the
     # previous package where it was. (A crash between the two leaves a new lock beside the
-    # old package, which the next build simply finishes.)
+    # old package, which the next build simply finishes.) Its bytes are made while the
+    # package is zipped.
     lock = Lock(tuple(entries + kept))
-    written: list[str] = []
+    prepared: list[LockFile] = []
+
+    def prepare_the_lock() -> None:
+        if not prepared and (lock != found.lock or not found.lock_hash):
+            tables = found.tables or written_tables(found.lock_text)
+            prepared.append(prepare_lock(lock, (found.lock, tables), found.carried_paths))
 
     def write_the_lock() -> None:
-        if lock != found.lock or not found.lock_hash:
-            tables = found.tables or written_tables(found.lock_text)
-            written.append(
-                write_lock(cards_dir / LOCK_NAME, lock, (found.lock, tables), found.carried_paths)
-            )
+        prepare_the_lock()
+        if prepared:
+            write_lock(cards_dir / LOCK_NAME, prepared[0], found.lock_hash)
 
     try:
         update.kept, report.up_to_date = _package(
-            found, rows, media, out, memo, config, units, sealed, write_the_lock
+            found, rows, media, out, memo, config, units, sealed, prepare_the_lock, write_the_lock
         )
         if report.up_to_date:
             write_the_lock()
@@ -338,7 +342,7 @@ def _build(
         problem = Diagnostic(str(where), 0, f"cannot write: {exc.strerror or exc}")
         report.diagnostics = [*report.diagnostics, problem]
         return report
-    lock_hash = written[-1] if written else found.lock_hash
+    lock_hash = prepared[0].hash if prepared else found.lock_hash
 
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))
@@ -417,11 +421,12 @@ def _package(
     config: Config,
     snap: Snapshot,
     sealed: dict[str, tuple[str, str]],
+    meanwhile: Callable[[], None],
     before: Callable[[], None],
 ) -> tuple[KeptCollection | None, bool]:
     """Write the package, by a row diff against the collection the memo kept; the collection
-    now kept, and whether the package there was exactly this one already. `before` runs when
-    the package is complete and before it takes its place."""
+    now kept, and whether the package there was exactly this one already. `meanwhile` runs
+    while the package is zipped, `before` when it is complete and before it takes its place."""
     from .assemble import Card, anki_note
     from .package import DamagedCollection, plan_package, write_package
 
@@ -444,7 +449,7 @@ def _package(
                 continue
             fields = sealed.get(row.guid) or _stored_fields(card, found.media, memo, config, snap)
             notes[row.guid] = anki_note(card.source, card.question.tags, row, fields)
-        return write_package(plan, notes, media, out, memo.folder, before)
+        return write_package(plan, notes, media, out, memo.folder, meanwhile, before)
 
     try:
         return write(plan), False

@@ -21,7 +21,6 @@ never a silent reset: resetting would move years of reviews onto the wrong point
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -210,24 +209,36 @@ def _read_own_format(lines: list[str]) -> dict | None:
 def known_as(text: str) -> Callable[[str], str | None]:
     """How a lock's text, as mkdeck writes it, knows a file: as a "card" file (a table at its
     path), as a "post" (tables of its questions, `post.md#…`), or not at all (None)."""
+    cards: set[str] = set()
     posts: set[str] = set()
-    if "#" in text:  # most decks hold no post: no need to look
-        for m in _POST_TABLE.finditer(text):
-            with contextlib.suppress(ValueError):
-                posts.add(json.loads(m.group(1) + '"'))
+    # One pass over the tables' headers: a search of the whole text for each file would cost
+    # a large lock's size once a file.
+    for header in _TABLE_HEADER.findall(text):
+        try:
+            path = header[1:-1] if "\\" not in header else json.loads(header)
+        except ValueError:
+            continue
+        if not isinstance(path, str):
+            continue
+        post = IN_POST.match(path)
+        if post is not None:
+            posts.add(post.group(1))
+        else:
+            cards.add(path)
 
     def known(path: str) -> str | None:
         if path in posts:
             return "post"
-        return "card" if f"\n[{_str(path)}]\n" in text else None
+        return "card" if path in cards else None
 
     return known
 
 
-# A table of a question of a post: `["posts/a.md#What is X?"]`.
-_POST_TABLE = re.compile(
-    r'^\[("(?:[^"\\\n]|\\.)*?\.(?:md|markdown))#', re.MULTILINE | re.IGNORECASE
-)
+# A table's header, as mkdeck writes it: `["a.md"]` on a line of its own.
+_TABLE_HEADER = re.compile(r'\n\[("[^\n]*")\]\n')
+# Where the path of a question of a post ends in the name of its question (`posts/a.md#What
+# is X?`): the post's entries are its questions' (`posts.file_of`).
+IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
 
 
 def _line_of_table(lines: list[str], key: str) -> int:
@@ -298,20 +309,27 @@ def _str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def write_lock(
-    path: Path,
+class LockFile(NamedTuple):
+    """A lock's bytes as they are to be written, and their hash (as `lock_bytes` gives it)."""
+
+    data: bytes
+    hash: str
+
+
+def prepare_lock(
     lock: Lock,
     before: tuple[Lock, Mapping[str, str]] | None = None,
     carried: Iterable[str] = (),
-) -> str:
-    """Write atomically, and only when the content changed (no churn in `git status`).
-
-    Returns the hash of the lock's text, as `lock_bytes` gives it.
-    """
+) -> LockFile:
+    """The lock's bytes (`format_lock`), ready to be written: a build formats them while the
+    package is zipped."""
     data = format_lock(lock, before, carried).encode("utf-8")
+    return LockFile(data, hashlib.sha256(data).hexdigest())
+
+
+def write_lock(path: Path, lock: LockFile, current: str) -> None:
+    """Write atomically, and only when the content changed (no churn in `git status`):
+    `current` is the hash of the lock there now ("" for none)."""
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == data:
-            return hashlib.sha256(data).hexdigest()
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
-    return hashlib.sha256(data).hexdigest()
+    if lock.hash != current:
+        atomic_write(path, lambda tmp: tmp.write_bytes(lock.data))

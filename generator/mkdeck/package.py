@@ -132,79 +132,99 @@ def write_package(
     media: Sequence[MediaFile],
     out: Path,
     keep_in: Path | None = None,
+    meanwhile: Callable[[], object] | None = None,
     before: Callable[[], object] | None = None,
 ) -> KeptCollection | None:
     """Write `out` atomically, as `plan` says; `notes` holds (at least) the notes to write.
 
     With `keep_in`, the collection written is kept there for the next build, and returned.
-    `before` runs when the package is complete and before it takes its place (the lock is
-    written then): if it fails, the previous package is still there.
-    Raises `DamagedCollection`, having written nothing, when the kept collection cannot be
-    updated: the build then plans a whole collection.
+    `meanwhile` runs while the package is zipped (it must not write where a build's outputs
+    go); `before` runs when the package is complete and before it takes its place (the lock
+    is written then): if either fails, the previous package is still there.
+    Raises `DamagedCollection` when the kept collection cannot be updated: the build then
+    plans a whole collection.
     """
     to_write = [notes[r.guid] for r in plan.rows if r.guid in plan.write]
-    kept = plan.kept
-    if kept is None:
-
-        def fill(db: Path) -> None:
-            _write_collection(db, to_write)
-
-    else:
-        source = kept.path
-
-        def fill(db: Path) -> None:
-            try:
-                shutil.copyfile(source, db)
-                _update_collection(db, to_write, list(plan.moved), list(plan.gone))
-            except sqlite3.DatabaseError as exc:
-                raise DamagedCollection(source) from exc
-
     rows = {r.guid: r for r in plan.rows}
     written = KeptCollection(Path(), plan.structure, rows, plan.media)
-    return _package(fill, media, out, keep_in, written, before)
-
-
-def _package(
-    fill: Callable[[Path], None],
-    media: Sequence[MediaFile],
-    out: Path,
-    keep_in: Path | None,
-    written: KeptCollection,
-    before: Callable[[], object] | None,
-) -> KeptCollection | None:
-    """Fill a fresh collection file, zip it with the media into `out`, and keep it.
-
-    Each kept collection has a name of its own: a build killed before its memo was saved
-    leaves a memo that names a collection which is gone or still the old one, never one
-    that the memo does not describe.
-    """
     remove_stale_temporaries(out)
-    db = temporary_beside(out, ".anki2")
+    if keep_in is not None:
+        keep_in.mkdir(parents=True, exist_ok=True)
+        db = keep_in / f"collection-{secrets.token_hex(6)}.anki2"
+    else:
+        db = temporary_beside(out, ".anki2")
+    kept = plan.kept
     try:
-        fill(db)
+        if kept is None:
+            _write_collection(db, to_write)
+        else:
+            # The kept collection is updated where it is, under a new name first: the memo
+            # names a collection only as it described it, so a build that stops half-way
+            # leaves the next one to write a whole collection, never to trust this one.
+            try:
+                if keep_in is not None and kept.path.parent == keep_in:
+                    os.replace(kept.path, db)
+                else:
+                    shutil.copyfile(kept.path, db)
+                _update_collection(db, to_write, list(plan.moved), list(plan.gone))
+            except sqlite3.DatabaseError as exc:
+                raise DamagedCollection(kept.path) from exc
+        atomic_write(out, lambda tmp: _zip(tmp, db, media, meanwhile), clean=False, before=before)
+        if keep_in is None:
+            return None
+        for old in keep_in.glob("collection-*.anki2"):  # a killed build's
+            if old != db:
+                old.unlink(missing_ok=True)
+        return replace(written, path=db, package=stamp(out))
+    except BaseException:
+        db.unlink(missing_ok=True)
+        raise
+    finally:
+        if keep_in is None:
+            db.unlink(missing_ok=True)
 
-        def write(tmp: Path) -> None:
+
+# Zipped in pieces this large, in a thread of its own: zlib lets go of the interpreter while
+# it deflates a piece, so the build's own work goes on meanwhile.
+ZIP_PIECE = 4 << 20
+
+
+def _zip(
+    tmp: Path, db: Path, media: Sequence[MediaFile], meanwhile: Callable[[], object] | None
+) -> None:
+    """The collection and the media, zipped into `tmp`; `meanwhile` runs as they are."""
+    import threading
+
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
             with zipfile.ZipFile(
                 tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL
             ) as zf:
-                zf.write(db, "collection.anki2")
+                large = db.stat().st_size > zipfile.ZIP64_LIMIT // 2
+                with (
+                    db.open("rb") as source,
+                    zf.open("collection.anki2", "w", force_zip64=large) as target,
+                ):
+                    while piece := source.read(ZIP_PIECE):
+                        target.write(piece)
                 zf.writestr("media", json.dumps({str(i): m.name for i, m in enumerate(media)}))
                 for i, m in enumerate(media):
                     stored = Path(m.name).suffix in COMPRESSED
                     zf.write(m.path, str(i), zipfile.ZIP_STORED if stored else None)
+        except BaseException as exc:  # raised again in the build's own thread
+            failed.append(exc)
 
-        atomic_write(out, write, clean=False, before=before)
-        if keep_in is None:
-            return None
-        keep_in.mkdir(parents=True, exist_ok=True)
-        path = keep_in / f"collection-{secrets.token_hex(6)}.anki2"
-        os.replace(db, path)  # the collection just zipped is the one kept, as it is
-        for old in keep_in.glob("collection-*.anki2"):
-            if old != path:
-                old.unlink(missing_ok=True)
-        return replace(written, path=path, package=stamp(out))
+    zipping = threading.Thread(target=work, name="mkdeck-zip")
+    zipping.start()
+    try:
+        if meanwhile is not None:
+            meanwhile()
     finally:
-        db.unlink(missing_ok=True)
+        zipping.join()
+    if failed:
+        raise failed[0]
 
 
 def structure_of(decks: set[str]) -> str:
@@ -278,9 +298,10 @@ def _insert(cursor: sqlite3.Cursor, notes: list[AnkiNote], first_id: int) -> Non
         nid, row = next(ids), n.row
         tags = f" {' '.join(n.tags)} " if n.tags else ""
         fields = "\x1f".join([n.text, n.extra, n.source])
-        note_rows.append(
-            (nid, row.guid, NOTETYPE_ID, row.mtime, -1, tags, fields, n.text, 0, 0, "")
-        )
+        # The sort field and the checksum are left empty: Anki's importer works both out from
+        # the fields it stores, and the sort field would be a second copy of the Text,
+        # zipped again by every rebuild.
+        note_rows.append((nid, row.guid, NOTETYPE_ID, row.mtime, -1, tags, fields, "", 0, 0, ""))
         did = deck_id(row.deck)
         for ordinal in row.ordinals:
             # id, nid, did, ord, mod, usn, type, queue, due, then ivl … odid, flags: 0; data

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, decode_source
 from .errors import Diagnostic, MkdeckError
+from .lockfile import IN_POST
 from .newcard import CITATION
 from .numbering import NUMBERED_HEADING, POINT_START
 from .parse import HEADING, REFERENCES, FrontMatter, is_blank, read_front_matter, scan_fences
@@ -488,19 +489,15 @@ def _may_be_post(data: bytes) -> bool:
     return False
 
 
-# Where a post's path ends in the name of one of its questions (`posts/a.md#What is X?`).
-_IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
-
-
 def file_of(rel: str) -> str:
     """The file a source is in: itself, or for a question of a post the post."""
-    m = _IN_POST.match(rel)
+    m = IN_POST.match(rel)
     return m.group(1) if m else rel
 
 
 def question_of(rel: str) -> str:
     """For a question of a post, its name in the post; "" for a card file."""
-    m = _IN_POST.match(rel)
+    m = IN_POST.match(rel)
     return rel[m.end() :] if m else ""
 
 
