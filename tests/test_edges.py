@@ -232,7 +232,7 @@ def test_a_lock_that_cannot_be_written_leaves_the_previous_package(tmp_path, mon
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(cards / "mkdeck.lock"))
 
-    monkeypatch.setattr(mkdeck.lockfile, "atomic_write", full)
+    monkeypatch.setattr(mkdeck.lockfile, "written_beside", full)
     report = build_deck(cards)
     assert [str(d) for d in report.errors] == [
         f"{cards / 'mkdeck.lock'}: error: cannot write: No space left on device"

@@ -53,6 +53,71 @@ def test_a_changed_file_is_the_only_one_rendered_again(tmp_path):
     assert report.cards == 5
 
 
+
+def _reads(monkeypatch) -> list[str]:
+    """The card files a build reads from disk from now on, by their paths in the folder."""
+    import mkdeck.discover
+
+    read: list[str] = []
+    real = mkdeck.discover.read_source
+
+    def counted(source):
+        read.append(source.rel)
+        return real(source)
+
+    monkeypatch.setattr(mkdeck.discover, "read_source", counted)
+    return read
+
+
+def _settled(monkeypatch) -> None:
+    """As if the cards were written long ago: writing them (and dating them back) changed
+    their change time just now, and a stamp that recent is not trusted (`media.racy`)."""
+    import mkdeck.media
+
+    monkeypatch.setattr(mkdeck.media, "RACY_NS", 0)
+
+
+def test_a_rebuild_reads_only_the_files_whose_stamp_changed(tmp_path, monkeypatch):
+    cards = write_cards(tmp_path, FILES)
+    _settled(monkeypatch)
+    _build(tmp_path)
+    (cards / "b.md").write_text("# B？\n\n1. 二\n2. 三\n", "utf-8")
+    read = _reads(monkeypatch)
+    report = _build(tmp_path)
+    assert read == ["b.md"] and report.rendered == 1 and report.cards == 5
+
+
+def test_same_size_and_time_but_other_bytes_are_seen(tmp_path, monkeypatch):
+    """Rewritten in place with its size and modification time put back (as some sync tools
+    and `cp -p` do): the change time still tells, and the file is read again."""
+    cards = write_cards(tmp_path, FILES)
+    _settled(monkeypatch)
+    _build(tmp_path)
+    b = cards / "b.md"
+    before = b.stat()
+    b.write_text("# X？\n\n1. 二\n", "utf-8")  # as long as before
+    os.utime(b, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (b.stat().st_size, b.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    report = _build(tmp_path)
+    assert report.rendered == 1 and not report.up_to_date
+    assert "X？" in str(_notes(tmp_path))
+
+
+@pytest.mark.parametrize("when", ["just now", "long ago"])
+def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(
+    tmp_path, monkeypatch, when
+):
+    # Git's "racy" rule: a stamp taken within a timestamp tick of the change cannot tell a
+    # second change in the same tick, so the next build reads the file rather than trust it.
+    write_cards(tmp_path, FILES)
+    if when == "long ago":
+        _settled(monkeypatch)
+    _build(tmp_path)
+    read = _reads(monkeypatch)
+    assert _build(tmp_path).up_to_date
+    assert read == (["a.md", "b.md", "c.md"] if when == "just now" else [])
+
+
 def test_a_changed_image_is_packed_again(tmp_path):
     cards = write_cards(tmp_path, FILES)
     _build(tmp_path)

@@ -347,7 +347,7 @@ def test_a_damaged_kept_collection_is_written_whole(tmp_path, kind):
     assert _package(tmp_path) == _package(full)
 
 
-@pytest.mark.parametrize("stop_at", ["write_lock", "save"])
+@pytest.mark.parametrize("stop_at", ["place_lock", "save"])
 def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monkeypatch, stop_at):
     """Killed after the package (before the lock) or after the lock (before the memo): the
     next build sees that the memo no longer describes the package, and finishes the job."""
@@ -359,12 +359,13 @@ def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monke
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    target = mkdeck.lockfile if stop_at == "write_lock" else mkdeck.memo.Memo
+    target = mkdeck.lockfile if stop_at == "place_lock" else mkdeck.memo.Memo
     monkeypatch.setattr(target, stop_at, stop)
     with pytest.raises(KeyboardInterrupt):
         _build(tmp_path, NOW + 100, use_cache=True)
     monkeypatch.undo()
-    assert ((cards / "mkdeck.lock").read_bytes() == lock_before) == (stop_at == "write_lock")
+    assert ((cards / "mkdeck.lock").read_bytes() == lock_before) == (stop_at == "place_lock")
+    assert not [p for p in cards.iterdir() if p.name.endswith(".tmp")]
     full = tmp_path / "full"
     shutil.copytree(cards, full / "cards")  # the cards, and the lock as the stop left it
     finished = _build(tmp_path, NOW + 200, use_cache=True)

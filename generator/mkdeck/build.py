@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Config
-from .discover import Snapshot, snapshot
+from .discover import Snapshot, Stamp, content, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import place_in_cache, stamp
 from .lockfile import LOCK_NAME, Lock, lock_text, parse_lock
@@ -258,7 +258,7 @@ def _build(
     if misplaced is not None:
         return _report(_nothing(misplaced), [misplaced], strict, started)
     try:
-        snap = snapshot(cards_dir, config.exclude, config.static)
+        snap = snapshot(cards_dir, config.exclude, config.static, memo.stamps())
     except MkdeckError as exc:
         return _report(_nothing(exc.diagnostic), [exc.diagnostic], strict, started)
     unknown = sorted(new_notes - {file_of(s.rel) for s in snap.sources}) if new_notes else []
@@ -278,7 +278,7 @@ def _build(
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
     from .identify import kept_entries
-    from .lockfile import prepare_lock, write_lock, written_tables
+    from .lockfile import place_lock, prepare_lock, written_tables
 
     found = collect(cards_dir, config, memo, progress, parallel, snap, out, new_notes)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
@@ -292,7 +292,8 @@ def _build(
 
     now = int(time.time()) if now is None else now
     units = found.snap or snap
-    update = MemoUpdate(reads=found.fresh, present=frozenset(units.data))
+    update = MemoUpdate(reads=found.fresh, present=units.readable)
+    update.stamps = _stamps(snap)
     rows, entries, sealed, changed = _assemble(found, root, memo, config, units, now, update)
 
     @functools.cache
@@ -319,17 +320,21 @@ def _build(
     # old package, which the next build simply finishes.) Its bytes are made while the
     # package is zipped.
     lock = Lock(tuple(entries + kept))
+    lock_path = cards_dir / LOCK_NAME
     prepared: list[LockFile] = []
 
     def prepare_the_lock() -> None:
         if not prepared and (lock != found.lock or not found.lock_hash):
             tables = found.tables or written_tables(found.lock_text)
-            prepared.append(prepare_lock(lock, (found.lock, tables), found.carried_paths))
+            before = (found.lock, tables)
+            prepared.append(
+                prepare_lock(lock_path, lock, before, found.carried_paths, found.lock_hash)
+            )
 
     def write_the_lock() -> None:
         prepare_the_lock()
         if prepared:
-            write_lock(cards_dir / LOCK_NAME, prepared[0], found.lock_hash)
+            place_lock(lock_path, prepared[0])
 
     try:
         update.kept, report.up_to_date = _package(
@@ -342,6 +347,10 @@ def _build(
         problem = Diagnostic(str(where), 0, f"cannot write: {exc.strerror or exc}")
         report.diagnostics = [*report.diagnostics, problem]
         return report
+    finally:  # a lock made ready and not placed: the package did not take its place either
+        for ready in prepared:
+            if ready.temporary is not None:
+                ready.temporary.unlink(missing_ok=True)
     lock_hash = prepared[0].hash if prepared else found.lock_hash
 
     # What the next build starts from.
@@ -511,7 +520,22 @@ def _read_again(card: Card, config: Config, snap: Snapshot) -> CardRead:
     """The card read again from the bytes this build read it from."""
     from .readcards import read_card
 
-    return read_card((card.source.rel, snap.data[card.source.rel], config.render_settings))
+    return read_card((card.source.rel, snap.content(card.source.rel), config.render_settings))
+
+
+def _stamps(snap: Snapshot) -> dict[str, tuple[Stamp, str]]:
+    """Each card file's stamp and the hash of its bytes, for the next build to trust; but not
+    of a file changed too recently to tell a later change of the same size by (git's "racy"
+    rule): the next build reads that one again."""
+    from .media import racy
+
+    stamps = {}
+    for source, file in zip(snap.sources, snap.files, strict=True):
+        found = snap.stamps.get(source.rel)
+        recent = found is None or racy(max(found.mtime_ns, found.ctime_ns))
+        if found is not None and not recent and isinstance(file, tuple):
+            stamps[source.rel] = (found, file[1])
+    return stamps
 
 
 def _inputs(
@@ -607,7 +631,7 @@ def collect(
 
     once: list[Diagnostic] = [memo.problem] if memo.problem else []
     try:
-        snap = snap or snapshot(cards_dir, config.exclude, config.static)
+        snap = snap or snapshot(cards_dir, config.exclude, config.static, memo.stamps())
         data, lock_hash = snap.lock
         text = lock_text(data)
         last = memo.last_notes(lock_hash)
@@ -618,7 +642,8 @@ def collect(
             snap,
             known_as(text),
             config.topics,
-            lambda rel, data_hash: rel in last and last[rel].data_hash == data_hash,
+            lambda rel, data_hash: (rel in last and last[rel].data_hash == data_hash)
+            or memo.read_as_card(rel, data_hash, lock_hash),
         )
         snap = split.snap
         tables = written_tables(text) if last else {}
@@ -651,12 +676,17 @@ def collect(
             if isinstance(file, Diagnostic):
                 reads[source.rel] = ("", CardRead(None, None, (file,)))
                 continue
-            content, data_hash = file
+            data_hash = file[1]
             hit = memo.read(source.rel, data_hash)
-            if hit is None:
-                jobs.append(((source.rel, content, config.render_settings), data_hash))
-            else:
+            if hit is not None:
                 reads[source.rel] = (data_hash, hit)
+                continue
+            try:
+                data = content(source, file)
+            except MkdeckError as exc:  # it changed since it was found
+                reads[source.rel] = ("", CardRead(None, None, (exc.diagnostic,)))
+                continue
+            jobs.append(((source.rel, data, config.render_settings), data_hash))
         done = read_cards([job for job, _ in jobs], parallel, progress)
         for (job, data_hash), read in zip(jobs, done, strict=True):
             reads[job[0]] = fresh[job[0]] = (data_hash, read)

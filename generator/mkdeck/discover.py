@@ -11,9 +11,11 @@ import fnmatch
 import hashlib
 import os
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import Diagnostic, MkdeckError
 from .lockfile import LOCK_NAME, lock_bytes
@@ -168,24 +170,57 @@ def read_source(source: SourceFile) -> bytes:
     return data
 
 
+class Stamp(NamedTuple):
+    """What a file's metadata says of it: while all of it stays the same, so do its bytes (as
+    git's index trusts, with its "racy" rule for times too recent to tell by)."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+
+
+def stamp_of(path: str) -> Stamp | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """The card files as they are now: each one's bytes and their hash, or why it is unreadable."""
+    """The card files as they are now: each one's bytes and their hash, or why it is unreadable.
+
+    A file whose stamp is the one it had when a build read these bytes before is not read
+    (its bytes are None) until a stage needs them (`content`)."""
 
     sources: tuple[SourceFile, ...]
     skipped: tuple[Diagnostic, ...]  # files that are not cards (a README)
-    files: tuple[tuple[bytes, str] | Diagnostic, ...]
+    files: tuple[tuple[bytes | None, str] | Diagnostic, ...]
     tree: str = ""  # the hash of the other files' paths: an image found by its name may change
     lock: tuple[bytes, str] = (b"", "")  # the lock's bytes and their hash ("": there is none)
+    stamps: Mapping[str, Stamp] = field(default_factory=dict)  # rel → its stamp, as found
 
     @cached_property
-    def data(self) -> dict[str, bytes]:
-        """Each readable file's bytes, by its path in the cards folder."""
+    def readable(self) -> frozenset[str]:
+        """The paths in the cards folder of the files that could be read."""
+        return frozenset(
+            s.rel for s, f in zip(self.sources, self.files, strict=True) if isinstance(f, tuple)
+        )
+
+    @cached_property
+    def _by_rel(self) -> dict[str, tuple[SourceFile, tuple[bytes | None, str]]]:
         return {
-            s.rel: f[0]
+            s.rel: (s, f)
             for s, f in zip(self.sources, self.files, strict=True)
             if isinstance(f, tuple)
         }
+
+    def content(self, rel: str) -> bytes:
+        """A readable file's bytes, read now when they were not (raises `MkdeckError`)."""
+        source, file = self._by_rel[rel]
+        return content(source, file)
 
     @cached_property
     def digest(self) -> str:
@@ -196,17 +231,43 @@ class Snapshot:
         return h.hexdigest()
 
 
+def content(source: SourceFile, file: tuple[bytes | None, str]) -> bytes:
+    """The bytes of a file of a snapshot, read now when its stamp said they were known: they
+    must still be those (raises `MkdeckError` when the file changed since)."""
+    data, data_hash = file
+    if data is not None:
+        return data
+    data = read_source(source)
+    if hashlib.sha256(data).hexdigest() != data_hash:
+        raise MkdeckError("the file changed while mkdeck read the folder: build again", source.rel)
+    return data
+
+
 def snapshot(
-    cards_dir: Path, exclude: tuple[str, ...] = (), static: tuple[Path, ...] = ()
+    cards_dir: Path,
+    exclude: tuple[str, ...] = (),
+    static: tuple[Path, ...] = (),
+    known: Mapping[str, tuple[Stamp, str]] | None = None,
 ) -> Snapshot:
     """Find and read every card file, and the lock, once: everything a build reads from the
     cards folder (raises `MkdeckError` when the folder or the lock cannot be read). The
-    `static` folders' files are listed too: an image may appear there."""
+    `static` folders' files are listed too: an image may appear there. `known`: rel → the
+    stamp a file had when a build read it, and the hash of the bytes it read then; a file
+    with that stamp still is not read now."""
     sources, skipped, others = discover(cards_dir, exclude)
     for folder in static:
         others += sorted(f"{folder}:{p.relative_to(folder)}" for p in folder.rglob("*"))
-    files: list[tuple[bytes, str] | Diagnostic] = []
+    files: list[tuple[bytes | None, str] | Diagnostic] = []
+    stamps: dict[str, Stamp] = {}
+    known = known or {}
     for source in sources:
+        found = stamp_of(source.file)
+        if found is not None:
+            stamps[source.rel] = found
+            before = known.get(source.rel)
+            if before is not None and before[0] == found:
+                files.append((None, before[1]))
+                continue
         try:
             data = read_source(source)
         except MkdeckError as exc:
@@ -214,4 +275,6 @@ def snapshot(
         else:
             files.append((data, hashlib.sha256(data).hexdigest()))
     tree = hashlib.sha256("\n".join(others).encode("utf-8")).hexdigest()
-    return Snapshot(tuple(sources), tuple(skipped), tuple(files), tree, lock_bytes(cards_dir))
+    return Snapshot(
+        tuple(sources), tuple(skipped), tuple(files), tree, lock_bytes(cards_dir), stamps
+    )

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 
@@ -29,27 +29,45 @@ def atomic_write(
     """
     tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if clean:
             remove_stale_temporaries(path)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; these files are not
-        if before is not None:
-            before()
-        os.replace(tmp, path)
-    except OSError as exc:
-        said_of = str(exc.filename or "")
-        temporary = os.path.basename(said_of).startswith(f".{path.name}.")
-        if not said_of or temporary or said_of == str(path.parent):  # name the file it is for
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
+        tmp = written_beside(path, write)
+        with _named(path):
+            if before is not None:
+                before()
+            os.replace(tmp, path)
     finally:
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def written_beside(path: Path, write: Callable[[Path], object]) -> Path:
+    """A temporary file next to `path`, filled by `write(its path)`, to take the place of
+    `path` when the caller renames it there (a killed run's is removed by the next write)."""
+    with _named(path):
+        tmp = temporary_beside(path, "")
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; these files are not
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return tmp
+
+
+@contextlib.contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """An error writing a temporary file for `path`, or its folder, names `path`: the file it
+    is for."""
+    try:
+        yield
+    except OSError as exc:
+        said_of = str(exc.filename or "")
+        temporary = os.path.basename(said_of).startswith(f".{path.name}.")
+        if not said_of or temporary or said_of == str(path.parent):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
 
 
 def temporary_beside(path: Path, suffix: str) -> Path:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import MkdeckError
-from .files import atomic_write, remove_stale_temporaries
+from .files import remove_stale_temporaries, written_beside
 
 LOCK_NAME = "mkdeck.lock"
 VERSION = 1
@@ -310,26 +311,31 @@ def _str(value: str) -> str:
 
 
 class LockFile(NamedTuple):
-    """A lock's bytes as they are to be written, and their hash (as `lock_bytes` gives it)."""
+    """A lock made ready to be written: the hash of its bytes (as `lock_bytes` gives it), and
+    the temporary file beside the lock that holds them (None: the lock there holds them)."""
 
-    data: bytes
     hash: str
+    temporary: Path | None
 
 
 def prepare_lock(
+    path: Path,
     lock: Lock,
     before: tuple[Lock, Mapping[str, str]] | None = None,
     carried: Iterable[str] = (),
+    current: str = "",
 ) -> LockFile:
-    """The lock's bytes (`format_lock`), ready to be written: a build formats them while the
-    package is zipped."""
+    """The lock's text (`format_lock`) written beside `path`, for `place_lock` to put in its
+    place; nothing is written when it is the text there now (`current`, its hash), so that
+    `git status` shows no churn. A build does this while the package is zipped."""
     data = format_lock(lock, before, carried).encode("utf-8")
-    return LockFile(data, hashlib.sha256(data).hexdigest())
-
-
-def write_lock(path: Path, lock: LockFile, current: str) -> None:
-    """Write atomically, and only when the content changed (no churn in `git status`):
-    `current` is the hash of the lock there now ("" for none)."""
+    data_hash = hashlib.sha256(data).hexdigest()
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
-    if lock.hash != current:
-        atomic_write(path, lambda tmp: tmp.write_bytes(lock.data))
+    if data_hash == current:
+        return LockFile(data_hash, None)
+    return LockFile(data_hash, written_beside(path, lambda tmp: tmp.write_bytes(data)))
+
+
+def place_lock(path: Path, lock: LockFile) -> None:
+    if lock.temporary is not None:
+        os.replace(lock.temporary, path)

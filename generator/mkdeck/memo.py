@@ -9,6 +9,8 @@ afresh with one note). It remembers
   problems), and its note's fields as sealed for some ordinals and images, with their digest
   (the fields are fetched only for the notes a build must write);
 - each image's packed name by its size and modification time;
+- each card file's stamp (size, times, inode) with the hash of the bytes it had: a file whose
+  stamp is unchanged is not read again;
 - the parsed lock by the hash of its text, an entry a row;
 - what the last build made of each card file (`LastNote`): a file whose bytes and lock entry
   are still those is carried over as that note, unread (`build.collect`);
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .discover import Stamp
 from .errors import Diagnostic
 from .files import place_in_cache
 from .lockfile import Lock, LockedNote
@@ -50,9 +53,13 @@ if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or
     from .parse import Point, Question, Section
     from .readcards import CardRead
 
-FORMAT = 2
+FORMAT = 3
 MEMO_FILE = "memo.sqlite"
+# Up to this many files a build's questions are answered one query each (a rebuild's few);
+# past it, every file's record is loaded at once (a first build's many).
+FEW_FILES = 1000
 KEPT_NAME = re.compile(r"collection-[0-9a-f]{12}\.anki2")
+TABLES = ("meta", "files", "lock", "kept", "stamps", "images")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -67,6 +74,10 @@ CREATE TABLE IF NOT EXISTS lock (
 CREATE TABLE IF NOT EXISTS kept (
   guid TEXT PRIMARY KEY, deck TEXT NOT NULL, digest TEXT NOT NULL, mtime INTEGER NOT NULL,
   position INTEGER NOT NULL, ordinals TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stamps (
+  rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
+  inode INTEGER NOT NULL, hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS images (
   path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL, name TEXT NOT NULL
@@ -134,6 +145,7 @@ class MemoUpdate:
     sealed: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
     present: frozenset[str] = frozenset()  # card files there now: the others are forgotten
     images: dict[str, ImageStamp] = field(default_factory=dict)
+    stamps: dict[str, tuple[Stamp, str]] = field(default_factory=dict)  # rel → stamp, hash
     # The lock's hash and its entries, but for those of the carried paths, which are as loaded.
     lock: tuple[str, Lock, frozenset[str]] | None = None
     kept: KeptCollection | None = None
@@ -149,10 +161,12 @@ class Memo:
         self.problem: Diagnostic | None = None  # why what was there was not used
         self._db: sqlite3.Connection | None = None
         self._loaded: dict[str, tuple[str, str, str | None, str | None]] | None = None
+        self._asked: dict[str, tuple[str, str, str | None, str | None] | None] = {}  # one by one
         self._kept: dict[str, NoteRow] = {}
         self._lock: dict[str, LockedNote] = {}  # as loaded: a save writes what differs
         self._lock_rows = False  # whether the lock table holds the meta lock's rows
         self._meta: dict[str, str] = {}
+        self._stamps: dict[str, tuple[Stamp, str]] | None = None  # as loaded
         self.images: dict[str, ImageStamp] = {}
         if folder is None:
             return
@@ -186,8 +200,7 @@ class Memo:
                 db.close()
                 return
             db.executescript(  # dropped, not emptied: another format has other columns
-                "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS"
-                " images; DROP TABLE IF EXISTS kept; DROP TABLE IF EXISTS lock;" + SCHEMA
+                "".join(f"DROP TABLE IF EXISTS {table};" for table in TABLES) + SCHEMA
             )
             db.execute("INSERT INTO meta VALUES ('salt', ?)", (salt,))
             db.commit()
@@ -198,8 +211,7 @@ class Memo:
                 self.images[path_] = ImageStamp(size, mtime, name)
 
     def _files(self) -> dict[str, tuple[str, str, str | None, str | None]]:
-        """rel → hash, card, sealed key, digest: loaded when first asked (a build that finds
-        nothing changed never asks)."""
+        """rel → hash, card, sealed key, digest, of every file: loaded when first asked."""
         if self._loaded is None:
             self._loaded = {}
             if self._db is not None:
@@ -208,13 +220,29 @@ class Memo:
                     self._loaded = {row[0]: row[1:] for row in rows}
         return self._loaded
 
+    def _file(self, rel: str) -> tuple[str, str, str | None, str | None] | None:
+        """One file's record. A rebuild asks for few (the others are carried over): each is
+        looked up alone until so many are asked that loading them all is cheaper."""
+        if rel in self._asked:
+            return self._asked[rel]
+        if self._loaded is None and self._db is not None and len(self._asked) < FEW_FILES:
+            found = None
+            with contextlib.suppress(sqlite3.Error):
+                row = self._db.execute(
+                    "SELECT hash, card, sealed, digest FROM files WHERE rel = ?", (rel,)
+                ).fetchone()
+                found = None if row is None else (row[0], row[1], row[2], row[3])
+            self._asked[rel] = found
+            return found
+        return self._files().get(rel)
+
     def _forget(self, path: Path) -> None:
         """A memo that cannot be read is started afresh: it only ever costs time."""
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
         self._db = None
-        self._loaded, self._meta, self.images = None, {}, {}
+        self._loaded, self._meta, self.images, self._stamps = None, {}, {}, None
         self.problem = Diagnostic(
             str(path), 0, "the build memo could not be read: building everything", "note"
         )
@@ -250,9 +278,22 @@ class Memo:
         except (ValueError, KeyError, TypeError, IndexError):
             return None
 
+    def stamps(self) -> dict[str, tuple[Stamp, str]]:
+        """Each card file's stamp when a build read it, and the hash of the bytes it read."""
+        if self._stamps is None:
+            self._stamps = {}
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    rows = self._db.execute("SELECT * FROM stamps")
+                    self._stamps = {
+                        rel: (Stamp(size, mtime, ctime, inode), h)
+                        for rel, size, mtime, ctime, inode, h in rows
+                    }
+        return self._stamps
+
     def read(self, rel: str, data_hash: str) -> CardRead | None:
         """What reading the file with these bytes gave, without its HTML."""
-        hit = self._files().get(rel)
+        hit = self._file(rel)
         if hit is None or hit[0] != data_hash:
             return None
         try:
@@ -260,9 +301,17 @@ class Memo:
         except (ValueError, KeyError, TypeError, IndexError):
             return None
 
+    def read_as_card(self, rel: str, data_hash: str, lock_hash: str) -> bool:
+        """Whether the last build read the file with these bytes as a card file (not as a
+        post), under the lock whose text has this hash: a build that has both reads it so."""
+        if not lock_hash or self._meta.get("lock") != lock_hash:
+            return False
+        hit = self._file(rel)
+        return hit is not None and hit[0] == data_hash
+
     def digest(self, rel: str, data_hash: str, key: str) -> str | None:
         """The digest of the note's fields, if sealed for `key` (`sealed_key`) before."""
-        hit = self._files().get(rel)
+        hit = self._file(rel)
         if hit is None or hit[0] != data_hash or hit[2] != key:
             return None
         return hit[3]
@@ -312,8 +361,17 @@ class Memo:
         if self._db is None or not self._meta.get("lock"):
             return None
         try:
-            rows = self._db.execute("SELECT * FROM lock ORDER BY path")
-            self._lock = {row[0]: _locked_note(row) for row in rows if row[0] not in without}
+            db = self._db
+            # A rebuild's: most entries are carried, and the few others fetched one by one.
+            paths = [p for (p,) in db.execute("SELECT path FROM lock ORDER BY path")]
+            wanted = [p for p in paths if p not in without] if without else paths
+            if len(wanted) <= FEW_FILES:
+                query = "SELECT * FROM lock WHERE path = ?"
+                rows = [db.execute(query, (p,)).fetchone() for p in wanted]
+            else:
+                everything = db.execute("SELECT * FROM lock ORDER BY path")
+                rows = [row for row in everything if row[0] not in without]
+            self._lock = {row[0]: _locked_note(row) for row in rows}
         except (sqlite3.Error, ValueError, TypeError):
             return None
         self._lock_rows = True
@@ -381,7 +439,11 @@ class Memo:
                 self._db.rollback()
 
     def _save(self, db: sqlite3.Connection, update: MemoUpdate) -> None:
-        gone = [(rel,) for rel in self._files() if rel not in update.present]
+        if self._loaded is not None:
+            held = list(self._loaded)
+        else:  # not loaded: only the paths are needed
+            held = [rel for (rel,) in db.execute("SELECT rel FROM files")]
+        gone = [(rel,) for rel in held if rel not in update.present]
         db.executemany("DELETE FROM files WHERE rel = ?", gone)
         db.executemany(
             "INSERT OR REPLACE INTO files (rel, hash, card, plain, note_id, id_line, deck, lines)"
@@ -391,6 +453,14 @@ class Memo:
         db.executemany(
             "UPDATE files SET sealed = ?, digest = ?, text = ?, extra = ? WHERE rel = ?",
             ((*sealed, rel) for rel, sealed in update.sealed.items()),
+        )
+        stamps = self.stamps()
+        db.executemany(
+            "DELETE FROM stamps WHERE rel = ?", ((r,) for r in stamps if r not in update.stamps)
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?, ?, ?)",
+            ((r, *st, h) for r, (st, h) in update.stamps.items() if stamps.get(r) != (st, h)),
         )
         images = [(p, s) for p, s in update.images.items() if self.images.get(p) != s]
         db.executemany(

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .discover import NOT_CARDS, Snapshot, SourceFile, decode_source
+from .discover import NOT_CARDS, Snapshot, SourceFile, content, decode_source
 from .errors import Diagnostic, MkdeckError
 from .lockfile import IN_POST
 from .newcard import CITATION
@@ -517,7 +517,7 @@ def split_posts(
 
     A file that cannot be read as text is left as it is: reading it says what is wrong."""
     sources: list[SourceFile] = []
-    files: list[tuple[bytes, str] | Diagnostic] = []
+    files: list[tuple[bytes | None, str] | Diagnostic] = []
     skipped = list(snap.skipped)
     said: list[Diagnostic] = []
     reading: list[Diagnostic] = []
@@ -526,6 +526,11 @@ def split_posts(
         readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
         post = None
         if isinstance(file, tuple) and not settled(source.rel, file[1]):
+            try:
+                file = (content(source, file), file[1])
+            except MkdeckError as exc:  # it changed since it was found: reading it says so
+                file = exc.diagnostic
+        if isinstance(file, tuple) and file[0] is not None:
             lock_says = None if readme else known(source.rel)
             if lock_says == "post" or _may_be_post(file[0]):
                 post = _read_file(file[0], source.rel, lock_says)
