@@ -53,7 +53,6 @@ def test_a_changed_file_is_the_only_one_rendered_again(tmp_path):
     assert report.cards == 5
 
 
-
 def _reads(monkeypatch) -> list[str]:
     """The card files a build reads from disk from now on, by their paths in the folder."""
     import mkdeck.discover
@@ -104,9 +103,7 @@ def test_same_size_and_time_but_other_bytes_are_seen(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("when", ["just now", "long ago"])
-def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(
-    tmp_path, monkeypatch, when
-):
+def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(tmp_path, monkeypatch, when):
     # Git's "racy" rule: a stamp taken within a timestamp tick of the change cannot tell a
     # second change in the same tick, so the next build reads the file rather than trust it.
     write_cards(tmp_path, FILES)

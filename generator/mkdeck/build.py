@@ -642,8 +642,10 @@ def collect(
             snap,
             known_as(text),
             config.topics,
-            lambda rel, data_hash: (rel in last and last[rel].data_hash == data_hash)
-            or memo.read_as_card(rel, data_hash, lock_hash),
+            lambda rel, data_hash: (
+                (rel in last and last[rel].data_hash == data_hash)
+                or memo.read_as_card(rel, data_hash, lock_hash)
+            ),
         )
         snap = split.snap
         tables = written_tables(text) if last else {}
