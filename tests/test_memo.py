@@ -320,3 +320,45 @@ def test_images_read_in_workers_are_packed_again_by_the_next_build(tmp_path):
     assert sorted(_media_bytes(tmp_path / "build" / "T.apkg")) == sorted(
         PNG + bytes([i]) for i in range(12)
     )
+
+
+def test_a_rebuild_deflates_again_only_the_pieces_of_the_collection_that_changed(
+    tmp_path, monkeypatch, collection
+):
+    import zlib
+
+    import mkdeck.package
+
+    monkeypatch.setattr(mkdeck.package, "PIECE", 4096)  # many pieces, from a small deck
+    deflated = []
+    real = zlib.compressobj
+
+    def counted(*args, **kwargs):
+        deflated.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zlib, "compressobj", counted)
+    files = {
+        f"q{i:02d}.md": f"# 问题 {i}？\n\n1. 第一点 {i}\n2. 第二点 {'长' * 200}\n"
+        for i in range(60)
+    }
+    cards = write_cards(tmp_path, files)
+    _build(tmp_path, parallel=False)
+    pieces = len(deflated) - 1  # zipfile deflates the media list itself
+    (cards / "q07.md").write_text("# 问题 7？\n\n1. 改过的第一点\n2. 第二点\n", "utf-8")
+    deflated.clear()
+    _build(tmp_path, parallel=False)
+    # A page changed is a piece deflated again: the note's, its cards', the indexes' and the
+    # header's, out of every page of the collection.
+    assert pieces > 30 and 1 <= len(deflated) - 1 < pieces / 2
+    with zipfile.ZipFile(tmp_path / "build" / "T.apkg") as zf:
+        assert zf.testzip() is None  # every member's CRC holds
+    shutil.copytree(cards, tmp_path / "full" / "cards")
+    _build(tmp_path / "full", use_cache=False)
+    assert _notes(tmp_path) == _notes(tmp_path / "full")
+    from helpers import import_package
+
+    import_package(collection, tmp_path / "build" / "T.apkg")
+    assert collection.note_count() == 60
+    cid = collection.find_cards("改过的第一点")[0]
+    assert "改过的第一点" in collection.get_card(cid).answer()

@@ -49,7 +49,7 @@ from .media import PACKED_NAME, ImageStamp
 if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or packs
     from .assemble import LastNote
     from .media import ImageRef
-    from .package import KeptCollection, NoteRow
+    from .package import Deflated, KeptCollection, NoteRow
     from .parse import Point, Question, Section
     from .readcards import CardRead
 
@@ -423,9 +423,24 @@ class Memo:
                     for guid, deck, digest, mtime, position, o in rows
                 }
             package = (int(k["package"][0]), int(k["package"][1]))
-            return KeptCollection(path, str(k["structure"]), self._kept, tuple(k["media"]), package)
+            deflated = self._deflated(path, k.get("deflated"))
+            return KeptCollection(
+                path, str(k["structure"]), self._kept, tuple(k["media"]), package, deflated
+            )
         except (ValueError, KeyError, TypeError, IndexError, sqlite3.Error):
             return None
+
+    @staticmethod
+    def _deflated(collection: Path, raw: dict | None) -> Deflated | None:
+        """The kept collection's pieces as they were zipped: the file beside it, of its name."""
+        from .package import Deflated
+
+        if raw is None:
+            return None
+        digests, lengths = tuple(map(str, raw["digests"])), tuple(map(int, raw["lengths"]))
+        if len(digests) != len(lengths):
+            return None
+        return Deflated(collection.with_suffix(".deflate"), digests, lengths)
 
     # --- what a build tells ------------------------------------------------------------------
 
@@ -508,6 +523,9 @@ class Memo:
                     "structure": k.structure,
                     "media": list(k.media),
                     "package": list(k.package),
+                    "deflated": None
+                    if k.deflated is None or k.deflated.path != k.path.with_suffix(".deflate")
+                    else {"digests": list(k.deflated.digests), "lengths": list(k.deflated.lengths)},
                 }
             )
         if update.outcome is not None:

@@ -25,6 +25,7 @@ import sqlite3
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -70,6 +71,15 @@ class AnkiNote:
     tags: tuple[str, ...]
 
 
+class Deflated(NamedTuple):
+    """A collection as a build zipped it: the digest of each piece (`PIECE` bytes) and the
+    length it took deflated, and the file that holds the deflated pieces one after another."""
+
+    path: Path
+    digests: tuple[str, ...]
+    lengths: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class KeptCollection:
     """The collection of the last package written, and what it holds."""
@@ -79,6 +89,7 @@ class KeptCollection:
     rows: Mapping[str, NoteRow]  # guid → its note's row
     media: tuple[str, ...] = ()  # the packed names of the media zipped beside it
     package: tuple[int, int] = (-1, -1)  # size and mtime_ns of the package zipped from it
+    deflated: Deflated | None = None  # the collection as it was zipped, piece by piece
 
 
 @dataclass(frozen=True)
@@ -169,32 +180,51 @@ def write_package(
                 _update_collection(db, to_write, list(plan.moved), list(plan.gone))
             except sqlite3.DatabaseError as exc:
                 raise DamagedCollection(kept.path) from exc
-        atomic_write(out, lambda tmp: _zip(tmp, db, media, meanwhile), clean=False, before=before)
+        last = kept.deflated if kept is not None else None
+        keep = db.with_suffix(".deflate") if keep_in is not None else None
+        deflated: list[Deflated | None] = []
+
+        def write(tmp: Path) -> None:
+            deflated.append(_zip(tmp, db, last, keep, media, meanwhile))
+
+        atomic_write(out, write, clean=False, before=before)
         if keep_in is None:
             return None
-        for old in keep_in.glob("collection-*.anki2"):  # a killed build's
-            if old != db:
+        for old in [*keep_in.glob("collection-*.anki2"), *keep_in.glob("collection-*.deflate")]:
+            if old.stem != db.stem:  # the last build's, or a killed build's
                 old.unlink(missing_ok=True)
-        return replace(written, path=db, package=stamp(out))
+        return replace(written, path=db, package=stamp(out), deflated=deflated[0])
     except BaseException:
         db.unlink(missing_ok=True)
+        db.with_suffix(".deflate").unlink(missing_ok=True)
         raise
     finally:
         if keep_in is None:
             db.unlink(missing_ok=True)
 
 
-# Zipped in pieces this large, in a thread of its own: zlib lets go of the interpreter while
-# it deflates a piece, so the build's own work goes on meanwhile.
-ZIP_PIECE = 4 << 20
+# The collection is deflated in pieces this large, each on its own and ended by a full flush,
+# so that the pieces joined are one deflate stream. A rebuild changes a few pages of the
+# collection: only their pieces are deflated again, and the others are taken as the last
+# build deflated them. Deflate looks back 32 KB at most, so the pieces cost nothing in size.
+PIECE = 1 << 18
+LAST_BLOCK = b"\x03\x00"  # an empty final block: the end of a deflate stream
 
 
 def _zip(
-    tmp: Path, db: Path, media: Sequence[MediaFile], meanwhile: Callable[[], object] | None
-) -> None:
-    """The collection and the media, zipped into `tmp`; `meanwhile` runs as they are."""
+    tmp: Path,
+    db: Path,
+    last: Deflated | None,
+    keep: Path | None,
+    media: Sequence[MediaFile],
+    meanwhile: Callable[[], object] | None,
+) -> Deflated | None:
+    """The collection and the media, zipped into `tmp` in a thread of its own (zlib lets go
+    of the interpreter while it deflates), while `meanwhile` runs; the pieces deflated are
+    written to `keep` for the next build."""
     import threading
 
+    done: list[Deflated | None] = []
     failed: list[BaseException] = []
 
     def work() -> None:
@@ -202,13 +232,7 @@ def _zip(
             with zipfile.ZipFile(
                 tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL
             ) as zf:
-                large = db.stat().st_size > zipfile.ZIP64_LIMIT // 2
-                with (
-                    db.open("rb") as source,
-                    zf.open("collection.anki2", "w", force_zip64=large) as target,
-                ):
-                    while piece := source.read(ZIP_PIECE):
-                        target.write(piece)
+                done.append(_zip_collection(zf, db, last, keep))
                 zf.writestr("media", json.dumps({str(i): m.name for i, m in enumerate(media)}))
                 for i, m in enumerate(media):
                     stored = Path(m.name).suffix in COMPRESSED
@@ -225,6 +249,68 @@ def _zip(
         zipping.join()
     if failed:
         raise failed[0]
+    return done[0]
+
+
+class _Deflated:
+    """Stands in for the compressor of a zip member being written: it hands over each piece
+    as deflated already, while `zipfile` counts the bytes and their CRC as it always does."""
+
+    def __init__(self) -> None:
+        self.piece = b""
+
+    def compress(self, data: object) -> bytes:
+        piece, self.piece = self.piece, b""
+        return piece
+
+    def flush(self) -> bytes:
+        return LAST_BLOCK
+
+
+def _zip_collection(
+    zf: zipfile.ZipFile, db: Path, last: Deflated | None, keep: Path | None
+) -> Deflated | None:
+    """Write the collection into `zf`, deflating only the pieces that differ from `last`."""
+    large = db.stat().st_size > zipfile.ZIP64_LIMIT // 2
+    reuse = last is not None and last.path.is_file()
+    starts = list(itertools.accumulate(last.lengths, initial=0)) if last is not None else []
+    digests: list[str] = []
+    lengths: list[int] = []
+    stand_in = _Deflated()
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(db.open("rb"))
+        before = stack.enter_context(last.path.open("rb")) if reuse and last else None
+        kept = stack.enter_context(keep.open("wb")) if keep is not None else None
+        target = stack.enter_context(zf.open("collection.anki2", "w", force_zip64=large))
+        whole = not hasattr(target, "_compressor")  # not the zipfile this was written for
+        if not whole:
+            target._compressor = stand_in  # type: ignore[attr-defined]
+        while data := source.read(PIECE):
+            if whole:
+                target.write(data)
+                continue
+            index = len(digests)
+            digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+            if (
+                before is not None
+                and last is not None
+                and index < len(last.digests)
+                and (last.digests[index] == digest)
+            ):
+                before.seek(starts[index])
+                piece = before.read(last.lengths[index])
+            else:
+                compressor = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, -15)
+                piece = compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+            stand_in.piece = piece
+            target.write(data)
+            if kept is not None:
+                kept.write(piece)
+            digests.append(digest)
+            lengths.append(len(piece))
+    if whole or keep is None:
+        return None
+    return Deflated(keep, tuple(digests), tuple(lengths))
 
 
 def structure_of(decks: set[str]) -> str:
