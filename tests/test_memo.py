@@ -140,6 +140,16 @@ def test_a_changed_setting_version_or_source_renders_everything(tmp_path, monkey
     # A contributor who changes mkdeck's own code (the dialect, say) sees it at once.
     monkeypatch.setattr(mkdeck.memo, "_source_hash", lambda: "edited")
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
+    # An upgraded parser or highlighter, too.
+    monkeypatch.setattr(mkdeck.memo, "_declared_version", lambda package: f"{package} 99")
+    assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
+
+
+def test_the_salt_reads_the_versions_the_installed_packages_have():
+    from importlib.metadata import version
+
+    assert mkdeck.memo._declared_version("markdown_it") == version("markdown-it-py")
+    assert mkdeck.memo._declared_version("pygments") == version("pygments")
 
 
 def _salt() -> str:

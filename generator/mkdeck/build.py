@@ -32,9 +32,8 @@ from .config import Config
 from .discover import Snapshot, Stamp, content, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import place_in_cache, stamp
-from .lockfile import LOCK_NAME, Lock, lock_text, parse_lock
+from .lockfile import LOCK_NAME, Lock, WrittenLock, file_of, lock_text, parse_lock, question_of
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
-from .posts import file_of, question_of
 
 if TYPE_CHECKING:
     from .assemble import Card, CarriedNote, MediaMap
@@ -113,12 +112,11 @@ class Collected:
     notes: list[Card | CarriedNote]  # in source order
     media: MediaMap
     lock: Lock
-    lock_text: str
+    written: WrittenLock  # the lock's text as read
     lock_hash: str
     diagnostics: list[Diagnostic]  # said by every build of these inputs
     once: list[Diagnostic] = field(default_factory=list)  # said once: points just removed
     fresh: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # read this run
-    tables: dict[str, str] = field(default_factory=dict)  # the lock's tables as written
     left_out: frozenset[str] = frozenset()  # card files (and questions of posts) with an error
     snap: Snapshot | None = None  # the sources read: each post as its questions
     reading: list[Diagnostic] = field(default_factory=list)  # how each file was read (`check`)
@@ -278,7 +276,7 @@ def _build(
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
     from .identify import kept_entries
-    from .lockfile import place_lock, prepare_lock, written_tables
+    from .lockfile import place_lock, prepare_lock
 
     found = collect(cards_dir, config, memo, progress, parallel, snap, out, new_notes)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
@@ -325,8 +323,7 @@ def _build(
 
     def prepare_the_lock() -> None:
         if not prepared and (lock != found.lock or not found.lock_hash):
-            tables = found.tables or written_tables(found.lock_text)
-            before = (found.lock, tables)
+            before = (found.lock, found.written)
             prepared.append(
                 prepare_lock(lock_path, lock, before, found.carried_paths, found.lock_hash)
             )
@@ -559,7 +556,7 @@ def _inputs(
 
 
 def _nothing(*problems: Diagnostic) -> Collected:
-    return Collected([], {}, Lock(), "", "", list(problems))
+    return Collected([], {}, Lock(), WrittenLock(""), "", list(problems))
 
 
 def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> Report:
@@ -624,7 +621,6 @@ def collect(
     """
     from .assemble import Card, CarriedNote
     from .identify import duplicate_ids, identify, retired_points
-    from .lockfile import known_as, written_tables
     from .media import resolve_media
     from .posts import split_posts
     from .readcards import CardRead, read_cards
@@ -634,13 +630,14 @@ def collect(
         snap = snap or snapshot(cards_dir, config.exclude, config.static, memo.stamps())
         data, lock_hash = snap.lock
         text = lock_text(data)
+        written = WrittenLock(text)
         last = memo.last_notes(lock_hash)
         # Each post becomes its questions, one source each; a file the lock knows as a card
         # file stays one, and one the last build read as a card file from these very bytes
         # is one without being looked at again.
         split = split_posts(
             snap,
-            known_as(text),
+            written.known,
             config.topics,
             lambda rel, data_hash: (
                 (rel in last and last[rel].data_hash == data_hash)
@@ -648,14 +645,13 @@ def collect(
             ),
         )
         snap = split.snap
-        tables = written_tables(text) if last else {}
         carry = {
             s.rel: CarriedNote(s, last[s.rel])
             for s, f in zip(snap.sources, snap.files, strict=True)
             if isinstance(f, tuple)
             and s.rel in last
             and last[s.rel].data_hash == f[1]
-            and s.rel in tables
+            and s.rel in written.spans
             and not (new_notes and file_of(s.rel) in new_notes)
         }
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
@@ -761,12 +757,11 @@ def collect(
         notes,
         {key: file for key, file in media.items() if key[0] not in broken},
         lock,
-        text,
+        written,
         lock_hash,
         diagnostics,
         once,
         fresh,
-        tables,
         frozenset(broken & {s.rel for s in snap.sources}),
         snap,
         split.reading,

@@ -95,7 +95,7 @@ def _summary(report: Report) -> str:
 
 def _left_out(report: Report) -> str:
     """`2 files`, `1 question of a post`, or both."""
-    from .posts import question_of
+    from .lockfile import question_of
 
     sources = report.left_out_sources or report.left_out
     questions = sum(bool(question_of(rel)) for rel in sources)

@@ -38,9 +38,9 @@ TABLES_OF_CONTENTS = {
 MAX_BYTES = 1_000_000
 
 
-@dataclass(frozen=True)
-class SourceFile:
-    """A card file: where it is, and the subdeck its folder names."""
+class SourceFile(NamedTuple):
+    """A card file: where it is, and the subdeck its folder names (a named tuple: a large
+    deck has tens of thousands)."""
 
     file: str  # the path to open (a string: a large deck has tens of thousands)
     rel: str  # POSIX path relative to the cards folder: shown to the reader, keys the lock
@@ -75,6 +75,7 @@ def discover(
             entries = list(os.scandir(folder))
         except OSError:
             continue
+        prefix = "".join(f"{d}/" for d in subdecks)
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -84,9 +85,8 @@ def discover(
                 continue
             if entry.is_symlink() and entry.is_dir():
                 continue  # a linked folder: not entered
-            _, suffix = os.path.splitext(name)
-            rel = "/".join([*subdecks, name])
-            if suffix.lower() not in CARD_SUFFIXES:
+            rel = prefix + name
+            if name[name.rfind(".") :].lower() not in CARD_SUFFIXES:
                 if rel != LOCK_NAME:  # hashed on its own; the build writes it
                     others.append(rel)
                 continue
@@ -105,12 +105,13 @@ def discover(
 def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
     """Why a Markdown file is no card, by its path; None: it may be one. `exclude` globs
     match the path in the cards folder, `*` across folders too (`drafts/*`, `*.draft.md`)."""
-    if rel.lower().endswith(".excalidraw.md"):
+    lowered = rel.lower()
+    if lowered.endswith(".excalidraw.md"):
         return "an Excalidraw drawing: not a card"
-    name = rel.rpartition("/")[2]
-    if name.lower() in SITE_FILES or name == "SUMMARY.md":
+    name = lowered.rpartition("/")[2]
+    if name in SITE_FILES or (rel.endswith("SUMMARY.md") and name == "summary.md"):
         return "a docs site's navigation (docsify, GitBook): not a card"
-    if name.rpartition(".")[0].lower() in TABLES_OF_CONTENTS:
+    if name.rpartition(".")[0] in TABLES_OF_CONTENTS:
         return "a table of contents: it lists questions, and is not one"
     if any(folder.lower() == "templates" for folder in folders):
         return "in a templates folder: not a card"

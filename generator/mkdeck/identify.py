@@ -24,9 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .errors import Diagnostic
-from .lockfile import Lock, LockedNote
+from .lockfile import Lock, LockedNote, file_of, question_of
 from .parse import Question
-from .posts import file_of, question_of
 
 # Two texts are "the same point, edited" at or above this similarity: the Dice coefficient of
 # their sets of character bigrams, which needs no word boundaries (Chinese has none). On

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -207,39 +207,71 @@ def _read_own_format(lines: list[str]) -> dict | None:
     return data if points is None else None
 
 
-def known_as(text: str) -> Callable[[str], str | None]:
-    """How a lock's text, as mkdeck writes it, knows a file: as a "card" file (a table at its
-    path), as a "post" (tables of its questions, `post.md#…`), or not at all (None)."""
-    cards: set[str] = set()
-    posts: set[str] = set()
-    # One pass over the tables' headers: a search of the whole text for each file would cost
-    # a large lock's size once a file.
-    for header in _TABLE_HEADER.findall(text):
-        try:
-            path = header[1:-1] if "\\" not in header else json.loads(header)
-        except ValueError:
-            continue
-        if not isinstance(path, str):
-            continue
-        post = IN_POST.match(path)
-        if post is not None:
-            posts.add(post.group(1))
-        else:
-            cards.add(path)
+class WrittenLock:
+    """A lock's text, indexed once by its tables' headers: how it knows each file (as a
+    "card" file: a table at its path; as a "post": tables of its questions, `post.md#…`), and
+    where each table is written, from the blank line before it, so that a table whose entry
+    stays the same is copied as written (in a lock that mkdeck wrote: string values hold no
+    raw line break, so a header line only ever starts a table)."""
 
-    def known(path: str) -> str | None:
-        if path in posts:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.cards: set[str] = set()
+        self.posts: set[str] = set()
+        self.spans: dict[str, tuple[int, int]] = {}  # path → its table's place in `text`
+        ours = text.startswith(HEADER)
+        opened: str | None = None  # the table being read, when it has a span
+        start = 0
+        for m in _TABLE_HEADER.finditer(text):
+            if opened is not None:
+                self.spans[opened] = (start, m.start())
+            opened = None
+            header = m.group(1)
+            inner = header[1:-1]
+            try:
+                path = inner if "\\" not in inner and '"' not in inner else json.loads(header)
+            except ValueError:
+                continue
+            if not isinstance(path, str):
+                continue
+            post = IN_POST.match(path)
+            if post is not None:
+                self.posts.add(post.group(1))
+            else:
+                self.cards.add(path)
+            if ours and text[m.start() - 1] == "\n" and path not in self.spans:
+                opened, start = path, m.start()
+        if opened is not None:
+            self.spans[opened] = (start, len(text))
+
+    def known(self, path: str) -> str | None:
+        if path in self.posts:
             return "post"
-        return "card" if path in cards else None
+        return "card" if path in self.cards else None
 
-    return known
+    def table(self, span: tuple[int, int]) -> str:
+        """The text written at `span`, ending with its line break."""
+        written = self.text[span[0] : span[1]]
+        return written if written.endswith("\n") else written + "\n"
 
 
 # A table's header, as mkdeck writes it: `["a.md"]` on a line of its own.
 _TABLE_HEADER = re.compile(r'\n\[("[^\n]*")\]\n')
 # Where the path of a question of a post ends in the name of its question (`posts/a.md#What
-# is X?`): the post's entries are its questions' (`posts.file_of`).
+# is X?`): the post's entries are its questions'.
 IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
+
+
+def file_of(rel: str) -> str:
+    """The file a source is in: itself, or for a question of a post the post."""
+    m = IN_POST.match(rel)
+    return m.group(1) if m else rel
+
+
+def question_of(rel: str) -> str:
+    """For a question of a post, its name in the post; "" for a card file."""
+    m = IN_POST.match(rel)
+    return rel[m.end() :] if m else ""
 
 
 def _line_of_table(lines: list[str], key: str) -> int:
@@ -249,43 +281,34 @@ def _line_of_table(lines: list[str], key: str) -> int:
 
 def format_lock(
     lock: Lock,
-    before: tuple[Lock, Mapping[str, str]] | None = None,
+    before: tuple[Lock, WrittenLock] | None = None,
     carried: Iterable[str] = (),
 ) -> str:
-    """The lock's text. `before` is the lock as read and its tables as written
-    (`written_tables`): a table whose entry is the same is kept as it was written, so a large
-    lock with one entry changed is not formatted again. `carried` paths keep their tables as
-    written; their entries are not in `lock`."""
-    written = before[1] if before is not None else {}
+    """The lock's text. `before` is the lock as read and its text: a table whose entry is the
+    same is kept as it was written, so a large lock with one entry changed is not formatted
+    again. `carried` paths keep their tables as written; their entries are not in `lock`."""
+    written = before[1] if before is not None else WrittenLock("")
     previous = {n.path: n for n in before[0].notes} if before is not None else {}
-    tables = {path: written[path] for path in carried}
+    tables: dict[str, str | tuple[int, int]] = {path: written.spans[path] for path in carried}
     for note in lock.notes:
-        table = written.get(note.path)
-        same = table is not None and previous.get(note.path) == note
-        tables[note.path] = table if same and table is not None else format_entry(note)
-    return "".join([HEADER, f"version = {VERSION}\n", *(tables[p] for p in sorted(tables))])
-
-
-def written_tables(text: str) -> dict[str, str]:
-    """Each table of a lock that mkdeck wrote, by its path, as written (from the blank line
-    before it). String values hold no raw line break, so a blank line followed by `[` only
-    ever starts a table."""
-    if not text.startswith(HEADER):
-        return {}
-    tables = {}
-    for chunk in text.split("\n\n[")[1:]:
-        header = chunk.partition("\n")[0]
-        if not header.endswith('"]') or not header.startswith('"'):
+        span = written.spans.get(note.path)
+        same = span is not None and previous.get(note.path) == note
+        tables[note.path] = span if same and span is not None else format_entry(note)
+    out = [HEADER, f"version = {VERSION}\n"]
+    run: tuple[int, int] | None = None  # tables written one after another: copied at once
+    for path in sorted(tables):
+        table = tables[path]
+        if isinstance(table, tuple) and run is not None and run[1] == table[0]:
+            run = (run[0], table[1])
             continue
-        path = header[1:-2]
-        if "\\" in path or '"' in path:  # escaped: read as JSON reads it
-            try:
-                path = json.loads(header[:-1])
-            except ValueError:
-                continue
-        if isinstance(path, str):
-            tables[path] = "\n[" + chunk + ("" if chunk.endswith("\n") else "\n")
-    return tables
+        if run is not None:
+            out.append(written.table(run))
+        run = table if isinstance(table, tuple) else None
+        if isinstance(table, str):
+            out.append(table)
+    if run is not None:
+        out.append(written.table(run))
+    return "".join(out)
 
 
 def format_entry(note: LockedNote) -> str:
@@ -321,7 +344,7 @@ class LockFile(NamedTuple):
 def prepare_lock(
     path: Path,
     lock: Lock,
-    before: tuple[Lock, Mapping[str, str]] | None = None,
+    before: tuple[Lock, WrittenLock] | None = None,
     carried: Iterable[str] = (),
     current: str = "",
 ) -> LockFile:

@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, content, decode_source
 from .errors import Diagnostic, MkdeckError
-from .lockfile import IN_POST
 from .newcard import CITATION
 from .numbering import NUMBERED_HEADING, POINT_START
 from .parse import HEADING, REFERENCES, FrontMatter, is_blank, read_front_matter, scan_fences
@@ -487,18 +486,6 @@ def _may_be_post(data: bytes) -> bool:
         if found >= 2:
             return True
     return False
-
-
-def file_of(rel: str) -> str:
-    """The file a source is in: itself, or for a question of a post the post."""
-    m = IN_POST.match(rel)
-    return m.group(1) if m else rel
-
-
-def question_of(rel: str) -> str:
-    """For a question of a post, its name in the post; "" for a card file."""
-    m = IN_POST.match(rel)
-    return rel[m.end() :] if m else ""
 
 
 def split_posts(
