@@ -123,21 +123,21 @@ class Collected:
     posts: int = 0
     post_topics: int = 0
 
-    @property
+    @functools.cached_property
     def cards(self) -> list[Card]:
         """The card files read (from their bytes or the memo), not carried over."""
         from .assemble import Card
 
         return [note for note in self.notes if isinstance(note, Card)]
 
-    @property
+    @functools.cached_property
     def carried(self) -> list[CarriedNote]:
         """The notes carried over, unread."""
         from .assemble import CarriedNote
 
         return [note for note in self.notes if isinstance(note, CarriedNote)]
 
-    @property
+    @functools.cached_property
     def carried_paths(self) -> frozenset[str]:
         return frozenset(note.source.rel for note in self.carried)
 
@@ -524,13 +524,15 @@ def _stamps(snap: Snapshot) -> dict[str, tuple[Stamp, str]]:
     """Each card file's stamp and the hash of its bytes, for the next build to trust; but not
     of a file changed too recently to tell a later change of the same size by (git's "racy"
     rule): the next build reads that one again."""
-    from .media import racy
+    from .media import racy_since
 
+    since = racy_since()
     stamps = {}
     for source, file in zip(snap.sources, snap.files, strict=True):
         found = snap.stamps.get(source.rel)
-        recent = found is None or racy(max(found.mtime_ns, found.ctime_ns))
-        if found is not None and not recent and isinstance(file, tuple):
+        if found is None or not isinstance(file, tuple):
+            continue
+        if found.ctime_ns <= since and found.mtime_ns <= since:
             stamps[source.rel] = (found, file[1])
     return stamps
 

@@ -63,7 +63,12 @@ class MediaFile:
 
 def racy(mtime_ns: int) -> bool:
     """Whether a file's modification time is too recent to tell a later change of the same size."""
-    return mtime_ns > time.time_ns() - RACY_NS
+    return mtime_ns > racy_since()
+
+
+def racy_since() -> int:
+    """The time (ns) after which a stamp is too recent to trust (`racy`)."""
+    return time.time_ns() - RACY_NS
 
 
 def is_image(data: bytes) -> bool:

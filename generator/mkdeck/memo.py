@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or
     from .parse import Point, Question, Section
     from .readcards import CardRead
 
-FORMAT = 3
+FORMAT = 4
 MEMO_FILE = "memo.sqlite"
 # Up to this many files a build's questions are answered one query each (a rebuild's few);
 # past it, every file's record is loaded at once (a first build's many).
@@ -63,14 +63,19 @@ TABLES = ("meta", "files", "lock", "kept", "stamps", "images")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
-  rel TEXT PRIMARY KEY, hash TEXT NOT NULL, card TEXT NOT NULL,
-  sealed TEXT, digest TEXT, text TEXT, extra TEXT,
-  plain INTEGER NOT NULL DEFAULT 0, note_id TEXT, id_line INTEGER, deck TEXT, lines TEXT
+  rel TEXT PRIMARY KEY, hash TEXT NOT NULL,
+  plain INTEGER NOT NULL DEFAULT 0, note_id TEXT, id_line INTEGER, deck TEXT, lines TEXT,
+  sealed TEXT, digest TEXT, card TEXT NOT NULL, text TEXT, extra TEXT
 );
 CREATE TABLE IF NOT EXISTS lock (
   path TEXT PRIMARY KEY, guid TEXT NOT NULL, id TEXT, mtime INTEGER NOT NULL,
   digest TEXT NOT NULL, next INTEGER NOT NULL, ordinals TEXT NOT NULL, points TEXT NOT NULL
 );
+-- What a rebuild reads of every file and lock entry to carry notes over, apart from the
+-- large columns: each a narrow index it scans alone.
+CREATE INDEX IF NOT EXISTS files_carried
+  ON files (rel, hash, plain, note_id, id_line, deck, lines, sealed, digest);
+CREATE INDEX IF NOT EXISTS lock_carried ON lock (path, guid, id, mtime, digest, ordinals);
 CREATE TABLE IF NOT EXISTS kept (
   guid TEXT PRIMARY KEY, deck TEXT NOT NULL, digest TEXT NOT NULL, mtime INTEGER NOT NULL,
   position INTEGER NOT NULL, ordinals TEXT NOT NULL
@@ -406,7 +411,7 @@ class Memo:
             rows = self._db.execute(
                 "SELECT f.rel, f.hash, f.note_id, f.id_line, f.deck, l.guid, l.mtime, l.digest,"
                 " f.sealed, l.ordinals, f.lines FROM files f JOIN lock l ON l.path = f.rel"
-                " WHERE f.plain = 1 AND f.digest = l.digest AND f.text IS NOT NULL"
+                " WHERE f.plain = 1 AND f.digest = l.digest"
                 " AND l.id IS f.note_id"
             )
             found = {}

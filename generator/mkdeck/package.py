@@ -290,7 +290,7 @@ def _zip_collection(
                 target.write(data)
                 continue
             index = len(digests)
-            digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+            digest = hashlib.sha256(data).hexdigest()[:32]
             if (
                 before is not None
                 and last is not None
