@@ -333,9 +333,16 @@ def _build(
         if prepared:
             place_lock(lock_path, prepared[0])
 
+    def meanwhile() -> None:  # while the package is zipped: the lock's bytes, the memo's rows
+        prepare_the_lock()
+        update.lock = (prepared[0].hash if prepared else found.lock_hash, lock, carried_paths)
+        memo.stage(update)
+
+    carried_paths = found.carried_paths
+    update.rows = rows
     try:
         update.kept, report.up_to_date = _package(
-            found, rows, media, out, memo, config, units, sealed, prepare_the_lock, write_the_lock
+            found, rows, media, out, memo, config, units, sealed, meanwhile, write_the_lock
         )
         if report.up_to_date:
             write_the_lock()
@@ -352,7 +359,7 @@ def _build(
 
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))
-    update.lock = (lock_hash, lock, found.carried_paths)
+    update.lock = (lock_hash, lock, carried_paths)
     report.built = found.cards
     report.carried = found.carried
     report.newest = max((row.mtime for row in rows), default=0)
@@ -558,7 +565,7 @@ def _inputs(
 
 
 def _nothing(*problems: Diagnostic) -> Collected:
-    return Collected([], {}, Lock(), WrittenLock(""), "", list(problems))
+    return Collected([], {}, Lock(), WrittenLock(b""), "", list(problems))
 
 
 def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> Report:
@@ -631,8 +638,7 @@ def collect(
     try:
         snap = snap or snapshot(cards_dir, config.exclude, config.static, memo.stamps())
         data, lock_hash = snap.lock
-        text = lock_text(data)
-        written = WrittenLock(text)
+        written = WrittenLock(data)
         last = memo.last_notes(lock_hash)
         # Each post becomes its questions, one source each; a file the lock knows as a card
         # file stays one, and one the last build read as a card file from these very bytes
@@ -659,7 +665,8 @@ def collect(
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone
             carry = {}
-            lock, recovered = _recovered(parse_lock(text, LOCK_NAME) if lock_hash else Lock(), memo)
+            as_read = parse_lock(lock_text(data), LOCK_NAME) if lock_hash else Lock()
+            lock, recovered = _recovered(as_read, memo)
             once += recovered
             if not lock.notes and out is not None and zipfile.is_zipfile(out):
                 return _nothing(_lock_lost(out))

@@ -208,55 +208,56 @@ def _read_own_format(lines: list[str]) -> dict | None:
 
 
 class WrittenLock:
-    """A lock's text, indexed once by its tables' headers: how it knows each file (as a
+    """A lock's bytes, indexed once by its tables' headers: how it knows each file (as a
     "card" file: a table at its path; as a "post": tables of its questions, `post.md#…`), and
     where each table is written, from the blank line before it, so that a table whose entry
-    stays the same is copied as written (in a lock that mkdeck wrote: string values hold no
-    raw line break, so a header line only ever starts a table)."""
+    stays the same is copied as written, undecoded (in a lock that mkdeck wrote, string
+    values hold no raw line break: a header line only ever starts a table)."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, data: bytes) -> None:
+        self.data = data
         self.cards: set[str] = set()
         self.posts: set[str] = set()
-        self.spans: dict[str, tuple[int, int]] = {}  # path → its table's place in `text`
-        ours = text.startswith(HEADER)
+        self.spans: dict[str, tuple[int, int]] = {}  # path → its table's place in `data`
+        ours = data.startswith(_HEADER_BYTES)
         opened: str | None = None  # the table being read, when it has a span
         start = 0
-        for m in _TABLE_HEADER.finditer(text):
+        for m in _TABLE_HEADER.finditer(data):
             if opened is not None:
                 self.spans[opened] = (start, m.start())
             opened = None
-            header = m.group(1)
-            inner = header[1:-1]
             try:
+                header = m.group(1).decode("utf-8")
+                inner = header[1:-1]
                 path = inner if "\\" not in inner and '"' not in inner else json.loads(header)
-            except ValueError:
+            except ValueError:  # (UnicodeDecodeError is one)
                 continue
             if not isinstance(path, str):
                 continue
-            post = IN_POST.match(path)
+            post = IN_POST.match(path) if "#" in path else None
             if post is not None:
                 self.posts.add(post.group(1))
             else:
                 self.cards.add(path)
-            if ours and text[m.start() - 1] == "\n" and path not in self.spans:
+            if ours and data[m.start() - 1] == 10 and path not in self.spans:  # a blank line
                 opened, start = path, m.start()
         if opened is not None:
-            self.spans[opened] = (start, len(text))
+            self.spans[opened] = (start, len(data))
 
     def known(self, path: str) -> str | None:
         if path in self.posts:
             return "post"
         return "card" if path in self.cards else None
 
-    def table(self, span: tuple[int, int]) -> str:
-        """The text written at `span`, ending with its line break."""
-        written = self.text[span[0] : span[1]]
-        return written if written.endswith("\n") else written + "\n"
+    def table(self, span: tuple[int, int]) -> bytes:
+        """The bytes written at `span`, ending with a line break."""
+        written = self.data[span[0] : span[1]]
+        return written if written.endswith(b"\n") else written + b"\n"
 
 
 # A table's header, as mkdeck writes it: `["a.md"]` on a line of its own.
-_TABLE_HEADER = re.compile(r'\n\[("[^\n]*")\]\n')
+_TABLE_HEADER = re.compile(rb'\n\[("[^\n]*")\]\n')
+_HEADER_BYTES = HEADER.encode("utf-8")
 # Where the path of a question of a post ends in the name of its question (`posts/a.md#What
 # is X?`): the post's entries are its questions'.
 IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
@@ -284,17 +285,24 @@ def format_lock(
     before: tuple[Lock, WrittenLock] | None = None,
     carried: Iterable[str] = (),
 ) -> str:
-    """The lock's text. `before` is the lock as read and its text: a table whose entry is the
-    same is kept as it was written, so a large lock with one entry changed is not formatted
-    again. `carried` paths keep their tables as written; their entries are not in `lock`."""
-    written = before[1] if before is not None else WrittenLock("")
+    """The lock's text. `before` is the lock as read and its bytes: a table whose entry is
+    the same is kept as it was written, so a large lock with one entry changed is not
+    formatted again. `carried` paths keep their tables as written; their entries are not in
+    `lock`."""
+    return _lock_data(lock, before, carried).decode("utf-8")
+
+
+def _lock_data(
+    lock: Lock, before: tuple[Lock, WrittenLock] | None, carried: Iterable[str]
+) -> bytes:
+    written = before[1] if before is not None else WrittenLock(b"")
     previous = {n.path: n for n in before[0].notes} if before is not None else {}
     tables: dict[str, str | tuple[int, int]] = {path: written.spans[path] for path in carried}
     for note in lock.notes:
         span = written.spans.get(note.path)
         same = span is not None and previous.get(note.path) == note
         tables[note.path] = span if same and span is not None else format_entry(note)
-    out = [HEADER, f"version = {VERSION}\n"]
+    out = [_HEADER_BYTES, f"version = {VERSION}\n".encode()]
     run: tuple[int, int] | None = None  # tables written one after another: copied at once
     for path in sorted(tables):
         table = tables[path]
@@ -305,10 +313,10 @@ def format_lock(
             out.append(written.table(run))
         run = table if isinstance(table, tuple) else None
         if isinstance(table, str):
-            out.append(table)
+            out.append(table.encode("utf-8"))
     if run is not None:
         out.append(written.table(run))
-    return "".join(out)
+    return b"".join(out)
 
 
 def format_entry(note: LockedNote) -> str:
@@ -351,7 +359,7 @@ def prepare_lock(
     """The lock's text (`format_lock`) written beside `path`, for `place_lock` to put in its
     place; nothing is written when it is the text there now (`current`, its hash), so that
     `git status` shows no churn. A build does this while the package is zipped."""
-    data = format_lock(lock, before, carried).encode("utf-8")
+    data = _lock_data(lock, before, carried)
     data_hash = hashlib.sha256(data).hexdigest()
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
     if data_hash == current:

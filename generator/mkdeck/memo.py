@@ -33,7 +33,7 @@ import json
 import re
 import sqlite3
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -171,6 +171,7 @@ class MemoUpdate:
     stamps: dict[str, tuple[Stamp, str]] = field(default_factory=dict)  # rel → stamp, hash
     # The lock's hash and its entries, but for those of the carried paths, which are as loaded.
     lock: tuple[str, Lock, frozenset[str]] | None = None
+    rows: Sequence[NoteRow] | None = None  # the package's rows, as its collection holds them
     kept: KeptCollection | None = None
     outcome: Outcome | None = None
 
@@ -188,6 +189,7 @@ class Memo:
         self._kept: dict[str, NoteRow] = {}
         self._lock: dict[str, LockedNote] = {}  # as loaded: a save writes what differs
         self._lock_rows = False  # whether the lock table holds the meta lock's rows
+        self._staged: dict[str, str] | None = None  # the meta values of what `stage` wrote
         self._meta: dict[str, str] = {}
         self._stamps: dict[str, tuple[Stamp, str]] | None = None  # as loaded
         self.images: dict[str, ImageStamp] = {}
@@ -432,7 +434,7 @@ class Memo:
             return None
         try:
             k = json.loads(raw)
-            if not KEPT_NAME.fullmatch(k["name"]):
+            if k is None or not KEPT_NAME.fullmatch(k["name"]):
                 return None  # only a collection of our own making, from our own folder
             path = self.folder / k["name"]
             if not path.is_file():
@@ -467,16 +469,31 @@ class Memo:
 
     # --- what a build tells ------------------------------------------------------------------
 
-    def save(self, update: MemoUpdate) -> None:
-        if not self.writable or self._db is None:
+    def stage(self, update: MemoUpdate) -> None:
+        """Write what the build learnt of its files, its lock and its rows, uncommitted: a
+        build does this while its package is zipped, and `save` commits it with the rest."""
+        if not self.writable or self._db is None or self._staged is not None:
             return
         try:
-            self._save(self._db, update)
+            self._staged = self._stage(self._db, update)
+        except sqlite3.Error:  # a memo that cannot be written only costs time
+            self._staged = None
+            with contextlib.suppress(sqlite3.Error):
+                self._db.rollback()
+            self.writable = False
+
+    def save(self, update: MemoUpdate) -> None:
+        self.stage(update)
+        if not self.writable or self._db is None or self._staged is None:
+            return
+        try:
+            self._save(self._db, update, self._staged)
         except sqlite3.Error:  # a memo that cannot be written only costs time
             with contextlib.suppress(sqlite3.Error):
                 self._db.rollback()
 
-    def _save(self, db: sqlite3.Connection, update: MemoUpdate) -> None:
+    def _stage(self, db: sqlite3.Connection, update: MemoUpdate) -> dict[str, str]:
+        """The rows written; the meta values to go with them."""
         if self._loaded is not None:
             held = list(self._loaded)
         else:  # not loaded: only the paths are needed
@@ -524,22 +541,28 @@ class Memo:
                 (_locked_row(n) for p, n in new.items() if entries.get(p) != n),
             )
             meta["lock"] = lock_hash
-        if update.kept is not None:
-            k = update.kept
-            rows = self._kept  # as loaded; when not loaded, every row is written again
-            if not rows:
+        if update.rows is not None:
+            kept = self._kept  # as loaded; when not loaded, every row is written again
+            if not kept:
                 db.execute("DELETE FROM kept")
+            present = {r.guid for r in update.rows}
             db.executemany(
-                "DELETE FROM kept WHERE guid = ?", ((g,) for g in rows if g not in k.rows)
+                "DELETE FROM kept WHERE guid = ?", ((g,) for g in kept if g not in present)
             )
             db.executemany(
                 "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     (r.guid, r.deck, r.digest, r.mtime, r.position, _ordinals_text(r.ordinals))
-                    for r in k.rows.values()
-                    if rows.get(r.guid) != r
+                    for r in update.rows
+                    if kept.get(r.guid) != r
                 ),
             )
+        return meta
+
+    def _save(self, db: sqlite3.Connection, update: MemoUpdate, meta: dict[str, str]) -> None:
+        meta = dict(meta)
+        if update.kept is not None:
+            k = update.kept
             meta["kept"] = _dump(
                 {
                     "name": k.path.name,
@@ -551,6 +574,8 @@ class Memo:
                     else {"digests": list(k.deflated.digests), "lengths": list(k.deflated.lengths)},
                 }
             )
+        else:  # no collection kept: the rows staged describe none
+            meta["kept"] = _dump(None)
         if update.outcome is not None:
             meta["outcome"] = _dump(_outcome_json(update.outcome))
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
