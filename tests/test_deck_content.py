@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
+import zipfile
 from pathlib import Path
 
 from helpers import build_deck, import_package
@@ -45,7 +47,9 @@ def test_attention_flops_card_carries_the_counts_of_each_part(tmp_path, collecti
         assert f"{count}" in note["Text"] + note["Extra"]
 
 
-def test_anki_works_out_the_sort_field_and_checksum_the_package_leaves_empty(tmp_path, collection):
+def test_anki_works_out_the_sort_field_checksum_and_indexes_a_package_leaves_out(
+    tmp_path, collection
+):
     # The package carries no sort field (it would be a second copy of every Text to zip):
     # Anki's importer computes it, so the browser sorts by question, and duplicate checks work.
     cards = tmp_path / "cards"
@@ -57,6 +61,21 @@ def test_anki_works_out_the_sort_field_and_checksum_the_package_leaves_empty(tmp
         question = flds.split("\x1f")[0]
         assert sfld and "<" not in str(sfld) and str(sfld)[:8] in question
         assert csum != 0
+
+    # Nor does it carry the schema's indexes for scheduling and sync: the collection imported
+    # into has its own, and the first card Anki shows is the first point of the first file.
+    with zipfile.ZipFile(build_deck(cards).package) as zf:
+        db = tmp_path / "packaged.anki2"
+        db.write_bytes(zf.read("collection.anki2"))
+    with sqlite3.connect(db) as conn:
+        packaged = {name for (name,) in conn.execute("select name from sqlite_master")}
+    imported = {name for (name,) in collection.db.all("select name from sqlite_master")}
+    assert "ix_cards_sched" not in packaged and "ix_cards_nid" in packaged
+    assert {"ix_cards_sched", "ix_cards_usn", "ix_notes_csum"} <= imported
+    collection.decks.select(collection.decks.id_for_name("Test"))
+    first = collection.sched.get_queued_cards(fetch_limit=1).cards[0].card
+    card = collection.get_card(first.id)
+    assert card.ord == 0 and card.note()["Source"] == sorted(p.name for p in CARDS.glob("*.md"))[0]
 
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "cards.txt"
