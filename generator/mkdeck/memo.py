@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or
     from .parse import Point, Question, Section
     from .readcards import CardRead
 
-FORMAT = 4
+FORMAT = 5
 MEMO_FILE = "memo.sqlite"
 # Up to this many files a build's questions are answered one query each (a rebuild's few);
 # past it, every file's record is loaded at once (a first build's many).
@@ -76,9 +76,11 @@ CREATE TABLE IF NOT EXISTS lock (
 CREATE INDEX IF NOT EXISTS files_carried
   ON files (rel, hash, plain, note_id, id_line, deck, lines, sealed, digest);
 CREATE INDEX IF NOT EXISTS lock_carried ON lock (path, guid, id, mtime, digest, ordinals);
+-- The kept collection's rows; their new-card order is the meta value `order` (a list of
+-- guids), so that a file added before many others rewrites one value, not their rows.
 CREATE TABLE IF NOT EXISTS kept (
   guid TEXT PRIMARY KEY, deck TEXT NOT NULL, digest TEXT NOT NULL, mtime INTEGER NOT NULL,
-  position INTEGER NOT NULL, ordinals TEXT NOT NULL
+  ordinals TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stamps (
   rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
@@ -187,6 +189,7 @@ class Memo:
         self._loaded: dict[str, tuple[str, str, str | None, str | None]] | None = None
         self._asked: dict[str, tuple[str, str, str | None, str | None] | None] = {}  # one by one
         self._kept: dict[str, NoteRow] = {}
+        self._order: list[str] = []  # the kept rows' guids, in new-card order
         self._lock: dict[str, LockedNote] = {}  # as loaded: a save writes what differs
         self._lock_rows = False  # whether the lock table holds the meta lock's rows
         self._staged: dict[str, str] | None = None  # the meta values of what `stage` wrote
@@ -440,13 +443,14 @@ class Memo:
             if not path.is_file():
                 return None
             if not self._kept:
-                rows = self._db.execute(
-                    "SELECT guid, deck, digest, mtime, position, ordinals FROM kept"
-                )
+                order = json.loads(self._meta.get("order", "[]"))
+                position = {guid: i for i, guid in enumerate(order)}
+                rows = self._db.execute("SELECT guid, deck, digest, mtime, ordinals FROM kept")
                 self._kept = {
-                    guid: NoteRow(guid, deck, digest, mtime, position, _numbers(o))
-                    for guid, deck, digest, mtime, position, o in rows
+                    guid: NoteRow(guid, deck, digest, mtime, position[guid], _numbers(o))
+                    for guid, deck, digest, mtime, o in rows
                 }
+                self._order = order
             package = (int(k["package"][0]), int(k["package"][1]))
             deflated = self._deflated(path, k.get("deflated"))
             return KeptCollection(
@@ -550,13 +554,16 @@ class Memo:
                 "DELETE FROM kept WHERE guid = ?", ((g,) for g in kept if g not in present)
             )
             db.executemany(
-                "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?)",
                 (
-                    (r.guid, r.deck, r.digest, r.mtime, r.position, _ordinals_text(r.ordinals))
+                    (r.guid, r.deck, r.digest, r.mtime, _ordinals_text(r.ordinals))
                     for r in update.rows
-                    if kept.get(r.guid) != r
+                    if r.guid not in kept or _written(kept[r.guid]) != _written(r)
                 ),
             )
+            order = [r.guid for r in update.rows]  # (a row's position is its place here)
+            if order != self._order:
+                meta["order"] = _dump(order)
         return meta
 
     def _save(self, db: sqlite3.Connection, update: MemoUpdate, meta: dict[str, str]) -> None:
@@ -676,6 +683,11 @@ def _summary(read: CardRead) -> tuple[int, str | None, int, str | None, str]:
 def _numbers(text: str) -> tuple[int, ...]:
     """Ordinals written "1,2,3": most notes of a deck share a handful of these."""
     return tuple(int(n) for n in text.split(",")) if text else ()
+
+
+def _written(row: NoteRow) -> tuple:
+    """A kept row as its table holds it: all but its position."""
+    return row.deck, row.digest, row.mtime, row.ordinals
 
 
 def _ordinals_text(ordinals: Iterable[int]) -> str:
