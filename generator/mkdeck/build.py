@@ -2,14 +2,15 @@
 
 There is one pipeline. A rebuild runs every stage, as a first build does; what an earlier
 build computed from the same inputs comes from the memo (`memo.py`), which only this module
-asks, by content hash: a file whose bytes are unchanged is not read again, a note whose
-ordinals and images are unchanged is not sealed again, and only the notes whose rows changed
-are written into a copy of the last collection. A file whose bytes and lock entry are both as
-the last build left them is carried over as the note it made, without decoding anything but
-its row (`collect`): a rebuild's work follows what changed, not the size of the deck. When
-the hash of all inputs is the one the last build saw, nothing changed, and the build only
-says so. Whatever the memo holds, the
-package, the lock and the report are what a build without it gives.
+asks, by content hash: a file whose stamp is unchanged is not even read, one whose bytes are
+unchanged is not parsed again, a note whose ordinals and images are unchanged is not sealed
+again, and only the notes whose rows changed are written into the last collection. A file
+whose bytes and lock entry are both as the last build left them is carried over as the note
+it made, without decoding anything but its row (`collect`): a rebuild's work follows what
+changed, not the size of the deck. The lock's bytes and the memo's rows are made while the
+package is zipped. When the hash of all inputs is the one the last build saw, nothing
+changed, and the build only says so. Whatever the memo holds, the package, the lock and the
+report are what a build without it gives.
 
 Nothing is written until every file has been read without error (Pelican's read-all-then-
 write): a bad source reports its `path:line` and leaves the previous package and lock exactly

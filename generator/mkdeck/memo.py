@@ -14,7 +14,8 @@ afresh with one note). It remembers
 - the parsed lock by the hash of its text, an entry a row;
 - what the last build made of each card file (`LastNote`): a file whose bytes and lock entry
   are still those is carried over as that note, unread (`build.collect`);
-- the collection of the last package (`package.KeptCollection`), updated by a row diff;
+- the collection of the last package (`package.KeptCollection`), updated in place by a row
+  diff, with its rows, their new-card order, and its pieces as they were deflated;
 - the last build's outcome by a hash of all its inputs: when they are the same, nothing
   changed and the build only says so.
 

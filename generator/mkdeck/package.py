@@ -8,8 +8,11 @@ directly also skips genanki's per-note HTML checks, which cost more than the row
 
 A rebuild does not write the collection again: the last one is kept (the memo says where), and
 `plan_package` compares each note's row with the row it has there, by named fields, so that
-only the notes that changed are replaced in a copy of it, which is then zipped. The package
-and the kept collection each appear under their final name only when complete.
+only the notes that changed are replaced in it, under a new name first. It is zipped in pieces
+deflated one by one, and a rebuild deflates again only the pieces whose pages changed. The
+package carries what Anki's importer reads, and nothing it works out itself: no sort field, no
+checksum, no indexes for scheduling. The package and the kept collection each appear under
+their final name only when complete.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ the rest here.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -84,6 +83,7 @@ def read_cards(
 def _in_workers(
     jobs: Sequence[tuple[str, bytes, RenderSettings]], workers: int
 ) -> Iterator[CardRead]:
+    import multiprocessing  # only a large deck needs workers: a rebuild of a few files does not
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
