@@ -559,7 +559,8 @@ class Memo:
                 (
                     (r.guid, r.deck, r.digest, r.mtime, _ordinals_text(r.ordinals))
                     for r in update.rows
-                    if r.guid not in kept or _written(kept[r.guid]) != _written(r)
+                    if (old := kept.get(r.guid)) != r  # (equal rows: compared at C speed)
+                    and (old is None or _written(old) != _written(r))
                 ),
             )
             order = [r.guid for r in update.rows]  # (a row's position is its place here)

@@ -132,6 +132,8 @@ def plan_package(
     write, moved = [], []
     for row in rows:
         old = kept.rows.get(row.guid)
+        if old == row:  # most rows of a rebuild
+            continue
         if old is None or old._replace(position=row.position) != row:
             write.append(row.guid)  # new, or its fields, time, deck or cards differ
         elif old.position != row.position:

@@ -510,9 +510,13 @@ def split_posts(
     reading: list[Diagnostic] = []
     posts = topic_count = 0
     for source, file in zip(snap.sources, snap.files, strict=True):
+        if isinstance(file, tuple) and settled(source.rel, file[1]):  # (never a README)
+            sources.append(source)
+            files.append(file)
+            continue
         readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
         post = None
-        if isinstance(file, tuple) and not settled(source.rel, file[1]):
+        if isinstance(file, tuple):
             try:
                 file = (content(source, file), file[1])
             except MkdeckError as exc:  # it changed since it was found: reading it says so
