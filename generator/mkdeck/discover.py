@@ -168,12 +168,14 @@ def decode_source(data: bytes, rel: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_source(source: SourceFile) -> bytes:
-    """A card file's bytes (decoded later: a cached render never needs the text)."""
+def read_source(source: SourceFile) -> tuple[bytes, Stamp]:
+    """A card file's bytes (decoded later: a cached render never needs the text), and its
+    stamp when they were read."""
     try:
         fd = os.open(source.file, os.O_RDONLY)
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            size = st.st_size
             if size > MAX_BYTES:
                 raise MkdeckError(
                     f"file is {size / 1e6:.1f} MB; a card file holds one question and is "
@@ -189,7 +191,7 @@ def read_source(source: SourceFile) -> bytes:
             os.close(fd)
     except OSError as exc:
         raise MkdeckError(f"cannot read file: {exc.strerror}", source.rel) from exc
-    return data
+    return data, Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 class Stamp(NamedTuple):
@@ -259,7 +261,7 @@ def content(source: SourceFile, file: tuple[bytes | None, str]) -> bytes:
     data, data_hash = file
     if data is not None:
         return data
-    data = read_source(source)
+    data, _ = read_source(source)
     if hashlib.sha256(data).hexdigest() != data_hash:
         raise MkdeckError("the file changed while mkdeck read the folder: build again", source.rel)
     return data
@@ -283,15 +285,13 @@ def snapshot(
     stamps: dict[str, Stamp] = {}
     known = known or {}
     for source in sources:
-        found = stamp_of(source.file)
-        if found is not None:
-            stamps[source.rel] = found
-            before = known.get(source.rel)
-            if before is not None and before[0] == found:
-                files.append((None, before[1]))
-                continue
+        before = known.get(source.rel)
+        if before is not None and stamp_of(source.file) == before[0]:
+            stamps[source.rel] = before[0]
+            files.append((None, before[1]))
+            continue
         try:
-            data = read_source(source)
+            data, stamps[source.rel] = read_source(source)
         except MkdeckError as exc:
             files.append(exc.diagnostic)
         else:
