@@ -333,3 +333,37 @@ def test_images_are_found_at_their_own_lines():
         ("b.png", 8),
         ("c.png", 12),
     ]
+
+
+# One line that starts with a letter is a paragraph whatever else it holds; the parser reads
+# it without its block rules (`markup._one_paragraph`). Each case must give what the block
+# parse gives, and the block starts beside them must not be read as paragraphs.
+ONE_LINE = [
+    "要点：注意力 $x_1^2 + \\frac{a}{b}$ 的计算",
+    "See `code` and **bold** and ==mark== and <br> and [a](b) and ![p](p.png)",
+    "Formula $$x^2$$ inside a sentence, and \\[y\\] too",
+    "a | b | c",
+    "Note: <script>alert(1)</script> kept out",
+    "trailing hard break\\",
+    "x_1 and *y* and ~~z~~",
+]
+BLOCK_STARTS = ["1. a", "# a", "> a", "- a", "* a", "```py", "    a", "<div>a</div>", "[a]: b",
+                "$$x$$", "\\[x\\]", "---", "| a |", "**a**", " a", "a  ", "a\nb"]  # fmt: skip
+
+
+@pytest.mark.parametrize("markdown", ONE_LINE + BLOCK_STARTS)
+def test_a_one_line_paragraph_reads_as_the_block_parse_reads_it(markdown, monkeypatch):
+    import mkdeck.markup
+    from mkdeck.dialect.document import Document
+
+    def tokens_and_html(fast: bool) -> tuple[list[tuple], str]:
+        with monkeypatch.context() as mp:
+            if not fast:
+                mp.setattr(mkdeck.markup, "_one_paragraph", lambda markdown: False)
+            doc = Document("a.md", 3, False)
+            tokens = mkdeck.markup.parse(markdown, doc)
+            shape = [(t.type, t.tag, t.nesting, t.level, t.block, t.map, t.content) for t in tokens]
+            return shape, mkdeck.markup.to_html(tokens, doc)
+
+    assert tokens_and_html(fast=True) == tokens_and_html(fast=False)
+    assert mkdeck.markup._one_paragraph(markdown) == (markdown in ONE_LINE)

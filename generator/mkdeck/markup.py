@@ -277,7 +277,29 @@ def parser() -> MarkdownIt:
 
 
 def parse(markdown: str, doc: Document) -> list[Token]:
+    if _one_paragraph(markdown):  # most points: their tokens without the block rules' work
+        return _paragraph(parser().parseInline(markdown, {"mkdeck": doc}))
     return parser().parse(markdown, {"mkdeck": doc})
+
+
+def _one_paragraph(markdown: str) -> bool:
+    """Whether CommonMark and this dialect read `markdown` as one paragraph whatever it holds:
+    one line, nothing around it to strip, and a letter first (no block starts with one)."""
+    return (
+        markdown[:1].isalpha()
+        and "\n" not in markdown
+        and "\r" not in markdown
+        and markdown[-1:] not in (" ", "\t")
+    )
+
+
+def _paragraph(tokens: list[Token]) -> list[Token]:
+    """The tokens of an inline parse, as the block parse gives them for one paragraph."""
+    (inline,) = tokens
+    opening = Token("paragraph_open", "p", 1, map=[0, 1], block=True)
+    closing = Token("paragraph_close", "p", -1, block=True)
+    inline.level, inline.block = 1, True
+    return [opening, inline, closing]
 
 
 def parse_inline(markdown: str, doc: Document) -> list[Token]:
