@@ -76,7 +76,6 @@ def discover(
         except OSError:
             continue
         prefix = "".join(f"{d}/" for d in subdecks)
-        in_templates = _in_templates(subdecks)
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -91,11 +90,7 @@ def discover(
                 if rel != LOCK_NAME:  # hashed on its own; the build writes it
                     others.append(rel)
                 continue
-            why_not = _not_a_card_by_name(rel)  # `not_a_card`, its folder's part asked once
-            if why_not is None and in_templates:
-                why_not = IN_TEMPLATES
-            if why_not is None and exclude:
-                why_not = _excluded(rel, exclude)
+            why_not = not_a_card(rel, subdecks, exclude)
             if why_not is not None:
                 skipped.append(Diagnostic(rel, 0, why_not, "note"))
                 continue
@@ -110,20 +105,6 @@ def discover(
 def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
     """Why a Markdown file is no card, by its path; None: it may be one. `exclude` globs
     match the path in the cards folder, `*` across folders too (`drafts/*`, `*.draft.md`)."""
-    why = _not_a_card_by_name(rel)
-    if why is None and _in_templates(folders):
-        why = IN_TEMPLATES
-    return why if why is not None or not exclude else _excluded(rel, exclude)
-
-
-IN_TEMPLATES = "in a templates folder: not a card"
-
-
-def _in_templates(folders: tuple[str, ...]) -> bool:
-    return any(folder.lower() == "templates" for folder in folders)
-
-
-def _not_a_card_by_name(rel: str) -> str | None:
     lowered = rel.lower()
     if lowered.endswith(".excalidraw.md"):
         return "an Excalidraw drawing: not a card"
@@ -132,10 +113,8 @@ def _not_a_card_by_name(rel: str) -> str | None:
         return "a docs site's navigation (docsify, GitBook): not a card"
     if name.rpartition(".")[0] in TABLES_OF_CONTENTS:
         return "a table of contents: it lists questions, and is not one"
-    return None
-
-
-def _excluded(rel: str, exclude: tuple[str, ...]) -> str | None:
+    if any(folder.lower() == "templates" for folder in folders):
+        return "in a templates folder: not a card"
     for pattern in exclude:
         if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(
             rel, pattern.rstrip("/") + "/*"

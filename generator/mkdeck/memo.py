@@ -560,7 +560,7 @@ class Memo:
                     (r.guid, r.deck, r.digest, r.mtime, _ordinals_text(r.ordinals))
                     for r in update.rows
                     if (old := kept.get(r.guid)) != r  # (equal rows: compared at C speed)
-                    and (old is None or _written(old) != _written(r))
+                    and (old is None or not old.same_note(r))
                 ),
             )
             order = [r.guid for r in update.rows]  # (a row's position is its place here)
@@ -685,11 +685,6 @@ def _summary(read: CardRead) -> tuple[int, str | None, int, str | None, str]:
 def _numbers(text: str) -> tuple[int, ...]:
     """Ordinals written "1,2,3": most notes of a deck share a handful of these."""
     return tuple(int(n) for n in text.split(",")) if text else ()
-
-
-def _written(row: NoteRow) -> tuple:
-    """A kept row as its table holds it: all but its position."""
-    return row.deck, row.digest, row.mtime, row.ordinals
 
 
 def _ordinals_text(ordinals: Iterable[int]) -> str:

@@ -66,6 +66,13 @@ class NoteRow(NamedTuple):
     position: int  # new-card order: source order across the deck
     ordinals: tuple[int, ...]  # its cloze ordinals: one card each
 
+    def same_note(self, other: NoteRow) -> bool:
+        """Whether the two rows write the same note and cards, wherever each stands in the
+        new-card order."""
+        return (self.guid, self.deck, self.digest, self.mtime, self.ordinals) == (
+            other.guid, other.deck, other.digest, other.mtime, other.ordinals
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class AnkiNote:
@@ -134,7 +141,7 @@ def plan_package(
         old = kept.rows.get(row.guid)
         if old == row:  # most rows of a rebuild
             continue
-        if old is None or old._replace(position=row.position) != row:
+        if old is None or not old.same_note(row):
             write.append(row.guid)  # new, or its fields, time, deck or cards differ
         elif old.position != row.position:
             moved.append((row.position, row.guid))  # only its place in the new-card order
