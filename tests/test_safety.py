@@ -161,6 +161,9 @@ def test_file_and_folder_names_show_as_text(tmp_path, deck):
         r"\cssId{bar}{x}",
         r"\bbox[background:url(https://example.org/b.png)]{x}",
         r"\require{html}",
+        r"\url{javascript:alert(2)}",
+        r"\enclose{circle}[background:url(https://example.org/c.png)]{x}",
+        r"x + \data{mjx=1}{y}",
     ],
 )
 def test_tex_that_makes_links_or_styles_is_an_error_at_its_line(tmp_path, tex):

@@ -367,3 +367,19 @@ def test_a_one_line_paragraph_reads_as_the_block_parse_reads_it(markdown, monkey
 
     assert tokens_and_html(fast=True) == tokens_and_html(fast=False)
     assert mkdeck.markup._one_paragraph(markdown) == (markdown in ONE_LINE)
+
+
+# Formulas whose width shows a rule of `inline_width`: spacing, scripts, names, fractions.
+FORMULAS = [
+    "x", "\\qquad", "\\quad\\quad", "a_{ij}^{2}", "\\frac{a}{b}", "\\begin{bmatrix}1\\end{bmatrix}",
+    "\\alpha\\beta\\gamma", "\\,\\;\\!", "\\\\", "\\text{词}", "x^{y^{z}}", "{}{}{}",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("tex", FORMULAS)
+def test_no_formula_is_set_wider_than_it_is_written(tex):
+    """What lets a formula as short as a phone's line go unmeasured."""
+    from mkdeck.dialect.math import inline_width
+
+    assert inline_width(tex) <= len(tex)
+    assert inline_width(tex * 8) <= len(tex * 8)

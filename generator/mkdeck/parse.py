@@ -114,7 +114,13 @@ class FrontMatter:
 
 
 def is_blank(text: str) -> bool:
+    visible = text.strip()
+    if not visible or (visible[0] not in _ZERO_WIDTH and visible[-1] not in _ZERO_WIDTH):
+        return not visible  # most lines: empty, or text that shows at both ends
     return not INVISIBLE.sub("", text)
+
+
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 
 
 def _unfilled(line: str) -> bool:

@@ -243,7 +243,10 @@ def _render_math(_self: Any, tokens: list[Token], idx: int, _options: Any, _env:
         return f'<div class="math">{MATH_OPEN}\\[\n{tex.strip()}\n\\]{MATH_CLOSE}</div>\n'
     if token.meta.get("display"):
         return f'<span class="math display">{MATH_OPEN}\\[{tex}\\]{MATH_CLOSE}</span>'
-    wide = " wide" if inline_width(token.content) > PHONE_LINE else ""
+    # No piece of TeX is set wider than it is written (`\qquad`: six characters, four
+    # symbols), so a formula as short as a phone's line is never measured.
+    tex_wide = len(token.content) > PHONE_LINE and inline_width(token.content) > PHONE_LINE
+    wide = " wide" if tex_wide else ""
     return f'<span class="math{wide}">{MATH_OPEN}\\({tex}\\){MATH_CLOSE}</span>'
 
 
