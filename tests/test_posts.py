@@ -19,7 +19,8 @@ from helpers import (
 )
 from mkdeck.build import preview
 from mkdeck.config import Config
-from mkdeck.parse import read_front_matter, scan_fences
+from mkdeck.frontmatter import read_front_matter
+from mkdeck.parse import scan_fences
 from mkdeck.posts import read_post
 
 KV = """\

@@ -383,3 +383,36 @@ def test_no_formula_is_set_wider_than_it_is_written(tex):
 
     assert inline_width(tex) <= len(tex)
     assert inline_width(tex * 8) <= len(tex * 8)
+
+
+# --- front matter: plain `key: value` lines read without the YAML parser, as it reads them ---
+
+PLAIN_FRONT = [
+    "id: q1\ntags: [bench]",
+    "id: lora-memory\ntags: [LLM, 显存, C++]\ndeck: LLM::算法题",
+    "title: 第 3 题：注意力\ncategories: [面试]\n\ntags: []",
+    "title: LoRA:省显存 a&b *c* 'd' \"e\" 100%",
+    "tags: [machine learning, deep-learning]",
+    "id: yes-no\nname: nullable",
+]
+YAML_FRONT = [  # each needs the parser: a number, a date, a boolean, a comment, a nest…
+    "id: 123", "date: 2024-01-02 10:00:00", "draft: false", "draft: yes", "x: null", "x: ~",
+    "x: .inf", "x: -1", "title: a # comment", "title: 'quoted'", "title: \"quoted\"",
+    "tags:\n  - a\n  - b", "x: a: b", "x: [a, 2]", "x: [a, [b]]", "x: [a, b:c]", "x: {a: b}",
+    "on: push", "id: a\nid: b", "# comment\nid: a", "x:", "x: a\n  continued", "x:\ta",
+    "x: [a,, b]", "x: [a, b,]", "x: |\n  block", "x: !!str 1", "x: &a b", "x: *a",
+    "x: a\u3000b", "x: [unclosed", "- a\n- b", "just text", "x : a", "x: a:",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("yaml_text", PLAIN_FRONT + YAML_FRONT)
+def test_plain_front_matter_reads_as_yaml_reads_it(yaml_text):
+    from mkdeck.frontmatter import plain_front_matter, yaml_front_matter
+
+    lines = ["---", *yaml_text.split("\n"), "---", "# 问？"]
+    end = len(lines) - 2
+    plain = plain_front_matter(lines, end)
+    assert (plain is not None) == (yaml_text in PLAIN_FRONT)
+    if plain is not None:
+        assert plain == yaml_front_matter(lines, end, "a.md")
+        assert all(isinstance(v, str | list) for v in plain[0].values())

@@ -20,7 +20,6 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
-import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -28,6 +27,7 @@ from .cloze import MARKERS, opens_with_label
 from .config import POINT_RULES
 from .dialect.callout import CALLOUT
 from .errors import Diagnostic, MkdeckError
+from .frontmatter import FrontMatter, read_front_matter
 from .numbering import (
     ANY_BULLET,
     ANY_POINT,
@@ -52,7 +52,6 @@ LONG_ANSWER = 400
 # Characters (spaces not counted) a card should not hide at once: an answer longer than this
 # is split by the structure it has (its paragraphs, its labelled lines).
 LONG_CARD = 300
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Section(NamedTuple):
@@ -104,13 +103,6 @@ class Question:
     @property
     def whole_answer(self) -> bool:
         return self.layout == "whole"
-
-
-@dataclass(frozen=True)
-class FrontMatter:
-    data: dict
-    lines: dict[str, int]  # key → the file line it is on
-    body: int  # index of the first line after the front matter
 
 
 def is_blank(text: str) -> bool:
@@ -284,37 +276,6 @@ def find_question(
     # The question is named only by the file (`Word2vec为什么需要二次采样？.md`), also when text
     # stands before the first heading: that text is the answer's, not to be dropped.
     return PurePosixPath(rel).stem.strip(), start, start
-
-
-def read_front_matter(lines: list[str], rel: str) -> FrontMatter:
-    """The YAML between leading `---` lines, where each key is, and the first body line."""
-    if not lines or lines[0].strip() != "---":
-        return FrontMatter({}, {}, 0)
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
-    if end is None:
-        raise MkdeckError("front matter opened with `---` is never closed", rel, 1)
-    loader = YAML_LOADER("\n".join(lines[1:end]))
-    try:  # parsed once: the node tree gives each key's line, and the data is built from it
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        # At the end of the YAML (an unclosed `[`), the last line of it is the one to fix.
-        line = min(mark.line + 2, end) if mark is not None else 1
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise MkdeckError(f"invalid YAML front matter: {problem}", rel, line) from exc
-    finally:
-        loader.dispose()
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise MkdeckError("front matter must be a mapping such as `id: my-card`", rel, 2)
-    where = {
-        str(key.value): key.start_mark.line + 2
-        for key, _ in getattr(node, "value", [])
-        if isinstance(key, yaml.ScalarNode)
-    }
-    return FrontMatter(data, where, end + 1)
 
 
 def card_settings(front: FrontMatter, rel: str) -> dict:

@@ -35,6 +35,7 @@ import yaml
 from .discover import CARD_SUFFIXES, NOT_CARDS, decode_source, not_a_card
 from .errors import Diagnostic, MkdeckError
 from .files import atomic_write, unique_name
+from .frontmatter import read_front_matter
 from .media import HTML_IMAGE, find_embedded, find_image, is_image, is_remote
 from .newcard import fresh_id, slug
 from .parse import (
@@ -43,7 +44,6 @@ from .parse import (
     is_blank,
     normalise_tags,
     parse_question,
-    read_front_matter,
     scan_fences,
 )
 from .posts import LeftOut, Post, PostQuestion, answer_lines, clean_title, read_post

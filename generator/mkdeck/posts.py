@@ -32,9 +32,10 @@ from dataclasses import dataclass, replace
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, content, decode_source
 from .errors import Diagnostic, MkdeckError
+from .frontmatter import FrontMatter, read_front_matter
 from .newcard import CITATION
 from .numbering import NUMBERED_HEADING, POINT_START
-from .parse import HEADING, REFERENCES, FrontMatter, is_blank, read_front_matter, scan_fences
+from .parse import HEADING, REFERENCES, is_blank, scan_fences
 
 KINDS = ("post", "card")
 
