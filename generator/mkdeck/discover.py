@@ -76,6 +76,7 @@ def discover(
         except OSError:
             continue
         prefix = "".join(f"{d}/" for d in subdecks)
+        barred = not_for_cards(subdecks)
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -90,7 +91,7 @@ def discover(
                 if rel != LOCK_NAME:  # hashed on its own; the build writes it
                     others.append(rel)
                 continue
-            why_not = not_a_card(rel, subdecks, exclude)
+            why_not = barred or not_a_card(rel, (), exclude)
             if why_not is not None:
                 skipped.append(Diagnostic(rel, 0, why_not, "note"))
                 continue
@@ -105,6 +106,9 @@ def discover(
 def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
     """Why a Markdown file is no card, by its path; None: it may be one. `exclude` globs
     match the path in the cards folder, `*` across folders too (`drafts/*`, `*.draft.md`)."""
+    barred = not_for_cards(folders)
+    if barred is not None:
+        return barred
     lowered = rel.lower()
     if lowered.endswith(".excalidraw.md"):
         return "an Excalidraw drawing: not a card"
@@ -113,13 +117,20 @@ def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> 
         return "a docs site's navigation (docsify, GitBook): not a card"
     if name.rpartition(".")[0] in TABLES_OF_CONTENTS:
         return "a table of contents: it lists questions, and is not one"
-    if any(folder.lower() == "templates" for folder in folders):
-        return "in a templates folder: not a card"
     for pattern in exclude:
         if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(
             rel, pattern.rstrip("/") + "/*"
         ):
             return f'excluded by `exclude = ["{pattern}"]`: not a card'
+    return None
+
+
+def not_for_cards(folders: tuple[str, ...]) -> str | None:
+    """Why no Markdown file in these folders is a card; None: files there may be. (The part
+    of `not_a_card` that a folder's files share, asked first: `discover` asks it once a
+    folder, and `not_a_card` of its files with no folders.)"""
+    if any(folder.lower() == "templates" for folder in folders):
+        return "in a templates folder: not a card"
     return None
 
 

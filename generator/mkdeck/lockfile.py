@@ -297,7 +297,11 @@ def _lock_data(
 ) -> bytes:
     written = before[1] if before is not None else WrittenLock(b"")
     previous = {n.path: n for n in before[0].notes} if before is not None else {}
-    tables: dict[str, str | tuple[int, int]] = {path: written.spans[path] for path in carried}
+    carried = carried if isinstance(carried, set | frozenset) else set(carried)
+    # In the order written (sorted, as mkdeck writes them): sorting them again is one pass.
+    tables: dict[str, str | tuple[int, int]] = {
+        path: span for path, span in written.spans.items() if path in carried
+    }
     for note in lock.notes:
         span = written.spans.get(note.path)
         same = span is not None and previous.get(note.path) == note
