@@ -249,10 +249,12 @@ class WrittenLock:
             return "post"
         return "card" if path in self.cards else None
 
-    def table(self, span: tuple[int, int]) -> bytes:
-        """The bytes written at `span`, ending with a line break."""
-        written = self.data[span[0] : span[1]]
-        return written if written.endswith(b"\n") else written + b"\n"
+    def table(self, span: tuple[int, int]) -> bytes | memoryview:
+        """The bytes written at `span`, ending with a line break: a view of them, uncopied."""
+        start, end = span
+        if end > start and self.data[end - 1] == 10:
+            return memoryview(self.data)[start:end]
+        return self.data[start:end] + b"\n"
 
 
 # A table's header, as mkdeck writes it: `["a.md"]` on a line of its own.
@@ -289,12 +291,14 @@ def format_lock(
     the same is kept as it was written, so a large lock with one entry changed is not
     formatted again. `carried` paths keep their tables as written; their entries are not in
     `lock`."""
-    return _lock_data(lock, before, carried).decode("utf-8")
+    return b"".join(_lock_pieces(lock, before, carried)).decode("utf-8")
 
 
-def _lock_data(
+def _lock_pieces(
     lock: Lock, before: tuple[Lock, WrittenLock] | None, carried: Iterable[str]
-) -> bytes:
+) -> list[bytes | memoryview]:
+    """The lock's bytes in pieces: runs of tables copied as written are views of the bytes
+    read, never copied before they are hashed and written."""
     written = before[1] if before is not None else WrittenLock(b"")
     previous = {n.path: n for n in before[0].notes} if before is not None else {}
     carried = carried if isinstance(carried, set | frozenset) else set(carried)
@@ -306,7 +310,7 @@ def _lock_data(
         span = written.spans.get(note.path)
         same = span is not None and previous.get(note.path) == note
         tables[note.path] = span if same and span is not None else format_entry(note)
-    out = [_HEADER_BYTES, f"version = {VERSION}\n".encode()]
+    out: list[bytes | memoryview] = [_HEADER_BYTES, f"version = {VERSION}\n".encode()]
     run: tuple[int, int] | None = None  # tables written one after another: copied at once
     for path in sorted(tables):
         table = tables[path]
@@ -320,7 +324,7 @@ def _lock_data(
             out.append(table.encode("utf-8"))
     if run is not None:
         out.append(written.table(run))
-    return b"".join(out)
+    return out
 
 
 def format_entry(note: LockedNote) -> str:
@@ -363,12 +367,20 @@ def prepare_lock(
     """The lock's text (`format_lock`) written beside `path`, for `place_lock` to put in its
     place; nothing is written when it is the text there now (`current`, its hash), so that
     `git status` shows no churn. A build does this while the package is zipped."""
-    data = _lock_data(lock, before, carried)
-    data_hash = hashlib.sha256(data).hexdigest()
+    pieces = _lock_pieces(lock, before, carried)
+    h = hashlib.sha256()
+    for piece in pieces:
+        h.update(piece)
+    data_hash = h.hexdigest()
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
     if data_hash == current:
         return LockFile(data_hash, None)
-    return LockFile(data_hash, written_beside(path, lambda tmp: tmp.write_bytes(data)))
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            f.writelines(pieces)
+
+    return LockFile(data_hash, written_beside(path, write))
 
 
 def place_lock(path: Path, lock: LockFile) -> None:

@@ -193,6 +193,7 @@ class Memo:
         self._order: list[str] = []  # the kept rows' guids, in new-card order
         self._lock: dict[str, LockedNote] = {}  # as loaded: a save writes what differs
         self._lock_rows = False  # whether the lock table holds the meta lock's rows
+        self._lock_paths: list[str] = []  # the paths it holds, when it does
         self._staged: dict[str, str] | None = None  # the meta values of what `stage` wrote
         self._meta: dict[str, str] = {}
         self._stamps: dict[str, tuple[Stamp, str]] | None = None  # as loaded
@@ -393,6 +394,7 @@ class Memo:
             db = self._db
             # A rebuild's: most entries are carried, and the few others fetched one by one.
             paths = [p for (p,) in db.execute("SELECT path FROM lock ORDER BY path")]
+            self._lock_paths = paths
             wanted = [p for p in paths if p not in without] if without else paths
             if len(wanted) <= FEW_FILES:
                 query = "SELECT * FROM lock WHERE path = ?"
@@ -502,11 +504,11 @@ class Memo:
 
     def _stage(self, db: sqlite3.Connection, update: MemoUpdate) -> dict[str, str]:
         """The rows written; the meta values to go with them."""
+        there = update.present
         if self._loaded is not None:
-            held = list(self._loaded)
+            gone = [(rel,) for rel in self._loaded if rel not in there]
         else:  # not loaded: only the paths are needed
-            held = [rel for (rel,) in db.execute("SELECT rel FROM files")]
-        gone = [(rel,) for rel in held if rel not in update.present]
+            gone = [row for row in db.execute("SELECT rel FROM files") if row[0] not in there]
         db.executemany("DELETE FROM files WHERE rel = ?", gone)
         db.executemany(
             "INSERT OR REPLACE INTO files (rel, hash, card, plain, note_id, id_line, deck, lines)"
@@ -539,7 +541,7 @@ class Memo:
                 assert not carried  # a carried entry is one of the rows loaded
                 db.execute("DELETE FROM lock")
             new = {n.path: n for n in lock.notes}
-            held = [p for (p,) in db.execute("SELECT path FROM lock")]
+            held = self._lock_paths if self._lock_rows else []  # (none, after the DELETE)
             db.executemany(
                 "DELETE FROM lock WHERE path = ?",
                 ((p,) for p in held if p not in new and p not in carried),
