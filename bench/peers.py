@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import make_corpus
+from benchmark import byte_compile_mkdeck, make_corpus
 
 # ankdown 0.7.1 calls `yaml.load` without a loader, which PyYAML 6 refuses: given its safe one.
 ANKDOWN = (
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--python", default=sys.executable, help="the Python ankdown is in")
     args = parser.parse_args()
+    byte_compile_mkdeck()
 
     base = Path(tempfile.mkdtemp(prefix="mkdeck-peers-"))
     try:
