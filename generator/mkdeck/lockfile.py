@@ -306,6 +306,9 @@ def _lock_pieces(
     tables: dict[str, str | tuple[int, int]] = {
         path: span for path, span in written.spans.items() if path in carried
     }
+    # A carried entry is one whose table the lock holds: one dropped here would lose a
+    # note's identity, so it is never let go silently.
+    assert len(tables) == len(carried), sorted(set(carried) - set(tables))[:3]
     for note in lock.notes:
         span = written.spans.get(note.path)
         same = span is not None and previous.get(note.path) == note
