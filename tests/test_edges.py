@@ -109,8 +109,9 @@ def test_two_builds_at_once_take_turns(tmp_path, collection):
 
 def test_an_edit_in_anki_after_a_burst_of_saves_survives_the_next_sync(tmp_path):
     """A burst of saves dates a note ahead of the clock (each change is one second past the
-    last). The sync waits until the clock has passed it, so an edit made in Anki afterwards is
-    newer than the note, and a sync of the unchanged deck leaves it alone."""
+    last). The sync waits until the clock has reached it, so an edit made in Anki afterwards,
+    even in that same second, is not older than the note, and a sync of the unchanged deck
+    leaves it alone."""
     from anki.collection import Collection
 
     from mkdeck.sync import sync_package
@@ -135,6 +136,27 @@ def test_an_edit_in_anki_after_a_burst_of_saves_survives_the_next_sync(tmp_path)
     col = Collection(str(path))
     assert col.get_note(nid)["Extra"] == "在 Anki 里补充的"
     col.close()
+
+
+def test_a_sync_of_a_note_dated_now_does_not_wait(tmp_path, monkeypatch):
+    """One save dates its note this second: the clock has reached it, so the sync starts at
+    once (it used to wait for the next second, half a second on average, on every save)."""
+    from anki.collection import Collection
+
+    from mkdeck import sync
+
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
+    path = tmp_path / "anki" / "collection.anki2"
+    path.parent.mkdir()
+    Collection(str(path)).close()
+    slept: list[float] = []
+    monkeypatch.setattr(sync.time, "sleep", slept.append)
+    report = build_deck(cards, now=int(time.time()))
+    sync.sync_package(report.package, path, newest=report.newest)
+    assert slept == []
+    ahead = build_deck(write_cards(tmp_path, {"a.md": "# A？\n\n1. 二\n"}), now=report.newest + 2)
+    sync.sync_package(ahead.package, path, newest=ahead.newest)
+    assert len(slept) == 1 and 0 < slept[0] <= 2
 
 
 TWO_POINTS = (

@@ -524,14 +524,17 @@ def sync_package(
     `newest` is the latest time a note in the package carries. A changed note is dated one
     second past its last time, so a burst of saves can date it ahead of the clock; if Anki got
     it then, an edit made in Anki a moment later would be older than the note, and the next
-    sync would overwrite it. So the import waits until the clock has passed `newest`.
+    sync would overwrite it. So the import waits until the clock has reached `newest`: Anki
+    dates an edit in whole seconds and replaces a note only with a strictly newer one, so an
+    edit made afterwards, even within that second, outlives a sync of the unchanged note. A
+    note dated now (one save) waits for nothing.
 
     `deck` is the project's root deck: into a closed Anki, a note of the package that Anki
     has only outside it is left as it is (`SyncResult.elsewhere`). AnkiConnect cannot tell.
     `sent_in`: where sync records the deck each note went to, so that when a file moves to
     another folder its cards follow (`SyncResult.moved`); cards moved by hand stay.
     """
-    ahead = newest + 1 - time.time()
+    ahead = newest - time.time()
     if ahead > 0:
         time.sleep(ahead)
     changed = changed or {}

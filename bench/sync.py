@@ -1,0 +1,117 @@
+"""From an edit to Anki: how long `mkdeck sync --collection` takes after one point is reworded,
+as a ratio to what Anki's own backend takes to import a one-note package into the same
+collection. Run: python bench/sync.py --notes 5000
+
+Both are fresh processes started from the command line, start-up included, timed in interleaved
+pairs (mkdeck, then Anki alone) so that the machine's noise falls on both; the ratio is the
+median of the pairs. It also times a sync with nothing changed. Needs the `anki` package in the
+Python that runs it (the `test` or `anki` extra).
+
+    python bench/sync.py --notes 20000 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmark import byte_compile_mkdeck, make_corpus
+
+# Anki's importer alone, with the rules File → Import uses and mkdeck's sync asks for.
+ANKI_IMPORT = """
+import sys
+from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition as C
+col = Collection(sys.argv[1])
+newer = C.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER
+log = col.import_anki_package(ImportAnkiPackageRequest(package_path=sys.argv[2],
+    options=ImportAnkiPackageOptions(with_scheduling=False, update_notes=newer,
+    update_notetypes=newer))).log
+col.close()
+assert len(log.new) + len(log.updated) == 1, log
+"""
+
+SETTINGS = '[tool.mkdeck]\ndeck = "{deck}"\ncards = "cards"\noutput = "build"\n'
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    byte_compile_mkdeck()
+
+    base = Path(tempfile.mkdtemp(prefix="mkdeck-bench-"))
+    os.environ["XDG_CACHE_HOME"] = str(base / "user-cache")
+    mkdeck = [sys.executable, "-m", "mkdeck"]
+    try:
+        deck, one = base / "deck", base / "one"
+        make_corpus(deck / "cards", args.notes)
+        (deck / "pyproject.toml").write_text(SETTINGS.format(deck="Bench"), "utf-8")
+        (one / "cards").mkdir(parents=True)
+        (one / "pyproject.toml").write_text(SETTINGS.format(deck="One"), "utf-8")
+        collection = base / "anki" / "collection.anki2"
+        collection.parent.mkdir()
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from anki.collection import Collection as C; C({str(collection)!r}).close()",
+            ],
+            check=True,
+        )
+        sync = [*mkdeck, "sync", "--collection", str(collection)]
+        subprocess.run(sync, cwd=deck, check=True, capture_output=True)  # the deck is in Anki
+        victim = next((deck / "cards").rglob("*.md"))
+        single = one / "cards" / "one.md"
+
+        ours, anki_alone, unchanged = [], [], []
+        for i in range(args.repeat):
+            text = victim.read_text("utf-8")
+            victim.write_text(text.replace("要点1：", f"要点1（改 {i}）：", 1), "utf-8")
+            ours.append(timed(sync, deck))
+            single.write_text(f"# 一题？\n\n1. 要点：第 {i} 次改写\n", "utf-8")
+            subprocess.run([*mkdeck, "build"], cwd=one, check=True, capture_output=True)
+            package = one / "build" / "One.apkg"
+            anki_alone.append(
+                timed([sys.executable, "-c", ANKI_IMPORT, str(collection), str(package)], one)
+            )
+            unchanged.append(timed(sync, deck))
+        ratios = [a / b for a, b in zip(ours, anki_alone, strict=True)]
+        figures = {
+            "notes": args.notes,
+            "edit_and_sync_s": statistics.median(ours),
+            "anki_one_note_import_s": statistics.median(anki_alone),
+            "edit_and_sync_x_one_note_import": statistics.median(ratios),
+            "sync_unchanged_s": statistics.median(unchanged),
+        }
+        print(f"{args.notes} notes in the collection, medians of {args.repeat} interleaved pairs")
+        for name, key in [
+            ("Anki imports a one-note package (fresh process)", "anki_one_note_import_s"),
+            ("one point reworded, then mkdeck sync", "edit_and_sync_s"),
+            ("mkdeck sync with nothing changed", "sync_unchanged_s"),
+        ]:
+            print(f"  {name:<50} {figures[key]:5.2f} s")
+        ratio = figures["edit_and_sync_x_one_note_import"]
+        print(f"  edit and sync: {ratio:4.2f} × the one-note import")
+        print(json.dumps(figures))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
