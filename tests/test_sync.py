@@ -5,11 +5,14 @@ whose import is the real one."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 from anki.collection import Collection
 
 from helpers import answer_everything, import_package, reviews, run, write_cards
+from mkdeck.notetype import NOTETYPE_ID
 
 NORM = "---\nid: norm\n---\n# 为什么要归一化？\n\n1. 量纲：防止大数值主导\n2. 分布：让输入更稳定\n"
 LORA = "---\nid: lora\n---\n# LoRA 省在哪里？\n\n1. 显存：只存旁路的状态\n2. 通信：梯度变少\n"
@@ -525,4 +529,103 @@ def test_an_ankiconnect_without_note_times_still_names_the_replaced_edits(tmp_pa
     )
     col = Collection(str(collection))
     assert "秩通常取 8" in col.get_note(col.find_notes("lora")[0])["Extra"]
+    col.close()
+
+
+def test_sync_sends_anki_only_the_notes_an_import_could_change(tmp_path):
+    """Into a closed Anki, sync hands Anki's importer only the notes it could change, and
+    nothing when nothing changed, with File → Import's outcome all the same: an edited file
+    updates its note and keeps its reviews, a note deleted in Anki comes back, an edit made in
+    Anki outlives a sync of its unchanged file, a new note brings its image, and a note type
+    Anki has older than the package's goes in with every note, as an import of it all would."""
+    from helpers import PNG, build_deck
+    from mkdeck.sync import sync_package
+
+    collection = _profile(tmp_path / "Anki2")
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA, "img.png": PNG})
+    record = tmp_path / "synced"
+
+    def sync():
+        report = build_deck(cards)
+        return sync_package(
+            report.package, collection, newest=report.newest, deck="Test", sent_in=record
+        )
+
+    first = sync()
+    assert (first.sent, first.added) == (2, 2)
+    col = Collection(str(collection))
+    assert answer_everything(col) == 4
+    col.close()
+
+    again = sync()
+    assert (again.sent, again.added, again.updated, again.unchanged) == (0, 0, 0, 2)
+
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    edited = sync()
+    assert (edited.sent, edited.updated, edited.unchanged) == (1, 1, 1)
+    col = Collection(str(collection))
+    assert sorted(_reviews(col).values()) == [1, 1, 1, 1]
+    assert any("更加稳定" in col.get_note(n)["Text"] for n in col.find_notes(""))
+    lora = col.find_notes("lora")[0]
+    note = col.get_note(lora)
+    note["Extra"] = "我在 Anki 里补充的"
+    col.update_note(note)
+    col.close()
+
+    kept = sync()  # the note edited in Anki goes to the importer, which keeps the newer edit
+    assert (kept.sent, kept.updated, kept.unchanged) == (1, 0, 2)
+    col = Collection(str(collection))
+    assert col.get_note(lora)["Extra"] == "我在 Anki 里补充的"
+    col.remove_notes([lora])
+    col.close()
+
+    back = sync()  # deleted in Anki: an import of the package adds it again, and so does sync
+    assert (back.sent, back.added) == (1, 1)
+
+    (cards / "new.md").write_text("# 图在哪？\n\n1. 这里：![图](img.png)\n", "utf-8")
+    with_image = sync()
+    assert (with_image.sent, with_image.added) == (1, 1)
+    col = Collection(str(collection))
+    [shown] = [n for n in col.find_notes("") if "<img" in col.get_note(n)["Text"]]
+    name = re.search(r'src="([^"]+)"', col.get_note(shown)["Text"])[1]
+    assert (Path(col.media.dir()) / name).read_bytes() == PNG
+    col.db.execute("update notetypes set mtime_secs = 0 where id = ?", NOTETYPE_ID)
+    col.close()
+
+    notetype = sync()
+    assert notetype.sent == 3 and notetype.unchanged == 3
+    assert sync().sent == 0  # Anki took the note type: it is as the package's again
+    col = Collection(str(collection))
+    assert col.note_count() == 3 and col.card_count() == 5
+    col.close()
+
+
+def test_a_package_of_some_notes_carries_only_their_media(tmp_path):
+    """The package sync makes of the notes to send holds those notes, their cards and the
+    images they show, and Anki imports it."""
+    from helpers import PNG, build_deck
+    from mkdeck.package import OpenedPackage
+
+    cards = write_cards(
+        tmp_path,
+        {
+            "a.md": "# A？\n\n1. 一：![](a.png)\n2. 二\n",
+            "b.md": "# B？\n\n1. 三：![](b.png)\n",
+            "a.png": PNG,
+            "b.png": PNG + b"b",
+        },
+    )
+    report = build_deck(cards)
+    with OpenedPackage.of(report.package) as opened:
+        notes = opened.notes()
+        [a] = [g for g, n in notes.items() if n.file == "a.md"]
+        assert notes[a].cards == 2
+        opened.write_with({a}, tmp_path / "part.apkg")
+    with zipfile.ZipFile(tmp_path / "part.apkg") as part:
+        media = json.loads(part.read("media"))
+        assert len(media) == 1 and part.read("0") == PNG
+    col = Collection(str(tmp_path / "c.anki2"))
+    import_package(col, tmp_path / "part.apkg")
+    assert col.note_count() == 1 and col.card_count() == 2
+    assert [n.endswith(".png") for n in os.listdir(col.media.dir())] == [True]
     col.close()

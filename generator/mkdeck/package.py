@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -428,6 +429,13 @@ class PackagedNote(NamedTuple):
     file: str  # the card file (or post) its Source field names
     deck: str  # the deck its cards are in
     content: str  # `note_content` of its fields and tags
+    notetype: int
+    cards: int  # how many cards it has
+
+
+class PackagedNotetype(NamedTuple):
+    mod: int
+    schema: tuple[str, ...]  # the names of its fields, then of its templates: Anki's match
 
 
 def note_content(fields: Sequence[str], tags: Iterable[str]) -> str:
@@ -440,54 +448,121 @@ def note_content(fields: Sequence[str], tags: Iterable[str]) -> str:
 
 def package_notes(apkg: Path) -> dict[str, PackagedNote]:
     """Each note of a package mkdeck wrote, by guid: its file, its deck and its content."""
-    import html
+    with OpenedPackage.of(apkg) as package:
+        return package.notes()
 
-    with _collection_of(apkg) as db:
-        conn = sqlite3.connect(db)
+
+# What a media reference in a field looks like: the sanitizer writes attributes in double quotes.
+MEDIA_SOURCE = re.compile(r'\bsrc="([^"]+)"')
+
+
+class OpenedPackage:
+    """A package's collection, unpacked into a temporary folder while it is open: read what it
+    holds, or write a package of some of its notes."""
+
+    def __init__(self, apkg: Path, db: Path) -> None:
+        self.apkg = apkg
+        self.db = db
+
+    @classmethod
+    @contextlib.contextmanager
+    def of(cls, apkg: Path) -> Iterator[OpenedPackage]:
+        with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+            with zipfile.ZipFile(apkg) as zf:
+                db = Path(zf.extract("collection.anki2", folder))
+            yield cls(apkg, db)
+
+    def notes(self) -> dict[str, PackagedNote]:
+        """Each note, by guid: its file, its deck, its content, its note type and cards."""
+        import html
+
+        conn = sqlite3.connect(self.db)
         try:
             decks = {
                 int(i): d["name"]
                 for i, d in json.loads(conn.execute("SELECT decks FROM col").fetchone()[0]).items()
             }
-            rows = conn.execute(
-                "SELECT n.guid, n.flds, n.tags, min(c.did) FROM notes n "
-                "JOIN cards c ON c.nid = n.id GROUP BY n.id"
-            ).fetchall()
+            cards = dict(
+                (nid, (did, n))
+                for nid, did, n in conn.execute(
+                    "SELECT nid, min(did), count() FROM cards GROUP BY nid"
+                )
+            )
+            rows = conn.execute("SELECT id, guid, mid, flds, tags FROM notes").fetchall()
         finally:
             conn.close()
-    notes = {}
-    for guid, flds, tags, did in rows:
-        fields = flds.split("\x1f")
-        file = html.unescape(fields[SOURCE_FIELD])
-        notes[guid] = PackagedNote(file, decks[did], note_content(fields, tags.split()))
-    return notes
+        notes = {}
+        for nid, guid, mid, flds, tags in rows:
+            fields = flds.split("\x1f")
+            did, count = cards.get(nid, (None, 0))
+            notes[guid] = PackagedNote(
+                html.unescape(fields[SOURCE_FIELD]),
+                decks.get(did, ""),
+                note_content(fields, tags.split()),
+                mid,
+                count,
+            )
+        return notes
 
-
-def package_without(apkg: Path, guids: set[str], dest: Path) -> None:
-    """A copy of the package at `dest` without these notes and their cards (the media stay)."""
-    with _collection_of(apkg) as db:
-        conn = sqlite3.connect(db)
+    def notetypes(self) -> dict[int, PackagedNotetype]:
+        """Each note type, by id: when it was last changed, and what Anki matches it by."""
+        conn = sqlite3.connect(self.db)
         try:
-            for guid in guids:
-                conn.execute(
-                    "DELETE FROM cards WHERE nid IN (SELECT id FROM notes WHERE guid = ?)", (guid,)
-                )
-                conn.execute("DELETE FROM notes WHERE guid = ?", (guid,))
+            models = json.loads(conn.execute("SELECT models FROM col").fetchone()[0])
+        finally:
+            conn.close()
+        return {int(i): notetype_schema(m) for i, m in models.items()}
+
+    def write_with(self, guids: set[str], dest: Path) -> None:
+        """A package at `dest` of only these notes, their cards, and the media their fields
+        show: what Anki's importer reads of the rest (note types and decks) is as it was."""
+        part = dest.with_name(dest.name + ".anki2")
+        conn = sqlite3.connect(part)
+        try:
+            conn.execute("ATTACH DATABASE ? AS whole", (str(self.db),))
+            schema = conn.execute(
+                "SELECT sql FROM whole.sqlite_master WHERE sql IS NOT NULL"
+            ).fetchall()
+            for (sql,) in schema:
+                conn.execute(sql)
+            conn.execute("CREATE TEMP TABLE wanted (guid TEXT PRIMARY KEY)")
+            conn.executemany("INSERT INTO wanted VALUES (?)", ((g,) for g in guids))
+            conn.execute("INSERT INTO main.col SELECT * FROM whole.col")
+            conn.execute("INSERT INTO main.notes SELECT * FROM whole.notes WHERE guid IN wanted")
+            conn.execute(
+                "INSERT INTO main.cards SELECT * FROM whole.cards "
+                "WHERE nid IN (SELECT id FROM main.notes)"
+            )
+            shown = {
+                name
+                for (flds,) in conn.execute("SELECT flds FROM main.notes")
+                for name in MEDIA_SOURCE.findall(flds)
+            }
             conn.commit()
         finally:
             conn.close()
-        with zipfile.ZipFile(apkg) as source, zipfile.ZipFile(dest, "w") as copy:
-            for item in source.infolist():
-                if item.filename == "collection.anki2":
-                    copy.write(db, item.filename, zipfile.ZIP_DEFLATED, ZIP_LEVEL)
-                else:
-                    copy.writestr(item, source.read(item))
+        with zipfile.ZipFile(self.apkg) as whole, zipfile.ZipFile(dest, "w") as copy:
+            copy.write(part, "collection.anki2", zipfile.ZIP_DEFLATED, ZIP_LEVEL)
+            media: dict[str, str] = json.loads(whole.read("media"))
+            # Anki copies a `_` file whether a note shows it or not.
+            wanted = [(n, name) for n, name in media.items() if name in shown or name[:1] == "_"]
+            for i, (number, _) in enumerate(wanted):
+                copy.writestr(str(i), whole.read(number))
+            copy.writestr("media", json.dumps({str(i): name for i, (_, name) in enumerate(wanted)}))
+        part.unlink()
 
 
-@contextlib.contextmanager
-def _collection_of(apkg: Path) -> Iterator[Path]:
-    """The package's collection, unpacked into a temporary folder for as long as it is used."""
-    with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
-        with zipfile.ZipFile(apkg) as zf:
-            db = Path(zf.extract("collection.anki2", folder))
-        yield db
+def notetype_schema(model: Mapping[str, object]) -> PackagedNotetype:
+    """A note type as Anki stores it (a dict, in a package or a collection): its time and the
+    names Anki's importer matches it by."""
+    fields = model.get("flds")
+    templates = model.get("tmpls")
+    names = [
+        str(part.get("name", ""))
+        for parts in (fields, templates)
+        if isinstance(parts, list)
+        for part in parts
+        if isinstance(part, dict)
+    ]
+    mod = model.get("mod")
+    return PackagedNotetype(mod if isinstance(mod, int) else 0, tuple(names))

@@ -7,13 +7,16 @@ sync never writes notes one by one with rules of its own:
 - Anki is running with the AnkiConnect add-on: AnkiConnect's `importPackage` asks the running
   Anki to import the file.
 - Anki is closed: the profile's collection is opened with Anki's own backend (the `anki`
-  package, the `anki` extra) and the package imported there. A collection that Anki
-  has open is refused by the backend itself, and sync says what to do.
+  package, the `anki` extra) and the notes of the package that an import could change are
+  imported there (a package of just those, made from the built one; none when nothing
+  changed). A collection that Anki has open is refused by the backend itself, and sync says
+  what to do.
 
 What the importer does not do, sync does around it, and says: it leaves out a note that Anki
 has only outside the project's deck (another project's), moves the cards of a file moved to
-another folder, and names the notes edited in Anki whose edit the import replaced. For the
-last two it remembers, per Anki, what it sent each note (`sent_record`).
+another folder, and names the notes edited in Anki whose edit the import replaced. For these,
+and to know which notes Anki has as it left them, it remembers per Anki what it sent each note
+(`sent_record`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,7 +39,14 @@ from typing import Any, NamedTuple
 from . import install_hint
 from .errors import MkdeckError
 from .files import atomic_write
-from .package import PackagedNote, note_content, package_notes, package_without
+from .package import (
+    OpenedPackage,
+    PackagedNote,
+    PackagedNotetype,
+    note_content,
+    notetype_schema,
+    package_notes,
+)
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
 ANKICONNECT_CODE = "2055492159"  # the add-on's code, for Tools → Add-ons → Get Add-ons
@@ -62,6 +72,9 @@ class SyncResult:
     # The notes whose cards sync moved, because their file moved to another folder:
     # (the file, the deck they were in, the deck they are in now). None: the route cannot tell.
     moved: tuple[tuple[str, str, str], ...] | None = None
+    # How many notes went to Anki's importer: a sync into a closed Anki sends only the notes
+    # an import could change (None: the route does not tell).
+    sent: int | None = None
 
 
 def anki_base() -> Path:
@@ -136,32 +149,116 @@ def import_as_file_import(col: Any, package: Path) -> Any:
         raise MkdeckError(f"Anki could not import {package.name}: {exc}") from exc
 
 
-def _edited_in_anki(col: Any, changed: Mapping[str, tuple[int, int, str]]) -> tuple[str, ...]:
-    """Of the notes whose Markdown changed, the files of those edited in Anki since mkdeck
-    last dated them, which the import updates (it does when the package's note is newer; a
-    note's `mod` is when it last changed, in Anki or by an import)."""
-    edited = set()
-    for guid, (dated, dating, source) in changed.items():
-        mod = col.db.scalar("select mod from notes where guid = ?", guid)
-        if mod is not None and dated < mod < dating:
-            edited.add(source)
-    return tuple(sorted(edited))
+class _InAnki(NamedTuple):
+    """What a collection has of a note: enough to tell whether an import could change it."""
+
+    nid: int
+    mod: int  # seconds: when it last changed, in Anki or by an import
+    notetype: int
+    cards: int
 
 
-class _CardsByNote:
-    """Each note's cards in a collection, by guid, with the deck each is at home in (a card in
-    a filtered deck is at home in the deck it came from). One pass over every card: Anki keeps
-    no index on guid, so asking note by note is slower."""
+def _notes_in_anki(col: Any) -> dict[str, _InAnki]:
+    """Every note of the collection by guid, in one pass (Anki keeps no index on guid)."""
+    return {
+        guid: _InAnki(nid, mod, mid, cards)
+        for nid, guid, mod, mid, cards in col.db.all(
+            "select n.id, n.guid, n.mod, n.mid, (select count() from cards c where c.nid = n.id) "
+            "from notes n"
+        )
+    }
 
-    def __init__(self, col: Any) -> None:
+
+def _contents_in_anki(
+    col: Any, in_anki: Mapping[str, _InAnki], guids: Iterable[str]
+) -> dict[str, str]:
+    """`note_content` of these notes as the collection has them (those it has)."""
+    nids = [in_anki[g].nid for g in guids if g in in_anki]
+    if not nids:
+        return {}
+    return {
+        guid: note_content(flds.split("\x1f"), tags.split())
+        for guid, flds, tags in col.db.all(
+            f"select guid, flds, tags from notes where id in ({','.join(map(str, nids))})"
+        )
+    }
+
+
+def _edited_in_anki(
+    col: Any,
+    in_anki: Mapping[str, _InAnki],
+    notes: Mapping[str, PackagedNote],
+    sent: Mapping[str, Sent],
+    changed: Mapping[str, tuple[int, int, str]],
+) -> set[str]:
+    """The notes about to change whose content in Anki is neither what sync last sent nor
+    what it sends now: edited in Anki (as the AnkiConnect route tells them). A note sync has
+    no record of is told by its time: changed in Anki since mkdeck last dated it (a note's
+    `mod` is when it last changed, in Anki or by an import)."""
+    edited = {
+        guid
+        for guid, (dated, dating, _) in changed.items()
+        if guid not in sent and guid in in_anki and dated < in_anki[guid].mod < dating
+    }
+    about = [g for g, n in notes.items() if g in sent and sent[g].content != n.content]
+    for guid, content in _contents_in_anki(col, in_anki, about).items():
+        if content not in (sent[guid].content, notes[guid].content):
+            edited.add(guid)
+    return edited
+
+
+def _takes_notetype(col: Any, notetypes: Mapping[int, PackagedNotetype]) -> bool:
+    """Whether Anki's importer would change the collection's note types for the package's:
+    add one it lacks, update one that is older, or add a copy of one whose fields or
+    templates are named otherwise now."""
+    for mid, packaged in notetypes.items():
+        model = col.models.get(mid)
+        if model is None:
+            return True
+        have = notetype_schema(model)
+        if have.schema != packaged.schema or packaged.mod > have.mod:
+            return True
+    return False
+
+
+def _to_send(
+    notes: Mapping[str, PackagedNote], in_anki: Mapping[str, _InAnki], sent: Mapping[str, Sent]
+) -> set[str]:
+    """The notes of the package that an import could change in Anki. A note is left out
+    only when Anki has it as the last sync left it (its time is the one recorded then), with
+    the content sent then, which is the package's now, the same note type and every card
+    (Anki's importer would find it unchanged, or replace it by itself)."""
+    wanted = set()
+    for guid, note in notes.items():
+        now, was = in_anki.get(guid), sent.get(guid)
+        if (
+            now is None
+            or was is None
+            or was.mod != now.mod
+            or was.content != note.content
+            or now.notetype != note.notetype
+            or now.cards < note.cards
+        ):
+            wanted.add(guid)
+    return wanted
+
+
+class _CardsOf:
+    """The cards of some notes in a collection, by guid, with the deck each is at home in (a
+    card in a filtered deck is at home in the deck it came from)."""
+
+    def __init__(self, col: Any, in_anki: Mapping[str, _InAnki], guids: Iterable[str]) -> None:
         self.col = col
         self.names: dict[int, str] = {}
         self.cards: dict[str, list[tuple[int, int]]] = {}
-        for guid, cid, did in col.db.all(
-            "select n.guid, c.id, (case when c.odid then c.odid else c.did end) "
-            "from cards c join notes n on n.id = c.nid"
+        guid_of = {in_anki[g].nid: g for g in guids if g in in_anki}
+        if not guid_of:
+            return
+        for nid, cid, did in col.db.all(
+            "select nid, id, (case when odid then odid else did end) from cards "
+            f"where nid in ({','.join(map(str, guid_of))})"
         ):
-            self.cards.setdefault(guid, []).append((cid, did))
+            self.cards.setdefault(guid_of[nid], []).append((cid, did))
 
     def deck(self, did: int) -> str:
         name = self.names.get(did)
@@ -177,7 +274,7 @@ def _under(deck: str, root: str) -> bool:
 
 
 def _in_other_decks(
-    known: _CardsByNote, notes: Mapping[str, PackagedNote], root: str
+    known: _CardsOf, notes: Mapping[str, PackagedNote], root: str
 ) -> dict[str, tuple[str, str]]:
     """The package's notes that Anki has with no card in the deck `root` or under it: guid →
     (its file, a deck Anki has it in). Such a note is another project's (two projects first
@@ -193,10 +290,12 @@ def _in_other_decks(
 
 
 class Sent(NamedTuple):
-    """What sync last sent one note to an Anki: its deck, and its content (`note_content`)."""
+    """What sync last sent one note to an Anki: its deck, its content (`note_content`), and
+    the time Anki had for it after that sync (-1: not known)."""
 
     deck: str
     content: str
+    mod: int = -1
 
 
 def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, Sent]) -> dict[str, str]:
@@ -206,7 +305,7 @@ def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, Sent]) -> dict[
 
 
 def _move_cards(
-    col: Any, known: _CardsByNote, notes: Mapping[str, PackagedNote], moves: Mapping[str, str]
+    col: Any, known: _CardsOf, notes: Mapping[str, PackagedNote], moves: Mapping[str, str]
 ) -> list[tuple[str, str, str]]:
     """Move the cards of each moved note that are still in the deck sync sent them to into
     the note's deck now; a card moved by hand stays where it was put. (file, from, to) of
@@ -242,9 +341,9 @@ def _read_sent(record: Path | None) -> dict[str, Sent]:
     if not isinstance(data, dict):
         return {}
     return {
-        guid: Sent(str(value[0]), str(value[1]))
+        guid: Sent(str(value[0]), str(value[1]), int(value[2]) if len(value) == 3 else -1)
         for guid, value in data.items()
-        if isinstance(value, list) and len(value) == 2
+        if isinstance(value, list) and len(value) in (2, 3)  # a release wrote no times
     }
 
 
@@ -253,16 +352,44 @@ def _write_sent(
     sent: Mapping[str, Sent],
     notes: Mapping[str, PackagedNote],
     left: Mapping[str, object],
+    mods: Mapping[str, int],
 ) -> None:
-    """What was sent now, over what was recorded (`sent`); a note left as it is in Anki keeps
-    its record. Not being able to write this loses nothing but the next sync's moves and
-    edits told, so it is not an error."""
+    """What was sent now, over what was recorded (`sent`), with the time Anki has for each
+    note after the sync (`mods`); a note left as it is in Anki keeps its record. Not being
+    able to write this loses nothing but the next sync's moves and edits told, and makes it
+    send every note, so it is not an error."""
     if record is None:
         return
     data = {guid: list(was) for guid, was in sent.items()}
-    data.update({g: [n.deck, n.content] for g, n in notes.items() if g not in left})
+    data.update(
+        {g: [n.deck, n.content, mods.get(g, -1)] for g, n in notes.items() if g not in left}
+    )
     with contextlib.suppress(OSError):
         atomic_write(record, lambda tmp: tmp.write_text(json.dumps(data), "utf-8"))
+
+
+class _ImportLog(NamedTuple):
+    """What Anki's importer logs, when nothing was given it to import."""
+
+    new: tuple[()] = ()
+    updated: tuple[()] = ()
+    duplicate: tuple[()] = ()
+    conflicting: tuple[()] = ()
+
+
+def _import_only(
+    col: Any, package: Path, opened: OpenedPackage, guids: set[str], total: int
+) -> Any:
+    """Import only these notes of the package, as File → Import would import them all (it
+    changes no other); nothing at all when there are none. Anki's importer log."""
+    if not guids:
+        return _ImportLog()
+    if len(guids) == total:
+        return import_as_file_import(col, package)
+    with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+        part = Path(folder) / package.name
+        opened.write_with(guids, part)
+        return import_as_file_import(col, part)
 
 
 def import_into_collection(
@@ -274,9 +401,12 @@ def import_into_collection(
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
-    edits the import replaces. `deck`: the project's root deck; a note Anki has outside it
-    is left as it is (`_in_other_decks`). `sent_in`: the folder where sync records the deck
-    it sent each note to, so that the cards of a file moved to another folder follow it."""
+    edits the import replaces where sync has no record of them. `deck`: the project's root
+    deck; a note Anki has outside it is left as it is (`_in_other_decks`). `sent_in`: the
+    folder where sync records what it sent each note and the time Anki had for it after, so
+    that the cards of a file moved to another folder follow it, and so that the next sync
+    hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
+    note, and none when nothing changed."""
     collection_class = anki_collection(
         f"{install_hint('anki')} (or start Anki with the AnkiConnect add-on, code "
         f"{ANKICONNECT_CODE}, to sync while it runs)"
@@ -298,36 +428,47 @@ def import_into_collection(
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
     record = sent_record(sent_in, str(collection.resolve())) if sent_in else None
     try:
-        replaced = _edited_in_anki(col, changed or {})
+        in_anki = _notes_in_anki(col)
         elsewhere: dict[str, tuple[str, str]] = {}
-        moved: list[tuple[str, str, str]] = []
-        if deck is None:
-            log = import_as_file_import(col, package)
-        else:
-            notes = package_notes(package)
-            known = _CardsByNote(col)
-            elsewhere = _in_other_decks(known, notes, deck)
-            sent = _read_sent(record)
+        with OpenedPackage.of(package) as opened:
+            notes = opened.notes()
+            sent = _read_sent(record) if deck is not None else {}
+            edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
-            with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
-                if elsewhere:  # Anki imports what the package holds: these are not in it
-                    package_without(package, set(elsewhere), Path(folder) / package.name)
-                    package = Path(folder) / package.name
-                log = import_as_file_import(col, package)
-            moved = _move_cards(
-                col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
+            wanted = (
+                set(notes)
+                if deck is None or _takes_notetype(col, opened.notetypes())
+                else _to_send(notes, in_anki, sent)
             )
-            _write_sent(record, sent, notes, elsewhere)
+            known = _CardsOf(col, in_anki, wanted | set(moves))
+            if deck is not None:  # only a note sent could overwrite another project's
+                elsewhere = _in_other_decks(known, {g: notes[g] for g in wanted}, deck)
+            wanted -= set(elsewhere)
+            log = _import_only(col, package, opened, wanted, len(notes))
+        moved = _move_cards(
+            col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
+        )
+        now = _notes_in_anki(col) if wanted else in_anki
+        # An edit made in Anki that is newer than the package's note outlives the import.
+        replaced = {
+            notes[g].file
+            for g, content in _contents_in_anki(col, now, edited).items()
+            if content == notes[g].content
+        }
+        if deck is not None:
+            _write_sent(record, sent, notes, elsewhere, {g: m.mod for g, m in now.items()})
     finally:
         col.close()
+    changed_now = len(log.new) + len(log.updated) + len(log.conflicting)
     return SyncResult(
         route="collection",
         target=str(collection),
         added=len(log.new),
         updated=len(log.updated),
-        unchanged=len(log.duplicate),
+        unchanged=len(notes) - len(elsewhere) - changed_now,
         conflicts=len(log.conflicting),
-        replaced=replaced,
+        sent=len(wanted),
+        replaced=tuple(sorted(replaced)),
         elsewhere=None if deck is None else tuple(sorted(elsewhere.values())),
         moved=None if deck is None else tuple(moved),
     )
@@ -415,7 +556,7 @@ def import_through_ankiconnect(
         if isinstance(cards, list) and cards:
             ankiconnect(url, "changeDeck", key, timeout, cards=cards, deck=now)
             moved.append((file, before, now))
-    _write_sent(record, sent, notes, {})
+    _write_sent(record, sent, notes, {}, {})
     return SyncResult(
         route="AnkiConnect",
         target=url,
