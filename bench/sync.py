@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -82,8 +83,13 @@ def main() -> None:
         ours, anki_alone, unchanged = [], [], []
         for i in range(args.repeat):
             text = victim.read_text("utf-8")
-            victim.write_text(text.replace("要点1：", f"要点1（改 {i}）：", 1), "utf-8")
-            ours.append(timed(sync, deck))
+            victim.write_text(
+                re.sub(r"要点1[^：]*：", f"要点1（改 {i}）：", text, count=1), "utf-8"
+            )
+            started = time.perf_counter()
+            done = subprocess.run(sync, cwd=deck, check=True, capture_output=True, text=True)
+            ours.append(time.perf_counter() - started)
+            assert "1 updated" in done.stdout, done.stdout  # one note changed, and only one
             single.write_text(f"# 一题？\n\n1. 要点：第 {i} 次改写\n", "utf-8")
             subprocess.run([*mkdeck, "build"], cwd=one, check=True, capture_output=True)
             package = one / "build" / "One.apkg"

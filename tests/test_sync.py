@@ -56,7 +56,10 @@ def _reviews(col: Collection) -> dict[str, int]:
 
 
 def _lora_changed_and_named(project: Path, address: str) -> None:
-    """lora.md, edited in Anki, changes: the Markdown wins, and sync names the file."""
+    """lora.md, edited in Anki, changes: the Markdown wins, and sync names the file. The
+    change comes a second after the edit, as a person's does: in the edit's own second the
+    note would not be newer than Anki's, and Anki's importer keeps Anki's edit."""
+    time.sleep(1)
     lora = project / "cards" / "lora.md"
     lora.write_text(lora.read_text("utf-8") + "\n补充：秩通常取 8\n", "utf-8")
     replaced = run(["sync", "--anki-connect", address], project)
@@ -568,6 +571,7 @@ def test_sync_sends_anki_only_the_notes_an_import_could_change(tmp_path):
     assert any("更加稳定" in col.get_note(n)["Text"] for n in col.find_notes(""))
     lora = col.find_notes("lora")[0]
     note = col.get_note(lora)
+    time.sleep(1)  # an edit in a second of its own, as a person's: Anki dates it in seconds
     note["Extra"] = "我在 Anki 里补充的"
     col.update_note(note)
     col.close()

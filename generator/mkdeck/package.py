@@ -438,10 +438,11 @@ class PackagedNotetype(NamedTuple):
     schema: tuple[str, ...]  # the names of its fields, then of its templates: Anki's match
 
 
-def note_content(fields: Sequence[str], tags: Iterable[str]) -> str:
-    """A note's fields and tags, hashed, the same from a package and from what Anki has: a
-    note whose content in Anki is not what sync last sent it was edited there."""
-    h = hashlib.sha256("\x1f".join(fields).encode("utf-8"))
+def note_content(flds: str, tags: Iterable[str]) -> str:
+    """A note's fields (as Anki stores them: joined by \\x1f) and tags, hashed, the same from a
+    package and from what Anki has: a note whose content in Anki is not what sync last sent
+    it was edited there."""
+    h = hashlib.sha256(flds.encode("utf-8"))
     h.update(b"\x00" + " ".join(sorted(tags)).encode("utf-8"))
     return h.hexdigest()[:16]
 
@@ -482,23 +483,22 @@ class OpenedPackage:
                 int(i): d["name"]
                 for i, d in json.loads(conn.execute("SELECT decks FROM col").fetchone()[0]).items()
             }
-            cards = dict(
-                (nid, (did, n))
+            cards = {
+                nid: (did, n)
                 for nid, did, n in conn.execute(
                     "SELECT nid, min(did), count() FROM cards GROUP BY nid"
                 )
-            )
+            }
             rows = conn.execute("SELECT id, guid, mid, flds, tags FROM notes").fetchall()
         finally:
             conn.close()
         notes = {}
         for nid, guid, mid, flds, tags in rows:
-            fields = flds.split("\x1f")
             did, count = cards.get(nid, (None, 0))
             notes[guid] = PackagedNote(
-                html.unescape(fields[SOURCE_FIELD]),
+                html.unescape(flds.split("\x1f")[SOURCE_FIELD]),
                 decks.get(did, ""),
-                note_content(fields, tags.split()),
+                note_content(flds, tags.split()),
                 mid,
                 count,
             )

@@ -177,11 +177,21 @@ def _contents_in_anki(
     if not nids:
         return {}
     return {
-        guid: note_content(flds.split("\x1f"), tags.split())
+        guid: note_content(flds, tags.split())
         for guid, flds, tags in col.db.all(
             f"select guid, flds, tags from notes where id in ({','.join(map(str, nids))})"
         )
     }
+
+
+def _mods_of(col: Any, guids: set[str]) -> dict[str, int]:
+    """The time the collection has for each of these notes (those it has)."""
+    if not guids:
+        return {}
+    if len(guids) > 500:  # as many rows as the table: read them all at once
+        return dict(col.db.all("select guid, mod from notes"))
+    marks = ",".join("?" * len(guids))
+    return dict(col.db.all(f"select guid, mod from notes where guid in ({marks})", *guids))
 
 
 def _edited_in_anki(
@@ -360,10 +370,12 @@ def _write_sent(
     send every note, so it is not an error."""
     if record is None:
         return
-    data = {guid: list(was) for guid, was in sent.items()}
-    data.update(
-        {g: [n.deck, n.content, mods.get(g, -1)] for g, n in notes.items() if g not in left}
-    )
+    before = {guid: list(was) for guid, was in sent.items()}
+    data = before | {
+        g: [n.deck, n.content, mods.get(g, -1)] for g, n in notes.items() if g not in left
+    }
+    if data == before and record.is_file():
+        return  # as recorded: a sync that changed nothing writes nothing
     with contextlib.suppress(OSError):
         atomic_write(record, lambda tmp: tmp.write_text(json.dumps(data), "utf-8"))
 
@@ -448,15 +460,15 @@ def import_into_collection(
         moved = _move_cards(
             col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
         )
-        now = _notes_in_anki(col) if wanted else in_anki
+        mods = {g: m.mod for g, m in in_anki.items()} | _mods_of(col, wanted)
         # An edit made in Anki that is newer than the package's note outlives the import.
         replaced = {
             notes[g].file
-            for g, content in _contents_in_anki(col, now, edited).items()
+            for g, content in _contents_in_anki(col, in_anki, edited).items()
             if content == notes[g].content
         }
         if deck is not None:
-            _write_sent(record, sent, notes, elsewhere, {g: m.mod for g, m in now.items()})
+            _write_sent(record, sent, notes, elsewhere, mods)
     finally:
         col.close()
     changed_now = len(log.new) + len(log.updated) + len(log.conflicting)
@@ -637,7 +649,9 @@ def _content_in_anki(info: object) -> str | None:
     if not isinstance(info, dict) or not isinstance(info.get("fields"), dict):
         return None
     fields = sorted(info["fields"].values(), key=lambda f: f.get("order", 0))
-    return note_content([str(f.get("value", "")) for f in fields], info.get("tags") or ())
+    return note_content(
+        "\x1f".join(str(f.get("value", "")) for f in fields), info.get("tags") or ()
+    )
 
 
 def _searched(text: str) -> str:
