@@ -81,6 +81,43 @@ def test_a_lock_saved_with_a_bom_is_read(tmp_path):
     assert lock.read_bytes() in (before, b"\xef\xbb\xbf" + before)
 
 
+def test_a_build_that_waits_too_long_for_another_says_so_and_writes_nothing(tmp_path, monkeypatch):
+    """While another process holds the folder's build lock, a build waits; past its patience
+    it says why and writes nothing (no package, no lock)."""
+    from mkdeck import build as building
+    from mkdeck.files import held_alone, place_in_cache
+
+    cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
+    place = place_in_cache("locks", cards)
+    place.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from mkdeck.files import held_alone\n"
+            "with held_alone(Path(sys.argv[1]), 5):\n print('held', flush=True); time.sleep(30)",
+            str(place.with_suffix(".lock")),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(building, "BUSY_SECONDS", 0.3)
+        report = build_deck(cards)
+        assert [d.message for d in report.errors] == [
+            "another mkdeck build of this folder has run for over 0.3 s: let it finish, or "
+            "stop it, and build again"
+        ]
+        assert report.package is None and not (cards / "mkdeck.lock").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with held_alone(place.with_suffix(".lock"), 1):  # the system let go when it ended
+        pass
+    assert not build_deck(cards).errors
+
+
 def test_two_builds_at_once_take_turns(tmp_path, collection):
     """Ten rounds of two builds started together on one folder (a `watch` and a `build`,
     say): both finish without a traceback, and what they leave imports into Anki whole."""

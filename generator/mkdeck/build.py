@@ -23,7 +23,6 @@ import contextlib
 import functools
 import gc
 import time
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .discover import Snapshot, Stamp, content, snapshot
 from .errors import Diagnostic, MkdeckError
-from .files import place_in_cache, stamp
+from .files import held_alone, is_zip, place_in_cache, stamp
 from .lockfile import LOCK_NAME, Lock, WrittenLock, file_of, lock_text, parse_lock, question_of
 from .memo import Memo, MemoUpdate, Outcome, inputs_key, memo_folder, salt_of, sealed_key
 
@@ -191,35 +190,32 @@ def build(
     in the cards folder) that get a note of their own instead of the one the lock gives them:
     for a file whose note in Anki is another project's (`sync.SyncResult.elsewhere`).
     """
-    from filelock import FileLock, Timeout
-
     # One build of a folder at a time: a second one (a `watch` beside a `build`, say) waits for
     # the first, so the two never write the package, the lock or the memo over each other.
-    held: FileLock | None = None
-    try:
-        place = place_in_cache("locks", cards_dir)
-        place.parent.mkdir(parents=True, exist_ok=True)
-        held = FileLock(place.with_suffix(".lock"), timeout=BUSY_SECONDS)
-        held.acquire()
-    except OSError:  # no cache folder to lock in (a read-only home): build, unguarded
-        held = None
-    except Timeout:
-        busy = Diagnostic(
-            ".",
-            0,
-            f"another mkdeck build of this folder has run for over {BUSY_SECONDS} s: let it "
-            "finish, or stop it, and build again",
-        )
-        return _report(_nothing(busy), [busy], strict, time.perf_counter())
-    salt = salt_of(config.render_settings)
-    memo = Memo(memo_folder(out), salt, writable=True) if use_cache else Memo.none()
-    try:
-        with _no_cycle_collection():
-            return _build(cards_dir, out, config, memo, progress, strict, now, parallel, new_notes)
-    finally:
-        memo.close()
-        if held is not None:
-            held.release()
+    with contextlib.ExitStack() as held:
+        try:
+            place = place_in_cache("locks", cards_dir)
+            place.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(held_alone(place.with_suffix(".lock"), BUSY_SECONDS))
+        except TimeoutError:
+            busy = Diagnostic(
+                ".",
+                0,
+                f"another mkdeck build of this folder has run for over {BUSY_SECONDS} s: let "
+                "it finish, or stop it, and build again",
+            )
+            return _report(_nothing(busy), [busy], strict, time.perf_counter())
+        except OSError:  # no cache folder to lock in (a read-only home): build, unguarded
+            pass
+        salt = salt_of(config.render_settings)
+        memo = Memo(memo_folder(out), salt, writable=True) if use_cache else Memo.none()
+        try:
+            with _no_cycle_collection():
+                return _build(
+                    cards_dir, out, config, memo, progress, strict, now, parallel, new_notes
+                )
+        finally:
+            memo.close()
 
 
 # How long a build waits for another build of the same folder to finish.
@@ -474,12 +470,10 @@ def _package(
 def _misplaced_package(cards_dir: Path, out: Path) -> Diagnostic | None:
     """Why the package cannot go to `out`: inside the cards folder (where it would be read as
     notes, or replace one), or over a file that is no package. None: it can."""
-    import zipfile
-
     if out.resolve().is_relative_to(cards_dir.resolve()):
         why = "the package would be written inside the cards folder: choose a path outside it"
         return Diagnostic(str(out), 0, why)
-    if out.exists() and (out.is_dir() or not zipfile.is_zipfile(out)):
+    if out.exists() and (out.is_dir() or not is_zip(out)):
         why = "is there already and is no .apkg: mkdeck does not write over it (choose another -o)"
         return Diagnostic(str(out), 0, why)
     return None
@@ -669,7 +663,7 @@ def collect(
             as_read = parse_lock(lock_text(data), LOCK_NAME) if lock_hash else Lock()
             lock, recovered = _recovered(as_read, memo)
             once += recovered
-            if not lock.notes and out is not None and zipfile.is_zipfile(out):
+            if not lock.notes and out is not None and is_zip(out):
                 return _nothing(_lock_lost(out))
     except MkdeckError as exc:
         return _nothing(exc.diagnostic)

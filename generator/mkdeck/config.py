@@ -12,7 +12,6 @@ builds with equal settings render a file identically.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -128,6 +127,8 @@ def _mkdeck_table(pyproject: Path) -> dict | None:
     table = tool.get("mkdeck") if isinstance(tool, dict) else None
     if table is None and isinstance(tool, dict):
         # `[tool.mkdek]`: settings the user meant for mkdeck, silently ignored otherwise.
+        import difflib  # only a misspelt table needs it
+
         near = difflib.get_close_matches("mkdeck", [str(name) for name in tool], 1, 0.7)
         if near:
             text = pyproject.read_text(encoding="utf-8").split("\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -145,6 +144,8 @@ def decode_source(data: bytes, rel: str) -> str:
         hint = ""
         try:
             data.decode("gb18030")
+            import shlex  # only this hint needs it
+
             name = shlex.quote(rel)
             temporary = shlex.quote(rel + ".utf8")
             hint = (
