@@ -115,6 +115,23 @@ def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(tmp_path, 
     assert read == (["a.md", "b.md", "c.md"] if when == "just now" else [])
 
 
+def test_files_read_again_by_an_up_to_date_build_are_trusted_once_settled(
+    tmp_path, monkeypatch
+):
+    """A deck built right after its files were written (a clone, a pull) cannot trust their
+    stamps yet; the first build that finds it up to date once they have settled remembers
+    them, so the builds after it read nothing (they read every file before)."""
+    write_cards(tmp_path, FILES)
+    _build(tmp_path)
+    _settled(monkeypatch)
+    read = _reads(monkeypatch)
+    assert _build(tmp_path).up_to_date
+    assert read == ["a.md", "b.md", "c.md"]
+    read.clear()
+    assert _build(tmp_path).up_to_date
+    assert read == []
+
+
 def test_a_changed_image_is_packed_again(tmp_path):
     cards = write_cards(tmp_path, FILES)
     _build(tmp_path)

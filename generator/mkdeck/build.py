@@ -269,6 +269,10 @@ def _build(
         and last.package == stamp(out)
         and last.key == _inputs(root, out, snap, snap.lock[1], last.images, racy_as_changed=False)
     ):
+        if any(isinstance(f, tuple) and f[0] is not None for f in snap.files):
+            # Files read again because the build that last read them was too close to their
+            # change to trust their stamps: trusted now, they are not read next time.
+            memo.trust(_stamps(snap))
         return _outcome_report(last, out, strict, started)
 
     # Only now the modules a real build needs: an unchanged deck never loads them.

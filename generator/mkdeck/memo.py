@@ -34,7 +34,7 @@ import json
 import re
 import sqlite3
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -491,6 +491,24 @@ class Memo:
             with contextlib.suppress(sqlite3.Error):
                 self._db.rollback()
             self.writable = False
+
+    def trust(self, stamps: Mapping[str, tuple[Stamp, str]]) -> None:
+        """Remember these stamps (rel → stamp, the hash of the bytes read with it) besides
+        those remembered: a build that found nothing changed has read these files again."""
+        if not self.writable or self._db is None:
+            return
+        known = self.stamps()
+        new = [(r, *st, h) for r, (st, h) in stamps.items() if known.get(r) != (st, h)]
+        if not new:
+            return
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?, ?, ?)", new)
+            self._db.commit()
+        except sqlite3.Error:  # a memo that cannot be written only costs time
+            with contextlib.suppress(sqlite3.Error):
+                self._db.rollback()
+        else:
+            known.update(stamps)
 
     def save(self, update: MemoUpdate) -> None:
         self.stage(update)
