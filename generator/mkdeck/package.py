@@ -13,6 +13,9 @@ deflated one by one, and a rebuild deflates again only the pieces whose pages ch
 package carries what Anki's importer reads, and nothing it works out itself: no sort field, no
 checksum, no indexes for scheduling. The package and the kept collection each appear under
 their final name only when complete.
+
+Sync reads a built package back (`OpenedPackage`): what each note is, and a package of just the
+notes Anki's importer is to see.
 """
 
 from __future__ import annotations
@@ -434,6 +437,8 @@ class PackagedNote(NamedTuple):
 
 
 class PackagedNotetype(NamedTuple):
+    """What Anki's importer compares of a note type it has: which is newer, and the names."""
+
     mod: int
     schema: tuple[str, ...]  # the names of its fields, then of its templates: Anki's match
 
@@ -448,7 +453,7 @@ def note_content(flds: str, tags: Iterable[str]) -> str:
 
 
 def package_notes(apkg: Path) -> dict[str, PackagedNote]:
-    """Each note of a package mkdeck wrote, by guid: its file, its deck and its content."""
+    """Each note of a package mkdeck wrote, by guid (`OpenedPackage.notes`)."""
     with OpenedPackage.of(apkg) as package:
         return package.notes()
 

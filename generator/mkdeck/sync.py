@@ -452,8 +452,10 @@ def import_into_collection(
                 if deck is None or _takes_notetype(col, opened.notetypes())
                 else _to_send(notes, in_anki, sent)
             )
-            known = _CardsOf(col, in_anki, wanted | set(moves))
-            if deck is not None:  # only a note sent could overwrite another project's
+            # Only a note sent could overwrite another project's; only one moved has cards to
+            # move (none without a deck and a record).
+            known = _CardsOf(col, in_anki, wanted | set(moves) if deck is not None else ())
+            if deck is not None:
                 elsewhere = _in_other_decks(known, {g: notes[g] for g in wanted}, deck)
             wanted -= set(elsewhere)
             log = _import_only(col, package, opened, wanted, len(notes))
