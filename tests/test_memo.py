@@ -115,9 +115,7 @@ def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(tmp_path, 
     assert read == (["a.md", "b.md", "c.md"] if when == "just now" else [])
 
 
-def test_files_read_again_by_an_up_to_date_build_are_trusted_once_settled(
-    tmp_path, monkeypatch
-):
+def test_files_read_again_by_an_up_to_date_build_are_trusted_once_settled(tmp_path, monkeypatch):
     """A deck built right after its files were written (a clone, a pull) cannot trust their
     stamps yet; the first build that finds it up to date once they have settled remembers
     them, so the builds after it read nothing (they read every file before)."""
