@@ -9,7 +9,8 @@ floor measured in the same run:
 
 It then times `mkdeck build` cold (no cache), after editing one file, after adding one, and
 with nothing changed, each as the median of several runs in a fresh process, with the process's peak
-memory; the cold build's growth from 500 notes to the full corpus; and the start-up of
+memory; from the command line, in interleaved pairs, one edit against a fresh process that writes
+the whole package with genanki, and nothing changed against `python -c pass`; the cold build's growth from 500 notes to the full corpus; and the start-up of
 `mkdeck --help` and of a five-note build against `python -c pass`. It ends with one JSON line
 of all figures. mkdeck's modules are byte-compiled first, as an install leaves them.
 
@@ -111,6 +112,16 @@ def write_floor(notes: int, out: Path) -> Callable[[], None]:
     return floor
 
 
+# The write floor as a fresh process: start-up, genanki's import and the write, as a user would
+# pay them for a tool that writes the whole package every time.
+WRITE = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from benchmark import write_floor
+write_floor(int(sys.argv[1]), Path(sys.argv[2]))()
+"""
+
 BUILD = """
 import json, resource, sys, time
 from pathlib import Path
@@ -166,6 +177,19 @@ def startup(base: Path, repeat: int) -> dict[str, float]:
         "five_cold": timed(build, clean),
         "five_unchanged": timed(build),
     }
+
+
+def timed_command(command: list[str], cwd: Path, expect: str = "") -> float:
+    """Seconds a command takes from start to exit; `expect`: what it must print."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    assert expect in done.stdout, done.stdout
+    return seconds
+
+
+def median_ratio(pairs: list[tuple[float, float]]) -> float:
+    return statistics.median(a / b for a, b in pairs)
 
 
 def median_build(repeat: int, root: Path, before: Callable[[], None], cache: bool = True) -> dict:
@@ -231,6 +255,21 @@ def main() -> None:
         one_added = median_build(args.repeat, root, add)
         unchanged = median_build(args.repeat, root, lambda: None)
 
+        # From the command line, as a user runs it, in interleaved pairs: one edit against a
+        # fresh process writing the whole package with genanki, and nothing changed against
+        # `python -c pass`.
+        (root / "pyproject.toml").write_text('[tool.mkdeck]\ndeck = "Bench"\n', "utf-8")
+        command = [sys.executable, "-m", "mkdeck", "build", "cards", "-o", "build/bench.apkg"]
+        writer = [sys.executable, "-c", WRITE, str(args.notes), str(base / "floor.apkg")]
+        writer.append(str(Path(__file__).parent))
+        edit_pairs, unchanged_pairs = [], []
+        for _ in range(max(args.repeat, 5)):
+            edit()
+            ours = timed_command(command, root)
+            edit_pairs.append((ours, timed_command(writer, root)))
+            ours = timed_command(command, root, expect="is up to date")
+            unchanged_pairs.append((ours, timed_command([sys.executable, "-c", "pass"], root)))
+
         growth = {}
         for size in sorted({500, 2_000, 5_000, args.notes}):
             if size > args.notes:
@@ -256,7 +295,19 @@ def main() -> None:
             print(f"  {name:<46} {shown}  ({seconds:6.2f} s)")
         print(f"  one edit: {one_edit['seconds'] / write:5.2f} × the write floor alone")
         print(f"  one file added: {one_added['seconds'] / write:5.2f} × the write floor alone")
-        print(f"  peak memory: {max(cold['peak_mb'], one_edit['peak_mb']):.0f} MB")
+        peak = max(cold["peak_mb"], one_edit["peak_mb"])
+        print(f"  peak memory: {peak:.0f} MB, {peak * 1024 / args.notes:.1f} KB a note")
+        print(
+            "  command line, one edit: "
+            f"{median_ratio(edit_pairs):5.2f} × a fresh process writing the package with genanki"
+            f"  ({statistics.median(p[0] for p in edit_pairs):5.2f} s against"
+            f" {statistics.median(p[1] for p in edit_pairs):5.2f} s)"
+        )
+        print(
+            "  command line, nothing changed: "
+            f"{median_ratio(unchanged_pairs):5.1f} × `python -c pass`"
+            f"  ({statistics.median(p[0] for p in unchanged_pairs):5.2f} s)"
+        )
         python = started["python"]
         for key, name in [
             ("help", "mkdeck --help"),
@@ -286,6 +337,8 @@ def main() -> None:
             "one_added_x_write_floor": one_added["seconds"] / write,
             "unchanged_s": unchanged["seconds"],
             "peak_mb": max(cold["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]),
+            "cli_one_edit_x_genanki_process": median_ratio(edit_pairs),
+            "cli_unchanged_x_python": median_ratio(unchanged_pairs),
             "growth_s": growth,
             "startup_s": started,
         }
