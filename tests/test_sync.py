@@ -179,6 +179,7 @@ class _AnkiConnect(BaseHTTPRequestHandler):
     profiles: tuple[str, ...] = ("User 1",)
     open_profile = "User 1"
     without_times = False  # as the add-on's releases of 2025 are: no `notesModTime`
+    imported: list[int] = []  # noqa: RUF012 (set anew for each test by the fixture)
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -199,9 +200,13 @@ class _AnkiConnect(BaseHTTPRequestHandler):
         elif request["action"] == "importPackage":
             col = Collection(str(self.collection))
             try:
-                import_package(col, Path(request["params"]["path"]))
+                log = import_package(col, Path(request["params"]["path"])).log
             finally:
                 col.close()
+            # How many notes each package held, for the tests to see what sync sent.
+            type(self).imported.append(
+                len(log.new) + len(log.updated) + len(log.duplicate) + len(log.conflicting)
+            )
             reply = {"result": True, "error": None}
         elif request["action"] == "notesModTime" and self.without_times:
             reply = {"result": None, "error": "unsupported action"}
@@ -264,7 +269,7 @@ class _AnkiConnect(BaseHTTPRequestHandler):
 @pytest.fixture
 def anki_connect(tmp_path):
     collection = _profile(tmp_path / "running")
-    handler = type("Handler", (_AnkiConnect,), {"collection": collection})
+    handler = type("Handler", (_AnkiConnect,), {"collection": collection, "imported": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -633,3 +638,54 @@ def test_a_package_of_some_notes_carries_only_their_media(tmp_path):
     assert col.note_count() == 1 and col.card_count() == 2
     assert [n.endswith(".png") for n in os.listdir(col.media.dir())] == [True]
     col.close()
+
+
+def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
+    tmp_path, anki_connect
+):
+    """Through AnkiConnect too, the running Anki imports only what could change: nothing when
+    nothing changed, the edited note after an edit (its reviews kept), a note deleted in Anki
+    (known by the id Anki gave it), and every note when the note type is not the one sync
+    last sent."""
+    from helpers import build_deck
+    from mkdeck.sync import sent_record, sync_package
+
+    handler, address, collection = anki_connect
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    record = tmp_path / "synced"
+
+    def sync():
+        report = build_deck(cards)
+        result = sync_package(
+            report.package, None, url=address, newest=report.newest, deck="Test", sent_in=record
+        )
+        assert result.route == "AnkiConnect"
+        return result.sent
+
+    assert sync() == 2 and handler.imported == [2]
+    col = Collection(str(collection))
+    assert answer_everything(col) == 4
+    col.close()
+    assert sync() == 0 and handler.imported == [2]  # nothing went to Anki's importer
+
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    assert sync() == 1 and handler.imported == [2, 1]
+    col = Collection(str(collection))
+    assert sorted(_reviews(col).values()) == [1, 1, 1, 1]
+    assert any("更加稳定" in col.get_note(n)["Text"] for n in col.find_notes(""))
+    col.remove_notes(col.find_notes("lora"))
+    col.close()
+
+    assert sync() == 1 and handler.imported == [2, 1, 1]  # deleted in Anki: it comes back
+    col = Collection(str(collection))
+    assert col.note_count() == 2 and col.card_count() == 4
+    col.close()
+
+    # A note type other than the one sync last sent (as after a release that changed it).
+    [kept] = list(record.iterdir())
+    data = json.loads(kept.read_text("utf-8"))
+    data[" note types"] = {mid: mod - 1 for mid, mod in data[" note types"].items()}
+    kept.write_text(json.dumps(data), "utf-8")
+    assert sent_record(record, f"{address} ") == kept
+    assert sync() == 2 and handler.imported[-1] == 2
+    assert sync() == 0

@@ -452,12 +452,6 @@ def note_content(flds: str, tags: Iterable[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def package_notes(apkg: Path) -> dict[str, PackagedNote]:
-    """Each note of a package mkdeck wrote, by guid (`OpenedPackage.notes`)."""
-    with OpenedPackage.of(apkg) as package:
-        return package.notes()
-
-
 # What a media reference in a field looks like: the sanitizer writes attributes in double quotes.
 MEDIA_SOURCE = re.compile(r'\bsrc="([^"]+)"')
 

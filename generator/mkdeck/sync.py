@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import json
 import os
 import re
@@ -40,12 +41,12 @@ from . import install_hint
 from .errors import MkdeckError
 from .files import atomic_write
 from .package import (
+    SOURCE_FIELD,
     OpenedPackage,
     PackagedNote,
     PackagedNotetype,
     note_content,
     notetype_schema,
-    package_notes,
 )
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
@@ -72,8 +73,8 @@ class SyncResult:
     # The notes whose cards sync moved, because their file moved to another folder:
     # (the file, the deck they were in, the deck they are in now). None: the route cannot tell.
     moved: tuple[tuple[str, str, str], ...] | None = None
-    # How many notes went to Anki's importer: a sync into a closed Anki sends only the notes
-    # an import could change (None: the route does not tell).
+    # How many notes went to Anki's importer: sync sends only the notes an import could
+    # change (None: the whole package went, with nothing recorded to tell by).
     sent: int | None = None
 
 
@@ -184,14 +185,15 @@ def _contents_in_anki(
     }
 
 
-def _mods_of(col: Any, guids: set[str]) -> dict[str, int]:
-    """The time the collection has for each of these notes (those it has)."""
+def _now_in_anki(col: Any, guids: set[str]) -> dict[str, tuple[int, int]]:
+    """The time and id the collection has for each of these notes (those it has)."""
     if not guids:
         return {}
+    query = "select guid, mod, id from notes"
     if len(guids) > 500:  # as many rows as the table: read them all at once
-        return dict(col.db.all("select guid, mod from notes"))
+        return {g: (mod, nid) for g, mod, nid in col.db.all(query)}
     marks = ",".join("?" * len(guids))
-    return dict(col.db.all(f"select guid, mod from notes where guid in ({marks})", *guids))
+    return {g: (m, n) for g, m, n in col.db.all(f"{query} where guid in ({marks})", *guids)}
 
 
 def _edited_in_anki(
@@ -301,11 +303,20 @@ def _in_other_decks(
 
 class Sent(NamedTuple):
     """What sync last sent one note to an Anki: its deck, its content (`note_content`), and
-    the time Anki had for it after that sync (-1: not known)."""
+    the time and id Anki had for it after that sync (-1 and 0: not known)."""
 
     deck: str
     content: str
     mod: int = -1
+    nid: int = 0
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """What sync last sent one Anki: each note, by guid, and the time of each note type."""
+
+    notes: dict[str, Sent]
+    notetypes: dict[int, int]
 
 
 def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, Sent]) -> dict[str, str]:
@@ -339,41 +350,54 @@ def sent_record(folder: Path, target: str) -> Path:
     return folder / f"{hashlib.sha256(target.encode('utf-8')).hexdigest()[:16]}.json"
 
 
-def _read_sent(record: Path | None) -> dict[str, Sent]:
-    """What sync sent each note; nothing when never recorded or unreadable (then nothing
-    moves, and no Anki edit can be told)."""
+# The record's key for its note types (a guid holds no space).
+NOTETYPES_KEY = " note types"
+
+
+def _read_sent(record: Path | None) -> SentRecord:
+    """What sync sent; nothing when never recorded or unreadable (then nothing moves, no Anki
+    edit can be told, and every note is sent)."""
+    nothing = SentRecord({}, {})
     if record is None:
-        return {}
+        return nothing
     try:
         data = json.loads(record.read_text("utf-8"))
     except (OSError, ValueError):
-        return {}
+        return nothing
     if not isinstance(data, dict):
-        return {}
-    return {
-        guid: Sent(str(value[0]), str(value[1]), int(value[2]) if len(value) == 3 else -1)
-        for guid, value in data.items()
-        if isinstance(value, list) and len(value) in (2, 3)  # a release wrote no times
-    }
+        return nothing
+    notetypes = data.pop(NOTETYPES_KEY, None)
+    return SentRecord(
+        {
+            guid: Sent(str(value[0]), str(value[1]), *(int(v) for v in value[2:]))
+            for guid, value in data.items()
+            # A release wrote no times and ids.
+            if isinstance(value, list) and 2 <= len(value) <= 4
+        },
+        {int(i): int(m) for i, m in notetypes.items()} if isinstance(notetypes, dict) else {},
+    )
 
 
 def _write_sent(
     record: Path | None,
-    sent: Mapping[str, Sent],
+    sent: SentRecord,
     notes: Mapping[str, PackagedNote],
     left: Mapping[str, object],
-    mods: Mapping[str, int],
+    anki: Mapping[str, tuple[int, int]],
+    notetypes: Mapping[int, PackagedNotetype],
 ) -> None:
-    """What was sent now, over what was recorded (`sent`), with the time Anki has for each
-    note after the sync (`mods`); a note left as it is in Anki keeps its record. Not being
-    able to write this loses nothing but the next sync's moves and edits told, and makes it
-    send every note, so it is not an error."""
+    """What was sent now, over what was recorded (`sent`), with the time and id Anki has for
+    each note after the sync (`anki`); a note left as it is in Anki keeps its record. Not
+    being able to write this loses nothing but the next sync's moves and edits told, and
+    makes it send every note, so it is not an error."""
     if record is None:
         return
-    before = {guid: list(was) for guid, was in sent.items()}
+    before: dict[str, object] = {guid: list(was) for guid, was in sent.notes.items()}
+    before[NOTETYPES_KEY] = {str(i): m for i, m in sent.notetypes.items()}
     data = before | {
-        g: [n.deck, n.content, mods.get(g, -1)] for g, n in notes.items() if g not in left
+        g: [n.deck, n.content, *anki.get(g, (-1, 0))] for g, n in notes.items() if g not in left
     }
+    data[NOTETYPES_KEY] = {str(i): t.mod for i, t in notetypes.items()}
     if data == before and record.is_file():
         return  # as recorded: a sync that changed nothing writes nothing
     with contextlib.suppress(OSError):
@@ -444,12 +468,14 @@ def import_into_collection(
         elsewhere: dict[str, tuple[str, str]] = {}
         with OpenedPackage.of(package) as opened:
             notes = opened.notes()
-            sent = _read_sent(record) if deck is not None else {}
+            notetypes = opened.notetypes()
+            record_read = _read_sent(record if deck is not None else None)
+            sent = record_read.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
             wanted = (
                 set(notes)
-                if deck is None or _takes_notetype(col, opened.notetypes())
+                if deck is None or _takes_notetype(col, notetypes)
                 else _to_send(notes, in_anki, sent)
             )
             # Only a note sent could overwrite another project's; only one moved has cards to
@@ -462,7 +488,7 @@ def import_into_collection(
         moved = _move_cards(
             col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
         )
-        mods = {g: m.mod for g, m in in_anki.items()} | _mods_of(col, wanted)
+        anki = {g: (m.mod, m.nid) for g, m in in_anki.items()} | _now_in_anki(col, wanted)
         # An edit made in Anki that is newer than the package's note outlives the import.
         replaced = {
             notes[g].file
@@ -470,7 +496,7 @@ def import_into_collection(
             if content == notes[g].content
         }
         if deck is not None:
-            _write_sent(record, sent, notes, elsewhere, mods)
+            _write_sent(record, record_read, notes, elsewhere, anki, notetypes)
     finally:
         col.close()
     changed_now = len(log.new) + len(log.updated) + len(log.conflicting)
@@ -550,14 +576,28 @@ def import_through_ankiconnect(
         if ankiconnect(url, "loadProfile", key, timeout, name=profile) is not True:
             raise MkdeckError(f"the running Anki could not open profile `{profile}`")
     record = sent_record(sent_in, f"{url} {profile or ''}") if sent_in else None
-    notes = package_notes(package) if record is not None else {}
-    sent = _read_sent(record)
+    if record is None:  # nothing to go by: the whole package, as File → Import takes it
+        _import_through_ankiconnect(package, url, key, timeout)
+        return SyncResult(route="AnkiConnect", target=url)
     asked = _AnkiConnect(url, key, timeout)
-    replaced = _edited_through_ankiconnect(asked, notes, sent, deck)
-    moves = _moves(notes, sent)
-    result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
-    if result is not True:
-        raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
+    with OpenedPackage.of(package) as opened:
+        notes, notetypes = opened.notes(), opened.notetypes()
+        sent = _read_sent(record)
+        replaced = _edited_through_ankiconnect(asked, notes, sent.notes, deck)
+        moves = _moves(notes, sent.notes)
+        present = asked.present(s.nid for s in sent.notes.values() if s.nid)
+        wanted = _to_send_through_ankiconnect(notes, notetypes, sent, present)
+        if wanted and len(wanted) == len(notes):
+            _import_through_ankiconnect(package, url, key, timeout)
+        elif wanted:
+            with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+                part = Path(folder) / package.name
+                opened.write_with(wanted, part)
+                _import_through_ankiconnect(part, url, key, timeout)
+    # The ids of the notes Anki did not have as sync left them (new, or deleted there).
+    unknown = {g for g in wanted if g not in sent.notes or sent.notes[g].nid not in present}
+    ids = {g: s.nid for g, s in sent.notes.items() if s.nid in present}
+    ids |= asked.ids(deck, notes, unknown) if deck is not None else {}
     if replaced and deck is not None:  # Anki updates only a note older than the package's
         replaced = _now_as_packaged(asked, notes, deck, replaced)
     moved = []
@@ -570,13 +610,38 @@ def import_through_ankiconnect(
         if isinstance(cards, list) and cards:
             ankiconnect(url, "changeDeck", key, timeout, cards=cards, deck=now)
             moved.append((file, before, now))
-    _write_sent(record, sent, notes, {}, {})
+    _write_sent(record, sent, notes, {}, {g: (-1, n) for g, n in ids.items()}, notetypes)
     return SyncResult(
-        route="AnkiConnect",
-        target=url,
-        replaced=replaced,
-        moved=tuple(moved) if record is not None else None,
+        route="AnkiConnect", target=url, replaced=replaced, moved=tuple(moved), sent=len(wanted)
     )
+
+
+def _import_through_ankiconnect(package: Path, url: str, key: str | None, timeout: float) -> None:
+    result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
+    if result is not True:
+        raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
+
+
+def _to_send_through_ankiconnect(
+    notes: Mapping[str, PackagedNote],
+    notetypes: Mapping[int, PackagedNotetype],
+    sent: SentRecord,
+    present: set[int],
+) -> set[str]:
+    """The notes of the package that an import could change in the running Anki, as far as
+    AnkiConnect can tell: every note when a note type is not the one sync last sent (Anki
+    would take a newer one); else each note sync has not sent as it is now, or whose note
+    Anki no longer has (deleted there). A note edited in Anki and not in its Markdown is left
+    out: the import would leave it too, Anki's being the newer."""
+    if any(sent.notetypes.get(mid) != t.mod for mid, t in notetypes.items()):
+        return set(notes)
+    return {
+        guid
+        for guid, note in notes.items()
+        if (was := sent.notes.get(guid)) is None
+        or was.nid not in present
+        or was.content != note.content
+    }
 
 
 # Beyond this many changed files, AnkiConnect is not asked which were edited in Anki (two
@@ -589,6 +654,55 @@ class _AnkiConnect:
     url: str
     key: str | None
     timeout: float
+
+    def present(self, nids: Iterable[int]) -> set[int]:
+        """Which of these notes the running Anki has (Anki's search, a few thousand a time);
+        none when it cannot say, and then every note is sent."""
+        wanted, found = list(nids), set()
+        try:
+            for start in range(0, len(wanted), 2000):
+                query = "nid:" + ",".join(map(str, wanted[start : start + 2000]))
+                got = ankiconnect(self.url, "findNotes", self.key, self.timeout, query=query)
+                found |= {n for n in got if isinstance(n, int)} if isinstance(got, list) else set()
+        except MkdeckError:
+            return set()
+        return found
+
+    def ids(self, deck: str, notes: Mapping[str, PackagedNote], guids: set[str]) -> dict[str, int]:
+        """The ids the running Anki gave these notes, found by their Source in the project's
+        deck and told apart by their content (AnkiConnect tells no guid). A note whose
+        content in Anki is another (kept there, newer) stays unknown, and is sent again."""
+        if not guids:
+            return {}
+        files = sorted({notes[g].file for g in guids})
+        if len(files) > ASKED_FILES:  # one search for the deck rather than one a file
+            queries = [f'"deck:{_searched(deck)}"']
+        else:
+            queries = [f'"deck:{_searched(deck)}" "Source:{_searched(f)}"' for f in files]
+        found: list[int] = []
+        try:
+            for query in queries:
+                got = ankiconnect(self.url, "findNotes", self.key, self.timeout, query=query)
+                found += [n for n in got if isinstance(n, int)] if isinstance(got, list) else []
+            infos = ankiconnect(self.url, "notesInfo", self.key, self.timeout, notes=found)
+        except MkdeckError:  # only the next sync's work: it sends these notes again
+            return {}
+        by_content: dict[str | None, int] = {}
+        by_file: dict[str, list[int]] = {}
+        for nid, info in zip(found, infos if isinstance(infos, list) else [], strict=False):
+            by_content[_content_in_anki(info)] = nid
+            by_file.setdefault(_source_in_anki(info), []).append(nid)
+        packaged: dict[str, list[str]] = {}
+        for guid, note in notes.items():
+            packaged.setdefault(note.file, []).append(guid)
+        ids = {}
+        for guid in guids:
+            note = notes[guid]
+            if note.content in by_content:
+                ids[guid] = by_content[note.content]
+            elif len(by_file.get(note.file, ())) == 1 and len(packaged[note.file]) == 1:
+                ids[guid] = by_file[note.file][0]  # the file's one note, edited in Anki
+        return ids
 
     def contents(self, deck: str, file: str) -> list[str | None]:
         """`note_content` of each note of `file` in the running Anki: found by its Source in
@@ -654,6 +768,16 @@ def _content_in_anki(info: object) -> str | None:
     return note_content(
         "\x1f".join(str(f.get("value", "")) for f in fields), info.get("tags") or ()
     )
+
+
+def _source_in_anki(info: object) -> str:
+    """The file a note's Source field names, as AnkiConnect's `notesInfo` describes it."""
+    if not isinstance(info, dict) or not isinstance(info.get("fields"), dict):
+        return ""
+    fields = sorted(info["fields"].values(), key=lambda f: f.get("order", 0))
+    if len(fields) <= SOURCE_FIELD:
+        return ""
+    return html.unescape(str(fields[SOURCE_FIELD].get("value", "")))
 
 
 def _searched(text: str) -> str:
