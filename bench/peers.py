@@ -16,14 +16,12 @@ import argparse
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import byte_compile_mkdeck, make_corpus
+from benchmark import byte_compile_mkdeck, make_corpus, timed_command
 
 # ankdown 0.7.1 calls `yaml.load` without a loader, which PyYAML 6 refuses: given its safe one.
 ANKDOWN = (
@@ -43,12 +41,6 @@ def ankdown_corpus(cards: Path, out: Path) -> None:
         target.write_text(f"{question.lstrip('# ')}\n\n%\n\n{answer.strip()}\n\n%\n\nbench\n")
     for image in cards.rglob("*.png"):
         shutil.copy(image, out / image.relative_to(cards))
-
-
-def timed(command: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -80,8 +72,8 @@ def main() -> None:
         for _ in range(args.repeat):
             (cards / "mkdeck.lock").unlink(missing_ok=True)  # a clean start: no lock, no package
             (cards.parent / "b.apkg").unlink(missing_ok=True)
-            ours = timed(mkdeck, cards.parent)
-            peer = timed(ankdown, base)
+            ours = timed_command(mkdeck, cards.parent)
+            peer = timed_command(ankdown, base)
             pairs.append((ours, peer))
             print(f"  mkdeck {ours:6.2f} s   ankdown {peer:6.2f} s   ratio {ours / peer:5.2f}")
         ratio = statistics.median(ours / peer for ours, peer in pairs)

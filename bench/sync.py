@@ -21,10 +21,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmark import byte_compile_mkdeck, make_corpus
+from benchmark import byte_compile_mkdeck, make_corpus, timed_command
 
 # Anki's importer alone, with the rules File → Import uses and mkdeck's sync asks for.
 ANKI_IMPORT = """
@@ -41,12 +40,6 @@ assert len(log.new) + len(log.updated) == 1, log
 """
 
 SETTINGS = '[tool.mkdeck]\ndeck = "{deck}"\ncards = "cards"\noutput = "build"\n'
-
-
-def timed(command: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -86,17 +79,14 @@ def main() -> None:
             victim.write_text(
                 re.sub(r"要点1[^：]*：", f"要点1（改 {i}）：", text, count=1), "utf-8"
             )
-            started = time.perf_counter()
-            done = subprocess.run(sync, cwd=deck, check=True, capture_output=True, text=True)
-            ours.append(time.perf_counter() - started)
-            assert "1 updated" in done.stdout, done.stdout  # one note changed, and only one
+            # One note changed, and only one.
+            ours.append(timed_command(sync, deck, expect="1 updated"))
             single.write_text(f"# 一题？\n\n1. 要点：第 {i} 次改写\n", "utf-8")
             subprocess.run([*mkdeck, "build"], cwd=one, check=True, capture_output=True)
             package = one / "build" / "One.apkg"
-            anki_alone.append(
-                timed([sys.executable, "-c", ANKI_IMPORT, str(collection), str(package)], one)
-            )
-            unchanged.append(timed(sync, deck))
+            importing = [sys.executable, "-c", ANKI_IMPORT, str(collection), str(package)]
+            anki_alone.append(timed_command(importing, one))
+            unchanged.append(timed_command(sync, deck))
         ratios = [a / b for a, b in zip(ours, anki_alone, strict=True)]
         figures = {
             "notes": args.notes,
