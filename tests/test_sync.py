@@ -689,3 +689,22 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     assert sent_record(record, f"{address} ") == kept
     assert sync() == 2 and handler.imported[-1] == 2
     assert sync() == 0
+
+    # A note edited in Anki whose id sync does not know (as after an upgrade): Anki keeps the
+    # edit, and the note is known by its file's one note from then on.
+    col = Collection(str(collection))
+    [lora] = col.find_notes("lora")
+    note = col.get_note(lora)
+    note["Extra"] = "我在 Anki 里补充的"
+    col.update_note(note)
+    col.close()
+    data = json.loads(kept.read_text("utf-8"))
+    [guid] = [g for g, v in data.items() if isinstance(v, list) and v[3] == lora]
+    data[guid][3] = 0
+    kept.write_text(json.dumps(data), "utf-8")
+    assert sync() == 1
+    assert json.loads(kept.read_text("utf-8"))[guid][3] == lora
+    assert sync() == 0
+    col = Collection(str(collection))
+    assert col.get_note(lora)["Extra"] == "我在 Anki 里补充的"
+    col.close()

@@ -566,8 +566,10 @@ def import_through_ankiconnect(
 ) -> SyncResult:
     """Ask the running Anki to import the package, as File → Import does: into `profile`,
     which it opens first (one it does not have is an error, never another profile's deck).
-    `sent_in`: as for `import_into_collection`; the moved notes' cards are found by a search,
-    since AnkiConnect tells no note's guid, and so are the notes edited in Anki."""
+    `sent_in`: as for `import_into_collection`; with it, only the notes an import could change
+    are sent (`_to_send_through_ankiconnect`). The moved notes' cards are found by a search,
+    since AnkiConnect tells no note's guid, and so are the notes edited in Anki and the ids
+    Anki gave the notes sent."""
     if profile is not None:
         names = ankiconnect(url, "getProfiles", key, timeout)
         if not isinstance(names, list) or profile not in names:
@@ -680,18 +682,20 @@ class _AnkiConnect:
         else:
             queries = [f'"deck:{_searched(deck)}" "Source:{_searched(f)}"' for f in files]
         found: list[int] = []
+        by_content: dict[str | None, int] = {}
+        by_file: dict[str, list[int]] = {}
         try:
             for query in queries:
                 got = ankiconnect(self.url, "findNotes", self.key, self.timeout, query=query)
                 found += [n for n in got if isinstance(n, int)] if isinstance(got, list) else []
-            infos = ankiconnect(self.url, "notesInfo", self.key, self.timeout, notes=found)
-        except MkdeckError:  # only the next sync's work: it sends these notes again
-            return {}
-        by_content: dict[str | None, int] = {}
-        by_file: dict[str, list[int]] = {}
-        for nid, info in zip(found, infos if isinstance(infos, list) else [], strict=False):
-            by_content[_content_in_anki(info)] = nid
-            by_file.setdefault(_source_in_anki(info), []).append(nid)
+            for start in range(0, len(found), 1000):  # each answer quick, however large the deck
+                part = found[start : start + 1000]
+                infos = ankiconnect(self.url, "notesInfo", self.key, self.timeout, notes=part)
+                for nid, info in zip(part, infos if isinstance(infos, list) else [], strict=False):
+                    by_content[_content_in_anki(info)] = nid
+                    by_file.setdefault(_source_in_anki(info), []).append(nid)
+        except MkdeckError:  # the notes not found yet are only sent again by the next sync
+            pass
         packaged: dict[str, list[str]] = {}
         for guid, note in notes.items():
             packaged.setdefault(note.file, []).append(guid)
