@@ -285,11 +285,16 @@ def test_sync_through_ankiconnect(tmp_path, anki_connect):
     project = _project(tmp_path / "notes")
     result = run(["sync", "--anki-connect", url], project)
     assert result.exit_code == 0, result.stderr
-    assert f"Synced 2 notes into {url} (AnkiConnect does not report counts)" in result.stdout
+    assert (
+        f"Synced 2 notes into {url}: sent the 2 that could change (AnkiConnect does not report "
+        "counts)" in result.stdout
+    )
     col = Collection(str(collection))
     assert col.note_count() == 2
     assert len(col.media.check().unused) == 0
     col.close()
+    again = run(["sync", "--anki-connect", url], project)
+    assert f"Synced 2 notes into {url}: nothing to send (AnkiConnect" in again.stdout
 
 
 def test_ankiconnect_errors_are_said_plainly(tmp_path, anki_connect):

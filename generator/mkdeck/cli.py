@@ -352,10 +352,13 @@ def sync_command(
         (result.conflicts, "in conflict"),
     ]
     told = ", ".join(f"{n} {what}" for n, what in counts if n is not None)
+    if not told and result.sent is not None:  # AnkiConnect: what was sent is all sync knows
+        told = f"sent the {result.sent} that could change" if result.sent else "nothing to send"
     where = _display(Path(result.target)) if result.route == "collection" else result.target
     click.echo(
         f"Synced {_count(report.notes, 'note')} into {where}"
-        + (f": {told}" if told else " (AnkiConnect does not report counts)"),
+        + (f": {told}" if told else "")
+        + (" (AnkiConnect does not report counts)" if result.route == "AnkiConnect" else ""),
         color=_color(),
     )
     if result.replaced:
