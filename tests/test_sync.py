@@ -23,6 +23,7 @@ from helpers import answer_everything, import_package, reviews, run, write_cards
 from mkdeck.notetype import NOTETYPE_ID
 
 NORM = "---\nid: norm\n---\n# 为什么要归一化？\n\n1. 量纲：防止大数值主导\n2. 分布：让输入更稳定\n"
+IN_ANKI = "我在 Anki 里补充的"
 LORA = "---\nid: lora\n---\n# LoRA 省在哪里？\n\n1. 显存：只存旁路的状态\n2. 通信：梯度变少\n"
 
 
@@ -55,6 +56,15 @@ def _reviews(col: Collection) -> dict[str, int]:
     return {f"{flds[:20]}#{i}": n for i, (flds, n) in enumerate(sorted(rows))}
 
 
+def _lora_edited_in_anki(col: Collection) -> int:
+    """lora.md's note with its Extra edited in Anki, as a person edits it: the note's id."""
+    [nid] = col.find_notes("lora")
+    note = col.get_note(nid)
+    note["Extra"] = IN_ANKI
+    col.update_note(note)
+    return nid
+
+
 def _lora_changed_and_named(project: Path, address: str) -> None:
     """lora.md, edited in Anki, changes: the Markdown wins, and sync names the file. The
     change comes a second after the edit, as a person's does: in the edit's own second the
@@ -85,9 +95,7 @@ def test_sync_into_a_closed_anki(tmp_path, monkeypatch):
     assert col.note_count() == 2 and col.card_count() == 4
     assert answer_everything(col) == 4
     history = _reviews(col)
-    note = col.get_note(col.find_notes("lora")[0])
-    note["Extra"] = "我在 Anki 里补充的"
-    col.update_note(note)
+    lora = _lora_edited_in_anki(col)
     col.close()
 
     again = run(["sync", "--anki-connect", nobody], project)
@@ -95,7 +103,7 @@ def test_sync_into_a_closed_anki(tmp_path, monkeypatch):
     # Anki's importer leaves alone a note that is newer in Anki: the edit made there stays.
     assert f"{where}: 0 added, 0 updated, 2 unchanged, 0 in conflict" in again.stdout
     col = Collection(str(collection))
-    assert col.get_note(note.id)["Extra"] == "我在 Anki 里补充的"
+    assert col.get_note(lora)["Extra"] == IN_ANKI
     assert _reviews(col) == history
     col.close()
 
@@ -504,9 +512,7 @@ def test_sync_through_ankiconnect_names_the_anki_edits_it_replaced(tmp_path, ank
     project = _project(tmp_path / "notes")
     assert run(["sync", "--anki-connect", url], project).exit_code == 0
     col = Collection(str(collection))
-    note = col.get_note(col.find_notes("lora")[0])
-    note["Extra"] = "我在 Anki 里补充的"
-    col.update_note(note)
+    _lora_edited_in_anki(col)
     col.close()
     time.sleep(1)
     norm = project / "cards" / "norm.md"
@@ -579,17 +585,14 @@ def test_sync_sends_anki_only_the_notes_an_import_could_change(tmp_path):
     col = Collection(str(collection))
     assert sorted(_reviews(col).values()) == [1, 1, 1, 1]
     assert any("更加稳定" in col.get_note(n)["Text"] for n in col.find_notes(""))
-    lora = col.find_notes("lora")[0]
-    note = col.get_note(lora)
     time.sleep(1)  # an edit in a second of its own, as a person's: Anki dates it in seconds
-    note["Extra"] = "我在 Anki 里补充的"
-    col.update_note(note)
+    lora = _lora_edited_in_anki(col)
     col.close()
 
     kept = sync()  # the note edited in Anki goes to the importer, which keeps the newer edit
     assert (kept.sent, kept.updated, kept.unchanged) == (1, 0, 2)
     col = Collection(str(collection))
-    assert col.get_note(lora)["Extra"] == "我在 Anki 里补充的"
+    assert col.get_note(lora)["Extra"] == IN_ANKI
     col.remove_notes([lora])
     col.close()
 
@@ -698,10 +701,7 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     # A note edited in Anki whose id sync does not know (as after an upgrade): Anki keeps the
     # edit, and the note is known by its file's one note from then on.
     col = Collection(str(collection))
-    [lora] = col.find_notes("lora")
-    note = col.get_note(lora)
-    note["Extra"] = "我在 Anki 里补充的"
-    col.update_note(note)
+    lora = _lora_edited_in_anki(col)
     col.close()
     data = json.loads(kept.read_text("utf-8"))
     [guid] = [g for g, v in data.items() if isinstance(v, list) and v[3] == lora]
@@ -711,5 +711,5 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     assert json.loads(kept.read_text("utf-8"))[guid][3] == lora
     assert sync() == 0
     col = Collection(str(collection))
-    assert col.get_note(lora)["Extra"] == "我在 Anki 里补充的"
+    assert col.get_note(lora)["Extra"] == IN_ANKI
     col.close()
