@@ -713,3 +713,24 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     col = Collection(str(collection))
     assert col.get_note(lora)["Extra"] == IN_ANKI
     col.close()
+
+
+@pytest.mark.parametrize(
+    "damage", ['{"x": ["a", "b", "no time"], " note types": {"q": "r"}}', '{"x": [', "[1, 2]"]
+)
+def test_a_damaged_sync_record_only_means_every_note_is_sent(tmp_path, damage):
+    """What sync remembers lives in the user's cache; damaged, it is as good as none: every
+    note goes to Anki's importer, which updates nothing that did not change."""
+    from helpers import build_deck
+    from mkdeck.sync import sync_package
+
+    collection = _profile(tmp_path / "Anki2")
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    record = tmp_path / "synced"
+    report = build_deck(cards)
+    first = sync_package(report.package, collection, deck="Test", sent_in=record)
+    [written] = list(record.iterdir())
+    written.write_text(damage, "utf-8")
+    again = sync_package(report.package, collection, deck="Test", sent_in=record)
+    assert (first.added, again.sent, again.updated, again.unchanged) == (2, 2, 0, 2)
+    assert sync_package(report.package, collection, deck="Test", sent_in=record).sent == 0

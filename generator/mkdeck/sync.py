@@ -367,15 +367,17 @@ def _read_sent(record: Path | None) -> SentRecord:
     if not isinstance(data, dict):
         return nothing
     notetypes = data.pop(NOTETYPES_KEY, None)
-    return SentRecord(
-        {
-            guid: Sent(str(value[0]), str(value[1]), *(int(v) for v in value[2:]))
-            for guid, value in data.items()
-            # A release wrote no times and ids.
-            if isinstance(value, list) and 2 <= len(value) <= 4
-        },
-        {int(i): int(m) for i, m in notetypes.items()} if isinstance(notetypes, dict) else {},
-    )
+    notes = {}
+    for guid, value in data.items():
+        # A release wrote no times and ids; a damaged entry is as good as none.
+        if isinstance(value, list) and 2 <= len(value) <= 4:
+            with contextlib.suppress(TypeError, ValueError):
+                notes[guid] = Sent(str(value[0]), str(value[1]), *(int(v) for v in value[2:]))
+    times = {}
+    for mid, mod in notetypes.items() if isinstance(notetypes, dict) else ():
+        with contextlib.suppress(TypeError, ValueError):
+            times[int(mid)] = int(mod)
+    return SentRecord(notes, times)
 
 
 def _write_sent(
