@@ -734,3 +734,75 @@ def test_a_damaged_sync_record_only_means_every_note_is_sent(tmp_path, damage):
     again = sync_package(report.package, collection, deck="Test", sent_in=record)
     assert (first.added, again.sent, again.updated, again.unchanged) == (2, 2, 0, 2)
     assert sync_package(report.package, collection, deck="Test", sent_in=record).sent == 0
+
+
+def _as_anki_has_it(path: Path) -> tuple[dict, set]:
+    """Each note's fields and tags by guid, and each card by (guid, ordinal): what a person
+    reviews, wherever sync or an import put it."""
+    col = Collection(str(path))
+    try:
+        notes = {
+            guid: (flds, " ".join(sorted(tags.split())))
+            for guid, flds, tags in col.db.all("select guid, flds, tags from notes")
+        }
+        cards = {
+            (guid, ordinal)
+            for guid, ordinal in col.db.all(
+                "select n.guid, c.ord from cards c join notes n on n.id = c.nid"
+            )
+        }
+    finally:
+        col.close()
+    return notes, cards
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sending_only_what_could_change_ends_as_importing_everything(tmp_path, seed):
+    """Random rounds of edits to the Markdown (changed, added, removed files) and in Anki
+    (edited, deleted notes), each synced into one collection and imported whole, with File →
+    Import's rules, into another: after every round the two hold the same notes and cards."""
+    import random
+
+    from helpers import build_deck
+    from mkdeck.sync import import_as_file_import, sync_package
+
+    rng = random.Random(seed)
+    sent_to, whole = _profile(tmp_path / "A"), _profile(tmp_path / "B")
+    files = {f"q{i}.md": f"# 问题 {i}？\n\n1. 甲：{i}\n2. 乙：{i}\n" for i in range(8)}
+    cards = write_cards(tmp_path / "notes", files)
+    record = tmp_path / "synced"
+    sent_counts = []
+    for round_ in range(12):
+        action = rng.choice(["markdown", "add", "remove", "anki edit", "anki delete", "none"])
+        names = sorted(p.name for p in cards.glob("*.md"))
+        if action == "markdown":
+            path = cards / rng.choice(names)
+            path.write_text(path.read_text("utf-8") + f"3. 丙：第 {round_} 轮\n", "utf-8")
+        elif action == "add":
+            (cards / f"new{round_}.md").write_text(f"# 新题 {round_}？\n\n1. 一\n", "utf-8")
+        elif action == "remove" and len(names) > 2:
+            (cards / rng.choice(names)).unlink()
+        elif action in ("anki edit", "anki delete"):
+            time.sleep(1)  # an edit in a second of its own, as a person's
+            pick = rng.random()
+            for path in (sent_to, whole):  # the same edit in both
+                col = Collection(str(path))
+                nids = sorted(col.find_notes(""))
+                nid = nids[int(pick * len(nids))]
+                if action == "anki delete":
+                    col.remove_notes([nid])
+                else:
+                    note = col.get_note(nid)
+                    note["Extra"] = f"在 Anki 里改的 {round_}"
+                    col.update_note(note)
+                col.close()
+        report = build_deck(cards)
+        result = sync_package(
+            report.package, sent_to, newest=report.newest, deck="Test", sent_in=record
+        )
+        sent_counts.append(result.sent)
+        col = Collection(str(whole))
+        import_as_file_import(col, report.package)
+        col.close()
+        assert _as_anki_has_it(sent_to) == _as_anki_has_it(whole), (round_, action)
+    assert min(sent_counts[1:]) < len(files)  # it did leave notes out
