@@ -756,18 +756,23 @@ def _as_anki_has_it(path: Path) -> tuple[dict, set]:
     return notes, cards
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_sending_only_what_could_change_ends_as_importing_everything(tmp_path, seed):
+@pytest.mark.parametrize(("seed", "route"), [(1, "collection"), (2, "AnkiConnect")])
+def test_sending_only_what_could_change_ends_as_importing_everything(
+    tmp_path, anki_connect, seed, route
+):
     """Random rounds of edits to the Markdown (changed, added, removed files) and in Anki
-    (edited, deleted notes), each synced into one collection and imported whole, with File →
-    Import's rules, into another: after every round the two hold the same notes and cards."""
+    (edited, deleted notes), each synced into one collection (closed, or through AnkiConnect)
+    and imported whole, with File → Import's rules, into another: after every round the two
+    hold the same notes and cards."""
     import random
 
     from helpers import build_deck
     from mkdeck.sync import import_as_file_import, sync_package
 
     rng = random.Random(seed)
-    sent_to, whole = _profile(tmp_path / "A"), _profile(tmp_path / "B")
+    _handler, address, running = anki_connect
+    sent_to = _profile(tmp_path / "A") if route == "collection" else running
+    whole = _profile(tmp_path / "B")
     files = {f"q{i}.md": f"# 问题 {i}？\n\n1. 甲：{i}\n2. 乙：{i}\n" for i in range(8)}
     cards = write_cards(tmp_path / "notes", files)
     record = tmp_path / "synced"
@@ -798,8 +803,14 @@ def test_sending_only_what_could_change_ends_as_importing_everything(tmp_path, s
                 col.close()
         report = build_deck(cards)
         result = sync_package(
-            report.package, sent_to, newest=report.newest, deck="Test", sent_in=record
+            report.package,
+            sent_to if route == "collection" else None,
+            url=address,
+            newest=report.newest,
+            deck="Test",
+            sent_in=record,
         )
+        assert result.route == route
         sent_counts.append(result.sent)
         col = Collection(str(whole))
         import_as_file_import(col, report.package)
