@@ -119,10 +119,10 @@ def test_watch_with_sync_imports_each_good_build(tmp_path):
     out: list[str] = []
     threading.Thread(target=_follow, args=(proc.stdout, out), daemon=True).start()
     try:
-        assert _wait_for(out, "start:").endswith(", synced")
+        assert _wait_for(out, "start:").endswith(", synced 1 note")
         time.sleep(0.5)
         (cards / "b.md").write_text("# B？\n\n1. 二\n", "utf-8")
-        assert _wait_for(out, "b.md:").endswith(", synced")
+        assert _wait_for(out, "b.md:").endswith(", synced 1 note")  # b.md's, not a.md's
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)

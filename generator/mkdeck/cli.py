@@ -487,6 +487,8 @@ def watch_command(
         if done.sync_error is not None:
             _echo_diagnostic(done.sync_error.diagnostic, cards_dir)
         synced = ", synced" if done.synced else ""
+        if done.synced and done.sent is not None:  # what went to Anki's importer
+            synced += f" {_count(done.sent, 'note')}" if done.sent else " (nothing to send)"
         if done.replaced:
             synced += f" (replaced the edit made in Anki of {', '.join(done.replaced)})"
         if done.moved:

@@ -96,6 +96,7 @@ class Rebuilt:
     replaced: tuple[str, ...] = ()  # files whose notes' Anki edits the sync replaced
     elsewhere: tuple[tuple[str, str], ...] = ()  # notes the sync left (`SyncResult.elsewhere`)
     moved: tuple[tuple[str, str, str], ...] = ()  # whose cards it moved (`SyncResult.moved`)
+    sent: int | None = None  # the notes sync gave Anki's importer (`SyncResult.sent`)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def rebuild(
         package,
         report,
         synced=True,
+        sent=result.sent,
         replaced=result.replaced or (),
         elsewhere=result.elsewhere or (),
         moved=result.moved or (),
