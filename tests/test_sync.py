@@ -606,14 +606,25 @@ def test_sync_sends_anki_only_the_notes_an_import_could_change(tmp_path):
     [shown] = [n for n in col.find_notes("") if "<img" in col.get_note(n)["Text"]]
     name = re.search(r'src="([^"]+)"', col.get_note(shown)["Text"])[1]
     assert (Path(col.media.dir()) / name).read_bytes() == PNG
+    # Only older (as after every full write of the package): nothing a reader would see.
     col.db.execute("update notetypes set mtime_secs = 0 where id = ?", NOTETYPE_ID)
     col.close()
+    assert sync().sent == 0
 
+    # Older and looking otherwise (as after a release that changed the CSS): every note goes,
+    # and Anki takes the note type.
+    col = Collection(str(collection))
+    model = col.models.get(NOTETYPE_ID)
+    model["css"] = ".card { color: red }"
+    col.models.update_dict(model)
+    col.db.execute("update notetypes set mtime_secs = 0 where id = ?", NOTETYPE_ID)
+    col.close()
     notetype = sync()
     assert notetype.sent == 3 and notetype.unchanged == 3
-    assert sync().sent == 0  # Anki took the note type: it is as the package's again
+    assert sync().sent == 0  # Anki took the note type: it looks as the package's again
     col = Collection(str(collection))
     assert col.note_count() == 3 and col.card_count() == 5
+    assert "color: red" not in col.models.get(NOTETYPE_ID)["css"]
     col.close()
 
 
@@ -689,10 +700,10 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     assert col.note_count() == 2 and col.card_count() == 4
     col.close()
 
-    # A note type other than the one sync last sent (as after a release that changed it).
+    # A note type that does not look as the one sync last sent (a release changed its CSS).
     [kept] = list(record.iterdir())
     data = json.loads(kept.read_text("utf-8"))
-    data[" note types"] = {mid: mod - 1 for mid, mod in data[" note types"].items()}
+    data[" note types"] = {mid: "as an earlier release's" for mid in data[" note types"]}
     kept.write_text(json.dumps(data), "utf-8")
     assert sent_record(record, f"{address} ") == kept
     assert sync() == 2 and handler.imported[-1] == 2

@@ -437,10 +437,12 @@ class PackagedNote(NamedTuple):
 
 
 class PackagedNotetype(NamedTuple):
-    """What Anki's importer compares of a note type it has: which is newer, and the names."""
+    """What Anki's importer compares of a note type it has (which is newer, and the names),
+    and what a reader sees of it."""
 
     mod: int
     schema: tuple[str, ...]  # the names of its fields, then of its templates: Anki's match
+    look: str  # a hash of its CSS and its templates' question and answer
 
 
 def note_content(flds: str, tags: Iterable[str]) -> str:
@@ -552,8 +554,8 @@ class OpenedPackage:
 
 
 def notetype_schema(model: Mapping[str, object]) -> PackagedNotetype:
-    """A note type as Anki stores it (a dict, in a package or a collection): its time and the
-    names Anki's importer matches it by."""
+    """A note type as Anki stores it (a dict, in a package or a collection): its time, the
+    names Anki's importer matches it by, and what a reader sees of it."""
     fields = model.get("flds")
     templates = model.get("tmpls")
     names = [
@@ -564,4 +566,10 @@ def notetype_schema(model: Mapping[str, object]) -> PackagedNotetype:
         if isinstance(part, dict)
     ]
     mod = model.get("mod")
-    return PackagedNotetype(mod if isinstance(mod, int) else 0, tuple(names))
+    shown = [
+        [str(t.get(side, "")) for side in ("qfmt", "afmt")]
+        for t in (templates if isinstance(templates, list) else [])
+        if isinstance(t, dict)
+    ]
+    look = hashlib.sha256(json.dumps([str(model.get("css", "")), shown]).encode("utf-8"))
+    return PackagedNotetype(mod if isinstance(mod, int) else 0, tuple(names), look.hexdigest()[:16])

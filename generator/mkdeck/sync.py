@@ -220,15 +220,18 @@ def _edited_in_anki(
 
 
 def _takes_notetype(col: Any, notetypes: Mapping[int, PackagedNotetype]) -> bool:
-    """Whether Anki's importer would change the collection's note types for the package's:
-    add one it lacks, update one that is older, or add a copy of one whose fields or
-    templates are named otherwise now."""
+    """Whether Anki's importer would change the collection's note types for the package's
+    in a way a reader sees: add one it lacks, add a copy of one whose fields or templates are
+    named otherwise now, or update an older one whose CSS or templates differ. (Every full
+    write of the package dates its note type anew; one that only is newer changes nothing.)"""
     for mid, packaged in notetypes.items():
         model = col.models.get(mid)
         if model is None:
             return True
         have = notetype_schema(model)
-        if have.schema != packaged.schema or packaged.mod > have.mod:
+        if have.schema != packaged.schema:
+            return True
+        if packaged.mod > have.mod and packaged.look != have.look:
             return True
     return False
 
@@ -313,10 +316,10 @@ class Sent(NamedTuple):
 
 @dataclass(frozen=True)
 class SentRecord:
-    """What sync last sent one Anki: each note, by guid, and the time of each note type."""
+    """What sync last sent one Anki: each note, by guid, and how each note type looked."""
 
     notes: dict[str, Sent]
-    notetypes: dict[int, int]
+    notetypes: dict[int, str]  # note type id → how it looked (`PackagedNotetype.look`)
 
 
 def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, Sent]) -> dict[str, str]:
@@ -373,11 +376,11 @@ def _read_sent(record: Path | None) -> SentRecord:
         if isinstance(value, list) and 2 <= len(value) <= 4:
             with contextlib.suppress(TypeError, ValueError):
                 notes[guid] = Sent(str(value[0]), str(value[1]), *(int(v) for v in value[2:]))
-    times = {}
-    for mid, mod in notetypes.items() if isinstance(notetypes, dict) else ():
+    looks = {}
+    for mid, look in notetypes.items() if isinstance(notetypes, dict) else ():
         with contextlib.suppress(TypeError, ValueError):
-            times[int(mid)] = int(mod)
-    return SentRecord(notes, times)
+            looks[int(mid)] = str(look)
+    return SentRecord(notes, looks)
 
 
 def _write_sent(
@@ -399,7 +402,7 @@ def _write_sent(
     data = before | {
         g: [n.deck, n.content, *anki.get(g, (-1, 0))] for g, n in notes.items() if g not in left
     }
-    data[NOTETYPES_KEY] = {str(i): t.mod for i, t in notetypes.items()}
+    data[NOTETYPES_KEY] = {str(i): t.look for i, t in notetypes.items()}
     if data == before and record.is_file():
         return  # as recorded: a sync that changed nothing writes nothing
     with contextlib.suppress(OSError):
@@ -633,11 +636,12 @@ def _to_send_through_ankiconnect(
     present: set[int],
 ) -> set[str]:
     """The notes of the package that an import could change in the running Anki, as far as
-    AnkiConnect can tell: every note when a note type is not the one sync last sent (Anki
-    would take a newer one); else each note sync has not sent as it is now, or whose note
-    Anki no longer has (deleted there). A note edited in Anki and not in its Markdown is left
-    out: the import would leave it too, Anki's being the newer."""
-    if any(sent.notetypes.get(mid) != t.mod for mid, t in notetypes.items()):
+    AnkiConnect can tell: every note when a note type does not look as the one sync last sent
+    (its CSS or templates changed: Anki would take the newer one); else each note sync has
+    not sent as it is now, or whose note Anki no longer has (deleted there). A note edited in
+    Anki and not in its Markdown is left out: the import would leave it too, Anki's being the
+    newer."""
+    if any(sent.notetypes.get(mid) != t.look for mid, t in notetypes.items()):
         return set(notes)
     return {
         guid
