@@ -25,7 +25,6 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import secrets
 import shutil
 import sqlite3
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .files import atomic_write, remove_stale_temporaries, stamp, temporary_beside
-from .media import MediaFile
+from .media import PACKED_NAME, MediaFile
 from .notetype import NOTETYPE_ID, css, notetype
 
 # Deflate level 1: zipping a 20,000-note collection (52 MB) took 0.19 s for 5.6 MB, against
@@ -454,10 +453,6 @@ def note_content(flds: str, tags: Iterable[str]) -> str:
     return h.hexdigest()[:16]
 
 
-# What a media reference in a field looks like: the sanitizer writes attributes in double quotes.
-MEDIA_SOURCE = re.compile(r'\bsrc="([^"]+)"')
-
-
 class OpenedPackage:
     """A package's collection, unpacked into a temporary folder while it is open: read what it
     holds, or write a package of some of its notes."""
@@ -512,7 +507,7 @@ class OpenedPackage:
             models = json.loads(conn.execute("SELECT models FROM col").fetchone()[0])
         finally:
             conn.close()
-        return {int(i): notetype_schema(m) for i, m in models.items()}
+        return {int(i): notetype_summary(m) for i, m in models.items()}
 
     def write_with(self, guids: set[str], dest: Path) -> None:
         """A package at `dest` of only these notes, their cards, and the media their fields
@@ -534,10 +529,10 @@ class OpenedPackage:
                 "INSERT INTO main.cards SELECT * FROM whole.cards "
                 "WHERE nid IN (SELECT id FROM main.notes)"
             )
-            shown = {
+            shown = {  # the packed names these notes' fields show
                 name
                 for (flds,) in conn.execute("SELECT flds FROM main.notes")
-                for name in MEDIA_SOURCE.findall(flds)
+                for name in PACKED_NAME.findall(flds)
             }
             conn.commit()
         finally:
@@ -553,7 +548,7 @@ class OpenedPackage:
         part.unlink()
 
 
-def notetype_schema(model: Mapping[str, object]) -> PackagedNotetype:
+def notetype_summary(model: Mapping[str, object]) -> PackagedNotetype:
     """A note type as Anki stores it (a dict, in a package or a collection): its time, the
     names Anki's importer matches it by, and what a reader sees of it."""
     fields = model.get("flds")

@@ -32,7 +32,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -46,7 +46,7 @@ from .package import (
     PackagedNote,
     PackagedNotetype,
     note_content,
-    notetype_schema,
+    notetype_summary,
 )
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
@@ -159,14 +159,21 @@ class _InAnki(NamedTuple):
     cards: int
 
 
-def _notes_in_anki(col: Any) -> dict[str, _InAnki]:
-    """Every note of the collection by guid, in one pass (Anki keeps no index on guid)."""
+def _notes_in_anki(col: Any, guids: set[str] | None = None) -> dict[str, _InAnki]:
+    """Every note of the collection by guid, in one pass (Anki keeps no index on guid); or
+    only these, when they are few."""
+    query = (
+        "select n.id, n.guid, n.mod, n.mid, (select count() from cards c where c.nid = n.id) "
+        "from notes n"
+    )
+    if guids is not None and len(guids) <= 500:
+        if not guids:
+            return {}
+        query += f" where n.guid in ({','.join('?' * len(guids))})"
     return {
         guid: _InAnki(nid, mod, mid, cards)
-        for nid, guid, mod, mid, cards in col.db.all(
-            "select n.id, n.guid, n.mod, n.mid, (select count() from cards c where c.nid = n.id) "
-            "from notes n"
-        )
+        for nid, guid, mod, mid, cards in col.db.all(query, *(guids or ()))
+        if guids is None or guid in guids
     }
 
 
@@ -183,17 +190,6 @@ def _contents_in_anki(
             f"select guid, flds, tags from notes where id in ({','.join(map(str, nids))})"
         )
     }
-
-
-def _now_in_anki(col: Any, guids: set[str]) -> dict[str, tuple[int, int]]:
-    """The time and id the collection has for each of these notes (those it has)."""
-    if not guids:
-        return {}
-    query = "select guid, mod, id from notes"
-    if len(guids) > 500:  # as many rows as the table: read them all at once
-        return {g: (mod, nid) for g, mod, nid in col.db.all(query)}
-    marks = ",".join("?" * len(guids))
-    return {g: (m, n) for g, m, n in col.db.all(f"{query} where guid in ({marks})", *guids)}
 
 
 def _edited_in_anki(
@@ -228,7 +224,7 @@ def _takes_notetype(col: Any, notetypes: Mapping[int, PackagedNotetype]) -> bool
         model = col.models.get(mid)
         if model is None:
             return True
-        have = notetype_schema(model)
+        have = notetype_summary(model)
         if have.schema != packaged.schema:
             return True
         if packaged.mod > have.mod and packaged.look != have.look:
@@ -237,25 +233,34 @@ def _takes_notetype(col: Any, notetypes: Mapping[int, PackagedNotetype]) -> bool
 
 
 def _to_send(
-    notes: Mapping[str, PackagedNote], in_anki: Mapping[str, _InAnki], sent: Mapping[str, Sent]
+    notes: Mapping[str, PackagedNote],
+    sent: Mapping[str, Sent],
+    as_left: Callable[[str, Sent, PackagedNote], bool],
 ) -> set[str]:
-    """The notes of the package that an import could change in Anki. A note is left out
-    only when Anki has it as the last sync left it (its time is the one recorded then), with
-    the content sent then, which is the package's now, the same note type and every card
-    (Anki's importer would find it unchanged, or replace it by itself)."""
-    wanted = set()
-    for guid, note in notes.items():
-        now, was = in_anki.get(guid), sent.get(guid)
-        if (
-            now is None
-            or was is None
-            or was.mod != now.mod
-            or was.content != note.content
-            or now.notetype != note.notetype
-            or now.cards < note.cards
-        ):
-            wanted.add(guid)
-    return wanted
+    """The notes of the package that an import could change in Anki. A note is left out only
+    when sync sent it before with the content it has now and Anki has it as that sync left it
+    (`as_left`, as far as the route can tell): Anki's importer would find it unchanged, or
+    keep an edit made in Anki as the newer. The note types are the caller's: when Anki would
+    take one, every note goes."""
+    return {
+        guid
+        for guid, note in notes.items()
+        if (was := sent.get(guid)) is None
+        or was.content != note.content
+        or not as_left(guid, was, note)
+    }
+
+
+def _as_left(in_anki: Mapping[str, _InAnki], guid: str, was: Sent, note: PackagedNote) -> bool:
+    """Whether the collection has the note as the last sync left it: the time it had then,
+    the package's note type, and every card the package gives it."""
+    now = in_anki.get(guid)
+    return (
+        now is not None
+        and now.mod == was.mod
+        and now.notetype == note.notetype
+        and now.cards >= note.cards
+    )
 
 
 class _CardsOf:
@@ -418,19 +423,19 @@ class _ImportLog(NamedTuple):
     conflicting: tuple[()] = ()
 
 
-def _import_only(
-    col: Any, package: Path, opened: OpenedPackage, guids: set[str], total: int
-) -> Any:
-    """Import only these notes of the package, as File → Import would import them all (it
-    changes no other); nothing at all when there are none. Anki's importer log."""
+@contextlib.contextmanager
+def _package_of(opened: OpenedPackage, guids: set[str], total: int) -> Iterator[Path | None]:
+    """The package to hand Anki's importer for these notes, while the block runs: the built
+    one when they are all its notes, one of just these otherwise, none when there are none."""
     if not guids:
-        return _ImportLog()
-    if len(guids) == total:
-        return import_as_file_import(col, package)
-    with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
-        part = Path(folder) / package.name
-        opened.write_with(guids, part)
-        return import_as_file_import(col, part)
+        yield None
+    elif len(guids) == total:
+        yield opened.apkg
+    else:
+        with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+            part = Path(folder) / opened.apkg.name
+            opened.write_with(guids, part)
+            yield part
 
 
 def import_into_collection(
@@ -467,21 +472,22 @@ def import_into_collection(
         ) from exc
     except Exception as exc:  # a damaged file: the backend's own words say what is wrong
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
-    record = sent_record(sent_in, str(collection.resolve())) if sent_in else None
+    # Without a deck to keep notes in, no record either: the whole package, as File → Import.
+    record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
     try:
         in_anki = _notes_in_anki(col)
         elsewhere: dict[str, tuple[str, str]] = {}
         with OpenedPackage.of(package) as opened:
             notes = opened.notes()
             notetypes = opened.notetypes()
-            record_read = _read_sent(record if deck is not None else None)
-            sent = record_read.notes
+            was_sent = _read_sent(record)
+            sent = was_sent.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
             wanted = (
                 set(notes)
                 if deck is None or _takes_notetype(col, notetypes)
-                else _to_send(notes, in_anki, sent)
+                else _to_send(notes, sent, lambda g, was, note: _as_left(in_anki, g, was, note))
             )
             # Only a note sent could overwrite another project's; only one moved has cards to
             # move (none without a deck and a record).
@@ -489,19 +495,20 @@ def import_into_collection(
             if deck is not None:
                 elsewhere = _in_other_decks(known, {g: notes[g] for g in wanted}, deck)
             wanted -= set(elsewhere)
-            log = _import_only(col, package, opened, wanted, len(notes))
+            with _package_of(opened, wanted, len(notes)) as part:
+                log = _ImportLog() if part is None else import_as_file_import(col, part)
         moved = _move_cards(
             col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
         )
-        anki = {g: (m.mod, m.nid) for g, m in in_anki.items()} | _now_in_anki(col, wanted)
+        now = in_anki | _notes_in_anki(col, wanted)
         # An edit made in Anki that is newer than the package's note outlives the import.
         replaced = {
             notes[g].file
             for g, content in _contents_in_anki(col, in_anki, edited).items()
             if content == notes[g].content
         }
-        if deck is not None:
-            _write_sent(record, record_read, notes, elsewhere, anki, notetypes)
+        anki = {g: (m.mod, m.nid) for g, m in now.items()}
+        _write_sent(record, was_sent, notes, elsewhere, anki, notetypes)
     finally:
         col.close()
     changed_now = len(log.new) + len(log.updated) + len(log.conflicting)
@@ -572,7 +579,7 @@ def import_through_ankiconnect(
     """Ask the running Anki to import the package, as File → Import does: into `profile`,
     which it opens first (one it does not have is an error, never another profile's deck).
     `sent_in`: as for `import_into_collection`; with it, only the notes an import could change
-    are sent (`_to_send_through_ankiconnect`). The moved notes' cards are found by a search,
+    are sent (`_to_send`). The moved notes' cards are found by a search,
     since AnkiConnect tells no note's guid, and so are the notes edited in Anki and the ids
     Anki gave the notes sent."""
     if profile is not None:
@@ -593,13 +600,16 @@ def import_through_ankiconnect(
         replaced = _edited_through_ankiconnect(asked, notes, sent.notes, deck)
         moves = _moves(notes, sent.notes)
         present = asked.present(s.nid for s in sent.notes.values() if s.nid)
-        wanted = _to_send_through_ankiconnect(notes, notetypes, sent, present)
-        if wanted and len(wanted) == len(notes):
-            _import_through_ankiconnect(package, url, key, timeout)
-        elif wanted:
-            with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
-                part = Path(folder) / package.name
-                opened.write_with(wanted, part)
+        # Every note when a note type does not look as the one sync last sent (its CSS or
+        # templates changed, and Anki would take the newer one); else those Anki does not
+        # have as sync left them: by its id, whether Anki still has it at all.
+        wanted = (
+            set(notes)
+            if any(sent.notetypes.get(mid) != t.look for mid, t in notetypes.items())
+            else _to_send(notes, sent.notes, lambda g, was, note: was.nid in present)
+        )
+        with _package_of(opened, wanted, len(notes)) as part:
+            if part is not None:
                 _import_through_ankiconnect(part, url, key, timeout)
     # The ids of the notes Anki did not have as sync left them (new, or deleted there).
     unknown = {g for g in wanted if g not in sent.notes or sent.notes[g].nid not in present}
@@ -627,29 +637,6 @@ def _import_through_ankiconnect(package: Path, url: str, key: str | None, timeou
     result = ankiconnect(url, "importPackage", key, timeout, path=str(package.resolve()))
     if result is not True:
         raise MkdeckError(f"AnkiConnect could not import {package.name} (it answered {result!r})")
-
-
-def _to_send_through_ankiconnect(
-    notes: Mapping[str, PackagedNote],
-    notetypes: Mapping[int, PackagedNotetype],
-    sent: SentRecord,
-    present: set[int],
-) -> set[str]:
-    """The notes of the package that an import could change in the running Anki, as far as
-    AnkiConnect can tell: every note when a note type does not look as the one sync last sent
-    (its CSS or templates changed: Anki would take the newer one); else each note sync has
-    not sent as it is now, or whose note Anki no longer has (deleted there). A note edited in
-    Anki and not in its Markdown is left out: the import would leave it too, Anki's being the
-    newer."""
-    if any(sent.notetypes.get(mid) != t.look for mid, t in notetypes.items()):
-        return set(notes)
-    return {
-        guid
-        for guid, note in notes.items()
-        if (was := sent.notes.get(guid)) is None
-        or was.nid not in present
-        or was.content != note.content
-    }
 
 
 # Beyond this many changed files, AnkiConnect is not asked which were edited in Anki (two
@@ -770,24 +757,28 @@ def _now_as_packaged(
         return None
 
 
-def _content_in_anki(info: object) -> str | None:
-    """`note_content` of a note as AnkiConnect's `notesInfo` describes it."""
+def _fields_in_anki(info: object) -> list[str] | None:
+    """A note's fields in order, as AnkiConnect's `notesInfo` describes it (None: it does
+    not, as for a note Anki does not have)."""
     if not isinstance(info, dict) or not isinstance(info.get("fields"), dict):
         return None
     fields = sorted(info["fields"].values(), key=lambda f: f.get("order", 0))
-    return note_content(
-        "\x1f".join(str(f.get("value", "")) for f in fields), info.get("tags") or ()
-    )
+    return [str(f.get("value", "")) for f in fields]
+
+
+def _content_in_anki(info: object) -> str | None:
+    """`note_content` of a note as AnkiConnect's `notesInfo` describes it."""
+    fields = _fields_in_anki(info)
+    if fields is None:
+        return None
+    assert isinstance(info, dict)
+    return note_content("\x1f".join(fields), info.get("tags") or ())
 
 
 def _source_in_anki(info: object) -> str:
     """The file a note's Source field names, as AnkiConnect's `notesInfo` describes it."""
-    if not isinstance(info, dict) or not isinstance(info.get("fields"), dict):
-        return ""
-    fields = sorted(info["fields"].values(), key=lambda f: f.get("order", 0))
-    if len(fields) <= SOURCE_FIELD:
-        return ""
-    return html.unescape(str(fields[SOURCE_FIELD].get("value", "")))
+    fields = _fields_in_anki(info) or []
+    return html.unescape(fields[SOURCE_FIELD]) if len(fields) > SOURCE_FIELD else ""
 
 
 def _searched(text: str) -> str:
