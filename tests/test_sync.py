@@ -628,6 +628,35 @@ def test_sync_sends_anki_only_the_notes_an_import_could_change(tmp_path):
     col.close()
 
 
+def test_sync_of_a_deck_bigger_than_one_query_of_notes(tmp_path):
+    """Sync asks Anki for the notes it sent by their guids, a few hundred at a time, and for
+    all of them at once when there are more: a deck of 501 notes goes in whole, then one edit
+    goes in alone."""
+    from helpers import build_deck
+    from mkdeck.sync import sync_package
+
+    collection = _profile(tmp_path / "Anki2")
+    files = {f"q{i:03d}.md": f"# 第 {i} 题？\n\n1. 要点：{i}\n" for i in range(501)}
+    cards = write_cards(tmp_path / "notes", files)
+    record = tmp_path / "synced"
+
+    def sync():
+        report = build_deck(cards)
+        return sync_package(
+            report.package, collection, newest=report.newest, deck="Test", sent_in=record
+        )
+
+    first = sync()
+    assert (first.sent, first.added) == (501, 501)
+    (cards / "q007.md").write_text("# 第 7 题？\n\n1. 要点：改过\n", "utf-8")
+    edited = sync()
+    assert (edited.sent, edited.updated, edited.unchanged) == (1, 1, 500)
+    col = Collection(str(collection))
+    assert col.note_count() == 501
+    assert [col.get_note(n)["Text"] for n in col.find_notes("改过")] != []
+    col.close()
+
+
 def test_a_package_of_some_notes_carries_only_their_media(tmp_path):
     """The package sync makes of the notes to send holds those notes, their cards and the
     images they show, and Anki imports it."""

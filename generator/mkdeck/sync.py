@@ -166,13 +166,15 @@ def _notes_in_anki(col: Any, guids: set[str] | None = None) -> dict[str, _InAnki
         "select n.id, n.guid, n.mod, n.mid, (select count() from cards c where c.nid = n.id) "
         "from notes n"
     )
+    asked: tuple[str, ...] = ()
     if guids is not None and len(guids) <= 500:
         if not guids:
             return {}
-        query += f" where n.guid in ({','.join('?' * len(guids))})"
+        asked = tuple(guids)
+        query += f" where n.guid in ({','.join('?' * len(asked))})"
     return {
         guid: _InAnki(nid, mod, mid, cards)
-        for nid, guid, mod, mid, cards in col.db.all(query, *(guids or ()))
+        for nid, guid, mod, mid, cards in col.db.all(query, *asked)
         if guids is None or guid in guids
     }
 
