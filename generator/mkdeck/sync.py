@@ -30,8 +30,6 @@ import re
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +161,8 @@ def _notes_in_anki(col: Any, guids: set[str] | None = None) -> dict[str, _InAnki
     """Every note of the collection by guid, in one pass (Anki keeps no index on guid); or
     only these, when they are few."""
     query = (
-        "select n.id, n.guid, n.mod, n.mid, (select count() from cards c where c.nid = n.id) "
-        "from notes n"
+        "select n.id, n.guid, n.mod, n.mid, ifnull(c.cards, 0) from notes n left join"
+        " (select nid, count() cards from cards group by nid) c on c.nid = n.id"
     )
     asked: tuple[str, ...] = ()
     if guids is not None and len(guids) <= 500:
@@ -380,9 +378,10 @@ def _read_sent(record: Path | None) -> SentRecord:
     notes = {}
     for guid, value in data.items():
         # A release wrote no times and ids; a damaged entry is as good as none.
-        if isinstance(value, list) and 2 <= len(value) <= 4:
-            with contextlib.suppress(TypeError, ValueError):
-                notes[guid] = Sent(str(value[0]), str(value[1]), *(int(v) for v in value[2:]))
+        if type(value) is list and 2 <= len(value) <= 4:
+            deck, content, *anki = value
+            if type(deck) is str and type(content) is str and all(type(v) is int for v in anki):
+                notes[guid] = Sent(deck, content, *anki)
     looks = {}
     for mid, look in notetypes.items() if isinstance(notetypes, dict) else ():
         with contextlib.suppress(TypeError, ValueError):
@@ -404,14 +403,18 @@ def _write_sent(
     makes it send every note, so it is not an error."""
     if record is None:
         return
-    before: dict[str, object] = {guid: list(was) for guid, was in sent.notes.items()}
-    before[NOTETYPES_KEY] = {str(i): m for i, m in sent.notetypes.items()}
-    data = before | {
-        g: [n.deck, n.content, *anki.get(g, (-1, 0))] for g, n in notes.items() if g not in left
+    now = {
+        g: Sent(n.deck, n.content, *anki.get(g, (-1, 0))) for g, n in notes.items() if g not in left
     }
-    data[NOTETYPES_KEY] = {str(i): t.look for i, t in notetypes.items()}
-    if data == before and record.is_file():
+    looks = {i: t.look for i, t in notetypes.items()}
+    if (
+        looks == sent.notetypes
+        and all(sent.notes.get(g) == was for g, was in now.items())
+        and record.is_file()
+    ):
         return  # as recorded: a sync that changed nothing writes nothing
+    data: dict[str, object] = {g: list(was) for g, was in (sent.notes | now).items()}
+    data[NOTETYPES_KEY] = {str(i): look for i, look in looks.items()}
     with contextlib.suppress(OSError):
         atomic_write(record, lambda tmp: tmp.write_text(json.dumps(data), "utf-8"))
 
@@ -530,6 +533,9 @@ def import_into_collection(
 
 def ankiconnect(url: str, action: str, key: str | None, timeout: float, **params: object) -> object:
     """One AnkiConnect request; its `result`, or an `MkdeckError` with AnkiConnect's words."""
+    import urllib.error  # (only this route speaks HTTP: a closed Anki's sync goes without)
+    import urllib.request
+
     body: dict[str, object] = {"action": action, "version": 6, "params": params}
     if key:
         body["key"] = key
@@ -560,6 +566,9 @@ def ankiconnect(url: str, action: str, key: str | None, timeout: float, **params
 
 def ankiconnect_running(url: str, timeout: float) -> bool:
     """Is something listening where AnkiConnect would?"""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout):
             return True
