@@ -105,7 +105,7 @@ def discover(
 def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
     """Why a Markdown file is no card, by its path; None: it may be one. `exclude` globs
     match the path in the cards folder, `*` across folders too (`drafts/*`, `*.draft.md`)."""
-    barred = not_for_cards(folders)
+    barred = not_for_cards(folders) if folders else None
     if barred is not None:
         return barred
     lowered = rel.lower()

@@ -34,10 +34,6 @@ from markdown_it.rules_inline import StateInline
 from markdown_it.rules_inline.html_inline import html_inline
 from markdown_it.rules_inline.image import image
 from markdown_it.token import Token
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
 
 from .dialect.callout import callout_plugin
 from .dialect.document import Document, document, inline_line
@@ -235,16 +231,21 @@ def _removed(doc: Document, line: int, what: str) -> None:
 
 # --- code -------------------------------------------------------------------------------------
 
-_FORMATTER = HtmlFormatter(cssclass="highlight", nowrap=False)
-
 
 def _render_code(_self: Any, tokens: list[Token], idx: int, _options: Any, _env: Any) -> str:
-    """Pygments for a named language; an unnamed or unknown one stays plain (no guessing)."""
+    """Pygments for a named language; an unnamed or unknown one stays plain (no guessing).
+    Pygments loads with the first code block: a rebuild of files without any never does."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     token = tokens[idx]
     language = token.info.split()[0] if token.info.strip() else ""
     if language:
         try:
-            return highlight(token.content, get_lexer_by_name(language), _FORMATTER)
+            formatter = HtmlFormatter(cssclass="highlight", nowrap=False)
+            return highlight(token.content, get_lexer_by_name(language), formatter)
         except ClassNotFound:
             pass
     return f'<div class="highlight"><pre><code>{escapeHtml(token.content)}</code></pre></div>\n'

@@ -10,8 +10,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from pygments.formatters import HtmlFormatter
-
 if TYPE_CHECKING:
     import genanki
 
@@ -172,6 +170,8 @@ def note_text(
 @lru_cache(maxsize=1)
 def css() -> str:
     """Base CSS plus Pygments palettes: light by default, dark under Anki's night mode classes."""
+    from pygments.formatters import HtmlFormatter  # (only a full write of the package asks)
+
     light = HtmlFormatter(style="default").get_style_defs(".highlight")
     dark = HtmlFormatter(style="monokai").get_style_defs(
         [".nightMode .highlight", ".night_mode .highlight"]

@@ -25,7 +25,6 @@ import hashlib
 import itertools
 import json
 import os
-import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -180,7 +179,7 @@ def write_package(
     remove_stale_temporaries(out)
     if keep_in is not None:
         keep_in.mkdir(parents=True, exist_ok=True)
-        db = keep_in / f"collection-{secrets.token_hex(6)}.anki2"
+        db = keep_in / f"collection-{os.urandom(6).hex()}.anki2"
     else:
         db = temporary_beside(out, ".anki2")
     kept = plan.kept
