@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from .errors import Diagnostic
 
@@ -45,9 +46,9 @@ class ImageRef:
     vault: bool = False
 
 
-@dataclass(frozen=True)
-class ImageStamp:
-    """An image file's size and modification time when its packed name was worked out."""
+class ImageStamp(NamedTuple):
+    """An image file's size and modification time when its packed name was worked out (a
+    memo's record: a named tuple, which a build that finds nothing changed loads sooner)."""
 
     size: int
     mtime_ns: int

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import __version__
 from .discover import Stamp
@@ -147,9 +147,9 @@ def sealed_key(ordinals: tuple[int, ...], names: tuple[str, ...]) -> str:
     return " ".join([",".join(map(str, ordinals)), *names])
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What the last build saw (`key`, a hash of all its inputs) and what it reported."""
+class Outcome(NamedTuple):
+    """What the last build saw (`key`, a hash of all its inputs) and what it reported (a
+    named tuple: the one record a build that finds nothing changed needs, loaded sooner)."""
 
     key: str
     images: tuple[str, ...]  # the image files it packed, to stamp again
