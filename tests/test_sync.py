@@ -149,6 +149,96 @@ def test_sync_refuses_a_collection_that_anki_has_open(tmp_path, monkeypatch):
     col.close()
 
 
+def _mkdeck(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The command line in a process of its own, as a user runs it: Anki's backend is not
+    loaded there yet, so sync opens the collection in another process while the deck builds."""
+    return subprocess.run(
+        [sys.executable, "-m", "mkdeck", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_a_sync_from_the_command_line_opens_anki_while_the_deck_builds(tmp_path):
+    """Through the process that opens the collection during the build: notes go in and keep
+    their reviews after an edit; a build that stops on an error leaves the collection closed
+    and unchanged; a collection Anki has open is said as it is without that process."""
+    collection = _profile(tmp_path / "Anki2")
+    project = _project(tmp_path / "notes")
+    sync = ["sync", "--collection", str(collection)]
+
+    first = _mkdeck(sync, project)
+    assert first.returncode == 0, first.stderr
+    assert "2 added, 0 updated, 0 unchanged" in first.stdout
+    col = Collection(str(collection))
+    assert answer_everything(col) == 4
+    col.close()
+    (project / "cards" / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    edited = _mkdeck(sync, project)
+    assert edited.returncode == 0, edited.stderr
+    assert "0 added, 1 updated, 1 unchanged" in edited.stdout
+    col = Collection(str(collection))
+    assert sorted(_reviews(col).values()) == [1, 1, 1, 1]
+    col.close()
+
+    lock = project / "cards" / "mkdeck.lock"
+    lock.write_text("<<<<<<< HEAD\n" + lock.read_text("utf-8"), "utf-8")
+    (project / "cards" / "new.md").write_text("# 新的？\n\n1. 一点\n", "utf-8")
+    stopped = _mkdeck(sync, project)
+    assert stopped.returncode == 1
+    assert "merge-conflict markers" in stopped.stderr and "nothing synced" in stopped.stderr
+    col = Collection(str(collection))  # closed again: Anki could open it now
+    assert col.note_count() == 2
+    col.close()
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom anki.collection import Collection\n"
+            f"c = Collection({str(collection)!r})\nprint('open', flush=True)\ntime.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+        lock.write_text(lock.read_text("utf-8").replace("<<<<<<< HEAD\n", ""), "utf-8")
+        refused = _mkdeck(sync, project)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 1
+    assert "error: Anki has this collection open" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_the_opening_process_imports_what_sync_hands_it(tmp_path):
+    """`opening_ahead` itself, in a process without Anki's backend: it opens the collection,
+    and the package handed over goes in as `sync_package` would import it."""
+    collection = _profile(tmp_path / "Anki2")
+    project = _project(tmp_path / "notes")
+    script = f"""
+import sys
+from pathlib import Path
+from mkdeck.build import build
+from mkdeck.config import load_config
+from mkdeck.sync import OpeningCollection, opening_ahead, sync_package
+config = load_config(Path("."))
+cards = Path("cards")
+with opening_ahead(Path({str(collection)!r})) as opening:
+    assert isinstance(opening, OpeningCollection), opening
+    report = build(cards, config.package_path(cards), config)
+    result = sync_package(report.package, opening=opening, deck="Test")
+print(result.added, result.updated, "anki" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "0", "False"]  # Anki's backend stayed over there
+    col = Collection(str(collection))
+    assert col.note_count() == 2
+    col.close()
+
+
 def test_sync_refuses_a_damaged_collection_and_leaves_it_alone(tmp_path):
     project = _project(tmp_path / "notes")
     damaged = tmp_path / "collection.anki2"

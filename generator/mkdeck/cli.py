@@ -323,28 +323,30 @@ def sync_command(
     """
     from .build import build
     from .files import place_in_cache
-    from .sync import sync_package
+    from .sync import opening_ahead, sync_package
 
     config = _config(cards_dir)
     cards_dir = _cards_folder(cards_dir, config)
-    report = build(cards_dir, config.package_path(cards_dir), config, _ProgressBar(), strict)
-    _report_problems(report, cards_dir, "; nothing written, nothing synced")
-    assert report.package is not None
-    try:
-        result = sync_package(
-            report.package,
-            collection,
-            profile,
-            url,
-            key,
-            timeout,
-            newest=report.newest,
-            changed=report.changed,
-            deck=config.deck_name(cards_dir),
-            sent_in=place_in_cache("synced", cards_dir),
-        )
-    except MkdeckError as exc:
-        _fail(exc)
+    with opening_ahead(collection, profile, url, timeout) as opening:
+        report = build(cards_dir, config.package_path(cards_dir), config, _ProgressBar(), strict)
+        _report_problems(report, cards_dir, "; nothing written, nothing synced")
+        assert report.package is not None
+        try:
+            result = sync_package(
+                report.package,
+                collection,
+                profile,
+                url,
+                key,
+                timeout,
+                newest=report.newest,
+                changed=report.changed,
+                deck=config.deck_name(cards_dir),
+                sent_in=place_in_cache("synced", cards_dir),
+                opening=opening,
+            )
+        except MkdeckError as exc:
+            _fail(exc)
     counts = [
         (result.added, "added"),
         (result.updated, "updated"),

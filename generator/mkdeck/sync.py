@@ -443,21 +443,9 @@ def _package_of(opened: OpenedPackage, guids: set[str], total: int) -> Iterator[
             yield part
 
 
-def import_into_collection(
-    package: Path,
-    collection: Path,
-    changed: Mapping[str, tuple[int, int, str]] | None = None,
-    deck: str | None = None,
-    sent_in: Path | None = None,
-) -> SyncResult:
-    """Import with Anki's backend into a collection Anki does not have open. `changed`: the
-    notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
-    edits the import replaces where sync has no record of them. `deck`: the project's root
-    deck; a note Anki has outside it is left as it is (`_in_other_decks`). `sent_in`: the
-    folder where sync records what it sent each note and the time Anki had for it after, so
-    that the cards of a file moved to another folder follow it, and so that the next sync
-    hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
-    note, and none when nothing changed."""
+def open_collection(collection: Path) -> Any:
+    """A collection Anki does not have open, opened with Anki's backend (raises `MkdeckError`
+    with what to do: install the backend, close Anki, name another file)."""
     collection_class = anki_collection(
         f"{install_hint('anki')} (or start Anki with the AnkiConnect add-on, code "
         f"{ANKICONNECT_CODE}, to sync while it runs)"
@@ -467,7 +455,7 @@ def import_into_collection(
     if not collection.is_file():
         raise MkdeckError(f"no Anki collection at {collection}")
     try:
-        col = collection_class(str(collection))
+        return collection_class(str(collection))
     except DBError as exc:
         if "already open" not in str(exc):
             raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
@@ -477,6 +465,26 @@ def import_into_collection(
         ) from exc
     except Exception as exc:  # a damaged file: the backend's own words say what is wrong
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
+
+
+def import_into_collection(
+    package: Path,
+    collection: Path,
+    changed: Mapping[str, tuple[int, int, str]] | None = None,
+    deck: str | None = None,
+    sent_in: Path | None = None,
+    opened: Any = None,
+) -> SyncResult:
+    """Import with Anki's backend into a collection Anki does not have open. `changed`: the
+    notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
+    edits the import replaces where sync has no record of them. `deck`: the project's root
+    deck; a note Anki has outside it is left as it is (`_in_other_decks`). `sent_in`: the
+    folder where sync records what it sent each note and the time Anki had for it after, so
+    that the cards of a file moved to another folder follow it, and so that the next sync
+    hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
+    note, and none when nothing changed. `opened`: the collection, opened already
+    (`open_collection`); it is closed when the import is done."""
+    col = open_collection(collection) if opened is None else opened
     # Without a deck to keep notes in, no record either: the whole package, as File → Import.
     record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
     try:
@@ -808,6 +816,7 @@ def sync_package(
     changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
     sent_in: Path | None = None,
+    opening: OpeningCollection | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
 
@@ -826,14 +835,135 @@ def sync_package(
     has only outside it is left as it is (`SyncResult.elsewhere`). AnkiConnect cannot tell.
     `sent_in`: where sync records the deck each note went to, so that when a file moves to
     another folder its cards follow (`SyncResult.moved`); cards moved by hand stay.
+    `opening`: the closed collection this route leads to, opening while the deck was built
+    (`opening_ahead`), which imports the package.
     """
     ahead = newest - time.time()
     if ahead > 0:
         time.sleep(ahead)
     changed = changed or {}
+    if opening is not None:
+        return opening.import_package(package, changed, deck, sent_in)
     if collection is not None:
         return import_into_collection(package, collection, changed, deck, sent_in)
     if ankiconnect_running(url, min(timeout, 2.0)):
         return import_through_ankiconnect(package, url, key, timeout, profile, sent_in, deck)
     chosen = choose_collection(anki_base(), profile)
     return import_into_collection(package, chosen, changed, deck, sent_in)
+
+
+# --- a closed Anki, opened while the deck builds ----------------------------------------------
+
+
+class OpeningCollection:
+    """A closed Anki's collection opened in a process of its own, Anki's backend loaded there
+    first, while this one builds the deck: after one edit the two take about as long, and a
+    sync would otherwise wait for each in turn. That process imports the package when it is
+    handed one, or closes the collection unused (a build with errors, Ctrl-C)."""
+
+    def __init__(self, collection: Path) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.collection = collection
+        self._ours, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_open_then_import, args=(theirs, collection), daemon=True
+        )
+        self._process.start()
+        theirs.close()
+
+    def import_package(
+        self,
+        package: Path,
+        changed: Mapping[str, tuple[int, int, str]],
+        deck: str | None,
+        sent_in: Path | None,
+    ) -> SyncResult:
+        """`import_into_collection` of the package, done there."""
+        try:
+            self._ours.send((package, changed, deck, sent_in))
+            kind, value = self._ours.recv()
+        except (EOFError, OSError) as exc:
+            raise MkdeckError(
+                f"Anki's backend stopped before it imported {package.name} into "
+                f"{self.collection}: sync again"
+            ) from exc
+        finally:
+            self._process.join()
+        if kind == "error":
+            raise MkdeckError(*value)
+        if kind == "crash":  # a bug: its traceback, as it would have been here
+            raise RuntimeError(f"sync failed in Anki's process:\n{value}")
+        return value
+
+    def close(self) -> None:
+        """Close the collection unused, when the package was not handed over."""
+        if self._process.is_alive():
+            with contextlib.suppress(OSError):
+                self._ours.send(None)
+            self._process.join(30)
+            if self._process.is_alive():
+                self._process.terminate()
+        self._ours.close()
+
+
+def _open_then_import(theirs: Any, collection: Path) -> None:
+    """The opening process: the collection, then whatever the build hands over."""
+    import signal
+    import traceback
+
+    # Ctrl-C is the build's to handle: it ends this process through the pipe, after the
+    # collection is closed as Anki would.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    failed: MkdeckError | None = None
+    try:
+        col = open_collection(collection)
+    except MkdeckError as exc:
+        col, failed = None, exc
+    try:
+        asked = theirs.recv()
+    except EOFError:  # the build's process is gone
+        asked = None
+    if asked is None:
+        if col is not None:
+            col.close()
+        return
+    try:
+        if failed is not None:
+            raise failed
+        package, changed, deck, sent_in = asked
+        result = import_into_collection(package, collection, changed, deck, sent_in, col)
+        theirs.send(("result", result))
+    except MkdeckError as exc:
+        theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
+    except BaseException:
+        theirs.send(("crash", traceback.format_exc()))
+
+
+@contextlib.contextmanager
+def opening_ahead(
+    collection: Path | None,
+    profile: str | None = None,
+    url: str = ANKICONNECT_URL,
+    timeout: float = 10.0,
+) -> Iterator[OpeningCollection | None]:
+    """While the block builds the deck, the closed collection `sync_package` would import into
+    opens in a process of its own (see `OpeningCollection`); None where it cannot: AnkiConnect
+    answers (no collection to open), the route is not clear yet (several profiles: said after
+    the build, as without this), Anki's backend is loaded here already (a process running
+    Anki's backend is not forked), or the system does not fork as Linux does."""
+    opening = None
+    if sys.platform == "linux" and "anki" not in sys.modules:
+        try:
+            if collection is None and not ankiconnect_running(url, min(timeout, 2.0)):
+                collection = choose_collection(anki_base(), profile)
+        except MkdeckError:
+            collection = None
+        if collection is not None:
+            opening = OpeningCollection(collection)
+    try:
+        yield opening
+    finally:
+        if opening is not None:
+            opening.close()
