@@ -223,17 +223,22 @@ from mkdeck.config import load_config
 from mkdeck.sync import OpeningCollection, opening_ahead, sync_package
 config = load_config(Path("."))
 cards = Path("cards")
-with opening_ahead(Path({str(collection)!r})) as opening:
+with opening_ahead(Path({str(collection)!r}), deck="Test", sent_in=Path("synced")) as opening:
     assert isinstance(opening, OpeningCollection), opening
     report = build(cards, config.package_path(cards), config)
-    result = sync_package(report.package, opening=opening, deck="Test")
-print(result.added, result.updated, "anki" in sys.modules)
+    result = sync_package(report.package, opening=opening, deck="Test", sent_in=Path("synced"))
+print(result.added, result.updated, result.sent, "anki" in sys.modules)
 """
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=project, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["2", "0", "False"]  # Anki's backend stayed over there
+    assert done.stdout.split() == ["2", "0", "2", "False"]  # Anki's backend stayed there
+    again = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["0", "0", "0", "False"]  # the record, read there: none sent
     col = Collection(str(collection))
     assert col.note_count() == 2
     col.close()

@@ -327,7 +327,8 @@ def sync_command(
 
     config = _config(cards_dir)
     cards_dir = _cards_folder(cards_dir, config)
-    with opening_ahead(collection, profile, url, timeout) as opening:
+    deck, sent_in = config.deck_name(cards_dir), place_in_cache("synced", cards_dir)
+    with opening_ahead(collection, profile, url, timeout, deck, sent_in) as opening:
         report = build(cards_dir, config.package_path(cards_dir), config, _ProgressBar(), strict)
         _report_problems(report, cards_dir, "; nothing written, nothing synced")
         assert report.package is not None
@@ -341,8 +342,8 @@ def sync_command(
                 timeout,
                 newest=report.newest,
                 changed=report.changed,
-                deck=config.deck_name(cards_dir),
-                sent_in=place_in_cache("synced", cards_dir),
+                deck=deck,
+                sent_in=sent_in,
                 opening=opening,
             )
         except MkdeckError as exc:

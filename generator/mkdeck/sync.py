@@ -467,13 +467,35 @@ def open_collection(collection: Path) -> Any:
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
 
 
+class _Before(NamedTuple):
+    """The open collection, and what it and sync's record say before the package is looked
+    at: all of it can be read while the deck builds."""
+
+    col: Any
+    record: Path | None
+    in_anki: dict[str, _InAnki]
+    was_sent: SentRecord
+
+
+def _before(collection: Path, deck: str | None, sent_in: Path | None) -> _Before:
+    """`collection` opened, its notes, and sync's record of what it sent there."""
+    col = open_collection(collection)
+    # Without a deck to keep notes in, no record either: the whole package, as File → Import.
+    record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
+    try:
+        return _Before(col, record, _notes_in_anki(col), _read_sent(record))
+    except BaseException:
+        col.close()
+        raise
+
+
 def import_into_collection(
     package: Path,
     collection: Path,
     changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
     sent_in: Path | None = None,
-    opened: Any = None,
+    before: _Before | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
@@ -482,18 +504,14 @@ def import_into_collection(
     folder where sync records what it sent each note and the time Anki had for it after, so
     that the cards of a file moved to another folder follow it, and so that the next sync
     hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
-    note, and none when nothing changed. `opened`: the collection, opened already
-    (`open_collection`); it is closed when the import is done."""
-    col = open_collection(collection) if opened is None else opened
-    # Without a deck to keep notes in, no record either: the whole package, as File → Import.
-    record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
+    note, and none when nothing changed. `before`: the collection opened, and what it and the
+    record said then (`_before`, for these `deck` and `sent_in`); it is closed when done."""
+    col, record, in_anki, was_sent = before or _before(collection, deck, sent_in)
     try:
-        in_anki = _notes_in_anki(col)
         elsewhere: dict[str, tuple[str, str]] = {}
         with OpenedPackage.of(package) as opened:
             notes = opened.notes()
             notetypes = opened.notetypes()
-            was_sent = _read_sent(record)
             sent = was_sent.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
@@ -842,8 +860,8 @@ def sync_package(
     if ahead > 0:
         time.sleep(ahead)
     changed = changed or {}
-    if opening is not None:
-        return opening.import_package(package, changed, deck, sent_in)
+    if opening is not None:  # (opened for these `deck` and `sent_in`)
+        return opening.import_package(package, changed)
     if collection is not None:
         return import_into_collection(package, collection, changed, deck, sent_in)
     if ankiconnect_running(url, min(timeout, 2.0)):
@@ -861,28 +879,24 @@ class OpeningCollection:
     sync would otherwise wait for each in turn. That process imports the package when it is
     handed one, or closes the collection unused (a build with errors, Ctrl-C)."""
 
-    def __init__(self, collection: Path) -> None:
+    def __init__(self, collection: Path, deck: str | None, sent_in: Path | None) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         self.collection = collection
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
-            target=_open_then_import, args=(theirs, collection), daemon=True
+            target=_open_then_import, args=(theirs, collection, deck, sent_in), daemon=True
         )
         self._process.start()
         theirs.close()
 
     def import_package(
-        self,
-        package: Path,
-        changed: Mapping[str, tuple[int, int, str]],
-        deck: str | None,
-        sent_in: Path | None,
+        self, package: Path, changed: Mapping[str, tuple[int, int, str]]
     ) -> SyncResult:
         """`import_into_collection` of the package, done there."""
         try:
-            self._ours.send((package, changed, deck, sent_in))
+            self._ours.send((package, changed))
             kind, value = self._ours.recv()
         except (EOFError, OSError) as exc:
             raise MkdeckError(
@@ -908,8 +922,11 @@ class OpeningCollection:
         self._ours.close()
 
 
-def _open_then_import(theirs: Any, collection: Path) -> None:
-    """The opening process: the collection, then whatever the build hands over."""
+def _open_then_import(
+    theirs: Any, collection: Path, deck: str | None, sent_in: Path | None
+) -> None:
+    """The opening process: the collection and what it and sync's record say, then whatever
+    the build hands over."""
     import signal
     import traceback
 
@@ -917,23 +934,24 @@ def _open_then_import(theirs: Any, collection: Path) -> None:
     # collection is closed as Anki would.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     failed: MkdeckError | None = None
+    before = None
     try:
-        col = open_collection(collection)
+        before = _before(collection, deck, sent_in)
     except MkdeckError as exc:
-        col, failed = None, exc
+        failed = exc
     try:
         asked = theirs.recv()
     except EOFError:  # the build's process is gone
         asked = None
     if asked is None:
-        if col is not None:
-            col.close()
+        if before is not None:
+            before.col.close()
         return
     try:
         if failed is not None:
             raise failed
-        package, changed, deck, sent_in = asked
-        result = import_into_collection(package, collection, changed, deck, sent_in, col)
+        package, changed = asked
+        result = import_into_collection(package, collection, changed, deck, sent_in, before)
         theirs.send(("result", result))
     except MkdeckError as exc:
         theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
@@ -947,9 +965,12 @@ def opening_ahead(
     profile: str | None = None,
     url: str = ANKICONNECT_URL,
     timeout: float = 10.0,
+    deck: str | None = None,
+    sent_in: Path | None = None,
 ) -> Iterator[OpeningCollection | None]:
     """While the block builds the deck, the closed collection `sync_package` would import into
-    opens in a process of its own (see `OpeningCollection`); None where it cannot: AnkiConnect
+    (for this `deck` and `sent_in`, as there) opens in a process of its own, which reads its
+    notes and sync's record meanwhile (see `OpeningCollection`); None where it cannot: AnkiConnect
     answers (no collection to open), the route is not clear yet (several profiles: said after
     the build, as without this), Anki's backend is loaded here already (a process running
     Anki's backend is not forked), or the system does not fork as Linux does."""
@@ -961,7 +982,7 @@ def opening_ahead(
         except MkdeckError:
             collection = None
         if collection is not None:
-            opening = OpeningCollection(collection)
+            opening = OpeningCollection(collection, deck, sent_in)
     try:
         yield opening
     finally:
