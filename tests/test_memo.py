@@ -160,6 +160,27 @@ def test_a_changed_setting_version_or_source_renders_everything(tmp_path, monkey
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
 
 
+def test_the_salt_sees_an_edit_to_any_of_mkdecks_modules(tmp_path):
+    """Every module counts, the dialect's plugins in their own folder too: an edit to one
+    (a new size or time, as any save gives) is a new salt; a copy left as it is, the same."""
+    import os
+    import shutil
+
+    source = Path(mkdeck.memo.__file__).parent
+    copy = tmp_path / "mkdeck"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    salt = mkdeck.memo._source_hash.__wrapped__
+    before = salt(str(copy))
+    assert salt(str(copy)) == before
+    plugin = copy / "dialect" / "math.py"
+    plugin.write_text(plugin.read_text("utf-8").replace('"math', '"maths'), "utf-8")
+    edited = salt(str(copy))
+    assert edited != before
+    later = plugin.stat().st_mtime_ns + 1_000_000_000
+    os.utime(copy / "markup.py", ns=(later, later))
+    assert salt(str(copy)) not in (before, edited)
+
+
 def test_the_salt_reads_the_versions_the_installed_packages_have():
     from importlib.metadata import version
 

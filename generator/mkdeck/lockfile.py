@@ -21,6 +21,7 @@ never a silent reset: resetting would move years of reviews onto the wrong point
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -164,11 +165,17 @@ def parse_lock(text: str, where: str) -> Lock:
 
 # A JSON string that is also a TOML basic string: no `\/`, no raw control character or DEL.
 _STRING = r'"(?:[^"\\\x00-\x1f\x7f]|\\[^/])*"'
-_OWN_LINE = re.compile(
-    rf"^(?:(?P<table>\[{_STRING}\])|(?P<skey>guid|id|digest) = (?P<str>{_STRING})"
-    rf"|(?P<ikey>version|mtime|next) = (?P<int>0|[1-9]\d*)|(?P<open>points = \[)"
-    rf"|  \[(?P<ord>0|[1-9]\d*), (?P<text>{_STRING})\],|(?P<close>\])|#.*|)$"
-)
+
+
+@functools.cache
+def _own_line() -> re.Pattern[str]:
+    """A line as `format_lock` writes it. (Compiled when a lock is first parsed: a build that
+    finds nothing changed never parses one, and the pattern takes a millisecond to compile.)"""
+    return re.compile(
+        rf"^(?:(?P<table>\[{_STRING}\])|(?P<skey>guid|id|digest) = (?P<str>{_STRING})"
+        rf"|(?P<ikey>version|mtime|next) = (?P<int>0|[1-9]\d*)|(?P<open>points = \[)"
+        rf"|  \[(?P<ord>0|[1-9]\d*), (?P<text>{_STRING})\],|(?P<close>\])|#.*|)$"
+    )
 
 
 def _read_own_format(lines: list[str]) -> dict | None:
@@ -177,8 +184,9 @@ def _read_own_format(lines: list[str]) -> dict | None:
     data: dict = {}
     table: dict | None = None
     points: list | None = None
+    own_line = _own_line().match
     for line in lines:
-        m = _OWN_LINE.match(line)
+        m = own_line(line)
         if m is None:
             return None
         if m["table"]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -132,12 +133,19 @@ _VERSION = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
-def _source_hash() -> str:
-    """mkdeck's own code and data: a contributor who changes the dialect sees it at once."""
+def _source_hash(here: str = os.path.dirname(__file__)) -> str:
+    """mkdeck's own code and data, every module of it (the dialect's plugins too), told by
+    each file's size and modification time, as a card file is told: a contributor who
+    changes the dialect sees it at once, and no build reads mkdeck's source to know."""
+    found = []
+    for folder, folders, files in os.walk(here):
+        folders[:] = [name for name in folders if name != "__pycache__"]
+        found += [os.path.join(folder, name) for name in files if name.endswith((".py", ".json"))]
     h = hashlib.sha256()
-    here = Path(__file__).parent
-    for path in sorted([*here.glob("*.py"), *here.glob("*.json")]):
-        h.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(found):
+        stat = os.stat(path)
+        name = os.path.relpath(path, here).replace(os.sep, "/")
+        h.update(f"{name}\0{stat.st_size}:{stat.st_mtime_ns}\0".encode())
     return h.hexdigest()[:16]
 
 
