@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 from .files import atomic_write, remove_stale_temporaries, stamp, temporary_beside
 from .media import PACKED_NAME, MediaFile
-from .notetype import NOTETYPE_ID, css, notetype
+from .notetype import ANSWER, BASE_CSS, NOTETYPE_ID, QUESTION, notetype
 
 # Deflate level 1: zipping a 20,000-note collection (52 MB) took 0.19 s for 5.6 MB, against
 # 0.54 s for 4.3 MB at the default level 6. A rebuild waits on this; a package is copied once.
@@ -332,8 +332,11 @@ def _zip_collection(
 
 
 def structure_of(decks: set[str]) -> str:
-    """The note type and the decks: what a kept collection must share with the new one."""
-    return hashlib.sha256(repr((NOTETYPE_ID, css(), sorted(decks))).encode("utf-8")).hexdigest()
+    """The note type and the decks: what a kept collection must share with the new one. (The
+    note type's look is its templates and mkdeck's CSS, and Pygments' palettes, which only a
+    new Pygments changes: the memo that keeps a collection is salted with its version.)"""
+    look = (NOTETYPE_ID, QUESTION, ANSWER, BASE_CSS)
+    return hashlib.sha256(repr((*look, sorted(decks))).encode("utf-8")).hexdigest()
 
 
 def _open(db_path: Path) -> sqlite3.Connection:
