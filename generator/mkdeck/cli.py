@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from . import __version__, install_hint
-from .config import Config, load_config
 from .errors import Diagnostic, MkdeckError
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from .build import Report
+    from .config import Config
     from .postimport import ImportPlan
 
 # Below this many files a build is too quick for a progress bar to be anything but flicker.
@@ -148,6 +148,8 @@ def _cards_folder(given: Path | None, config: Config) -> Path:
 
 
 def _config(cards_dir: Path | None = None) -> Config:
+    from .config import load_config  # (not for `--help`: the TOML reader is not needed there)
+
     try:
         return load_config(cards_dir)
     except MkdeckError as exc:
