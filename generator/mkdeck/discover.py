@@ -63,27 +63,33 @@ def discover(
     """
     if not cards_dir.is_dir():
         raise MkdeckError("cards folder not found", ".")
-    found, skipped, others = [], [], []
+    found: list[SourceFile] = []
+    skipped: list[Diagnostic] = []
+    others: list[str] = []
     root = os.path.realpath(cards_dir) + os.sep
-    # Folders to read, with the subdeck each names. `scandir` says which entries are links
-    # without another system call a file; a linked folder is not entered (as `os.walk`).
+    # Depth first, a folder's files before its subfolders, each in name order: the files come
+    # out in (subdeck, path) order, as a deck lists them, without sorting them all again.
+    # `scandir` says which entries are links without another system call a file; a linked
+    # folder is not entered (as `os.walk`).
     folders: list[tuple[str, tuple[str, ...]]] = [(str(cards_dir), ())]
     while folders:
         folder, subdecks = folders.pop()
         try:
-            entries = list(os.scandir(folder))
+            entries = sorted(os.scandir(folder), key=_name)
         except OSError:
             continue
         prefix = "".join(f"{d}/" for d in subdecks)
         barred = not_for_cards(subdecks)
+        inside: list[tuple[str, tuple[str, ...]]] = []
         for entry in entries:
             name = entry.name
             if name.startswith("."):
                 continue
+            link = entry.is_symlink()
             if entry.is_dir(follow_symlinks=False):
-                folders.append((entry.path, (*subdecks, name)))
+                inside.append((entry.path, (*subdecks, name)))
                 continue
-            if entry.is_symlink() and entry.is_dir():
+            if link and entry.is_dir():
                 continue  # a linked folder: not entered
             rel = prefix + name
             if name[name.rfind(".") :].lower() not in CARD_SUFFIXES:
@@ -94,12 +100,17 @@ def discover(
             if why_not is not None:
                 skipped.append(Diagnostic(rel, 0, why_not, "note"))
                 continue
-            if entry.is_symlink() and not os.path.realpath(entry.path).startswith(root):
+            if link and not os.path.realpath(entry.path).startswith(root):
                 why = "a link to a file outside the cards folder: not read"
                 skipped.append(Diagnostic(rel, 0, why, "warning"))
                 continue
             found.append(SourceFile(entry.path, rel, subdecks))
-    return sorted(found, key=lambda f: (f.subdecks, f.rel)), sorted(skipped), sorted(others)
+        folders += reversed(inside)  # the first in name order is walked next
+    return found, sorted(skipped), sorted(others)
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
