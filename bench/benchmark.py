@@ -10,8 +10,9 @@ floor measured in the same run:
 It then times `mkdeck build` cold (no cache), after editing one file, after adding one, and
 with nothing changed, each as the median of several runs in a fresh process, with the process's
 peak memory; each cold build, edit and addition is paired with a run of its floor right after
-it, and its ratio is the median of the pairs' ratios; from the command line, in interleaved pairs, one edit against a fresh process that
-writes the whole package with genanki, and nothing changed against `python -c pass`; the cold
+it, and its ratio is the median of the pairs' ratios; from the command line, in interleaved
+pairs, one edit against a fresh process that writes the whole package with genanki, and
+nothing changed against `python -c pass`; the cold
 build's growth from 500 notes to the full corpus; and the start-up of `mkdeck --help` and of a
 five-note build against `python -c pass`. It ends with one JSON line of all figures. mkdeck's
 modules are byte-compiled first, as an install leaves them.
