@@ -244,6 +244,27 @@ print(result.added, result.updated, result.sent, "anki" in sys.modules)
     col.close()
 
 
+def test_a_package_read_before_the_build_serves_only_while_its_file_is_as_it_was(tmp_path):
+    """What the opening process read of the package before the build is what sync uses when
+    the build left the file alone, and not once the build replaced it."""
+    from helpers import build_deck
+    from mkdeck.sync import _package_read
+
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    package = build_deck(cards).package
+    with _package_read(package) as ahead:
+        assert build_deck(cards).up_to_date
+        with _package_read(package, ahead) as read:
+            assert read is ahead
+        (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+        assert not build_deck(cards).up_to_date
+        with _package_read(package, ahead) as read:
+            assert read is not ahead
+            assert read.notes != ahead.notes
+            assert read.notes.keys() == ahead.notes.keys()
+            assert sum(read.notes[g] != ahead.notes[g] for g in read.notes) == 1
+
+
 def test_sync_refuses_a_damaged_collection_and_leaves_it_alone(tmp_path):
     project = _project(tmp_path / "notes")
     damaged = tmp_path / "collection.anki2"

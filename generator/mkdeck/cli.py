@@ -330,8 +330,9 @@ def sync_command(
     config = _config(cards_dir)
     cards_dir = _cards_folder(cards_dir, config)
     deck, sent_in = config.deck_name(cards_dir), place_in_cache("synced", cards_dir)
-    with opening_ahead(collection, profile, url, timeout, deck, sent_in) as opening:
-        report = build(cards_dir, config.package_path(cards_dir), config, _ProgressBar(), strict)
+    package = config.package_path(cards_dir)
+    with opening_ahead(collection, profile, url, timeout, deck, sent_in, package) as opening:
+        report = build(cards_dir, package, config, _ProgressBar(), strict)
         _report_problems(report, cards_dir, "; nothing written, nothing synced")
         assert report.package is not None
         try:

@@ -489,6 +489,36 @@ def _before(collection: Path, deck: str | None, sent_in: Path | None) -> _Before
         raise
 
 
+class _PackageRead(NamedTuple):
+    """A package opened and read, and the stamp its file had before it was opened: while the
+    file has that stamp still, this is what it holds."""
+
+    stamp: tuple[int, int, int]
+    opened: OpenedPackage
+    notes: dict[str, PackagedNote]
+    notetypes: dict[int, PackagedNotetype]
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+@contextlib.contextmanager
+def _package_read(package: Path, ahead: _PackageRead | None = None) -> Iterator[_PackageRead]:
+    """The package opened and read: as read `ahead` when its file is as it was then (a build
+    that found nothing changed did not replace it), else now."""
+    stamp = _stamp(package)
+    if ahead is not None and stamp == ahead.stamp:
+        yield ahead
+        return
+    with OpenedPackage.of(package) as opened:
+        yield _PackageRead(stamp or (0, 0, 0), opened, opened.notes(), opened.notetypes())
+
+
 def import_into_collection(
     package: Path,
     collection: Path,
@@ -496,6 +526,7 @@ def import_into_collection(
     deck: str | None = None,
     sent_in: Path | None = None,
     before: _Before | None = None,
+    ahead: _PackageRead | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
@@ -505,13 +536,12 @@ def import_into_collection(
     that the cards of a file moved to another folder follow it, and so that the next sync
     hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
     note, and none when nothing changed. `before`: the collection opened, and what it and the
-    record said then (`_before`, for these `deck` and `sent_in`); it is closed when done."""
+    record said then (`_before`, for these `deck` and `sent_in`); it is closed when done.
+    `ahead`: the package as read before the build, used when the build left it as it was."""
     col, record, in_anki, was_sent = before or _before(collection, deck, sent_in)
     try:
         elsewhere: dict[str, tuple[str, str]] = {}
-        with OpenedPackage.of(package) as opened:
-            notes = opened.notes()
-            notetypes = opened.notetypes()
+        with _package_read(package, ahead) as (_, opened, notes, notetypes):
             sent = was_sent.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
@@ -879,14 +909,18 @@ class OpeningCollection:
     sync would otherwise wait for each in turn. That process imports the package when it is
     handed one, or closes the collection unused (a build with errors, Ctrl-C)."""
 
-    def __init__(self, collection: Path, deck: str | None, sent_in: Path | None) -> None:
+    def __init__(
+        self, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
+    ) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         self.collection = collection
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
-            target=_open_then_import, args=(theirs, collection, deck, sent_in), daemon=True
+            target=_open_then_import,
+            args=(theirs, collection, deck, sent_in, package),
+            daemon=True,
         )
         self._process.start()
         theirs.close()
@@ -923,12 +957,12 @@ class OpeningCollection:
 
 
 def _open_then_import(
-    theirs: Any, collection: Path, deck: str | None, sent_in: Path | None
+    theirs: Any, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
 ) -> None:
-    """The opening process: the collection and what it and sync's record say, then whatever
-    the build hands over."""
+    """The opening process: the collection and what it and sync's record say, and the package
+    as it is (which a build that finds nothing changed leaves so), then whatever the build
+    hands over."""
     import signal
-    import traceback
 
     # Ctrl-C is the build's to handle: it ends this process through the pipe, after the
     # collection is closed as Anki would.
@@ -939,6 +973,27 @@ def _open_then_import(
         before = _before(collection, deck, sent_in)
     except MkdeckError as exc:
         failed = exc
+    with contextlib.ExitStack() as stack:
+        ahead = None
+        if package is not None and failed is None:
+            with contextlib.suppress(Exception):  # none there yet, or not one: read after
+                ahead = stack.enter_context(_package_read(package))
+        _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead)
+
+
+def _import_when_asked(
+    theirs: Any,
+    collection: Path,
+    deck: str | None,
+    sent_in: Path | None,
+    before: _Before | None,
+    failed: MkdeckError | None,
+    ahead: _PackageRead | None,
+) -> None:
+    """Wait for the build: import what it hands over and send back what came of it, or close
+    the collection unused."""
+    import traceback
+
     try:
         asked = theirs.recv()
     except EOFError:  # the build's process is gone
@@ -951,7 +1006,7 @@ def _open_then_import(
         if failed is not None:
             raise failed
         package, changed = asked
-        result = import_into_collection(package, collection, changed, deck, sent_in, before)
+        result = import_into_collection(package, collection, changed, deck, sent_in, before, ahead)
         theirs.send(("result", result))
     except MkdeckError as exc:
         theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
@@ -967,10 +1022,12 @@ def opening_ahead(
     timeout: float = 10.0,
     deck: str | None = None,
     sent_in: Path | None = None,
+    package: Path | None = None,
 ) -> Iterator[OpeningCollection | None]:
     """While the block builds the deck, the closed collection `sync_package` would import into
     (for this `deck` and `sent_in`, as there) opens in a process of its own, which reads its
-    notes and sync's record meanwhile (see `OpeningCollection`); None where it cannot: AnkiConnect
+    notes, sync's record and the `package` as it is meanwhile (see `OpeningCollection`); None
+    where it cannot: AnkiConnect
     answers (no collection to open), the route is not clear yet (several profiles: said after
     the build, as without this), Anki's backend is loaded here already (a process running
     Anki's backend is not forked), or the system does not fork as Linux does."""
@@ -982,7 +1039,7 @@ def opening_ahead(
         except MkdeckError:
             collection = None
         if collection is not None:
-            opening = OpeningCollection(collection, deck, sent_in)
+            opening = OpeningCollection(collection, deck, sent_in, package)
     try:
         yield opening
     finally:
