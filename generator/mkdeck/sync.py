@@ -963,21 +963,31 @@ def _open_then_import(
     as it is (which a build that finds nothing changed leaves so), then whatever the build
     hands over."""
     import signal
+    import threading
 
     # Ctrl-C is the build's to handle: it ends this process through the pipe, after the
     # collection is closed as Anki would.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     failed: MkdeckError | None = None
     before = None
-    try:
-        before = _before(collection, deck, sent_in)
-    except MkdeckError as exc:
-        failed = exc
     with contextlib.ExitStack() as stack:
-        ahead = None
-        if package is not None and failed is None:
+        read: list[_PackageRead] = []
+
+        def read_ahead(package: Path) -> None:  # unzipping and SQLite let Anki load meanwhile
             with contextlib.suppress(Exception):  # none there yet, or not one: read after
-                ahead = stack.enter_context(_package_read(package))
+                read.append(stack.enter_context(_package_read(package)))
+
+        reader = None
+        if package is not None:
+            reader = threading.Thread(target=read_ahead, args=(package,))
+            reader.start()
+        try:
+            before = _before(collection, deck, sent_in)
+        except MkdeckError as exc:
+            failed = exc
+        if reader is not None:
+            reader.join()
+        ahead = read[0] if read else None
         _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead)
 
 
