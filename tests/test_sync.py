@@ -265,6 +265,46 @@ def test_a_package_read_before_the_build_serves_only_while_its_file_is_as_it_was
             assert sum(read.notes[g] != ahead.notes[g] for g in read.notes) == 1
 
 
+def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
+    """Sync takes each note's file, deck, digest and cards from the build instead of reading
+    the package back: the two agree for the shipped deck, tags, subfolders, an image, a post
+    of questions, a file whose name HTML would escape, and again for a rebuild that carries
+    most notes over (and a build that writes nothing says nothing)."""
+    import shutil
+
+    from helpers import PNG, build_deck
+    from mkdeck.package import OpenedPackage
+
+    cards = tmp_path / "notes" / "cards"
+    shutil.copytree(Path(__file__).parents[1] / "cards", cards)
+    (cards / "mkdeck.lock").unlink()
+    write_cards(
+        tmp_path / "notes",
+        {
+            "tagged.md": "---\ntags: [llm, 面试]\n---\n# 标签？\n\n1. 一：$x$\n2. 二\n",
+            "sub/deep/a&b <c>.md": "# 转义？\n\n1. 名字里有 & 和 <\n",
+            "sub/img.md": "# 图？\n\n1. 这里：![图](pic.png)\n",
+            "sub/pic.png": PNG,
+            "post.md": "# 帖子\n\n## 第一问？\n\n1. 甲\n2. 乙\n\n## 第二问？\n\n1. 丙\n",
+        },
+    )
+
+    def agrees() -> int:
+        report = build_deck(cards)
+        assert report.package is not None and not report.errors, report.errors
+        with OpenedPackage.of(report.package) as opened:
+            assert report.packaged == opened.notes()
+        return len(report.packaged)
+
+    assert agrees() == 10
+    (cards / "tagged.md").write_text(
+        "---\ntags: [llm]\n---\n# 标签？\n\n1. 一：$x$\n2. 二，改过\n", "utf-8"
+    )
+    (cards / "sub" / "new.md").write_text("# 新的？\n\n1. 一点\n", "utf-8")
+    assert agrees() == 11
+    assert build_deck(cards).packaged is None  # nothing changed: nothing written
+
+
 def test_sync_refuses_a_damaged_collection_and_leaves_it_alone(tmp_path):
     project = _project(tmp_path / "notes")
     damaged = tmp_path / "collection.anki2"
@@ -683,7 +723,12 @@ def test_sync_sends_anki_only_the_notes_an_import_could_change(tmp_path):
     def sync():
         report = build_deck(cards)
         return sync_package(
-            report.package, collection, newest=report.newest, deck="Test", sent_in=record
+            report.package,
+            collection,
+            newest=report.newest,
+            deck="Test",
+            sent_in=record,
+            packaged=report.packaged,
         )
 
     first = sync()
@@ -821,7 +866,13 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     def sync():
         report = build_deck(cards)
         result = sync_package(
-            report.package, None, url=address, newest=report.newest, deck="Test", sent_in=record
+            report.package,
+            None,
+            url=address,
+            newest=report.newest,
+            deck="Test",
+            sent_in=record,
+            packaged=report.packaged,
         )
         assert result.route == "AnkiConnect"
         return result.sent
@@ -965,6 +1016,8 @@ def test_sending_only_what_could_change_ends_as_importing_everything(
             newest=report.newest,
             deck="Test",
             sent_in=record,
+            # The notes as the build says it wrote them, or as read back from the package.
+            packaged=report.packaged if round_ % 2 else None,
         )
         assert result.route == route
         sent_counts.append(result.sent)

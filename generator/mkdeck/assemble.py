@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .cloze import plain, seal, unmark
 from .discover import SourceFile
-from .identify import NoteIdentity, content_digest
+from .identify import NoteIdentity
 from .lockfile import file_of
 from .media import ImageRef, MediaFile, media_token, written_path
 from .notetype import note_text
-from .package import AnkiNote, NoteRow
+from .package import AnkiNote, NoteRow, content_digest
 from .parse import Question
 from .render import RenderedNote
 

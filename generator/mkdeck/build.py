@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .assemble import Card, CarriedNote, MediaMap
     from .lockfile import LockedNote, LockFile
     from .media import MediaFile
-    from .package import KeptCollection, NoteRow, PackagePlan
+    from .package import KeptCollection, NoteRow, PackagedNote, PackagePlan
     from .preview import Preview
     from .readcards import CardRead, Progress
 
@@ -70,6 +70,9 @@ class Report:
     post_topics: int = 0  # of those, the ones a topic heading names (`## 虚函数`)
     # The card files, and the questions of posts (`post.md#question`), left out for errors.
     left_out_sources: list[str] = field(default_factory=list)
+    # Each note of the package written, by guid, as sync reads a package's (its file, deck,
+    # digest, note type, cards): None when the build wrote nothing, as when nothing changed.
+    packaged: dict[str, PackagedNote] | None = None
 
     def lines(self) -> dict[tuple[str, int], int]:
         """Where each card's point is written: (card file, cloze ordinal) → line."""
@@ -365,6 +368,7 @@ def _build(
     report.carried = found.carried
     report.newest = max((row.mtime for row in rows), default=0)
     report.changed = changed
+    report.packaged = _packaged(rows, found.notes)
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
         images,
@@ -381,6 +385,20 @@ def _build(
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _packaged(rows: list[NoteRow], notes: list[Card | CarriedNote]) -> dict[str, PackagedNote]:
+    """What the package holds of each note, from the rows it was written from (one a note, in
+    the notes' order): what `OpenedPackage.notes` would read back, without reading it."""
+    from .notetype import NOTETYPE_ID
+    from .package import PackagedNote
+
+    return {
+        row.guid: PackagedNote(
+            file_of(note.source.rel), row.deck, row.digest, NOTETYPE_ID, len(row.ordinals)
+        )
+        for row, note in zip(rows, notes, strict=True)
+    }
 
 
 def _assemble(

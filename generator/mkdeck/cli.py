@@ -348,6 +348,7 @@ def sync_command(
                 deck=deck,
                 sent_in=sent_in,
                 opening=opening,
+                packaged=report.packaged,
             )
         except MkdeckError as exc:
             _fail(exc)

@@ -18,7 +18,6 @@ Every step is per note or a dictionary lookup: the cost grows with the deck, not
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -255,15 +254,6 @@ def _first_line(text: str) -> str | None:
     as `如下：` does not)."""
     first = _normal(text.partition("\n")[0])
     return first if len(first) >= FIRST_LINE else None
-
-
-def content_digest(*parts: object) -> str:
-    """What Anki would receive, hashed: equal digests mean the note did not change."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(repr(part).encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
 
 
 def modification_time(previous: LockedNote | None, digest: str, now: int) -> int:

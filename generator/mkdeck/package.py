@@ -432,7 +432,7 @@ SOURCE_FIELD = 2  # Text, Extra, Source
 class PackagedNote(NamedTuple):
     file: str  # the card file (or post) its Source field names
     deck: str  # the deck its cards are in
-    content: str  # `note_content` of its fields and tags
+    content: str  # `note_digest` of its fields and tags: the build's `NoteRow.digest`
     notetype: int
     cards: int  # how many cards it has
 
@@ -446,13 +446,27 @@ class PackagedNotetype(NamedTuple):
     look: str  # a hash of its CSS and its templates' question and answer
 
 
-def note_content(flds: str, tags: Iterable[str]) -> str:
-    """A note's fields (as Anki stores them: joined by \\x1f) and tags, hashed, the same from a
-    package and from what Anki has: a note whose content in Anki is not what sync last sent
-    it was edited there."""
-    h = hashlib.sha256(flds.encode("utf-8"))
-    h.update(b"\x00" + " ".join(sorted(tags)).encode("utf-8"))
+def content_digest(*parts: object) -> str:
+    """What Anki would receive, hashed: equal digests mean the note did not change."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(repr(part).encode("utf-8"))
+        h.update(b"\x00")
     return h.hexdigest()[:16]
+
+
+def note_digest(flds: str, tags: Iterable[str]) -> str:
+    """`NoteRow.digest` of a note as Anki stores it (its fields joined by \\x1f, the Source
+    escaped as a package writes it; its tags): the same from the build, from a package and
+    from what Anki has, so that sync tells by one hash a note changed in its Markdown from one
+    edited in Anki. Fields other than mkdeck's three hash to what no build gives."""
+    import html
+
+    fields = flds.split("\x1f")
+    if len(fields) != SOURCE_FIELD + 1:
+        return content_digest(fields, sorted(tags))
+    text, extra, source = fields
+    return content_digest(text, extra, html.unescape(source), sorted(tags))
 
 
 class OpenedPackage:
@@ -496,7 +510,7 @@ class OpenedPackage:
             notes[guid] = PackagedNote(
                 html.unescape(flds.split("\x1f")[SOURCE_FIELD]),
                 decks.get(did, ""),
-                note_content(flds, tags.split()),
+                note_digest(flds, tags.split()),
                 mid,
                 count,
             )

@@ -43,7 +43,7 @@ from .package import (
     OpenedPackage,
     PackagedNote,
     PackagedNotetype,
-    note_content,
+    note_digest,
     notetype_summary,
 )
 
@@ -180,12 +180,12 @@ def _notes_in_anki(col: Any, guids: set[str] | None = None) -> dict[str, _InAnki
 def _contents_in_anki(
     col: Any, in_anki: Mapping[str, _InAnki], guids: Iterable[str]
 ) -> dict[str, str]:
-    """`note_content` of these notes as the collection has them (those it has)."""
+    """`note_digest` of these notes as the collection has them (those it has)."""
     nids = [in_anki[g].nid for g in guids if g in in_anki]
     if not nids:
         return {}
     return {
-        guid: note_content(flds, tags.split())
+        guid: note_digest(flds, tags.split())
         for guid, flds, tags in col.db.all(
             f"select guid, flds, tags from notes where id in ({','.join(map(str, nids))})"
         )
@@ -310,7 +310,7 @@ def _in_other_decks(
 
 
 class Sent(NamedTuple):
-    """What sync last sent one note to an Anki: its deck, its content (`note_content`), and
+    """What sync last sent one note to an Anki: its deck, its content (`note_digest`), and
     the time and id Anki had for it after that sync (-1 and 0: not known)."""
 
     deck: str
@@ -508,15 +508,21 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 @contextlib.contextmanager
-def _package_read(package: Path, ahead: _PackageRead | None = None) -> Iterator[_PackageRead]:
+def _package_read(
+    package: Path,
+    ahead: _PackageRead | None = None,
+    packaged: Mapping[str, PackagedNote] | None = None,
+) -> Iterator[_PackageRead]:
     """The package opened and read: as read `ahead` when its file is as it was then (a build
-    that found nothing changed did not replace it), else now."""
+    that found nothing changed did not replace it), else now; its notes as the build that
+    wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
     stamp = _stamp(package)
     if ahead is not None and stamp == ahead.stamp:
         yield ahead
         return
     with OpenedPackage.of(package) as opened:
-        yield _PackageRead(stamp or (0, 0, 0), opened, opened.notes(), opened.notetypes())
+        notes = dict(packaged) if packaged is not None else opened.notes()
+        yield _PackageRead(stamp or (0, 0, 0), opened, notes, opened.notetypes())
 
 
 def import_into_collection(
@@ -527,6 +533,7 @@ def import_into_collection(
     sent_in: Path | None = None,
     before: _Before | None = None,
     ahead: _PackageRead | None = None,
+    packaged: Mapping[str, PackagedNote] | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
@@ -537,11 +544,12 @@ def import_into_collection(
     hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
     note, and none when nothing changed. `before`: the collection opened, and what it and the
     record said then (`_before`, for these `deck` and `sent_in`); it is closed when done.
-    `ahead`: the package as read before the build, used when the build left it as it was."""
+    `ahead`: the package as read before the build, used when the build left it as it was;
+    `packaged`: its notes, as the build that wrote it says (`Report.packaged`)."""
     col, record, in_anki, was_sent = before or _before(collection, deck, sent_in)
     try:
         elsewhere: dict[str, tuple[str, str]] = {}
-        with _package_read(package, ahead) as (_, opened, notes, notetypes):
+        with _package_read(package, ahead, packaged) as (_, opened, notes, notetypes):
             sent = was_sent.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
@@ -642,6 +650,7 @@ def import_through_ankiconnect(
     profile: str | None = None,
     sent_in: Path | None = None,
     deck: str | None = None,
+    packaged: Mapping[str, PackagedNote] | None = None,
 ) -> SyncResult:
     """Ask the running Anki to import the package, as File → Import does: into `profile`,
     which it opens first (one it does not have is an error, never another profile's deck).
@@ -661,8 +670,7 @@ def import_through_ankiconnect(
         _import_through_ankiconnect(package, url, key, timeout)
         return SyncResult(route="AnkiConnect", target=url)
     asked = _AnkiConnect(url, key, timeout)
-    with OpenedPackage.of(package) as opened:
-        notes, notetypes = opened.notes(), opened.notetypes()
+    with _package_read(package, packaged=packaged) as (_, opened, notes, notetypes):
         sent = _read_sent(record)
         replaced = _edited_through_ankiconnect(asked, notes, sent.notes, deck)
         moves = _moves(notes, sent.notes)
@@ -769,7 +777,7 @@ class _AnkiConnect:
         return ids
 
     def contents(self, deck: str, file: str) -> list[str | None]:
-        """`note_content` of each note of `file` in the running Anki: found by its Source in
+        """`note_digest` of each note of `file` in the running Anki: found by its Source in
         the project's deck, since AnkiConnect tells no guid."""
         query = f'"deck:{_searched(deck)}" "Source:{_searched(file)}"'
         found = ankiconnect(self.url, "findNotes", self.key, self.timeout, query=query)
@@ -834,12 +842,12 @@ def _fields_in_anki(info: object) -> list[str] | None:
 
 
 def _content_in_anki(info: object) -> str | None:
-    """`note_content` of a note as AnkiConnect's `notesInfo` describes it."""
+    """`note_digest` of a note as AnkiConnect's `notesInfo` describes it."""
     fields = _fields_in_anki(info)
     if fields is None:
         return None
     assert isinstance(info, dict)
-    return note_content("\x1f".join(fields), info.get("tags") or ())
+    return note_digest("\x1f".join(fields), info.get("tags") or ())
 
 
 def _source_in_anki(info: object) -> str:
@@ -865,6 +873,7 @@ def sync_package(
     deck: str | None = None,
     sent_in: Path | None = None,
     opening: OpeningCollection | None = None,
+    packaged: Mapping[str, PackagedNote] | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
 
@@ -884,20 +893,25 @@ def sync_package(
     `sent_in`: where sync records the deck each note went to, so that when a file moves to
     another folder its cards follow (`SyncResult.moved`); cards moved by hand stay.
     `opening`: the closed collection this route leads to, opening while the deck was built
-    (`opening_ahead`), which imports the package.
+    (`opening_ahead`), which imports the package. `packaged`: the package's notes as the build
+    that wrote it says (`Report.packaged`): not read back from it.
     """
     ahead = newest - time.time()
     if ahead > 0:
         time.sleep(ahead)
     changed = changed or {}
     if opening is not None:  # (opened for these `deck` and `sent_in`)
-        return opening.import_package(package, changed)
+        return opening.import_package(package, changed, packaged)
     if collection is not None:
-        return import_into_collection(package, collection, changed, deck, sent_in)
+        return import_into_collection(
+            package, collection, changed, deck, sent_in, packaged=packaged
+        )
     if ankiconnect_running(url, min(timeout, 2.0)):
-        return import_through_ankiconnect(package, url, key, timeout, profile, sent_in, deck)
+        return import_through_ankiconnect(
+            package, url, key, timeout, profile, sent_in, deck, packaged
+        )
     chosen = choose_collection(anki_base(), profile)
-    return import_into_collection(package, chosen, changed, deck, sent_in)
+    return import_into_collection(package, chosen, changed, deck, sent_in, packaged=packaged)
 
 
 # --- a closed Anki, opened while the deck builds ----------------------------------------------
@@ -926,11 +940,14 @@ class OpeningCollection:
         theirs.close()
 
     def import_package(
-        self, package: Path, changed: Mapping[str, tuple[int, int, str]]
+        self,
+        package: Path,
+        changed: Mapping[str, tuple[int, int, str]],
+        packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
         """`import_into_collection` of the package, done there."""
         try:
-            self._ours.send((package, changed))
+            self._ours.send((package, changed, packaged))
             kind, value = self._ours.recv()
         except (EOFError, OSError) as exc:
             raise MkdeckError(
@@ -1015,8 +1032,10 @@ def _import_when_asked(
     try:
         if failed is not None:
             raise failed
-        package, changed = asked
-        result = import_into_collection(package, collection, changed, deck, sent_in, before, ahead)
+        package, changed, packaged = asked
+        result = import_into_collection(
+            package, collection, changed, deck, sent_in, before, ahead, packaged
+        )
         theirs.send(("result", result))
     except MkdeckError as exc:
         theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
