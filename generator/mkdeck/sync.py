@@ -985,6 +985,9 @@ def _open_then_import(
     # Ctrl-C is the build's to handle: it ends this process through the pipe, after the
     # collection is closed as Anki would.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The build comes first: this process takes what the machine leaves it.
+    with contextlib.suppress(OSError):
+        os.nice(10)
     failed: MkdeckError | None = None
     before = None
     with contextlib.ExitStack() as stack:
