@@ -943,6 +943,39 @@ def test_a_damaged_sync_record_only_means_every_note_is_sent(tmp_path, damage):
     assert sync_package(report.package, collection, deck="Test", sent_in=record).sent == 0
 
 
+def test_a_record_of_the_previous_format_tells_no_false_anki_edits(tmp_path):
+    """A record written before a note's content was its digest holds other hashes: the notes'
+    contents are unknown then, so a note whose Markdown changed is not taken for one edited
+    in Anki; every note is sent once, and the record is written anew."""
+    from helpers import build_deck
+    from mkdeck.sync import sync_package
+
+    collection = _profile(tmp_path / "Anki2")
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    record = tmp_path / "synced"
+
+    def sync():
+        report = build_deck(cards)
+        return sync_package(
+            report.package, collection, deck="Test", sent_in=record, changed=report.changed
+        )
+
+    sync()
+    [written] = list(record.iterdir())
+    data = json.loads(written.read_text("utf-8"))
+    assert data.pop(" format") == 2
+    for value in data.values():
+        if isinstance(value, list):
+            value[1] = "0123456789abcdef"  # a hash of the fields as the last release took it
+    written.write_text(json.dumps(data), "utf-8")
+    time.sleep(1)
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    changed = sync()
+    assert (changed.sent, changed.updated, changed.replaced) == (2, 1, ())
+    assert json.loads(written.read_text("utf-8"))[" format"] == 2
+    assert sync().sent == 0
+
+
 def _as_anki_has_it(path: Path) -> tuple[dict, set]:
     """Each note's fields and tags by guid, and each card by (guid, ordinal): what a person
     reviews, wherever sync or an import put it."""

@@ -203,12 +203,13 @@ def _edited_in_anki(
     what it sends now: edited in Anki (as the AnkiConnect route tells them). A note sync has
     no record of is told by its time: changed in Anki since mkdeck last dated it (a note's
     `mod` is when it last changed, in Anki or by an import)."""
+    told = {g for g, was in sent.items() if was.content}  # (not by a record of another format)
     edited = {
         guid
         for guid, (dated, dating, _) in changed.items()
-        if guid not in sent and guid in in_anki and dated < in_anki[guid].mod < dating
+        if guid not in told and guid in in_anki and dated < in_anki[guid].mod < dating
     }
-    about = [g for g, n in notes.items() if g in sent and sent[g].content != n.content]
+    about = [g for g, n in notes.items() if g in told and sent[g].content != n.content]
     for guid, content in _contents_in_anki(col, in_anki, about).items():
         if content not in (sent[guid].content, notes[guid].content):
             edited.add(guid)
@@ -358,8 +359,12 @@ def sent_record(folder: Path, target: str) -> Path:
     return folder / f"{hashlib.sha256(target.encode('utf-8')).hexdigest()[:16]}.json"
 
 
-# The record's key for its note types (a guid holds no space).
+# The record's keys for its note types and its format (a guid holds no space).
 NOTETYPES_KEY = " note types"
+# What a note's recorded content is: 2, its `note_digest`. A record without it holds another
+# hash: its notes' contents are unknown, as without a record, and their decks, times and ids
+# still serve.
+FORMAT_KEY, FORMAT = " format", 2
 
 
 def _read_sent(record: Path | None) -> SentRecord:
@@ -375,13 +380,14 @@ def _read_sent(record: Path | None) -> SentRecord:
     if not isinstance(data, dict):
         return nothing
     notetypes = data.pop(NOTETYPES_KEY, None)
+    digests = data.pop(FORMAT_KEY, None) == FORMAT
     notes = {}
     for guid, value in data.items():
         # A release wrote no times and ids; a damaged entry is as good as none.
         if type(value) is list and 2 <= len(value) <= 4:
             deck, content, *anki = value
             if type(deck) is str and type(content) is str and all(type(v) is int for v in anki):
-                notes[guid] = Sent(deck, content, *anki)
+                notes[guid] = Sent(deck, content if digests else "", *anki)
     looks = {}
     for mid, look in notetypes.items() if isinstance(notetypes, dict) else ():
         with contextlib.suppress(TypeError, ValueError):
@@ -415,6 +421,7 @@ def _write_sent(
         return  # as recorded: a sync that changed nothing writes nothing
     data: dict[str, object] = {g: list(was) for g, was in (sent.notes | now).items()}
     data[NOTETYPES_KEY] = {str(i): look for i, look in looks.items()}
+    data[FORMAT_KEY] = FORMAT
     with contextlib.suppress(OSError):
         atomic_write(record, lambda tmp: tmp.write_text(json.dumps(data), "utf-8"))
 
@@ -797,8 +804,8 @@ def _edited_through_ankiconnect(
     Anki is neither what sync sent then nor what it sends now: edited in Anki, and about to
     be replaced. (Asking each note's time needs `notesModTime`, which the add-on's releases
     of 2025 lack; their content every release gives.) None: not known."""
-    if deck is None or not sent:
-        return None
+    if deck is None or not sent or not all(was.content for was in sent.values()):
+        return None  # (contents a record of another format holds are not known)
     changed = {n.file for g, n in notes.items() if g in sent and sent[g].content != n.content}
     if len(changed) > ASKED_FILES:
         return None
