@@ -91,6 +91,18 @@ def test_a_post_builds_one_note_a_question_and_one_card_a_point(tmp_path, collec
     assert collection.decks.name(card.did) == "Test::infer"  # its folder is its deck
 
 
+def test_a_posts_problems_are_named_alike_when_nothing_changed(tmp_path):
+    """A problem in a question of a post is shown at the post's path and line, by the build
+    that read it and by the next, which finds nothing changed and says it again."""
+    post = "# 帖子\n\n## 第一问？\n\n1. 甲：![图](missing.png)\n\n## 第二问？\n\n1. 乙\n"
+    cards = write_cards(tmp_path, {"post.md": post})
+    first = build_deck(cards)
+    again = build_deck(cards)
+    assert again.up_to_date
+    assert [str(d) for d in first.diagnostics] == [str(d) for d in again.diagnostics]
+    assert [d.path for d in again.warnings] == ["post.md"]
+
+
 def test_check_says_how_each_file_was_read_and_what_was_left_out(tmp_path):
     cards = write_cards(
         tmp_path,

@@ -587,7 +587,9 @@ def _nothing(*problems: Diagnostic) -> Collected:
 
 def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> Report:
     """The report of a build whose inputs are those of the last one: nothing changed."""
-    report = _report(_nothing(), list(last.diagnostics), strict, started)
+    # (Its posts, for the paths of their questions' problems: shown as the posts'.)
+    had = replace(_nothing(), posts=last.posts[0])
+    report = _report(had, list(last.diagnostics), strict, started)
     report.notes, report.cards, report.media = last.notes, last.cards, last.media
     report.package, report.up_to_date = out, True
     report.newest = last.newest
