@@ -293,8 +293,8 @@ def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
         report = build_deck(cards)
         assert report.package is not None and not report.errors, report.errors
         with OpenedPackage.of(report.package) as opened:
-            assert report.packaged == opened.notes()
-        return len(report.packaged)
+            assert report.packaged() == opened.notes()
+        return len(opened.notes())
 
     assert agrees() == 10
     (cards / "tagged.md").write_text(
@@ -302,7 +302,7 @@ def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
     )
     (cards / "sub" / "new.md").write_text("# 新的？\n\n1. 一点\n", "utf-8")
     assert agrees() == 11
-    assert build_deck(cards).packaged is None  # nothing changed: nothing written
+    assert build_deck(cards).packaged() is None  # nothing changed: nothing written
 
 
 def test_sync_refuses_a_damaged_collection_and_leaves_it_alone(tmp_path):
@@ -728,7 +728,7 @@ def test_sync_sends_anki_only_the_notes_an_import_could_change(tmp_path):
             newest=report.newest,
             deck="Test",
             sent_in=record,
-            packaged=report.packaged,
+            packaged=report.packaged(),
         )
 
     first = sync()
@@ -872,7 +872,7 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
             newest=report.newest,
             deck="Test",
             sent_in=record,
-            packaged=report.packaged,
+            packaged=report.packaged(),
         )
         assert result.route == "AnkiConnect"
         return result.sent
@@ -1050,7 +1050,7 @@ def test_sending_only_what_could_change_ends_as_importing_everything(
             deck="Test",
             sent_in=record,
             # The notes as the build says it wrote them, or as read back from the package.
-            packaged=report.packaged if round_ % 2 else None,
+            packaged=report.packaged() if round_ % 2 else None,
         )
         assert result.route == route
         sent_counts.append(result.sent)

@@ -70,9 +70,26 @@ class Report:
     post_topics: int = 0  # of those, the ones a topic heading names (`## 虚函数`)
     # The card files, and the questions of posts (`post.md#question`), left out for errors.
     left_out_sources: list[str] = field(default_factory=list)
-    # Each note of the package written, by guid, as sync reads a package's (its file, deck,
-    # digest, note type, cards): None when the build wrote nothing, as when nothing changed.
-    packaged: dict[str, PackagedNote] | None = None
+    # The rows the package was written from (`packaged`): None when nothing changed.
+    rows: list[NoteRow] | None = None
+
+    def packaged(self) -> dict[str, PackagedNote] | None:
+        """Each note of the package written, by guid, as sync reads a package's: its file,
+        deck, digest, note type and cards (`OpenedPackage.notes`, without reading it). None
+        when the build wrote nothing, as when nothing changed."""
+        if self.rows is None:
+            return None
+        from .notetype import NOTETYPE_ID
+        from .package import PackagedNote
+
+        files = {card.identity.guid: card.source.rel for card in self.built}
+        files |= {note.last.guid: note.source.rel for note in self.carried}
+        return {
+            row.guid: PackagedNote(
+                file_of(files[row.guid]), row.deck, row.digest, NOTETYPE_ID, len(row.ordinals)
+            )
+            for row in self.rows
+        }
 
     def lines(self) -> dict[tuple[str, int], int]:
         """Where each card's point is written: (card file, cloze ordinal) → line."""
@@ -368,7 +385,7 @@ def _build(
     report.carried = found.carried
     report.newest = max((row.mtime for row in rows), default=0)
     report.changed = changed
-    report.packaged = _packaged(rows, found.notes)
+    report.rows = rows
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
         images,
@@ -385,20 +402,6 @@ def _build(
     report.package = out
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _packaged(rows: list[NoteRow], notes: list[Card | CarriedNote]) -> dict[str, PackagedNote]:
-    """What the package holds of each note, from the rows it was written from (one a note, in
-    the notes' order): what `OpenedPackage.notes` would read back, without reading it."""
-    from .notetype import NOTETYPE_ID
-    from .package import PackagedNote
-
-    return {
-        row.guid: PackagedNote(
-            file_of(note.source.rel), row.deck, row.digest, NOTETYPE_ID, len(row.ordinals)
-        )
-        for row, note in zip(rows, notes, strict=True)
-    }
 
 
 def _assemble(

@@ -348,7 +348,7 @@ def sync_command(
                 deck=deck,
                 sent_in=sent_in,
                 opening=opening,
-                packaged=report.packaged,
+                packaged=report.packaged(),
             )
         except MkdeckError as exc:
             _fail(exc)

@@ -141,7 +141,7 @@ def rebuild(
             changed=report.changed,
             deck=settings.deck_name(cards_dir),
             sent_in=place_in_cache("synced", cards_dir),
-            packaged=report.packaged,
+            packaged=report.packaged(),
         )
     except MkdeckError as exc:
         return Rebuilt(package, report, sync_error=exc)
