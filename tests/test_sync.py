@@ -293,8 +293,9 @@ def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
         report = build_deck(cards)
         assert report.package is not None and not report.errors, report.errors
         with OpenedPackage.of(report.package) as opened:
-            assert report.packaged() == opened.notes()
-        return len(opened.notes())
+            held = opened.notes()
+        assert report.packaged() == held
+        return len(held)
 
     assert agrees() == 10
     (cards / "tagged.md").write_text(
