@@ -4,6 +4,7 @@ whose import is the real one."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -80,6 +82,26 @@ def _lora_changed_and_named(project: Path, address: str) -> None:
     assert replaced.stderr.rstrip().endswith(": lora.md")
 
 
+@contextlib.contextmanager
+def _held_open(collection: Path) -> Iterator[None]:
+    """While the block runs, another process has the collection open, as Anki desktop does."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom anki.collection import Collection\n"
+            f"c = Collection({str(collection)!r})\nprint('open', flush=True)\ntime.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_sync_into_a_closed_anki(tmp_path, monkeypatch):
     collection = _profile(tmp_path / "Anki2")
     monkeypatch.setenv("ANKI_BASE", str(tmp_path / "Anki2"))
@@ -124,21 +146,8 @@ def test_sync_refuses_a_collection_that_anki_has_open(tmp_path, monkeypatch):
     collection = _profile(tmp_path / "Anki2")
     monkeypatch.setenv("ANKI_BASE", str(tmp_path / "Anki2"))
     project = _project(tmp_path / "notes")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\nfrom anki.collection import Collection\n"
-            f"c = Collection({str(collection)!r})\nprint('open', flush=True)\ntime.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+    with _held_open(collection):
         result = run(["sync", "--anki-connect", _nobody()], project)
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.exit_code == 1
     assert "error: Anki has this collection open" in result.stderr
     assert "Close Anki and sync again, or install the AnkiConnect add-on (code 2055492159)" in (
@@ -189,22 +198,9 @@ def test_a_sync_from_the_command_line_opens_anki_while_the_deck_builds(tmp_path)
     assert col.note_count() == 2
     col.close()
 
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\nfrom anki.collection import Collection\n"
-            f"c = Collection({str(collection)!r})\nprint('open', flush=True)\ntime.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+    with _held_open(collection):
         lock.write_text(lock.read_text("utf-8").replace("<<<<<<< HEAD\n", ""), "utf-8")
         refused = _mkdeck(sync, project)
-    finally:
-        holder.kill()
-        holder.wait()
     assert refused.returncode == 1
     assert "error: Anki has this collection open" in refused.stderr
     assert "Traceback" not in refused.stderr
