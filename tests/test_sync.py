@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -895,10 +896,9 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
 
     # A note type that does not look as the one sync last sent (a release changed its CSS).
     [kept] = list(record.iterdir())
-    data = json.loads(kept.read_text("utf-8"))
-    data[" note types"] = {mid: "as an earlier release's" for mid in data[" note types"]}
-    kept.write_text(json.dumps(data), "utf-8")
     assert sent_record(record, f"{address} ") == kept
+    with contextlib.closing(sqlite3.connect(kept)) as db, db:
+        db.execute("UPDATE notetypes SET look = 'as an earlier release''s'")
     assert sync() == 2 and handler.imported[-1] == 2
     assert sync() == 0
 
@@ -907,12 +907,12 @@ def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     col = Collection(str(collection))
     lora = _lora_edited_in_anki(col)
     col.close()
-    data = json.loads(kept.read_text("utf-8"))
-    [guid] = [g for g, v in data.items() if isinstance(v, list) and v[3] == lora]
-    data[guid][3] = 0
-    kept.write_text(json.dumps(data), "utf-8")
+    with contextlib.closing(sqlite3.connect(kept)) as db, db:
+        [(guid,)] = db.execute("SELECT guid FROM notes WHERE nid = ?", (lora,)).fetchall()
+        db.execute("UPDATE notes SET nid = 0 WHERE guid = ?", (guid,))
     assert sync() == 1
-    assert json.loads(kept.read_text("utf-8"))[guid][3] == lora
+    with contextlib.closing(sqlite3.connect(kept)) as db:
+        assert db.execute("SELECT nid FROM notes WHERE guid = ?", (guid,)).fetchone() == (lora,)
     assert sync() == 0
     col = Collection(str(collection))
     assert col.get_note(lora)["Extra"] == IN_ANKI
@@ -940,10 +940,11 @@ def test_a_damaged_sync_record_only_means_every_note_is_sent(tmp_path, damage):
     assert sync_package(report.package, collection, deck="Test", sent_in=record).sent == 0
 
 
-def test_a_record_of_the_previous_format_tells_no_false_anki_edits(tmp_path):
-    """A record written before a note's content was its digest holds other hashes: the notes'
-    contents are unknown then, so a note whose Markdown changed is not taken for one edited
-    in Anki; every note is sent once, and the record is written anew."""
+def test_a_record_of_a_release_before_tells_no_false_anki_edits(tmp_path):
+    """Releases before kept sync's record as one JSON file, and before that held another hash
+    of each note in it: read when there is no record of this release's, its decks, times and
+    ids serve and its contents count as unknown, so a note whose Markdown changed is not taken
+    for one edited in Anki; every note is sent once, and the record is written anew."""
     from helpers import build_deck
     from mkdeck.sync import sync_package
 
@@ -958,18 +959,21 @@ def test_a_record_of_the_previous_format_tells_no_false_anki_edits(tmp_path):
         )
 
     sync()
-    [written] = list(record.iterdir())
-    data = json.loads(written.read_text("utf-8"))
-    assert data.pop(" format") == 2
-    for value in data.values():
-        if isinstance(value, list):
-            value[1] = "0123456789abcdef"  # a hash of the fields as the last release took it
-    written.write_text(json.dumps(data), "utf-8")
+    [kept] = list(record.iterdir())
+    with contextlib.closing(sqlite3.connect(kept)) as db:
+        rows = db.execute("SELECT guid, deck, mod, nid FROM notes").fetchall()
+        looks = dict(db.execute("SELECT mid, look FROM notetypes"))
+    kept.unlink()
+    # A hash of the fields as that release took it, and no format.
+    old = {guid: [deck, "0123456789abcdef", mod, nid] for guid, deck, mod, nid in rows}
+    old[" note types"] = {str(mid): look for mid, look in looks.items()}
+    kept.with_suffix(".json").write_text(json.dumps(old), "utf-8")
     time.sleep(1)
     (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
     changed = sync()
     assert (changed.sent, changed.updated, changed.replaced) == (2, 1, ())
-    assert json.loads(written.read_text("utf-8"))[" format"] == 2
+    with contextlib.closing(sqlite3.connect(kept)) as db:
+        assert "0123456789abcdef" not in {c for (c,) in db.execute("SELECT content FROM notes")}
     assert sync().sent == 0
 
 

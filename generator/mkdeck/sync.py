@@ -27,6 +27,7 @@ import html
 import json
 import os
 import re
+import sqlite3
 import sys
 import tempfile
 import time
@@ -37,7 +38,6 @@ from typing import Any, NamedTuple
 
 from . import install_hint
 from .errors import MkdeckError
-from .files import atomic_write
 from .package import (
     SOURCE_FIELD,
     OpenedPackage,
@@ -326,6 +326,7 @@ class SentRecord:
 
     notes: dict[str, Sent]
     notetypes: dict[int, str]  # note type id → how it looked (`PackagedNotetype.look`)
+    stored: bool = False  # read from a record in its own file, which a sync then updates
 
 
 def _moves(notes: Mapping[str, PackagedNote], sent: Mapping[str, Sent]) -> dict[str, str]:
@@ -356,23 +357,52 @@ def _move_cards(
 def sent_record(folder: Path, target: str) -> Path:
     """Where sync keeps the deck it sent each note of a project to, for one Anki (a collection
     file, or AnkiConnect's address and profile)."""
-    return folder / f"{hashlib.sha256(target.encode('utf-8')).hexdigest()[:16]}.json"
+    return folder / f"{hashlib.sha256(target.encode('utf-8')).hexdigest()[:16]}.sqlite"
 
 
-# The record's keys for its note types and its format (a guid holds no space).
+# The record: a row a note, so that a sync rewrites only the notes it changed, and its note
+# types' looks. Releases before wrote it as one JSON file beside, read when there is no other.
+RECORD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notes (
+  guid TEXT PRIMARY KEY, deck TEXT NOT NULL, content TEXT NOT NULL, mod INTEGER NOT NULL,
+  nid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notetypes (mid INTEGER PRIMARY KEY, look TEXT NOT NULL);
+"""
+# The JSON record's keys for its note types and its format (a guid holds no space). Its format
+# 2 holds each note's `note_digest`; one without it holds another hash: its notes' contents
+# are unknown, as without a record, and their decks, times and ids still serve.
 NOTETYPES_KEY = " note types"
-# What a note's recorded content is: 2, its `note_digest`. A record without it holds another
-# hash: its notes' contents are unknown, as without a record, and their decks, times and ids
-# still serve.
 FORMAT_KEY, FORMAT = " format", 2
 
 
 def _read_sent(record: Path | None) -> SentRecord:
     """What sync sent; nothing when never recorded or unreadable (then nothing moves, no Anki
     edit can be told, and every note is sent)."""
-    nothing = SentRecord({}, {})
     if record is None:
-        return nothing
+        return SentRecord({}, {})
+    if not record.is_file():
+        return _read_json_record(record.with_suffix(".json"))
+    try:
+        db = sqlite3.connect(f"{record.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT guid, deck, content, mod, nid FROM notes").fetchall()
+            looks = db.execute("SELECT mid, look FROM notetypes").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return SentRecord({}, {})
+    notes = {
+        guid: Sent(deck, content, mod, nid)
+        for guid, deck, content, mod, nid in rows
+        if type(deck) is str and type(content) is str and type(mod) is int and type(nid) is int
+    }
+    return SentRecord(notes, {mid: look for mid, look in looks if type(look) is str}, True)
+
+
+def _read_json_record(record: Path) -> SentRecord:
+    """A record as releases before wrote it: one JSON object."""
+    nothing = SentRecord({}, {})
     try:
         data = json.loads(record.read_text("utf-8"))
     except (OSError, ValueError):
@@ -413,17 +443,31 @@ def _write_sent(
         g: Sent(n.deck, n.content, *anki.get(g, (-1, 0))) for g, n in notes.items() if g not in left
     }
     looks = {i: t.look for i, t in notetypes.items()}
-    if (
-        looks == sent.notetypes
-        and all(sent.notes.get(g) == was for g, was in now.items())
-        and record.is_file()
-    ):
+    changed = {g: was for g, was in now.items() if sent.notes.get(g) != was}
+    if sent.stored and not changed and looks == sent.notetypes:
         return  # as recorded: a sync that changed nothing writes nothing
-    data: dict[str, object] = {g: list(was) for g, was in (sent.notes | now).items()}
-    data[NOTETYPES_KEY] = {str(i): look for i, look in looks.items()}
-    data[FORMAT_KEY] = FORMAT
-    with contextlib.suppress(OSError):
-        atomic_write(record, lambda tmp: tmp.write_text(json.dumps(data), "utf-8"))
+    try:
+        if sent.stored:
+            rows = changed
+        else:  # none yet, one of a release before, or one that could not be read: all anew
+            rows = sent.notes | now
+            record.unlink(missing_ok=True)
+            record.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(record)
+        try:
+            with db:
+                db.executescript(RECORD_SCHEMA)
+                db.executemany(
+                    "INSERT OR REPLACE INTO notes VALUES (?, ?, ?, ?, ?)",
+                    ((g, *was) for g, was in rows.items()),
+                )
+                db.execute("DELETE FROM notetypes")
+                db.executemany("INSERT INTO notetypes VALUES (?, ?)", looks.items())
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error):  # (a record that cannot be written only costs time)
+        with contextlib.suppress(OSError):
+            record.unlink()
 
 
 class _ImportLog(NamedTuple):
@@ -804,7 +848,7 @@ def _edited_through_ankiconnect(
     Anki is neither what sync sent then nor what it sends now: edited in Anki, and about to
     be replaced. (Asking each note's time needs `notesModTime`, which the add-on's releases
     of 2025 lack; their content every release gives.) None: not known."""
-    if deck is None or not sent or not all(was.content for was in sent.values()):
+    if deck is None or not sent or not all(sent[g].content for g in notes if g in sent):
         return None  # (contents a record of another format holds are not known)
     changed = {n.file for g, n in notes.items() if g in sent and sent[g].content != n.content}
     if len(changed) > ASKED_FILES:
@@ -995,7 +1039,7 @@ def _open_then_import(
     # The build comes first: this process takes what the machine leaves it.
     with contextlib.suppress(OSError):
         os.nice(10)
-    failed: MkdeckError | None = None
+    failed: BaseException | None = None
     before = None
     with contextlib.ExitStack() as stack:
         read: list[_PackageRead] = []
@@ -1010,7 +1054,7 @@ def _open_then_import(
             reader.start()
         try:
             before = _before(collection, deck, sent_in)
-        except MkdeckError as exc:
+        except Exception as exc:  # said when the build asks: as its own words, or as a bug
             failed = exc
         if reader is not None:
             reader.join()
@@ -1024,7 +1068,7 @@ def _import_when_asked(
     deck: str | None,
     sent_in: Path | None,
     before: _Before | None,
-    failed: MkdeckError | None,
+    failed: BaseException | None,
     ahead: _PackageRead | None,
 ) -> None:
     """Wait for the build: import what it hands over and send back what came of it, or close
