@@ -974,6 +974,7 @@ def test_a_record_of_a_release_before_tells_no_false_anki_edits(tmp_path):
     assert (changed.sent, changed.updated, changed.replaced) == (2, 1, ())
     with contextlib.closing(sqlite3.connect(kept)) as db:
         assert "0123456789abcdef" not in {c for (c,) in db.execute("SELECT content FROM notes")}
+    assert list(record.iterdir()) == [kept]  # the old record is gone, its notes in the new
     assert sync().sent == 0
 
 

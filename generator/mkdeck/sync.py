@@ -455,6 +455,7 @@ def _write_sent(
             record.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(record)
         try:
+            db.execute("PRAGMA synchronous = OFF")  # a record lost in a crash only costs time
             with db:
                 db.executescript(RECORD_SCHEMA)
                 db.executemany(
@@ -465,6 +466,8 @@ def _write_sent(
                 db.executemany("INSERT INTO notetypes VALUES (?, ?)", looks.items())
         finally:
             db.close()
+        if not sent.stored:  # what a record of a release before held is in this one now
+            record.with_suffix(".json").unlink(missing_ok=True)
     except (OSError, sqlite3.Error):  # (a record that cannot be written only costs time)
         with contextlib.suppress(OSError):
             record.unlink()
