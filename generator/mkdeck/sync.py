@@ -1125,7 +1125,8 @@ def opening_ahead(
         except MkdeckError:
             collection = None
         if collection is not None:
-            opening = OpeningCollection(collection, deck, sent_in, package)
+            with contextlib.suppress(OSError):  # no process to be had: opened after the build
+                opening = OpeningCollection(collection, deck, sent_in, package)
     try:
         yield opening
     finally:
