@@ -23,6 +23,7 @@ import pytest
 from anki.collection import Collection
 
 from helpers import answer_everything, import_package, reviews, run, write_cards
+from mkdeck.errors import MkdeckError
 from mkdeck.notetype import NOTETYPE_ID
 
 NORM = "---\nid: norm\n---\n# 为什么要归一化？\n\n1. 量纲：防止大数值主导\n2. 分布：让输入更稳定\n"
@@ -239,6 +240,31 @@ print(result.added, result.updated, result.sent, "anki" in sys.modules)
     col = Collection(str(collection))
     assert col.note_count() == 2
     col.close()
+
+
+def test_where_anki_is_loaded_the_collection_opens_in_a_thread_while_the_deck_builds(tmp_path):
+    """In a process that has Anki's backend loaded already (`watch` after its first sync, and
+    these tests), the collection opens in a thread beside the build; left unused, it is closed
+    again, and a collection another process holds is said as it is."""
+    from helpers import build_deck
+    from mkdeck.sync import OpeningInThread, opening_ahead, sync_package
+
+    collection = _profile(tmp_path / "Anki2")
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    record = tmp_path / "synced"
+    with opening_ahead(collection, deck="Test", sent_in=record) as opening:
+        assert isinstance(opening, OpeningInThread)
+        report = build_deck(cards)
+        result = sync_package(
+            report.package, opening=opening, deck="Test", sent_in=record, packaged=report.packaged()
+        )
+    assert (result.added, result.sent) == (2, 2)
+    with opening_ahead(collection, deck="Test", sent_in=record) as opening:
+        assert isinstance(opening, OpeningInThread)
+    Collection(str(collection)).close()  # closed again: Anki could open it now
+    held = pytest.raises(MkdeckError, match="Anki has this collection open")
+    with _held_open(collection), opening_ahead(collection, deck="Test") as opening, held:
+        sync_package(build_deck(cards).package, opening=opening, deck="Test")
 
 
 def test_a_package_read_before_the_build_serves_only_while_its_file_is_as_it_was(tmp_path):

@@ -926,7 +926,7 @@ def sync_package(
     changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
     sent_in: Path | None = None,
-    opening: OpeningCollection | None = None,
+    opening: OpeningCollection | OpeningInThread | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
@@ -1027,6 +1027,50 @@ class OpeningCollection:
         self._ours.close()
 
 
+class OpeningInThread:
+    """A closed Anki's collection opened in a thread while the deck builds, where Anki's
+    backend is loaded in this process already (`watch`, after its first sync): opening it and
+    reading its notes run mostly in the backend, which leaves the interpreter to the build."""
+
+    def __init__(self, collection: Path, deck: str | None, sent_in: Path | None) -> None:
+        import threading
+
+        self.collection = collection
+        self._deck, self._sent_in = deck, sent_in
+        self._opened: list[_Before | Exception] = []
+        self._thread = threading.Thread(target=self._open, daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            self._opened.append(_before(self.collection, self._deck, self._sent_in))
+        except Exception as exc:  # said when the build asks, in the build's thread
+            self._opened.append(exc)
+
+    def import_package(
+        self,
+        package: Path,
+        changed: Mapping[str, tuple[int, int, str]],
+        packaged: Mapping[str, PackagedNote] | None,
+    ) -> SyncResult:
+        """`import_into_collection` of the package, into the collection opened meanwhile."""
+        self._thread.join()
+        before = self._opened.pop()
+        if isinstance(before, Exception):
+            raise before
+        return import_into_collection(
+            package, self.collection, changed, self._deck, self._sent_in, before, None, packaged
+        )
+
+    def close(self) -> None:
+        """Close the collection unused, when the package was not handed over."""
+        self._thread.join()
+        for before in self._opened:
+            if not isinstance(before, Exception):
+                before.col.close()
+        self._opened.clear()
+
+
 def _open_then_import(
     theirs: Any, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
 ) -> None:
@@ -1109,22 +1153,32 @@ def opening_ahead(
     deck: str | None = None,
     sent_in: Path | None = None,
     package: Path | None = None,
-) -> Iterator[OpeningCollection | None]:
+    fork: bool = True,
+) -> Iterator[OpeningCollection | OpeningInThread | None]:
     """While the block builds the deck, the closed collection `sync_package` would import into
-    (for this `deck` and `sent_in`, as there) opens in a process of its own, which reads its
-    notes, sync's record and the `package` as it is meanwhile (see `OpeningCollection`); None
-    where it cannot: AnkiConnect
-    answers (no collection to open), the route is not clear yet (several profiles: said after
-    the build, as without this), Anki's backend is loaded here already (a process running
-    Anki's backend is not forked), or the system does not fork as Linux does."""
-    opening = None
-    if sys.platform == "linux" and "anki" not in sys.modules:
+    (for this `deck` and `sent_in`, as there) opens: in a thread where Anki's backend is loaded
+    here already (`OpeningInThread`), else on Linux in a process of its own, which loads the
+    backend and reads the `package` as it is meanwhile (`OpeningCollection`: a process running
+    Anki's backend is not forked). None where it cannot: AnkiConnect answers (no collection to
+    open), the route is not clear yet (several profiles: said after the build, as without
+    this), or the backend would load beside the build in one interpreter, which only slows
+    both. `fork` False: a process that syncs again and again (`watch`) loads the backend here
+    once, rather than in a process of its own for each sync."""
+    opening: OpeningCollection | OpeningInThread | None = None
+    loaded = "anki" in sys.modules
+    if loaded or not fork or sys.platform == "linux":
         try:
             if collection is None and not ankiconnect_running(url, min(timeout, 2.0)):
                 collection = choose_collection(anki_base(), profile)
         except MkdeckError:
             collection = None
-        if collection is not None:
+        if collection is not None and not loaded and not fork:
+            with contextlib.suppress(ImportError):  # (without it, sync says what to install)
+                import anki.collection  # noqa: F401
+            loaded = "anki" in sys.modules
+        if collection is not None and loaded:
+            opening = OpeningInThread(collection, deck, sent_in)
+        elif collection is not None and fork and sys.platform == "linux":
             with contextlib.suppress(OSError):  # no process to be had: opened after the build
                 opening = OpeningCollection(collection, deck, sent_in, package)
     try:

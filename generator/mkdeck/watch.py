@@ -119,32 +119,38 @@ def rebuild(
     """Build once (and sync a good build). The settings are read again each time: they may be
     what just changed; an error in them is reported and watching goes on."""
     from .build import build
-    from .sync import sync_package
+    from .sync import opening_ahead, sync_package
 
     try:
         settings = load_config(given)
     except MkdeckError as exc:
         return Rebuilt(settings_error=exc)
     package = settings.package_path(cards_dir)
-    report = build(cards_dir, package, settings)
-    if report.package is None or not also_sync:  # files left out: the rest is sent
-        return Rebuilt(package, report)
-    try:
-        result = sync_package(
-            package,
-            collection,
-            profile,
-            anki.url,
-            anki.key,
-            anki.timeout,
-            newest=report.newest,
-            changed=report.changed,
-            deck=settings.deck_name(cards_dir),
-            sent_in=place_in_cache("synced", cards_dir),
-            packaged=report.packaged(),
-        )
-    except MkdeckError as exc:
-        return Rebuilt(package, report, sync_error=exc)
+    if not also_sync:
+        return Rebuilt(package, build(cards_dir, package, settings))
+    deck, sent_in = settings.deck_name(cards_dir), place_in_cache("synced", cards_dir)
+    ahead = (collection, profile, anki.url, anki.timeout, deck, sent_in, package)
+    with opening_ahead(*ahead, fork=False) as opening:
+        report = build(cards_dir, package, settings)
+        if report.package is None:  # errors about the whole folder; files left out are sent
+            return Rebuilt(package, report)
+        try:
+            result = sync_package(
+                package,
+                collection,
+                profile,
+                anki.url,
+                anki.key,
+                anki.timeout,
+                newest=report.newest,
+                changed=report.changed,
+                deck=deck,
+                sent_in=sent_in,
+                opening=opening,
+                packaged=report.packaged(),
+            )
+        except MkdeckError as exc:
+            return Rebuilt(package, report, sync_error=exc)
     return Rebuilt(
         package,
         report,
