@@ -218,7 +218,8 @@ import sys
 from pathlib import Path
 from mkdeck.build import build
 from mkdeck.config import load_config
-from mkdeck.sync import OpeningCollection, opening_ahead, sync_package
+from mkdeck.opening import OpeningCollection, opening_ahead
+from mkdeck.sync import sync_package
 config = load_config(Path("."))
 cards = Path("cards")
 with opening_ahead(Path({str(collection)!r}), deck="Test", sent_in=Path("synced")) as opening:
@@ -247,7 +248,8 @@ def test_where_anki_is_loaded_the_collection_opens_in_a_thread_while_the_deck_bu
     these tests), the collection opens in a thread beside the build; left unused, it is closed
     again, and a collection another process holds is said as it is."""
     from helpers import build_deck
-    from mkdeck.sync import OpeningInThread, opening_ahead, sync_package
+    from mkdeck.opening import OpeningInThread, opening_ahead
+    from mkdeck.sync import sync_package
 
     collection = _profile(tmp_path / "Anki2")
     cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
@@ -271,17 +273,17 @@ def test_a_package_read_before_the_build_serves_only_while_its_file_is_as_it_was
     """What the opening process read of the package before the build is what sync uses when
     the build left the file alone, and not once the build replaced it."""
     from helpers import build_deck
-    from mkdeck.sync import _package_read
+    from mkdeck.sync import package_read
 
     cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
     package = build_deck(cards).package
-    with _package_read(package) as ahead:
+    with package_read(package) as ahead:
         assert build_deck(cards).up_to_date
-        with _package_read(package, ahead) as read:
+        with package_read(package, ahead) as read:
             assert read is ahead
         (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
         assert not build_deck(cards).up_to_date
-        with _package_read(package, ahead) as read:
+        with package_read(package, ahead) as read:
             assert read is not ahead
             assert read.notes != ahead.notes
             assert read.notes.keys() == ahead.notes.keys()

@@ -325,7 +325,8 @@ def sync_command(
     """
     from .build import build
     from .files import place_in_cache
-    from .sync import opening_ahead, sync_package
+    from .opening import opening_ahead
+    from .sync import sync_package
 
     config = _config(cards_dir)
     cards_dir = _cards_folder(cards_dir, config)

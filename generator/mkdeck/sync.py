@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import install_hint
 from .errors import MkdeckError
@@ -46,6 +46,9 @@ from .package import (
     note_digest,
     notetype_summary,
 )
+
+if TYPE_CHECKING:
+    from .opening import Opening
 
 ANKICONNECT_URL = "http://127.0.0.1:8765"
 ANKICONNECT_CODE = "2055492159"  # the add-on's code, for Tools → Add-ons → Get Add-ons
@@ -521,7 +524,7 @@ def open_collection(collection: Path) -> Any:
         raise MkdeckError(f"cannot open the Anki collection {collection}: {exc}") from exc
 
 
-class _Before(NamedTuple):
+class Before(NamedTuple):
     """The open collection, and what it and sync's record say before the package is looked
     at: all of it can be read while the deck builds."""
 
@@ -531,19 +534,19 @@ class _Before(NamedTuple):
     was_sent: SentRecord
 
 
-def _before(collection: Path, deck: str | None, sent_in: Path | None) -> _Before:
+def open_before(collection: Path, deck: str | None, sent_in: Path | None) -> Before:
     """`collection` opened, its notes, and sync's record of what it sent there."""
     col = open_collection(collection)
     # Without a deck to keep notes in, no record either: the whole package, as File → Import.
     record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
     try:
-        return _Before(col, record, _notes_in_anki(col), _read_sent(record))
+        return Before(col, record, _notes_in_anki(col), _read_sent(record))
     except BaseException:
         col.close()
         raise
 
 
-class _PackageRead(NamedTuple):
+class PackageRead(NamedTuple):
     """A package opened and read, and the stamp its file had before it was opened: while the
     file has that stamp still, this is what it holds."""
 
@@ -562,11 +565,11 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 @contextlib.contextmanager
-def _package_read(
+def package_read(
     package: Path,
-    ahead: _PackageRead | None = None,
+    ahead: PackageRead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
-) -> Iterator[_PackageRead]:
+) -> Iterator[PackageRead]:
     """The package opened and read: as read `ahead` when its file is as it was then (a build
     that found nothing changed did not replace it), else now; its notes as the build that
     wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
@@ -576,7 +579,7 @@ def _package_read(
         return
     with OpenedPackage.of(package) as opened:
         notes = dict(packaged) if packaged is not None else opened.notes()
-        yield _PackageRead(stamp or (0, 0, 0), opened, notes, opened.notetypes())
+        yield PackageRead(stamp or (0, 0, 0), opened, notes, opened.notetypes())
 
 
 def import_into_collection(
@@ -585,8 +588,8 @@ def import_into_collection(
     changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
     sent_in: Path | None = None,
-    before: _Before | None = None,
-    ahead: _PackageRead | None = None,
+    before: Before | None = None,
+    ahead: PackageRead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
@@ -597,13 +600,13 @@ def import_into_collection(
     that the cards of a file moved to another folder follow it, and so that the next sync
     hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
     note, and none when nothing changed. `before`: the collection opened, and what it and the
-    record said then (`_before`, for these `deck` and `sent_in`); it is closed when done.
+    record said then (`open_before`, for these `deck` and `sent_in`); it is closed when done.
     `ahead`: the package as read before the build, used when the build left it as it was;
     `packaged`: its notes, as the build that wrote it says (`Report.packaged`)."""
-    col, record, in_anki, was_sent = before or _before(collection, deck, sent_in)
+    col, record, in_anki, was_sent = before or open_before(collection, deck, sent_in)
     try:
         elsewhere: dict[str, tuple[str, str]] = {}
-        with _package_read(package, ahead, packaged) as (_, opened, notes, notetypes):
+        with package_read(package, ahead, packaged) as (_, opened, notes, notetypes):
             sent = was_sent.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
@@ -724,7 +727,7 @@ def import_through_ankiconnect(
         _import_through_ankiconnect(package, url, key, timeout)
         return SyncResult(route="AnkiConnect", target=url)
     asked = _AnkiConnect(url, key, timeout)
-    with _package_read(package, packaged=packaged) as (_, opened, notes, notetypes):
+    with package_read(package, packaged=packaged) as (_, opened, notes, notetypes):
         sent = _read_sent(record)
         replaced = _edited_through_ankiconnect(asked, notes, sent.notes, deck)
         moves = _moves(notes, sent.notes)
@@ -926,7 +929,7 @@ def sync_package(
     changed: Mapping[str, tuple[int, int, str]] | None = None,
     deck: str | None = None,
     sent_in: Path | None = None,
-    opening: OpeningCollection | OpeningInThread | None = None,
+    opening: Opening | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
@@ -947,8 +950,8 @@ def sync_package(
     `sent_in`: where sync records the deck each note went to, so that when a file moves to
     another folder its cards follow (`SyncResult.moved`); cards moved by hand stay.
     `opening`: the closed collection this route leads to, opening while the deck was built
-    (`opening_ahead`), which imports the package. `packaged`: the package's notes as the build
-    that wrote it says (`Report.packaged`): not read back from it.
+    (`opening.opening_ahead`), which imports the package. `packaged`: the package's notes as
+    the build that wrote it says (`Report.packaged`): not read back from it.
     """
     ahead = newest - time.time()
     if ahead > 0:
@@ -966,223 +969,3 @@ def sync_package(
         )
     chosen = choose_collection(anki_base(), profile)
     return import_into_collection(package, chosen, changed, deck, sent_in, packaged=packaged)
-
-
-# --- a closed Anki, opened while the deck builds ----------------------------------------------
-
-
-class OpeningCollection:
-    """A closed Anki's collection opened in a process of its own, Anki's backend loaded there
-    first, while this one builds the deck: after one edit the two take about as long, and a
-    sync would otherwise wait for each in turn. That process imports the package when it is
-    handed one, or closes the collection unused (a build with errors, Ctrl-C)."""
-
-    def __init__(
-        self, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
-    ) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
-        self.collection = collection
-        self._ours, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_open_then_import,
-            args=(theirs, collection, deck, sent_in, package),
-            daemon=True,
-        )
-        self._process.start()
-        theirs.close()
-
-    def import_package(
-        self,
-        package: Path,
-        changed: Mapping[str, tuple[int, int, str]],
-        packaged: Mapping[str, PackagedNote] | None,
-    ) -> SyncResult:
-        """`import_into_collection` of the package, done there."""
-        try:
-            self._ours.send((package, changed, packaged))
-            kind, value = self._ours.recv()
-        except (EOFError, OSError) as exc:
-            raise MkdeckError(
-                f"Anki's backend stopped before it imported {package.name} into "
-                f"{self.collection}: sync again"
-            ) from exc
-        finally:
-            self._process.join()
-        if kind == "error":
-            raise MkdeckError(*value)
-        if kind == "crash":  # a bug: its traceback, as it would have been here
-            raise RuntimeError(f"sync failed in Anki's process:\n{value}")
-        return value
-
-    def close(self) -> None:
-        """Close the collection unused, when the package was not handed over."""
-        if self._process.is_alive():
-            with contextlib.suppress(OSError):
-                self._ours.send(None)
-            self._process.join(30)
-            if self._process.is_alive():
-                self._process.terminate()
-        self._ours.close()
-
-
-class OpeningInThread:
-    """A closed Anki's collection opened in a thread while the deck builds, where Anki's
-    backend is loaded in this process already (`watch`, after its first sync): opening it and
-    reading its notes run mostly in the backend, which leaves the interpreter to the build."""
-
-    def __init__(self, collection: Path, deck: str | None, sent_in: Path | None) -> None:
-        import threading
-
-        self.collection = collection
-        self._deck, self._sent_in = deck, sent_in
-        self._opened: list[_Before | Exception] = []
-        self._thread = threading.Thread(target=self._open, daemon=True)
-        self._thread.start()
-
-    def _open(self) -> None:
-        try:
-            self._opened.append(_before(self.collection, self._deck, self._sent_in))
-        except Exception as exc:  # said when the build asks, in the build's thread
-            self._opened.append(exc)
-
-    def import_package(
-        self,
-        package: Path,
-        changed: Mapping[str, tuple[int, int, str]],
-        packaged: Mapping[str, PackagedNote] | None,
-    ) -> SyncResult:
-        """`import_into_collection` of the package, into the collection opened meanwhile."""
-        self._thread.join()
-        before = self._opened.pop()
-        if isinstance(before, Exception):
-            raise before
-        return import_into_collection(
-            package, self.collection, changed, self._deck, self._sent_in, before, None, packaged
-        )
-
-    def close(self) -> None:
-        """Close the collection unused, when the package was not handed over."""
-        self._thread.join()
-        for before in self._opened:
-            if not isinstance(before, Exception):
-                before.col.close()
-        self._opened.clear()
-
-
-def _open_then_import(
-    theirs: Any, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
-) -> None:
-    """The opening process: the collection and what it and sync's record say, and the package
-    as it is (which a build that finds nothing changed leaves so), then whatever the build
-    hands over."""
-    import signal
-    import threading
-
-    # Ctrl-C is the build's to handle: it ends this process through the pipe, after the
-    # collection is closed as Anki would.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The build comes first: this process takes what the machine leaves it.
-    with contextlib.suppress(OSError):
-        os.nice(10)
-    failed: BaseException | None = None
-    before = None
-    with contextlib.ExitStack() as stack:
-        read: list[_PackageRead] = []
-
-        def read_ahead(package: Path) -> None:  # unzipping and SQLite let Anki load meanwhile
-            with contextlib.suppress(Exception):  # none there yet, or not one: read after
-                read.append(stack.enter_context(_package_read(package)))
-
-        reader = None
-        if package is not None:
-            reader = threading.Thread(target=read_ahead, args=(package,))
-            reader.start()
-        try:
-            before = _before(collection, deck, sent_in)
-        except Exception as exc:  # said when the build asks: as its own words, or as a bug
-            failed = exc
-        if reader is not None:
-            reader.join()
-        ahead = read[0] if read else None
-        _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead)
-
-
-def _import_when_asked(
-    theirs: Any,
-    collection: Path,
-    deck: str | None,
-    sent_in: Path | None,
-    before: _Before | None,
-    failed: BaseException | None,
-    ahead: _PackageRead | None,
-) -> None:
-    """Wait for the build: import what it hands over and send back what came of it, or close
-    the collection unused."""
-    import traceback
-
-    try:
-        asked = theirs.recv()
-    except EOFError:  # the build's process is gone
-        asked = None
-    if asked is None:
-        if before is not None:
-            before.col.close()
-        return
-    try:
-        if failed is not None:
-            raise failed
-        package, changed, packaged = asked
-        result = import_into_collection(
-            package, collection, changed, deck, sent_in, before, ahead, packaged
-        )
-        theirs.send(("result", result))
-    except MkdeckError as exc:
-        theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
-    except BaseException:
-        theirs.send(("crash", traceback.format_exc()))
-
-
-@contextlib.contextmanager
-def opening_ahead(
-    collection: Path | None,
-    profile: str | None = None,
-    url: str = ANKICONNECT_URL,
-    timeout: float = 10.0,
-    deck: str | None = None,
-    sent_in: Path | None = None,
-    package: Path | None = None,
-    fork: bool = True,
-) -> Iterator[OpeningCollection | OpeningInThread | None]:
-    """While the block builds the deck, the closed collection `sync_package` would import into
-    (for this `deck` and `sent_in`, as there) opens: in a thread where Anki's backend is loaded
-    here already (`OpeningInThread`), else on Linux in a process of its own, which loads the
-    backend and reads the `package` as it is meanwhile (`OpeningCollection`: a process running
-    Anki's backend is not forked). None where it cannot: AnkiConnect answers (no collection to
-    open), the route is not clear yet (several profiles: said after the build, as without
-    this), or the backend would load beside the build in one interpreter, which only slows
-    both. `fork` False: a process that syncs again and again (`watch`) loads the backend here
-    once, rather than in a process of its own for each sync."""
-    opening: OpeningCollection | OpeningInThread | None = None
-    loaded = "anki" in sys.modules
-    if loaded or not fork or sys.platform == "linux":
-        try:
-            if collection is None and not ankiconnect_running(url, min(timeout, 2.0)):
-                collection = choose_collection(anki_base(), profile)
-        except MkdeckError:
-            collection = None
-        if collection is not None and not loaded and not fork:
-            with contextlib.suppress(ImportError):  # (without it, sync says what to install)
-                import anki.collection  # noqa: F401
-            loaded = "anki" in sys.modules
-        if collection is not None and loaded:
-            opening = OpeningInThread(collection, deck, sent_in)
-        elif collection is not None and fork and sys.platform == "linux":
-            with contextlib.suppress(OSError):  # no process to be had: opened after the build
-                opening = OpeningCollection(collection, deck, sent_in, package)
-    try:
-        yield opening
-    finally:
-        if opening is not None:
-            opening.close()

@@ -119,7 +119,8 @@ def rebuild(
     """Build once (and sync a good build). The settings are read again each time: they may be
     what just changed; an error in them is reported and watching goes on."""
     from .build import build
-    from .sync import opening_ahead, sync_package
+    from .opening import opening_ahead
+    from .sync import sync_package
 
     try:
         settings = load_config(given)

@@ -1,0 +1,250 @@
+"""A closed Anki opened while the deck builds: `mkdeck sync` (and `watch --sync`) hand the
+package to a collection that is open, its notes and sync's record read, by the time the build
+is done, instead of opening it after. `sync.import_into_collection` does the import, with the
+rules it always has; this module only decides where the opening happens, and when.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import MkdeckError
+from .package import PackagedNote
+from .sync import (
+    ANKICONNECT_URL,
+    Before,
+    PackageRead,
+    SyncResult,
+    anki_base,
+    ankiconnect_running,
+    choose_collection,
+    import_into_collection,
+    open_before,
+    package_read,
+)
+
+
+class OpeningCollection:
+    """A closed Anki's collection opened in a process of its own, Anki's backend loaded there
+    first, while this one builds the deck: after one edit the two take about as long, and a
+    sync would otherwise wait for each in turn. That process imports the package when it is
+    handed one, or closes the collection unused (a build with errors, Ctrl-C)."""
+
+    def __init__(
+        self, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
+    ) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.collection = collection
+        self._ours, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_open_then_import,
+            args=(theirs, collection, deck, sent_in, package),
+            daemon=True,
+        )
+        self._process.start()
+        theirs.close()
+
+    def import_package(
+        self,
+        package: Path,
+        changed: Mapping[str, tuple[int, int, str]],
+        packaged: Mapping[str, PackagedNote] | None,
+    ) -> SyncResult:
+        """`import_into_collection` of the package, done there."""
+        try:
+            self._ours.send((package, changed, packaged))
+            kind, value = self._ours.recv()
+        except (EOFError, OSError) as exc:
+            raise MkdeckError(
+                f"Anki's backend stopped before it imported {package.name} into "
+                f"{self.collection}: sync again"
+            ) from exc
+        finally:
+            self._process.join()
+        if kind == "error":
+            raise MkdeckError(*value)
+        if kind == "crash":  # a bug: its traceback, as it would have been here
+            raise RuntimeError(f"sync failed in Anki's process:\n{value}")
+        return value
+
+    def close(self) -> None:
+        """Close the collection unused, when the package was not handed over."""
+        if self._process.is_alive():
+            with contextlib.suppress(OSError):
+                self._ours.send(None)
+            self._process.join(30)
+            if self._process.is_alive():
+                self._process.terminate()
+        self._ours.close()
+
+
+class OpeningInThread:
+    """A closed Anki's collection opened in a thread while the deck builds, where Anki's
+    backend is loaded in this process already (`watch`, after its first sync): opening it and
+    reading its notes run mostly in the backend, which leaves the interpreter to the build."""
+
+    def __init__(self, collection: Path, deck: str | None, sent_in: Path | None) -> None:
+        import threading
+
+        self.collection = collection
+        self._deck, self._sent_in = deck, sent_in
+        self._opened: list[Before | Exception] = []
+        self._thread = threading.Thread(target=self._open, daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            self._opened.append(open_before(self.collection, self._deck, self._sent_in))
+        except Exception as exc:  # said when the build asks, in the build's thread
+            self._opened.append(exc)
+
+    def import_package(
+        self,
+        package: Path,
+        changed: Mapping[str, tuple[int, int, str]],
+        packaged: Mapping[str, PackagedNote] | None,
+    ) -> SyncResult:
+        """`import_into_collection` of the package, into the collection opened meanwhile."""
+        self._thread.join()
+        before = self._opened.pop()
+        if isinstance(before, Exception):
+            raise before
+        return import_into_collection(
+            package, self.collection, changed, self._deck, self._sent_in, before, None, packaged
+        )
+
+    def close(self) -> None:
+        """Close the collection unused, when the package was not handed over."""
+        self._thread.join()
+        for before in self._opened:
+            if not isinstance(before, Exception):
+                before.col.close()
+        self._opened.clear()
+
+
+def _open_then_import(
+    theirs: Any, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
+) -> None:
+    """The opening process: the collection and what it and sync's record say, and the package
+    as it is (which a build that finds nothing changed leaves so), then whatever the build
+    hands over."""
+    import signal
+    import threading
+
+    # Ctrl-C is the build's to handle: it ends this process through the pipe, after the
+    # collection is closed as Anki would.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The build comes first: this process takes what the machine leaves it.
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    failed: BaseException | None = None
+    before = None
+    with contextlib.ExitStack() as stack:
+        read: list[PackageRead] = []
+
+        def read_ahead(package: Path) -> None:  # unzipping and SQLite let Anki load meanwhile
+            with contextlib.suppress(Exception):  # none there yet, or not one: read after
+                read.append(stack.enter_context(package_read(package)))
+
+        reader = None
+        if package is not None:
+            reader = threading.Thread(target=read_ahead, args=(package,))
+            reader.start()
+        try:
+            before = open_before(collection, deck, sent_in)
+        except Exception as exc:  # said when the build asks: as its own words, or as a bug
+            failed = exc
+        if reader is not None:
+            reader.join()
+        ahead = read[0] if read else None
+        _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead)
+
+
+def _import_when_asked(
+    theirs: Any,
+    collection: Path,
+    deck: str | None,
+    sent_in: Path | None,
+    before: Before | None,
+    failed: BaseException | None,
+    ahead: PackageRead | None,
+) -> None:
+    """Wait for the build: import what it hands over and send back what came of it, or close
+    the collection unused."""
+    import traceback
+
+    try:
+        asked = theirs.recv()
+    except EOFError:  # the build's process is gone
+        asked = None
+    if asked is None:
+        if before is not None:
+            before.col.close()
+        return
+    try:
+        if failed is not None:
+            raise failed
+        package, changed, packaged = asked
+        result = import_into_collection(
+            package, collection, changed, deck, sent_in, before, ahead, packaged
+        )
+        theirs.send(("result", result))
+    except MkdeckError as exc:
+        theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
+    except BaseException:
+        theirs.send(("crash", traceback.format_exc()))
+
+
+@contextlib.contextmanager
+def opening_ahead(
+    collection: Path | None,
+    profile: str | None = None,
+    url: str = ANKICONNECT_URL,
+    timeout: float = 10.0,
+    deck: str | None = None,
+    sent_in: Path | None = None,
+    package: Path | None = None,
+    fork: bool = True,
+) -> Iterator[OpeningCollection | OpeningInThread | None]:
+    """While the block builds the deck, the closed collection `sync_package` would import into
+    (for this `deck` and `sent_in`, as there) opens: in a thread where Anki's backend is loaded
+    here already (`OpeningInThread`), else on Linux in a process of its own, which loads the
+    backend and reads the `package` as it is meanwhile (`OpeningCollection`: a process running
+    Anki's backend is not forked). None where it cannot: AnkiConnect answers (no collection to
+    open), the route is not clear yet (several profiles: said after the build, as without
+    this), or the backend would load beside the build in one interpreter, which only slows
+    both. `fork` False: a process that syncs again and again (`watch`) loads the backend here
+    once, rather than in a process of its own for each sync."""
+    opening: OpeningCollection | OpeningInThread | None = None
+    loaded = "anki" in sys.modules
+    if loaded or not fork or sys.platform == "linux":
+        try:
+            if collection is None and not ankiconnect_running(url, min(timeout, 2.0)):
+                collection = choose_collection(anki_base(), profile)
+        except MkdeckError:
+            collection = None
+        if collection is not None and not loaded and not fork:
+            with contextlib.suppress(ImportError):  # (without it, sync says what to install)
+                import anki.collection  # noqa: F401
+            loaded = "anki" in sys.modules
+        if collection is not None and loaded:
+            opening = OpeningInThread(collection, deck, sent_in)
+        elif collection is not None and fork and sys.platform == "linux":
+            with contextlib.suppress(OSError):  # no process to be had: opened after the build
+                opening = OpeningCollection(collection, deck, sent_in, package)
+    try:
+        yield opening
+    finally:
+        if opening is not None:
+            opening.close()
+
+
+# What `sync.sync_package` is handed to import through.
+Opening = OpeningCollection | OpeningInThread
