@@ -323,36 +323,21 @@ def sync_command(
     The cards of a file moved to another folder follow it to its subdeck;
     cards you moved yourself stay where you put them.
     """
-    from .build import build
-    from .files import place_in_cache
-    from .opening import opening_ahead
-    from .sync import sync_package
+    from .opening import build_and_sync
 
     config = _config(cards_dir)
     cards_dir = _cards_folder(cards_dir, config)
-    deck, sent_in = config.deck_name(cards_dir), place_in_cache("synced", cards_dir)
-    package = config.package_path(cards_dir)
-    with opening_ahead(collection, profile, url, timeout, deck, sent_in, package) as opening:
-        report = build(cards_dir, package, config, _ProgressBar(), strict)
+
+    def built(report: Report) -> None:
         _report_problems(report, cards_dir, "; nothing written, nothing synced")
-        assert report.package is not None
-        try:
-            result = sync_package(
-                report.package,
-                collection,
-                profile,
-                url,
-                key,
-                timeout,
-                newest=report.newest,
-                changed=report.changed,
-                deck=deck,
-                sent_in=sent_in,
-                opening=opening,
-                packaged=report.packaged(),
-            )
-        except MkdeckError as exc:
-            _fail(exc)
+
+    anki = (url, key, timeout)
+    report, result = build_and_sync(
+        cards_dir, config, collection, profile, anki, built, _ProgressBar(), strict
+    )
+    if isinstance(result, MkdeckError):
+        _fail(result)
+    assert result is not None  # (a build that wrote nothing stopped at its errors)
     counts = [
         (result.added, "added"),
         (result.updated, "updated"),

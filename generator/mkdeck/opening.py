@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MkdeckError
 from .package import PackagedNote
@@ -26,7 +26,13 @@ from .sync import (
     import_into_collection,
     open_before,
     package_read,
+    sync_package,
 )
+
+if TYPE_CHECKING:
+    from .build import Report
+    from .config import Config
+    from .readcards import Progress
 
 
 class OpeningCollection:
@@ -248,3 +254,50 @@ def opening_ahead(
 
 # What `sync.sync_package` is handed to import through.
 Opening = OpeningCollection | OpeningInThread
+
+
+def build_and_sync(
+    cards_dir: Path,
+    settings: Config,
+    collection: Path | None,
+    profile: str | None,
+    anki: tuple[str, str | None, float],
+    built: Callable[[Report], None] = lambda report: None,
+    progress: Progress | None = None,
+    strict: bool = False,
+    fork: bool = True,
+) -> tuple[Report, SyncResult | MkdeckError | None]:
+    """Build the deck and sync it (`mkdeck sync`, and each save of `watch --sync`), the closed
+    Anki it goes to opening meanwhile (`opening_ahead`; `fork` as there). `anki`: AnkiConnect's
+    address, key and timeout. `built(report)` runs between the two (the command line says the
+    build's problems there, and stops on errors). The build's report, and what the sync did,
+    or why it could not; None when the build wrote nothing (an error about the whole folder)."""
+    from .build import build
+    from .files import place_in_cache
+
+    url, key, timeout = anki
+    deck, sent_in = settings.deck_name(cards_dir), place_in_cache("synced", cards_dir)
+    package = settings.package_path(cards_dir)
+    ahead = (collection, profile, url, timeout, deck, sent_in, package)
+    with opening_ahead(*ahead, fork=fork) as opening:
+        report = build(cards_dir, package, settings, progress, strict)
+        built(report)
+        if report.package is None:  # files left out for their errors: the rest is synced
+            return report, None
+        try:
+            return report, sync_package(
+                report.package,
+                collection,
+                profile,
+                url,
+                key,
+                timeout,
+                newest=report.newest,
+                changed=report.changed,
+                deck=deck,
+                sent_in=sent_in,
+                opening=opening,
+                packaged=report.packaged(),
+            )
+        except MkdeckError as exc:
+            return report, exc

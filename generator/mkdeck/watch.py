@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from .config import load_config
 from .discover import CARD_SUFFIXES
 from .errors import MkdeckError
-from .files import place_in_cache
 from .lockfile import LOCK_NAME
 
 if TYPE_CHECKING:
@@ -119,8 +118,7 @@ def rebuild(
     """Build once (and sync a good build). The settings are read again each time: they may be
     what just changed; an error in them is reported and watching goes on."""
     from .build import build
-    from .opening import opening_ahead
-    from .sync import sync_package
+    from .opening import build_and_sync
 
     try:
         settings = load_config(given)
@@ -129,29 +127,12 @@ def rebuild(
     package = settings.package_path(cards_dir)
     if not also_sync:
         return Rebuilt(package, build(cards_dir, package, settings))
-    deck, sent_in = settings.deck_name(cards_dir), place_in_cache("synced", cards_dir)
-    ahead = (collection, profile, anki.url, anki.timeout, deck, sent_in, package)
-    with opening_ahead(*ahead, fork=False) as opening:
-        report = build(cards_dir, package, settings)
-        if report.package is None:  # errors about the whole folder; files left out are sent
-            return Rebuilt(package, report)
-        try:
-            result = sync_package(
-                package,
-                collection,
-                profile,
-                anki.url,
-                anki.key,
-                anki.timeout,
-                newest=report.newest,
-                changed=report.changed,
-                deck=deck,
-                sent_in=sent_in,
-                opening=opening,
-                packaged=report.packaged(),
-            )
-        except MkdeckError as exc:
-            return Rebuilt(package, report, sync_error=exc)
+    where = (anki.url, anki.key, anki.timeout)
+    report, result = build_and_sync(cards_dir, settings, collection, profile, where, fork=False)
+    if result is None:  # errors about the whole folder: nothing was written to sync
+        return Rebuilt(package, report)
+    if isinstance(result, MkdeckError):
+        return Rebuilt(package, report, sync_error=result)
     return Rebuilt(
         package,
         report,
