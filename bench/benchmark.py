@@ -231,15 +231,21 @@ def byte_compile_mkdeck() -> None:
     compileall.compile_dir(str(Path(mkdeck.__file__).parent), quiet=1)
 
 
+def bench_folder() -> Path:
+    """A folder of the run's own, mkdeck byte-compiled, and the builds' memo kept in it (thrown
+    away with it after the run)."""
+    byte_compile_mkdeck()
+    base = Path(tempfile.mkdtemp(prefix="mkdeck-bench-"))
+    os.environ["XDG_CACHE_HOME"] = str(base / "user-cache")
+    return base
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    byte_compile_mkdeck()
-
-    base = Path(tempfile.mkdtemp(prefix="mkdeck-bench-"))
-    os.environ["XDG_CACHE_HOME"] = str(base / "user-cache")  # the builds' memo, thrown away after
+    base = bench_folder()
     try:
         root = base / "deck"
         cards = root / "cards"

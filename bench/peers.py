@@ -17,11 +17,10 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import byte_compile_mkdeck, make_corpus, timed_command
+from benchmark import bench_folder, make_corpus, timed_command
 
 # ankdown 0.7.1 calls `yaml.load` without a loader, which PyYAML 6 refuses: given its safe one.
 ANKDOWN = (
@@ -49,9 +48,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--python", default=sys.executable, help="the Python ankdown is in")
     args = parser.parse_args()
-    byte_compile_mkdeck()
-
-    base = Path(tempfile.mkdtemp(prefix="mkdeck-peers-"))
+    base = bench_folder()  # (its builds have no memo: `--no-cache`)
     try:
         cards, theirs = base / "deck" / "cards", base / "ankdown"
         make_corpus(cards, args.notes)

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from benchmark import byte_compile_mkdeck, make_corpus, timed_command
+from benchmark import bench_folder, make_corpus, timed_command
 
 # Anki's importer alone, with the rules File → Import uses and mkdeck's sync asks for.
 ANKI_IMPORT = """
@@ -47,10 +44,7 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    byte_compile_mkdeck()
-
-    base = Path(tempfile.mkdtemp(prefix="mkdeck-bench-"))
-    os.environ["XDG_CACHE_HOME"] = str(base / "user-cache")
+    base = bench_folder()
     mkdeck = [sys.executable, "-m", "mkdeck"]
     try:
         deck, one = base / "deck", base / "one"

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import MkdeckError
 from .package import PackagedNote
@@ -20,9 +20,7 @@ from .sync import (
     Before,
     PackageRead,
     SyncResult,
-    anki_base,
-    ankiconnect_running,
-    choose_collection,
+    closed_collection,
     import_into_collection,
     open_before,
     package_read,
@@ -33,6 +31,22 @@ if TYPE_CHECKING:
     from .build import Report
     from .config import Config
     from .readcards import Progress
+
+
+class Opening(Protocol):
+    """What `sync.sync_package` imports through: a closed collection, opening while the deck
+    builds, for these `deck` and `sent_in`."""
+
+    def import_package(
+        self,
+        package: Path,
+        changed: Mapping[str, tuple[int, int, str]],
+        packaged: Mapping[str, PackagedNote] | None,
+    ) -> SyncResult:
+        """`sync.import_into_collection` of the package, into the collection opened."""
+
+    def close(self) -> None:
+        """Close the collection unused, when the package was not handed over."""
 
 
 class OpeningCollection:
@@ -63,7 +77,6 @@ class OpeningCollection:
         changed: Mapping[str, tuple[int, int, str]],
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
-        """`import_into_collection` of the package, done there."""
         try:
             self._ours.send((package, changed, packaged))
             kind, value = self._ours.recv()
@@ -81,7 +94,6 @@ class OpeningCollection:
         return value
 
     def close(self) -> None:
-        """Close the collection unused, when the package was not handed over."""
         if self._process.is_alive():
             with contextlib.suppress(OSError):
                 self._ours.send(None)
@@ -101,15 +113,16 @@ class OpeningInThread:
 
         self.collection = collection
         self._deck, self._sent_in = deck, sent_in
-        self._opened: list[Before | Exception] = []
+        self._before: Before | None = None
+        self._failed: Exception | None = None  # said when the build asks, in its thread
         self._thread = threading.Thread(target=self._open, daemon=True)
         self._thread.start()
 
     def _open(self) -> None:
         try:
-            self._opened.append(open_before(self.collection, self._deck, self._sent_in))
-        except Exception as exc:  # said when the build asks, in the build's thread
-            self._opened.append(exc)
+            self._before = open_before(self.collection, self._deck, self._sent_in)
+        except Exception as exc:
+            self._failed = exc
 
     def import_package(
         self,
@@ -117,22 +130,20 @@ class OpeningInThread:
         changed: Mapping[str, tuple[int, int, str]],
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
-        """`import_into_collection` of the package, into the collection opened meanwhile."""
         self._thread.join()
-        before = self._opened.pop()
-        if isinstance(before, Exception):
-            raise before
+        before, self._before = self._before, None  # (closed by the import)
+        if before is None:
+            assert self._failed is not None
+            raise self._failed
         return import_into_collection(
             package, self.collection, changed, self._deck, self._sent_in, before, None, packaged
         )
 
     def close(self) -> None:
-        """Close the collection unused, when the package was not handed over."""
         self._thread.join()
-        for before in self._opened:
-            if not isinstance(before, Exception):
-                before.col.close()
-        self._opened.clear()
+        if self._before is not None:
+            self._before.col.close()
+            self._before = None
 
 
 def _open_then_import(
@@ -218,7 +229,7 @@ def opening_ahead(
     sent_in: Path | None = None,
     package: Path | None = None,
     fork: bool = True,
-) -> Iterator[OpeningCollection | OpeningInThread | None]:
+) -> Iterator[Opening | None]:
     """While the block builds the deck, the closed collection `sync_package` would import into
     (for this `deck` and `sent_in`, as there) opens: in a thread where Anki's backend is loaded
     here already (`OpeningInThread`), else on Linux in a process of its own, which loads the
@@ -228,32 +239,25 @@ def opening_ahead(
     this), or the backend would load beside the build in one interpreter, which only slows
     both. `fork` False: a process that syncs again and again (`watch`) loads the backend here
     once, rather than in a process of its own for each sync."""
-    opening: OpeningCollection | OpeningInThread | None = None
-    loaded = "anki" in sys.modules
-    if loaded or not fork or sys.platform == "linux":
-        try:
-            if collection is None and not ankiconnect_running(url, min(timeout, 2.0)):
-                collection = choose_collection(anki_base(), profile)
-        except MkdeckError:
-            collection = None
-        if collection is not None and not loaded and not fork:
-            with contextlib.suppress(ImportError):  # (without it, sync says what to install)
-                import anki.collection  # noqa: F401
-            loaded = "anki" in sys.modules
-        if collection is not None and loaded:
-            opening = OpeningInThread(collection, deck, sent_in)
-        elif collection is not None and fork and sys.platform == "linux":
-            with contextlib.suppress(OSError):  # no process to be had: opened after the build
-                opening = OpeningCollection(collection, deck, sent_in, package)
+    opening: Opening | None = None
+    if "anki" in sys.modules or not fork or sys.platform == "linux":
+        with contextlib.suppress(MkdeckError):  # (the sync says it, after the build)
+            collection = closed_collection(collection, profile, url, timeout)
+    else:
+        collection = None
+    if collection is not None and not fork and "anki" not in sys.modules:
+        with contextlib.suppress(ImportError):  # (without it, sync says what to install)
+            import anki.collection  # noqa: F401
+    if collection is not None and "anki" in sys.modules:
+        opening = OpeningInThread(collection, deck, sent_in)
+    elif collection is not None and fork and sys.platform == "linux":
+        with contextlib.suppress(OSError):  # no process to be had: opened after the build
+            opening = OpeningCollection(collection, deck, sent_in, package)
     try:
         yield opening
     finally:
         if opening is not None:
             opening.close()
-
-
-# What `sync.sync_package` is handed to import through.
-Opening = OpeningCollection | OpeningInThread
 
 
 def build_and_sync(

@@ -460,13 +460,15 @@ def note_digest(flds: str, tags: Iterable[str]) -> str:
     escaped as a package writes it; its tags): the same from the build, from a package and
     from what Anki has, so that sync tells by one hash a note changed in its Markdown from one
     edited in Anki. Fields other than mkdeck's three hash to what no build gives."""
-    import html
-
     fields = flds.split("\x1f")
     if len(fields) != SOURCE_FIELD + 1:
         return content_digest(fields, sorted(tags))
     text, extra, source = fields
-    return content_digest(text, extra, html.unescape(source), sorted(tags))
+    if "&" in source:  # (a path's `&`, `<` or `>`, escaped as the package writes it)
+        import html
+
+        source = html.unescape(source)
+    return content_digest(text, extra, source, sorted(tags))
 
 
 class OpenedPackage:

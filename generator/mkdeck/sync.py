@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import install_hint
+from . import files, install_hint
 from .errors import MkdeckError
 from .package import (
     SOURCE_FIELD,
@@ -550,18 +550,10 @@ class PackageRead(NamedTuple):
     """A package opened and read, and the stamp its file had before it was opened: while the
     file has that stamp still, this is what it holds."""
 
-    stamp: tuple[int, int, int]
+    stamp: tuple[int, int]  # `files.stamp`, as a build tells whether it wrote the package
     opened: OpenedPackage
     notes: dict[str, PackagedNote]
     notetypes: dict[int, PackagedNotetype]
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 @contextlib.contextmanager
@@ -573,13 +565,13 @@ def package_read(
     """The package opened and read: as read `ahead` when its file is as it was then (a build
     that found nothing changed did not replace it), else now; its notes as the build that
     wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
-    stamp = _stamp(package)
+    stamp = files.stamp(package)
     if ahead is not None and stamp == ahead.stamp:
         yield ahead
         return
     with OpenedPackage.of(package) as opened:
         notes = dict(packaged) if packaged is not None else opened.notes()
-        yield PackageRead(stamp or (0, 0, 0), opened, notes, opened.notetypes())
+        yield PackageRead(stamp, opened, notes, opened.notetypes())
 
 
 def import_into_collection(
@@ -959,13 +951,22 @@ def sync_package(
     changed = changed or {}
     if opening is not None:  # (opened for these `deck` and `sent_in`)
         return opening.import_package(package, changed, packaged)
-    if collection is not None:
-        return import_into_collection(
-            package, collection, changed, deck, sent_in, packaged=packaged
-        )
-    if ankiconnect_running(url, min(timeout, 2.0)):
+    closed = closed_collection(collection, profile, url, timeout)
+    if closed is None:
         return import_through_ankiconnect(
             package, url, key, timeout, profile, sent_in, deck, packaged
         )
-    chosen = choose_collection(anki_base(), profile)
-    return import_into_collection(package, chosen, changed, deck, sent_in, packaged=packaged)
+    return import_into_collection(package, closed, changed, deck, sent_in, packaged=packaged)
+
+
+def closed_collection(
+    collection: Path | None, profile: str | None, url: str, timeout: float
+) -> Path | None:
+    """The route a sync takes: the collection it opens with Anki's backend (the one named,
+    else the profile's when no AnkiConnect answers), or None when it goes through AnkiConnect.
+    Raises `MkdeckError` when the profile is not clear."""
+    if collection is not None:
+        return collection
+    if ankiconnect_running(url, min(timeout, 2.0)):
+        return None
+    return choose_collection(anki_base(), profile)
