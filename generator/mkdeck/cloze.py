@@ -19,8 +19,10 @@ entities through MathJax, so inside formulas `}}` becomes `} }` (TeX ignores the
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from markdown_it.token import Token
+if TYPE_CHECKING:  # hiding works on tokens; sealing and the label rule need no parser
+    from markdown_it.token import Token
 
 # Markers in rendered HTML (Unicode noncharacters: never in real text).
 HIDE_OPEN, HIDE_CLOSE = "\ufdd0", "\ufdd1"
@@ -68,12 +70,16 @@ def hide(tokens: list[Token], labels: bool = True) -> None:
 
 
 def _text(content: str) -> Token:
+    from markdown_it.token import Token
+
     token = Token("text", "", 0)
     token.content = content
     return token
 
 
 def _marker_block(marker: str) -> Token:
+    from markdown_it.token import Token
+
     token = Token("html_block", "", 0)
     token.content = marker
     return token

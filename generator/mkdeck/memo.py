@@ -339,13 +339,17 @@ class Memo:
         except (ValueError, KeyError, TypeError, IndexError):
             return None
 
+    def has_read(self, rel: str, data_hash: str) -> bool:
+        """Whether a build read the file with these bytes, as a card file."""
+        hit = self._file(rel)
+        return hit is not None and hit[0] == data_hash
+
     def read_as_card(self, rel: str, data_hash: str, lock_hash: str) -> bool:
         """Whether the last build read the file with these bytes as a card file (not as a
         post), under the lock whose text has this hash: a build that has both reads it so."""
         if not lock_hash or self._meta.get("lock") != lock_hash:
             return False
-        hit = self._file(rel)
-        return hit is not None and hit[0] == data_hash
+        return self.has_read(rel, data_hash)
 
     def digest(self, rel: str, data_hash: str, key: str) -> str | None:
         """The digest of the note's fields, if sealed for `key` (`sealed_key`) before."""
