@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from mkdeck.identify import match_points
+import genanki
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mkdeck.identify import guid_for, match_points
 
 OLD = [
     (1, "计算量上：LoRA 在主干旁路增加了少量计算，前向后向都略有增加"),
@@ -87,3 +91,12 @@ def test_a_short_shared_first_line_does_not_make_points_the_same():
     old = [(1, "如下：\n$$a = b$$"), (2, "第二点")]
     result = match_points(old, ["如下：\n$$c^2 = d^2 + e^2 + f^2 + g^2$$", "第二点"], 3)
     assert result.ordinals == (3, 2) and result.retired == (1,)
+
+
+@given(st.lists(st.one_of(st.text(), st.integers()), min_size=1, max_size=4))
+def test_guids_are_made_as_genanki_makes_them(values):
+    """Every guid in a lock was made by genanki's `guid_for`: mkdeck's own stays equal to it."""
+    assert guid_for(*values) == genanki.guid_for(*values)
+    assert guid_for("mkdeck", "面试", "path:a.md") == genanki.guid_for(
+        "mkdeck", "面试", "path:a.md"
+    )

@@ -310,8 +310,8 @@ FORKS = sys.platform == "linux" and (os.cpu_count() or 1) > 1
 
 @pytest.mark.skipif(not FORKS, reason="files are read ahead on Linux with two cores or more")
 def test_a_rebuild_reads_an_edited_card_file_in_a_process_of_its_own(tmp_path, monkeypatch):
-    """The file the lock knows is read while the build identifies the rest; a new file (which
-    may be a post) is read by the build itself. What they give is what a full build gives."""
+    """Files that stay card files are read while the build identifies the rest; a new post's
+    questions are read by the build itself. What they give is what a full build gives."""
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", "reword", 1)
@@ -328,7 +328,15 @@ def test_a_rebuild_reads_an_edited_card_file_in_a_process_of_its_own(tmp_path, m
     _edit(cards, "b.md", "new file", 2)
     (tmp_path / "reads.log").write_text("", "utf-8")
     report = _build(tmp_path, NOW + 200, use_cache=True)
-    assert reads() == ["new2.md"] and _read_where(tmp_path) == {os.getpid()}
+    assert reads() == ["new2.md"] and os.getpid() not in _read_where(tmp_path)
+
+    post = "# 两问\n\n## 什么是残差？\n\n1. 直通\n\n## 什么是掩码？\n\n1. 遮住后文\n"
+    (cards / "post.md").write_text(post, "utf-8")
+    (tmp_path / "reads.log").write_text("", "utf-8")
+    report = _build(tmp_path, NOW + 300, use_cache=True)
+    assert report.posts == 1 and not report.errors
+    assert len(reads()) == 2 and all(rel.startswith("post.md#") for rel in reads())
+    assert _read_where(tmp_path) == {os.getpid()}
 
 
 @pytest.mark.skipif(not FORKS, reason="files are read ahead on Linux with two cores or more")

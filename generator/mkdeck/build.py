@@ -818,8 +818,10 @@ def _read_ahead(
     snap: Snapshot, written: WrittenLock, memo: Memo, config: Config, parallel: bool | None
 ) -> ReadingAhead | None:
     """The card files whose bytes are new to the memo, read in a process of their own while
-    this one identifies the rest (`readcards.read_ahead`): those the lock knows as card
-    files, which stay card files (`posts.split_posts`); a new file may be a post."""
+    this one identifies the rest (`readcards.read_ahead`): those that will most likely stay
+    card files (`posts.likely_card_file`). A guess that misses only costs that process time:
+    the build takes a read made there only for a card file of that path and those bytes."""
+    from .posts import likely_card_file
     from .readcards import PARALLEL_MIN, read_ahead
 
     jobs, hashes = [], []
@@ -827,8 +829,8 @@ def _read_ahead(
         if (
             isinstance(file, tuple)
             and file[0] is not None  # read now: its stamp changed
-            and written.known(source.rel) == "card"
             and not memo.has_read(source.rel, file[1])
+            and likely_card_file(source.rel, file[0], written.known(source.rel))
         ):
             jobs.append((source.rel, file[0], config.render_settings))
             hashes.append(file[1])

@@ -18,6 +18,8 @@ Every step is per note or a dictionary lookup: the cost grows with the deck, not
 
 from __future__ import annotations
 
+import hashlib
+import string
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -165,16 +167,32 @@ def _reworded_questions(
 def _fresh_guid(question: Question, used: set[str], deck: str) -> str:
     """Derived from the deck and the id (or path), so a lost lock still finds notes that have
     an id."""
-    import genanki  # only a new note needs it; importing it costs most of a small build
-
     key = f"id:{question.id}" if question.id else f"path:{question.rel}"
-    guid = genanki.guid_for("mkdeck", deck, key) if deck else genanki.guid_for("mkdeck", key)
+    guid = guid_for("mkdeck", deck, key) if deck else guid_for("mkdeck", key)
     again = 0
     while guid in used:  # a path that another note used before it moved away: the next one,
         again += 1  # the same in every build of these cards and this lock
-        guid = genanki.guid_for("mkdeck", deck, key, again)
+        guid = guid_for("mkdeck", deck, key, again)
     used.add(guid)
     return guid
+
+
+# Anki's digits for a guid in base 91 (Anki's own `guid64` writes them, as genanki does).
+_BASE91 = string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_`{|}~"
+
+
+def guid_for(*values: object) -> str:
+    """genanki's `guid_for`, by which every guid in the lock was made: the first 8 bytes of
+    the SHA-256 of the values joined by `__`, in Anki's base 91. Written out here because
+    importing genanki for it cost a rebuild that adds a file more than identifying it; a test
+    holds the two equal."""
+    joined = "__".join(str(value) for value in values).encode("utf-8")
+    number = int.from_bytes(hashlib.sha256(joined).digest()[:8], "big")
+    digits = []
+    while number:
+        number, digit = divmod(number, len(_BASE91))
+        digits.append(_BASE91[digit])
+    return "".join(reversed(digits))
 
 
 def match_points(

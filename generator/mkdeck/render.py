@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .cloze import hide
 from .config import RenderSettings
 from .errors import Diagnostic
-from .markup import Document, parse, parse_inline, to_html
 from .media import ImageRef
 from .parse import Question, Section
-from .sanitize import clean
+
+if TYPE_CHECKING:
+    from .markup import Document
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ def render_question(
     question: Question, settings: RenderSettings = DEFAULT_SETTINGS
 ) -> RenderedNote:
     """Render every part of one card file."""
+    # The renderer's modules load with the first file rendered: a `RenderedNote` sent from
+    # the process that read it (`readcards.ReadingAhead`) is plain data, unpickled without.
+    from .cloze import hide
+    from .markup import Document, parse, parse_inline, to_html
+    from .sanitize import clean
+
     images: list[ImageRef] = []
     problems: list[Diagnostic] = []
 
