@@ -91,7 +91,9 @@ def _in_workers(
     import multiprocessing  # only a large deck needs workers: a rebuild of a few files does not
     from concurrent.futures import ProcessPoolExecutor
 
-    from . import render  # noqa: F401  (loaded once, here, for every worker forked)
+    from .render import load_renderer
+
+    load_renderer()  # once, here, for every worker forked
 
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
     with ProcessPoolExecutor(

@@ -39,6 +39,12 @@ DEFAULT_SETTINGS = RenderSettings()
 CLOSED_DETAILS = re.compile(r"<details\b(?![^>]*\bopen\b)")
 
 
+def load_renderer() -> None:
+    """Load the renderer's modules now: before a pool of workers is forked, so that they
+    share them instead of each loading its own."""
+    from . import cloze, markup, sanitize  # noqa: F401
+
+
 def render_question(
     question: Question, settings: RenderSettings = DEFAULT_SETTINGS
 ) -> RenderedNote:
