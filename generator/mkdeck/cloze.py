@@ -19,6 +19,7 @@ entities through MathJax, so inside formulas `}}` becomes `} }` (TeX ignores the
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # hiding works on tokens; sealing and the label rule need no parser
@@ -69,18 +70,22 @@ def hide(tokens: list[Token], labels: bool = True) -> None:
     tokens.append(_marker_block(HIDE_CLOSE))
 
 
-def _text(content: str) -> Token:
+@cache
+def _token_class() -> type[Token]:
+    """markdown-it's `Token`, loaded when a point is first hidden (once, not a call)."""
     from markdown_it.token import Token
 
-    token = Token("text", "", 0)
+    return Token
+
+
+def _text(content: str) -> Token:
+    token = _token_class()("text", "", 0)
     token.content = content
     return token
 
 
 def _marker_block(marker: str) -> Token:
-    from markdown_it.token import Token
-
-    token = Token("html_block", "", 0)
+    token = _token_class()("html_block", "", 0)
     token.content = marker
     return token
 

@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .cloze import hide
 from .config import RenderSettings
 from .errors import Diagnostic
 from .media import ImageRef
 from .parse import Question, Section
+from .sanitize import clean
 
 if TYPE_CHECKING:
     from .markup import Document
@@ -42,18 +44,16 @@ CLOSED_DETAILS = re.compile(r"<details\b(?![^>]*\bopen\b)")
 def load_renderer() -> None:
     """Load the renderer's modules now: before a pool of workers is forked, so that they
     share them instead of each loading its own."""
-    from . import cloze, markup, sanitize  # noqa: F401
+    from . import markup  # noqa: F401
 
 
 def render_question(
     question: Question, settings: RenderSettings = DEFAULT_SETTINGS
 ) -> RenderedNote:
     """Render every part of one card file."""
-    # The renderer's modules load with the first file rendered: a `RenderedNote` sent from
-    # the process that read it (`readcards.ReadingAhead`) is plain data, unpickled without.
-    from .cloze import hide
+    # The parser loads with the first file rendered: a `RenderedNote` sent from the process
+    # that read it (`readcards.ReadingAhead`) is plain data, unpickled without it.
     from .markup import Document, parse, parse_inline, to_html
-    from .sanitize import clean
 
     images: list[ImageRef] = []
     problems: list[Diagnostic] = []
