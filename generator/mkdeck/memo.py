@@ -717,8 +717,10 @@ def _summary(read: CardRead) -> tuple[int, str | None, int, str | None, str]:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _numbers(text: str) -> tuple[int, ...]:
-    """Ordinals written "1,2,3": most notes of a deck share a handful of these."""
+    """Ordinals written "1,2,3": most notes of a deck share a handful of these, parsed once
+    (and held once) however many notes have them."""
     return tuple(int(n) for n in text.split(",")) if text else ()
 
 
