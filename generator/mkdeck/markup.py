@@ -233,22 +233,33 @@ def _removed(doc: Document, line: int, what: str) -> None:
 
 
 def _render_code(_self: Any, tokens: list[Token], idx: int, _options: Any, _env: Any) -> str:
-    """Pygments for a named language; an unnamed or unknown one stays plain (no guessing).
+    """Pygments for a named language; an unnamed or unknown one stays plain (no guessing)."""
+    token = tokens[idx]
+    language = token.info.split()[0] if token.info.strip() else ""
+    highlighter = _highlighter(language) if language else None
+    if highlighter is not None:
+        highlight, lexer, formatter = highlighter
+        return str(highlight(token.content, lexer, formatter))
+    return f'<div class="highlight"><pre><code>{escapeHtml(token.content)}</code></pre></div>\n'
+
+
+@lru_cache(maxsize=256)
+def _highlighter(language: str) -> tuple[Any, Any, Any] | None:
+    """Pygments' `highlight`, with the lexer of a language and the HTML formatter, made once a
+    process: finding a lexer by name searches all of Pygments' lexers, and a formatter works
+    out its whole style sheet when it is made, together twice the highlighting of a short
+    block. Both keep no state between blocks. None: Pygments knows no such language.
     Pygments loads with the first code block: a rebuild of files without any never does."""
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import get_lexer_by_name
     from pygments.util import ClassNotFound
 
-    token = tokens[idx]
-    language = token.info.split()[0] if token.info.strip() else ""
-    if language:
-        try:
-            formatter = HtmlFormatter(cssclass="highlight", nowrap=False)
-            return highlight(token.content, get_lexer_by_name(language), formatter)
-        except ClassNotFound:
-            pass
-    return f'<div class="highlight"><pre><code>{escapeHtml(token.content)}</code></pre></div>\n'
+    try:
+        lexer = get_lexer_by_name(language)
+    except ClassNotFound:
+        return None
+    return highlight, lexer, HtmlFormatter(cssclass="highlight", nowrap=False)
 
 
 # --- the parser -------------------------------------------------------------------------------
