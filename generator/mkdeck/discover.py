@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import operator
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ def discover(
     while folders:
         folder, subdecks = folders.pop()
         try:
-            entries = sorted(os.scandir(folder), key=_name)
+            entries = sorted(os.scandir(folder), key=_NAME)
         except OSError:
             continue
         prefix = "".join(f"{d}/" for d in subdecks)
@@ -109,8 +110,7 @@ def discover(
     return found, sorted(skipped), sorted(others)
 
 
-def _name(entry: os.DirEntry[str]) -> str:
-    return entry.name
+_NAME = operator.attrgetter("name")  # a DirEntry's, for sorting (no Python call an entry)
 
 
 def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
@@ -251,10 +251,11 @@ class Snapshot:
     @cached_property
     def digest(self) -> str:
         """A hash of each card file's path and the hash of its bytes (or why it is unreadable)."""
-        h = hashlib.sha256()
-        for s, f in zip(self.sources, self.files, strict=True):
-            h.update(f"{s.rel}\0{f[1] if isinstance(f, tuple) else f}\0".encode())
-        return h.hexdigest()
+        listed = "".join(
+            f"{s.rel}\0{f[1] if isinstance(f, tuple) else f}\0"
+            for s, f in zip(self.sources, self.files, strict=True)
+        )
+        return hashlib.sha256(listed.encode()).hexdigest()
 
 
 def content(source: SourceFile, file: tuple[bytes | None, str]) -> bytes:
