@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import sys
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -221,25 +219,16 @@ def test_a_rebuild_equals_a_full_build_of_the_same_cards_and_lock(tmp_path_facto
         assert _package(work) == _package(full)
 
 
-def _count_reads(monkeypatch, tmp_path: Path) -> Callable[[], list[str]]:
-    """The card files read (parsed and rendered) from now on, by their paths, in this process
-    or in one it forked to read them (`readcards.ReadingAhead`): each read is written down."""
-    read, log = mkdeck.readcards.read_card, tmp_path / "reads.log"
-    log.write_text("", "utf-8")
+def _count_reads(monkeypatch) -> list[str]:
+    """The card files read (parsed and rendered) from now on, by their paths."""
+    read, reads = mkdeck.readcards.read_card, []
 
     def counted(job):
-        with log.open("a", encoding="utf-8") as said:
-            said.write(f"{os.getpid()} {job[0]}\n")
+        reads.append(job[0])
         return read(job)
 
     monkeypatch.setattr(mkdeck.readcards, "read_card", counted)
-    return lambda: [line.split(" ", 1)[1] for line in log.read_text("utf-8").splitlines()]
-
-
-def _read_where(tmp_path: Path) -> set[int]:
-    """The processes that read card files, by `_count_reads`' log."""
-    lines = (tmp_path / "reads.log").read_text("utf-8").splitlines()
-    return {int(line.split(" ", 1)[0]) for line in lines}
+    return reads
 
 
 def test_adding_and_removing_files_reads_only_those(tmp_path, monkeypatch):
@@ -247,9 +236,9 @@ def test_adding_and_removing_files_reads_only_those(tmp_path, monkeypatch):
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "b.md", "new file", 1)  # new1.md, between d.md and sub/c.md
     _edit(cards, "b.md", "delete", 1)
-    reads = _count_reads(monkeypatch, tmp_path)
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert reads() == ["new1.md"] and report.rendered == 1 and not report.errors
+    assert reads == ["new1.md"] and report.rendered == 1 and not report.errors
     assert (report.notes, report.cards) == (4, 9)
     assert [str(d) for d in report.diagnostics] == [
         "b.md: note: card file is gone: its note stays in Anki until you delete it there"
@@ -264,9 +253,9 @@ def test_a_moved_file_keeps_its_note_without_a_full_build(tmp_path, monkeypatch,
     _build(tmp_path, NOW, use_cache=True)
     guid = _guids(cards)[rel]
     _edit(cards, rel, "rename", 1)
-    reads = _count_reads(monkeypatch, tmp_path)
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert reads() == [f"moved1-{rel}"] and not report.diagnostics
+    assert reads == [f"moved1-{rel}"] and not report.diagnostics
     assert _guids(cards)[f"moved1-{rel}"] == guid and rel not in _guids(cards)
 
 
@@ -280,9 +269,9 @@ def test_an_edit_in_place_reads_only_the_edited_file(tmp_path, monkeypatch):
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", "add", 1)
     _edit(cards, "sub/c.md", "reword", 1)
-    reads = _count_reads(monkeypatch, tmp_path)
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert sorted(reads()) == ["a.md", "sub/c.md"] and report.rendered == 2
+    assert sorted(reads) == ["a.md", "sub/c.md"] and report.rendered == 2
     assert not report.errors and not report.up_to_date
     assert (report.notes, report.cards) == (4, 10)
     assert "新增要点 1" in (cards / "mkdeck.lock").read_text("utf-8")
@@ -294,87 +283,14 @@ def test_an_id_deck_or_emptied_file_is_read_alone_too(tmp_path, monkeypatch, kin
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", kind, 1)
-    reads = _count_reads(monkeypatch, tmp_path)
+    reads = _count_reads(monkeypatch)
     report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert reads() == ["a.md"] and not report.errors
+    assert reads == ["a.md"] and not report.errors
     full = tmp_path / "full"
     shutil.copytree(cards, full / "cards")
     expected = _build(full, NOW + 100, use_cache=False)
     assert _said(report)[1] == _said(expected)[1]
     assert _package(tmp_path) == _package(full)
-
-
-# Where `readcards.read_ahead` forks a process to read the files a rebuild needs.
-FORKS = sys.platform == "linux" and (os.cpu_count() or 1) > 1
-
-
-@pytest.mark.skipif(not FORKS, reason="files are read ahead on Linux with two cores or more")
-def test_a_rebuild_reads_an_edited_card_file_in_a_process_of_its_own(tmp_path, monkeypatch):
-    """Files that stay card files are read while the build identifies the rest; a new post's
-    questions are read by the build itself. What they give is what a full build gives."""
-    cards = write_cards(tmp_path, START)
-    _build(tmp_path, NOW, use_cache=True)
-    _edit(cards, "a.md", "reword", 1)
-    reads = _count_reads(monkeypatch, tmp_path)
-    report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert reads() == ["a.md"] and report.rendered == 1 and not report.errors
-    (reader,) = _read_where(tmp_path)
-    assert reader != os.getpid()
-    full = tmp_path / "full"
-    shutil.copytree(cards, full / "cards")
-    expected = _build(full, NOW + 100, use_cache=False)
-    assert _said(report) == _said(expected) and _package(tmp_path) == _package(full)
-
-    _edit(cards, "b.md", "new file", 2)
-    (tmp_path / "reads.log").write_text("", "utf-8")
-    report = _build(tmp_path, NOW + 200, use_cache=True)
-    assert reads() == ["new2.md"] and os.getpid() not in _read_where(tmp_path)
-
-    post = "# 两问\n\n## 什么是残差？\n\n1. 直通\n\n## 什么是掩码？\n\n1. 遮住后文\n"
-    (cards / "post.md").write_text(post, "utf-8")
-    (tmp_path / "reads.log").write_text("", "utf-8")
-    report = _build(tmp_path, NOW + 300, use_cache=True)
-    assert report.posts == 1 and not report.errors
-    assert len(reads()) == 2 and all(rel.startswith("post.md#") for rel in reads())
-    assert _read_where(tmp_path) == {os.getpid()}
-
-
-@pytest.mark.skipif(not FORKS, reason="files are read ahead on Linux with two cores or more")
-def test_a_reading_process_that_fails_leaves_its_files_to_the_build(tmp_path, monkeypatch):
-    cards = write_cards(tmp_path, START)
-    _build(tmp_path, NOW, use_cache=True)
-    _edit(cards, "sub/c.md", "reword", 1)
-    reads = _count_reads(monkeypatch, tmp_path)
-    builder, counted = os.getpid(), mkdeck.readcards.read_card
-
-    def failing(job):
-        if os.getpid() != builder:
-            raise RuntimeError("the reading process fails")
-        return counted(job)
-
-    monkeypatch.setattr(mkdeck.readcards, "read_card", failing)
-    report = _build(tmp_path, NOW + 100, use_cache=True)
-    assert reads() == ["sub/c.md"] and _read_where(tmp_path) == {builder}
-    assert report.rendered == 1 and not report.errors
-    assert "归一化" in (cards / "mkdeck.lock").read_text("utf-8")
-
-
-@pytest.mark.skipif(not FORKS, reason="files are read ahead on Linux with two cores or more")
-def test_a_reading_ahead_dropped_unread_ends_its_process(tmp_path):
-    from mkdeck.config import RenderSettings
-
-    data = START["a.md"].encode("utf-8")
-    ahead = mkdeck.readcards.read_ahead([("a.md", data, RenderSettings())], ["h"], None)
-    assert ahead is not None
-    process = ahead.process
-    del ahead
-    with pytest.raises(ChildProcessError):  # ended, and reaped: no zombie left behind
-        os.waitpid(process, os.WNOHANG)
-    kept = mkdeck.readcards.read_ahead([("a.md", data, RenderSettings())], ["h"], None)
-    assert kept is not None
-    read = kept.read("a.md", "h")
-    assert read is not None and read.question is not None and read.fresh is not None
-    assert kept.read("a.md", "other bytes") is None
 
 
 def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, monkeypatch):
@@ -388,9 +304,9 @@ def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, mon
     text = (cards / "a.md").read_text("utf-8")
     text = text.replace("1. 缩放", "1. 定义：加权求和\n2. 缩放").replace("因果", "因果，看不到后文")
     (cards / "a.md").write_text(text, "utf-8")
-    reads = _count_reads(monkeypatch, tmp_path)
+    reads = _count_reads(monkeypatch)
     second = _build(tmp_path, NOW + 100, use_cache=True)
-    assert reads() == ["a.md"] and second.cards == 10
+    assert reads == ["a.md"] and second.cards == 10
     import_package(collection, second.package)
     reworded = card_hiding(collection, "因果，看不到后文")
     assert reworded.id == masked.id

@@ -18,10 +18,10 @@ from .media import ImageRef, MediaFile, media_token, written_path
 from .notetype import note_text
 from .package import AnkiNote, NoteRow, content_digest
 from .parse import Question
+from .render import RenderedNote
 
 if TYPE_CHECKING:
     from .readcards import CardRead  # which reads cards with `note_fields` below
-    from .render import RenderedNote
 
 MediaMap = dict[tuple[str, int], MediaFile]  # (card file, image index) → packed file
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .media import MediaFile
     from .package import KeptCollection, NoteRow, PackagedNote, PackagePlan
     from .preview import Preview
-    from .readcards import CardRead, Progress, ReadingAhead
+    from .readcards import CardRead, Progress
 
 
 @dataclass
@@ -669,7 +669,6 @@ def collect(
         snap = snap or snapshot(cards_dir, config.exclude, config.static, memo.stamps())
         data, lock_hash = snap.lock
         written = WrittenLock(data)
-        ahead = _read_ahead(snap, written, memo, config, parallel)
         last = memo.last_notes(lock_hash)
         # Each post becomes its questions, one source each; a file the lock knows as a card
         # file stays one, and one the last build read as a card file from these very bytes
@@ -718,10 +717,6 @@ def collect(
             hit = memo.read(source.rel, data_hash)
             if hit is not None:
                 reads[source.rel] = (data_hash, hit)
-                continue
-            read = ahead.read(source.rel, data_hash) if ahead is not None else None
-            if read is not None:
-                reads[source.rel] = fresh[source.rel] = (data_hash, read)
                 continue
             try:
                 data = content(source, file)
@@ -812,31 +807,6 @@ def collect(
         split.posts,
         split.topics,
     )
-
-
-def _read_ahead(
-    snap: Snapshot, written: WrittenLock, memo: Memo, config: Config, parallel: bool | None
-) -> ReadingAhead | None:
-    """The card files whose bytes are new to the memo, read in a process of their own while
-    this one identifies the rest (`readcards.read_ahead`): those that will most likely stay
-    card files (`posts.likely_card_file`). A guess that misses only costs that process time:
-    the build takes a read made there only for a card file of that path and those bytes."""
-    from .posts import likely_card_file
-    from .readcards import PARALLEL_MIN, read_ahead
-
-    jobs, hashes = [], []
-    for source, file in zip(snap.sources, snap.files, strict=True):
-        if (
-            isinstance(file, tuple)
-            and file[0] is not None  # read now: its stamp changed
-            and not memo.has_read(source.rel, file[1])
-            and likely_card_file(source.rel, file[0], written.known(source.rel))
-        ):
-            jobs.append((source.rel, file[0], config.render_settings))
-            hashes.append(file[1])
-            if len(jobs) >= PARALLEL_MIN:  # the pool's work, later
-                return None
-    return read_ahead(jobs, hashes, parallel)
 
 
 def _recovered(lock: Lock, memo: Memo) -> tuple[Lock, list[Diagnostic]]:

@@ -19,11 +19,8 @@ entities through MathJax, so inside formulas `}}` becomes `} }` (TeX ignores the
 from __future__ import annotations
 
 import re
-from functools import cache
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # hiding works on tokens; sealing and the label rule need no parser
-    from markdown_it.token import Token
+from markdown_it.token import Token
 
 # Markers in rendered HTML (Unicode noncharacters: never in real text).
 HIDE_OPEN, HIDE_CLOSE = "\ufdd0", "\ufdd1"
@@ -70,22 +67,14 @@ def hide(tokens: list[Token], labels: bool = True) -> None:
     tokens.append(_marker_block(HIDE_CLOSE))
 
 
-@cache
-def _token_class() -> type[Token]:
-    """markdown-it's `Token`, loaded when a point is first hidden (once, not a call)."""
-    from markdown_it.token import Token
-
-    return Token
-
-
 def _text(content: str) -> Token:
-    token = _token_class()("text", "", 0)
+    token = Token("text", "", 0)
     token.content = content
     return token
 
 
 def _marker_block(marker: str) -> Token:
-    token = _token_class()("html_block", "", 0)
+    token = Token("html_block", "", 0)
     token.content = marker
     return token
 

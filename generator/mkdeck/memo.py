@@ -339,17 +339,13 @@ class Memo:
         except (ValueError, KeyError, TypeError, IndexError):
             return None
 
-    def has_read(self, rel: str, data_hash: str) -> bool:
-        """Whether a build read the file with these bytes, as a card file."""
-        hit = self._file(rel)
-        return hit is not None and hit[0] == data_hash
-
     def read_as_card(self, rel: str, data_hash: str, lock_hash: str) -> bool:
         """Whether the last build read the file with these bytes as a card file (not as a
         post), under the lock whose text has this hash: a build that has both reads it so."""
         if not lock_hash or self._meta.get("lock") != lock_hash:
             return False
-        return self.has_read(rel, data_hash)
+        hit = self._file(rel)
+        return hit is not None and hit[0] == data_hash
 
     def digest(self, rel: str, data_hash: str, key: str) -> str | None:
         """The digest of the note's fields, if sealed for `key` (`sealed_key`) before."""
@@ -717,10 +713,8 @@ def _summary(read: CardRead) -> tuple[int, str | None, int, str | None, str]:
 
 
 @lru_cache(maxsize=4096)
-@lru_cache(maxsize=1024)
 def _numbers(text: str) -> tuple[int, ...]:
-    """Ordinals written "1,2,3": most notes of a deck share a handful of these, parsed once
-    (and held once) however many notes have them."""
+    """Ordinals written "1,2,3": most notes of a deck share a handful of these."""
     return tuple(int(n) for n in text.split(",")) if text else ()
 
 

@@ -18,7 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from .cloze import MARKERS, opens_with_label
 from .config import POINT_RULES
@@ -34,10 +37,6 @@ from .numbering import (
     point_number,
     points_at,
 )
-
-if TYPE_CHECKING:  # loaded with the block parser: a build whose files were read elsewhere
-    from markdown_it import MarkdownIt  # (`readcards.ReadingAhead`) never needs it here
-    from markdown_it.token import Token
 
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 CONTAINER = re.compile(r"^[ \t>]*")
@@ -549,8 +548,6 @@ def _outer(token: Token) -> list[int] | None:
 def _block_parser() -> MarkdownIt:
     """The dialect's blocks (CommonMark's, and `$$` formulas), without inline parsing: where
     code, formulas and paragraphs are, by the rules that render them."""
-    from markdown_it import MarkdownIt
-
     from .dialect.math import math_plugin  # the dialect imports this module's neighbours
 
     return MarkdownIt("commonmark").use(math_plugin).enable("table").disable("inline")

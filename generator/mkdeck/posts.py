@@ -489,15 +489,6 @@ def _may_be_post(data: bytes) -> bool:
     return False
 
 
-def likely_card_file(rel: str, data: bytes, known: str | None) -> bool:
-    """Whether `split_posts` will most likely keep this file whole, as one card file, told
-    without reading it: the lock knows it as one (only `kind: post` makes it a post), or it is
-    new and has not two lines that may ask (`_may_be_post`). A README is not a card file."""
-    if rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS:
-        return False
-    return known == "card" or (known is None and not _may_be_post(data))
-
-
 def split_posts(
     snap: Snapshot,
     known: Callable[[str], str | None],

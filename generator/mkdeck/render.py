@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .cloze import hide
 from .config import RenderSettings
 from .errors import Diagnostic
+from .markup import Document, parse, parse_inline, to_html
 from .media import ImageRef
 from .parse import Question, Section
 from .sanitize import clean
-
-if TYPE_CHECKING:
-    from .markup import Document
 
 
 @dataclass(frozen=True)
@@ -41,20 +38,10 @@ DEFAULT_SETTINGS = RenderSettings()
 CLOSED_DETAILS = re.compile(r"<details\b(?![^>]*\bopen\b)")
 
 
-def load_renderer() -> None:
-    """Load the renderer's modules now: before a pool of workers is forked, so that they
-    share them instead of each loading its own."""
-    from . import markup  # noqa: F401
-
-
 def render_question(
     question: Question, settings: RenderSettings = DEFAULT_SETTINGS
 ) -> RenderedNote:
     """Render every part of one card file."""
-    # The parser loads with the first file rendered: a `RenderedNote` sent from the process
-    # that read it (`readcards.ReadingAhead`) is plain data, unpickled without it.
-    from .markup import Document, parse, parse_inline, to_html
-
     images: list[ImageRef] = []
     problems: list[Diagnostic] = []
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # loaded by the parser that uses the plugin; `CALLOUT` alone needs none
-    from markdown_it import MarkdownIt
-    from markdown_it.rules_core import StateCore
-    from markdown_it.token import Token
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 
 CALLOUT = re.compile(r"^\[!([A-Za-z][\w-]*)\][+-]?[ \t]*(.*)$")
 
@@ -51,8 +50,6 @@ def _is_callout(tokens: list[Token], i: int) -> bool:
 
 
 def _rewrite(tokens: list[Token], i: int) -> None:
-    from markdown_it.token import Token
-
     opening, inline = tokens[i], tokens[i + 2]
     first, _, rest = inline.content.partition("\n")
     m = CALLOUT.match(first)
