@@ -408,3 +408,52 @@ def test_an_answer_of_two_paragraphs_over_300_characters_is_two_cards(tmp_path):
     layouts = {c.source.rel: (c.question.layout, len(c.question.points)) for c in report.built}
     assert layouts["long.md"] == ("paragraphs", 2)
     assert layouts["short.md"][0] == "whole"
+
+
+BILINGUAL = """\
+---
+id: kt-val
+---
+# Вопрос (RU)
+> Чем отличается val от var?
+
+# Question (EN)
+> How does val differ from var?
+
+---
+
+## Ответ (RU)
+
+- **val**: ссылку нельзя переназначить
+- **var**: ссылку можно переназначить
+
+## Answer (EN)
+
+- **val**: the reference cannot be reassigned
+- **var**: the reference can be reassigned
+"""
+
+
+def test_a_question_asked_in_two_languages_is_asked_in_both_and_hides_neither(tmp_path, collection):
+    """Obsidian vaults kept in two languages label each question (`# Вопрос (RU)`, `# Question
+    (EN)`) and quote it: both are the question, and the answers give the points."""
+    report = build_deck(write_cards(tmp_path, {"val.md": BILINGUAL}))
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    [card] = report.built
+    assert card.question.title == "Чем отличается val от var? / How does val differ from var?"
+    assert report.cards == 4
+    import_package(collection, report.package)
+    english = card_hiding(collection, "the reference cannot be reassigned")
+    front = shown(english.question())
+    assert front.startswith("Чем отличается val от var? / How does val differ from var?")
+    assert "ссылку нельзя переназначить" in front  # the other points are shown
+    for cid in collection.find_cards(""):  # neither question is ever hidden
+        asked = shown(collection.get_card(cid).question())
+        assert "How does val differ from var?" in asked and "Чем отличается" in asked
+
+
+def test_a_quoted_question_under_a_label_is_asked_without_its_quote_marker(tmp_path):
+    text = "# 题目\n\n> 为什么要做梯度裁剪？\n\n1. 防止梯度爆炸\n2. 稳定训练\n"
+    report = build_deck(write_cards(tmp_path, {"clip.md": text}))
+    assert not report.errors and report.cards == 2
+    assert report.built[0].question.title == "为什么要做梯度裁剪？"

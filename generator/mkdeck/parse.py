@@ -204,8 +204,13 @@ def id_comment(lines: list[str], start: int, stop: int | None = None) -> tuple[s
     return (m.group(1), first) if m else None
 
 
-# A heading that only labels the question below it: `# 题目`, `## Question`.
-LABEL_HEADING = re.compile(r"[*_]*(题目|问题|面试题|question)[*_]*[:：]?$", re.IGNORECASE)
+# A heading that only labels the question below it: `# 题目`, `## Question`, and in notes kept
+# in two languages `# Question (EN)` over `# Вопрос (RU)`, each above the question in its own.
+LABEL_HEADING = re.compile(
+    r"[*_]*(题目|问题|面试题|question|вопрос)[*_]*"
+    r"(?:[ \t]*[(（][^()（）]{1,12}[)）])?[ \t]*[:：]?$",
+    re.IGNORECASE,
+)
 
 
 QUOTED = re.compile(r"^ {0,3}>[ \t]?")
@@ -259,11 +264,23 @@ def find_question(
     if top:
         _, index, title = top[0]
         if LABEL_HEADING.match(title):  # `# 题目` over the question itself, as templates do
-            below = next((i for i in range(index + 1, len(lines)) if not is_blank(lines[i])), None)
-            text = lines[below] if below is not None else ""
-            structure = HEADING.match(text) or POINT_START.match(text) or ANY_BULLET.match(text)
-            if below is not None and not fenced[below] and not structure:
-                return text.strip(), below, below + 1
+            labelled = _labelled(lines, fenced, index)
+            if labelled is not None:
+                text, below = labelled
+                # The same question in another language under the next label (`# Question
+                # (EN)` after `# Вопрос (RU)`): asked too, not an answer to hide.
+                again = _next_line(lines, below + 1)
+                other = HEADING.match(lines[again]) if again is not None else None
+                if (
+                    again is not None
+                    and other is not None
+                    and len(other.group(1)) == 1
+                    and LABEL_HEADING.match((other.group(2) or "").strip())
+                ):
+                    translated = _labelled(lines, fenced, again)
+                    if translated is not None:
+                        return f"{text} / {translated[0]}", below, translated[1] + 1
+                return text, below, below + 1
         return title, index, index + 1
     first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
     if first is not None and not fenced[first] and not POINT_START.match(lines[first]):
@@ -276,6 +293,23 @@ def find_question(
     # The question is named only by the file (`Word2vec为什么需要二次采样？.md`), also when text
     # stands before the first heading: that text is the answer's, not to be dropped.
     return PurePosixPath(rel).stem.strip(), start, start
+
+
+def _next_line(lines: list[str], start: int) -> int | None:
+    """The index of the first line from `start` that is not blank."""
+    return next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
+
+
+def _labelled(lines: list[str], fenced: list[bool], label: int) -> tuple[str, int] | None:
+    """The question a label heading at `label` stands over: the line below it, quoted or not
+    (`> What is …?`), and its index; None when a heading, a point or a bullet comes first."""
+    below = _next_line(lines, label + 1)
+    if below is None or fenced[below]:
+        return None
+    text = QUOTED.sub("", lines[below], count=1)
+    if HEADING.match(text) or POINT_START.match(text) or ANY_BULLET.match(text) or is_blank(text):
+        return None
+    return text.strip(), below
 
 
 def card_settings(front: FrontMatter, rel: str) -> dict:
