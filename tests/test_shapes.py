@@ -436,16 +436,19 @@ id: kt-val
 
 def test_a_question_asked_in_two_languages_is_asked_in_both_and_hides_neither(tmp_path, collection):
     """Obsidian vaults kept in two languages label each question (`# Вопрос (RU)`, `# Question
-    (EN)`) and quote it: both are the question, and the answers give the points."""
+    (EN)`) and quote it: the first is asked, the second shown under it, and the answers give
+    the points."""
     report = build_deck(write_cards(tmp_path, {"val.md": BILINGUAL}))
     assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
     [card] = report.built
-    assert card.question.title == "Чем отличается val от var? / How does val differ from var?"
+    assert card.question.title == "Чем отличается val от var?"
+    assert card.question.context.markdown.startswith("> How does val differ from var?")
+    assert card.question.context.line == 8  # where it is written, for what is said of it
     assert report.cards == 4
     import_package(collection, report.package)
     english = card_hiding(collection, "the reference cannot be reassigned")
     front = shown(english.question())
-    assert front.startswith("Чем отличается val от var? / How does val differ from var?")
+    assert front.startswith("Чем отличается val от var? How does val differ from var?")
     assert "ссылку нельзя переназначить" in front  # the other points are shown
     for cid in collection.find_cards(""):  # neither question is ever hidden
         asked = shown(collection.get_card(cid).question())

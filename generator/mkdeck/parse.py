@@ -268,7 +268,7 @@ def find_question(
             if labelled is not None:
                 text, below = labelled
                 # The same question in another language under the next label (`# Question
-                # (EN)` after `# Вопрос (RU)`): asked too, not an answer to hide.
+                # (EN)` after `# Вопрос (RU)`): shown with it, above the answer, never hidden.
                 again = _next_line(lines, below + 1)
                 other = HEADING.match(lines[again]) if again is not None else None
                 if (
@@ -279,7 +279,7 @@ def find_question(
                 ):
                     translated = _labelled(lines, fenced, again)
                     if translated is not None:
-                        return f"{text} / {translated[0]}", below, translated[1] + 1
+                        return text, below, translated[1]
                 return text, below, below + 1
         return title, index, index + 1
     first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
