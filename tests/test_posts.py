@@ -242,6 +242,22 @@ def test_a_question_with_answer_sub_headings_stays_one_question(tmp_path):
     assert (report.notes, report.posts) == (1, 0)
 
 
+def test_a_file_whose_first_heading_labels_its_question_is_one_card(tmp_path, collection):
+    """`# 题目` (or `# Question (EN)`) names the one question a file asks: its answer's
+    sub-headings that ask (`## 什么时候用 A？`) are the answer's parts, not questions of a post."""
+    text = (
+        "# 题目\n\nChannel 和 Flow 有什么区别？\n\n## 什么时候用 Channel？\n\n"
+        "- 多个生产者推送事件\n\n## 什么时候用 Flow？\n\n- 按需计算的冷数据流\n"
+    )
+    report = build_deck(write_cards(tmp_path, {"streams.md": text}))
+    assert not report.errors and (report.notes, report.posts, report.cards) == (1, 0, 2)
+    assert report.built[0].question.title == "Channel 和 Flow 有什么区别？"
+    assert _read(text).kind == "card"
+    import_package(collection, report.package)
+    front = shown(card_hiding(collection, "多个生产者推送事件").question())
+    assert front.startswith("Channel 和 Flow 有什么区别？") and "按需计算的冷数据流" in front
+
+
 def _read(text: str):
     lines = text.split("\n")
     front = read_front_matter(lines, "x.md")

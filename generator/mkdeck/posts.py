@@ -20,7 +20,8 @@ note) and for `mkdeck import` (each question becomes a card file) alike:
 **The rule that tells a post from a card file**: a file is a post when at least two of its
 headings ask, each with an answer below it; any other file holds one question. Front matter
 `kind: post` or `kind: card` overrides it, and a file with an `id` in its front matter is a card
-file (the id names its one note).
+file (the id names its one note), as is one whose first `#` heading only labels its question
+(`# 题目`, `# Question (EN)`: `parse.LABEL_HEADING`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .errors import Diagnostic, MkdeckError
 from .frontmatter import FrontMatter, read_front_matter
 from .newcard import CITATION
 from .numbering import NUMBERED_HEADING, POINT_START
-from .parse import HEADING, REFERENCES, is_blank, scan_fences
+from .parse import HEADING, LABEL_HEADING, REFERENCES, is_blank, scan_fences
 
 KINDS = ("post", "card")
 
@@ -231,6 +232,10 @@ def read_post(
         kind, why = str(said), f"`kind: {said}` in its front matter"
     elif known == "post" and answered and front.data.get("id") is None:
         kind, why = "post", "mkdeck.lock knows it as a post"
+    elif any(h.level == 1 for h in headings) and LABEL_HEADING.match(
+        next(h.title for h in headings if h.level == 1)
+    ):
+        kind, why = "card", "its first heading labels the one question it asks (`# 题目`)"
     elif len(asked) < 2:
         kind, why = "card", "fewer than two of its headings ask"
     elif front.data.get("id") is not None or known == "card":
