@@ -236,19 +236,19 @@ def _render_code(_self: Any, tokens: list[Token], idx: int, _options: Any, _env:
     """Pygments for a named language; an unnamed or unknown one stays plain (no guessing)."""
     token = tokens[idx]
     language = token.info.split()[0] if token.info.strip() else ""
-    highlighter = _highlighter(language) if language else None
-    if highlighter is not None:
-        highlight, lexer, formatter = highlighter
-        return str(highlight(token.content, lexer, formatter))
+    highlight = _highlighter(language) if language else None
+    if highlight is not None:
+        return highlight(token.content)
     return f'<div class="highlight"><pre><code>{escapeHtml(token.content)}</code></pre></div>\n'
 
 
 @lru_cache(maxsize=256)
-def _highlighter(language: str) -> tuple[Any, Any, Any] | None:
-    """Pygments' `highlight`, with the lexer of a language and the HTML formatter, made once a
-    process: finding a lexer by name searches all of Pygments' lexers, and a formatter works
-    out its whole style sheet when it is made, together twice the highlighting of a short
-    block. Both keep no state between blocks. None: Pygments knows no such language.
+def _highlighter(language: str) -> Callable[[str], str] | None:
+    """Code of a language → its HTML by Pygments, with the language's lexer and the HTML
+    formatter made once a process: finding a lexer by name searches all of Pygments' lexers,
+    and a formatter works out its whole style sheet when it is made, together twice the
+    highlighting of a short block. Both keep no state between blocks. None: Pygments knows no
+    such language.
     Pygments loads with the first code block: a rebuild of files without any never does."""
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
@@ -259,7 +259,8 @@ def _highlighter(language: str) -> tuple[Any, Any, Any] | None:
         lexer = get_lexer_by_name(language)
     except ClassNotFound:
         return None
-    return highlight, lexer, HtmlFormatter(cssclass="highlight", nowrap=False)
+    formatter = HtmlFormatter(cssclass="highlight", nowrap=False)
+    return lambda code: str(highlight(code, lexer, formatter))
 
 
 # --- the parser -------------------------------------------------------------------------------

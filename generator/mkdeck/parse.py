@@ -282,7 +282,7 @@ def find_question(
                         return text, below, translated[1]
                 return text, below, below + 1
         return title, index, index + 1
-    first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
+    first = _next_line(lines, start)
     if first is not None and not fenced[first] and not POINT_START.match(lines[first]):
         asked = None if HEADING.match(lines[first]) else ASKING.match(lines[first].strip())
         if asked:

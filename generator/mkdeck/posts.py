@@ -227,14 +227,13 @@ def read_post(
     kinds = classify(headings, lines, fenced, len(lines))
     asked = [h for h in headings if kinds[h.index] == "question" and h.asks]
     said = front.data.get("kind")
+    first = next((h for h in headings if h.level == 1), None)  # the first `#` heading
     answered = any(kinds[h.index] in ("question", "topic") for h in headings)
     if said in KINDS:
         kind, why = str(said), f"`kind: {said}` in its front matter"
     elif known == "post" and answered and front.data.get("id") is None:
         kind, why = "post", "mkdeck.lock knows it as a post"
-    elif any(h.level == 1 for h in headings) and LABEL_HEADING.match(
-        next(h.title for h in headings if h.level == 1)
-    ):
+    elif first is not None and LABEL_HEADING.match(first.title):
         kind, why = "card", "its first heading labels the one question it asks (`# 题目`)"
     elif len(asked) < 2:
         kind, why = "card", "fewer than two of its headings ask"
