@@ -293,6 +293,24 @@ def test_an_id_deck_or_emptied_file_is_read_alone_too(tmp_path, monkeypatch, kin
     assert _package(tmp_path) == _package(full)
 
 
+def test_a_rebuild_leaves_no_reference_cycles_behind(tmp_path):
+    """A build sets what outlives it aside from Python's cycle collector (`gc.freeze`), which is
+    safe in a long `watch` only while a build leaves no cycles for that collector to free."""
+    import gc
+
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    _edit(cards, "a.md", "reword", 1)
+    _build(tmp_path, NOW + 100, use_cache=True)  # every module a rebuild needs, loaded
+    _edit(cards, "sub/c.md", "reword", 2)
+    gc.unfreeze()
+    gc.collect()
+    report = _build(tmp_path, NOW + 200, use_cache=True)
+    assert report.rendered == 1
+    gc.unfreeze()
+    assert gc.collect() == 0
+
+
 def test_an_edit_in_place_keeps_review_history_in_anki(tmp_path, collection, monkeypatch):
     """The in-place rebuild, imported into a real collection: reviews stay with their points."""
     cards = write_cards(tmp_path, START)
