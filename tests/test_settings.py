@@ -75,7 +75,8 @@ def test_an_unknown_setting_is_named_with_the_known_ones(tmp_path):
     assert result.exit_code == 1
     assert result.stderr == (
         "pyproject.toml:6: error: unknown setting `output_dir` in [tool.mkdeck] "
-        "(known: deck, cards, output, allow_scripts, exclude, static, points, topics)\n"
+        "(known: deck, cards, output, allow_scripts, exclude, static, points, topics, "
+        "languages)\n"
     )
 
 
@@ -164,3 +165,14 @@ def test_the_points_setting_applies_to_every_card_file_and_is_checked(tmp_path):
     result = run(["check", "cards"], tmp_path)
     assert result.exit_code == 1
     assert '`points` in [tool.mkdeck] must be one of "numbered", "lists", "auto"' in result.stderr
+
+
+def test_the_languages_setting_is_checked_at_its_line(tmp_path):
+    _pyproject(tmp_path, 'languages = ["english"]')
+    write_cards(tmp_path, {"q.md": GOOD})
+    result = run(["check"], tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "pyproject.toml:5: error: `languages` in [tool.mkdeck] must be a list of two-letter "
+        'language codes such as ["en"]'
+    )

@@ -12,6 +12,8 @@ from helpers import (
     shown,
     write_cards,
 )
+from mkdeck.build import build
+from mkdeck.config import load_config
 
 BULLETS = """\
 # LoRA 为什么省显存？
@@ -460,3 +462,28 @@ def test_a_quoted_question_under_a_label_is_asked_without_its_quote_marker(tmp_p
     report = build_deck(write_cards(tmp_path, {"clip.md": text}))
     assert not report.errors and report.cards == 2
     assert report.built[0].question.title == "为什么要做梯度裁剪？"
+
+
+def test_a_card_keeps_the_sections_in_the_languages_the_project_names(tmp_path, collection):
+    """`languages = ["en"]`: of notes kept in two languages, the English question and answer
+    make the cards, and nothing in Russian is shown on them to give a point away."""
+    russian = "# Вопрос (RU)\n> Что такое корутина?\n\n## Ответ (RU)\n\n- лёгкий поток\n"
+    cards = write_cards(tmp_path, {"val.md": BILINGUAL, "ru.md": russian})
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mkdeck]\ndeck = "Kotlin"\nlanguages = ["EN"]\n', "utf-8"
+    )
+    config = load_config(cards)
+    report = build(cards, config.package_path(cards), config)
+    assert not report.errors and not report.warnings, [str(d) for d in report.diagnostics]
+    assert report.notes == 1 and any(  # a file only in Russian: no card, and a note says why
+        d.path == "ru.md" and d.severity == "note" and "`languages`" in d.message
+        for d in report.diagnostics
+    )
+    assert report.built[0].question.title == "How does val differ from var?"
+    assert report.cards == 2
+    import_package(collection, report.package)
+    card = card_hiding(collection, "the reference cannot be reassigned")
+    front, back = shown(card.question()), shown(card.answer())
+    assert front.startswith("How does val differ from var?")
+    assert "the reference can be reassigned" in front
+    assert "ссылку" not in front and "ссылку" not in back and "Чем" not in back

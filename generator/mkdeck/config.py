@@ -29,12 +29,18 @@ SETTINGS: dict[str, tuple[type, str]] = {
     "static": (list, "a list of strings (folders that site-root image paths start from)"),
     "points": (str, 'one of "numbered", "lists", "auto" (where points come from)'),
     "topics": (bool, "true or false (whether a post's headings that ask nothing are notes)"),
+    "languages": (
+        list,
+        'a list of two-letter language codes such as ["en"] (the languages of the sections '
+        "a card keeps, of those labelled `## Answer (EN)`)",
+    ),
 }
 # Where points may come from (`points`, here or in a card file's front matter): numbered items
 # only, numbered items or bullets ("lists"), or every structure `parse.find_points` reads.
 POINT_RULES = ("numbered", "lists", "auto")
 # Settings that are lists hold strings.
-LISTS = {"exclude", "static"}
+LISTS = {"exclude", "static", "languages"}
+LANGUAGE_CODE = re.compile(r"[A-Za-z]{2}")
 TABLE_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*mkdeck\s*\]\s*(?:#.*)?$")
 ANY_HEADER = re.compile(r"^\s*\[")
 # Where `tomllib` says a syntax error is: `(at line 2, column 15)`.
@@ -49,6 +55,7 @@ class RenderSettings:
     allow_scripts: bool = False
     points: str = "auto"  # where points come from, unless a card file's front matter says
     topics: bool = True  # a post's plain headings with an answer (`## 虚函数`) are notes
+    languages: tuple[str, ...] = ()  # of the sections labelled `(EN)`, those kept (): all
 
 
 @dataclass(frozen=True)
@@ -70,12 +77,16 @@ class Config:
     static: tuple[Path, ...] = ()  # where `/images/a.png` may be, besides the cards folder
     points: str = "auto"
     topics: bool = True
+    languages: tuple[str, ...] = ()  # lower case
     cards_line: int = 0  # where `cards` is set in `source`
 
     @property
     def render_settings(self) -> RenderSettings:
         return RenderSettings(
-            allow_scripts=self.allow_scripts, points=self.points, topics=self.topics
+            allow_scripts=self.allow_scripts,
+            points=self.points,
+            topics=self.topics,
+            languages=self.languages,
         )
 
     def deck_name(self, cards_dir: Path) -> str:
@@ -162,6 +173,7 @@ def _config(pyproject: Path, table: dict) -> Config:
             or (isinstance(value, str) and not value.strip())
             or wrong_items
             or (key == "points" and value not in POINT_RULES)
+            or (key == "languages" and isinstance(value, list) and not _language_codes(value))
         ):
             raise MkdeckError(
                 f"`{key}` in [tool.mkdeck] must be {described}, not {_toml(value)}",
@@ -189,8 +201,14 @@ def _config(pyproject: Path, table: dict) -> Config:
         static=tuple(root / folder for folder in table.get("static", ())),
         points=table.get("points", "auto"),
         topics=table.get("topics", True),
+        languages=tuple(code.lower() for code in table.get("languages", ())),
         cards_line=lines.get("cards", 0),
     )
+
+
+def _language_codes(value: list) -> bool:
+    """Whether each item is a two-letter language code (`en`, `RU`)."""
+    return all(isinstance(code, str) and LANGUAGE_CODE.fullmatch(code) for code in value)
 
 
 def _key_lines(lines: list[str]) -> dict[str, int]:

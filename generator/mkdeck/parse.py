@@ -121,17 +121,20 @@ def _unfilled(line: str) -> bool:
 
 
 def parse_question(
-    text: str, rel: str, points: str = "auto"
+    text: str, rel: str, points: str = "auto", languages: tuple[str, ...] = ()
 ) -> tuple[Question | None, list[Diagnostic]]:
     """Parse one card file: its question and what is wrong with it. A file that holds no card
-    (None) says why: a warning when it is only empty, an error when its input is broken."""
+    (None) says why: a warning when it is only empty, an error when its input is broken.
+    `languages`: of the sections labelled in a language (`## Answer (EN)`), those kept."""
     try:
-        return _parse(text, rel, points)
+        return _parse(text, rel, points, languages)
     except MkdeckError as exc:  # the helpers below stop at the first broken thing
         return None, [exc.diagnostic]
 
 
-def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list[Diagnostic]]:
+def _parse(
+    text: str, rel: str, points_rule: str, languages: tuple[str, ...] = ()
+) -> tuple[Question | None, list[Diagnostic]]:
     text = MARKERS.sub("", text)
     if is_blank(text):
         return None, [Diagnostic(rel, 1, "the file is empty: skipped", "warning")]
@@ -142,6 +145,14 @@ def _parse(text: str, rel: str, points_rule: str) -> tuple[Question | None, list
     meta = card_settings(front, rel)
     lines = unquote_callouts(lines, front.body)
     fenced = scan_fences(lines, front.body, rel)
+    if languages:
+        lines = in_languages(lines, fenced, front.body, languages)
+        if all(is_blank(line) for line in lines[front.body :]):
+            # All of it in a language left out: no card, as asked. A question of a post (its
+            # path names it after `#`) goes without a word; the post's reading names it.
+            why = "written only in languages that `languages` leaves out: no card"
+            return None, [] if "#" in rel else [Diagnostic(rel, 1, why, "note")]
+        fenced = scan_fences(lines, front.body, rel)
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
     named = id_comment(lines, answer_start)
@@ -293,6 +304,37 @@ def find_question(
     # The question is named only by the file (`Word2vec为什么需要二次采样？.md`), also when text
     # stands before the first heading: that text is the answer's, not to be dropped.
     return PurePosixPath(rel).stem.strip(), start, start
+
+
+# A heading labelled with the language it is written in: `## Answer (EN)`, `# Вопрос（RU）`.
+IN_LANGUAGE = re.compile(r"[(（]([A-Za-z]{2})[)）][*_]*$")
+
+
+def in_languages(
+    lines: list[str], fenced: list[bool], start: int, languages: tuple[str, ...]
+) -> list[str]:
+    """The lines with every section labelled in another language than `languages` left blank:
+    notes kept in two languages give each point twice, and a card that hides one would show
+    it in the other. A section is a heading that ends `(RU)` and what stands under it, up to
+    the next heading labelled in a language of its own, or of its level or above; under a
+    `#` heading, up to the next heading of any level. Such notes label the parts at a file's
+    top so (`# Вопрос (RU)`, `# Summary (EN)`), and the `##` sections that follow belong to
+    the file, each labelled where it is written in one language (`## Ответ (RU)`). Blank,
+    not removed: every line keeps its number."""
+    kept = list(lines)
+    dropping = 0  # the level of the heading whose section is being left out (0: none)
+    for i in range(start, len(lines)):
+        m = None if fenced[i] else HEADING.match(lines[i])
+        if m is not None:
+            level = len(m.group(1))
+            tag = IN_LANGUAGE.search((m.group(2) or "").strip())
+            if tag is not None:
+                dropping = level if tag.group(1).lower() not in languages else 0
+            elif level <= dropping or dropping == 1:
+                dropping = 0
+        if dropping:
+            kept[i] = ""
+    return kept
 
 
 def _next_line(lines: list[str], start: int) -> int | None:

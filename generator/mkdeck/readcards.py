@@ -51,7 +51,7 @@ def read_card(job: tuple[str, bytes, RenderSettings]) -> CardRead:
         text = decode_source(data, rel)
     except MkdeckError as exc:
         return CardRead(None, None, (exc.diagnostic,))
-    question, problems = parse_question(text, rel, settings.points)
+    question, problems = parse_question(text, rel, settings.points, settings.languages)
     if question is None:
         return CardRead(None, None, tuple(problems))
     rendered = render_question(question, settings)
