@@ -233,12 +233,20 @@ def read_post(
         kind, why = str(said), f"`kind: {said}` in its front matter"
     elif known == "post" and answered and front.data.get("id") is None:
         kind, why = "post", "mkdeck.lock knows it as a post"
-    elif first is not None and LABEL_HEADING.match(first.title):
-        kind, why = "card", "its first heading labels the one question it asks (`# 题目`)"
     elif len(asked) < 2:
         kind, why = "card", "fewer than two of its headings ask"
-    elif front.data.get("id") is not None or known == "card":
-        what = "it has an `id`" if front.data.get("id") is not None else "mkdeck.lock knows it"
+    elif (
+        front.data.get("id") is not None
+        or known == "card"
+        or (first is not None and LABEL_HEADING.match(first.title))
+    ):
+        what = (
+            "it has an `id`"
+            if front.data.get("id") is not None
+            else "mkdeck.lock knows it"
+            if known == "card"
+            else "its first heading labels its question (`# 题目`)"
+        )
         kind, why = (
             "card",
             (
