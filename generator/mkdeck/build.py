@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .assemble import Card, CarriedNote, MediaMap
     from .lockfile import LockedNote, LockFile
     from .media import MediaFile
-    from .package import KeptCollection, NoteRow, PackagedNote, PackagePlan
+    from .package import KeptCollection, MarkdownChange, NoteRow, PackagedNote, PackagePlan
     from .preview import Preview
     from .readcards import CardRead, Progress
 
@@ -61,10 +61,8 @@ class Report:
     # The latest modification time of a note in the package: Anki must not see it before the
     # clock has passed it (`sync.sync_package`).
     newest: int = 0
-    # Each note whose Markdown changed in this build: its guid → (the time the build before
-    # gave it, the time this one gives it, its file). An edit made in Anki between the two is
-    # replaced on import.
-    changed: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # Each note whose Markdown changed in this build, by guid.
+    changed: dict[str, MarkdownChange] = field(default_factory=dict)
     posts: int = 0  # files read as posts of many questions
     post_questions: int = 0  # the notes those posts hold
     post_topics: int = 0  # of those, the ones a topic heading names (`## 虚函数`)
@@ -424,16 +422,17 @@ def _assemble(
     list[NoteRow],
     list[LockedNote],
     dict[str, tuple[str, str]],
-    dict[str, tuple[int, int, str]],
+    dict[str, MarkdownChange],
 ]:
     """Each note's row, the lock entry of each note read, the fields sealed this run (by
     guid): a note is sealed again only when its ordinals or images are new to the memo; and
     the notes whose Markdown changed (`Report.changed`)."""
     from .assemble import Card, carried_row, fields_digest, media_names, note_row
     from .identify import lock_entry, modification_time
+    from .package import MarkdownChange
 
     rows, entries, sealed_now = [], [], {}
-    changed: dict[str, tuple[int, int, str]] = {}
+    changed: dict[str, MarkdownChange] = {}
     for position, card in enumerate(found.notes):
         if not isinstance(card, Card):  # carried over: its row as the last build made it
             rows.append(carried_row(card, root, position))
@@ -449,7 +448,7 @@ def _assemble(
         previous = card.identity.previous
         mtime = modification_time(previous, digest, now)
         if previous is not None and mtime != previous.mtime:  # its Markdown changed
-            changed[card.identity.guid] = (previous.mtime, mtime, file_of(rel))
+            changed[card.identity.guid] = MarkdownChange(previous.mtime, mtime, file_of(rel))
         rows.append(note_row(card, root, digest, mtime, position))
         entries.append(lock_entry(card.question, card.identity, digest, mtime))
     return rows, entries, sealed_now, changed

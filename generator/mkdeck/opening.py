@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import MkdeckError
-from .package import PackagedNote
+from .package import Changes, PackagedNote
 from .sync import (
     ANKICONNECT_URL,
     Before,
@@ -40,7 +40,7 @@ class Opening(Protocol):
     def import_package(
         self,
         package: Path,
-        changed: Mapping[str, tuple[int, int, str]],
+        changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
         """`sync.import_into_collection` of the package, into the collection opened."""
@@ -74,7 +74,7 @@ class OpeningCollection:
     def import_package(
         self,
         package: Path,
-        changed: Mapping[str, tuple[int, int, str]],
+        changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
         try:
@@ -127,7 +127,7 @@ class OpeningInThread:
     def import_package(
         self,
         package: Path,
-        changed: Mapping[str, tuple[int, int, str]],
+        changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
         self._thread.join()

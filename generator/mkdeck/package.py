@@ -437,6 +437,20 @@ class PackagedNote(NamedTuple):
     cards: int  # how many cards it has
 
 
+class MarkdownChange(NamedTuple):
+    """A note whose Markdown changed in a build (`Report.changed`): the time the build before
+    gave it, the time this one gives it, and its file. An edit made in Anki between the two
+    is one the import replaces."""
+
+    dated: int
+    dating: int
+    file: str
+
+
+# The notes whose Markdown changed in a build, by guid.
+Changes = Mapping[str, MarkdownChange]
+
+
 class PackagedNotetype(NamedTuple):
     """What Anki's importer compares of a note type it has (which is newer, and the names),
     and what a reader sees of it."""

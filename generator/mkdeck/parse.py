@@ -152,7 +152,7 @@ def _parse(
             # path names it after `#`) goes without a word; the post's reading names it.
             why = "written only in languages that `languages` leaves out: no card"
             return None, [] if "#" in rel else [Diagnostic(rel, 1, why, "note")]
-        fenced = scan_fences(lines, front.body, rel)
+        fenced = scan_fences(lines, front.body, rel)  # the code left out is code no more
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)
     named = id_comment(lines, answer_start)

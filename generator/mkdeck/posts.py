@@ -227,7 +227,7 @@ def read_post(
     kinds = classify(headings, lines, fenced, len(lines))
     asked = [h for h in headings if kinds[h.index] == "question" and h.asks]
     said = front.data.get("kind")
-    first = next((h for h in headings if h.level == 1), None)  # the first `#` heading
+    held = _held_to_one_question(front, known, next((h for h in headings if h.level == 1), None))
     answered = any(kinds[h.index] in ("question", "topic") for h in headings)
     if said in KINDS:
         kind, why = str(said), f"`kind: {said}` in its front matter"
@@ -235,22 +235,11 @@ def read_post(
         kind, why = "post", "mkdeck.lock knows it as a post"
     elif len(asked) < 2:
         kind, why = "card", "fewer than two of its headings ask"
-    elif (
-        front.data.get("id") is not None
-        or known == "card"
-        or (first is not None and LABEL_HEADING.match(first.title))
-    ):
-        what = (
-            "it has an `id`"
-            if front.data.get("id") is not None
-            else "mkdeck.lock knows it"
-            if known == "card"
-            else "its first heading labels its question (`# 题目`)"
-        )
+    elif held is not None:
         kind, why = (
             "card",
             (
-                f"{what} as one question, though {len(asked)} of its headings ask (`kind: post` "
+                f"{held} as one question, though {len(asked)} of its headings ask (`kind: post` "
                 "in its front matter makes each a note, with new cards)"
             ),
         )
@@ -261,6 +250,21 @@ def read_post(
     named = front.data.get("title")
     root = clean_title(named)[0] if isinstance(named, str) and named.strip() else ""
     return _questions(lines, fenced, front.body, headings, kinds, why, root)
+
+
+def _held_to_one_question(
+    front: FrontMatter, known: str | None, first: Heading | None
+) -> str | None:
+    """What holds a file to one question however many of its headings ask (None: nothing):
+    an `id`, the lock that knows it as a card file, or a first `#` heading that only labels
+    its question."""
+    if front.data.get("id") is not None:
+        return "it has an `id`"
+    if known == "card":
+        return "mkdeck.lock knows it"
+    if first is not None and LABEL_HEADING.match(first.title):
+        return "its first heading labels its question (`# 题目`)"
+    return None
 
 
 def classify(

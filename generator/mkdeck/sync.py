@@ -40,6 +40,7 @@ from . import files, install_hint
 from .errors import MkdeckError
 from .package import (
     SOURCE_FIELD,
+    Changes,
     OpenedPackage,
     PackagedNote,
     PackagedNotetype,
@@ -200,7 +201,7 @@ def _edited_in_anki(
     in_anki: Mapping[str, _InAnki],
     notes: Mapping[str, PackagedNote],
     sent: Mapping[str, Sent],
-    changed: Mapping[str, tuple[int, int, str]],
+    changed: Changes,
 ) -> set[str]:
     """The notes about to change whose content in Anki is neither what sync last sent nor
     what it sends now: edited in Anki (as the AnkiConnect route tells them). A note sync has
@@ -209,8 +210,8 @@ def _edited_in_anki(
     told = {g for g, was in sent.items() if was.content}  # (not by a record of another format)
     edited = {
         guid
-        for guid, (dated, dating, _) in changed.items()
-        if guid not in told and guid in in_anki and dated < in_anki[guid].mod < dating
+        for guid, change in changed.items()
+        if guid not in told and guid in in_anki and change.dated < in_anki[guid].mod < change.dating
     }
     about = [g for g, n in notes.items() if g in told and sent[g].content != n.content]
     for guid, content in _contents_in_anki(col, in_anki, about).items():
@@ -577,7 +578,7 @@ def package_read(
 def import_into_collection(
     package: Path,
     collection: Path,
-    changed: Mapping[str, tuple[int, int, str]] | None = None,
+    changed: Changes | None = None,
     deck: str | None = None,
     sent_in: Path | None = None,
     before: Before | None = None,
@@ -918,7 +919,7 @@ def sync_package(
     key: str | None = None,
     timeout: float = 10.0,
     newest: int = 0,
-    changed: Mapping[str, tuple[int, int, str]] | None = None,
+    changed: Changes | None = None,
     deck: str | None = None,
     sent_in: Path | None = None,
     opening: Opening | None = None,
