@@ -207,8 +207,7 @@ ID_COMMENT = re.compile(r"^ {0,3}<!--\s*id:\s*([^\s>]+)\s*-->[ \t]*$")
 def id_comment(lines: list[str], start: int, stop: int | None = None) -> tuple[str, int] | None:
     """The `id` a comment names on the first line with text in `start:stop`, and that line:
     a card file's question, or a post's (`mkdeck import` reads it from here too)."""
-    end = len(lines) if stop is None else stop
-    first = next((i for i in range(start, end) if not is_blank(lines[i])), None)
+    first = next_line(lines, start, stop)
     if first is None or "<!--" not in lines[first]:
         return None
     m = ID_COMMENT.match(lines[first])
@@ -239,9 +238,9 @@ def unquote_callouts(lines: list[str], start: int) -> list[str]:
     callout's title is asked as a `#` heading, and its body, with that of an `[!answer]`
     callout that follows, is the answer, unquoted (line for line, so lines stay where they
     are). Any other file is returned as it is."""
-    first = next((i for i in range(start, len(lines)) if not is_blank(lines[i])), len(lines))
-    m = _callout(lines[first]) if first < len(lines) else None
-    if m is None or m.group(1).lower() not in ("question", "faq", "help"):
+    first = next_line(lines, start)
+    m = _callout(lines[first]) if first is not None else None
+    if first is None or m is None or m.group(1).lower() not in ("question", "faq", "help"):
         return lines
     out = list(lines)
     out[first] = f"# {m.group(2).strip() or 'Question'}"
@@ -280,7 +279,7 @@ def find_question(
                 text, below = labelled
                 # The same question in another language under the next label (`# Question
                 # (EN)` after `# Вопрос (RU)`): shown with it, above the answer, never hidden.
-                again = _next_line(lines, below + 1)
+                again = next_line(lines, below + 1)
                 other = HEADING.match(lines[again]) if again is not None else None
                 if (
                     again is not None
@@ -293,7 +292,7 @@ def find_question(
                         return text, below, translated[1]
                 return text, below, below + 1
         return title, index, index + 1
-    first = _next_line(lines, start)
+    first = next_line(lines, start)
     if first is not None and not fenced[first] and not POINT_START.match(lines[first]):
         asked = None if HEADING.match(lines[first]) else ASKING.match(lines[first].strip())
         if asked:
@@ -337,15 +336,16 @@ def in_languages(
     return kept
 
 
-def _next_line(lines: list[str], start: int) -> int | None:
-    """The index of the first line from `start` that is not blank."""
-    return next((i for i in range(start, len(lines)) if not is_blank(lines[i])), None)
+def next_line(lines: list[str], start: int, stop: int | None = None) -> int | None:
+    """The index of the first line in `start:stop` that is not blank; None: all are."""
+    end = len(lines) if stop is None else stop
+    return next((i for i in range(start, end) if not is_blank(lines[i])), None)
 
 
 def _labelled(lines: list[str], fenced: list[bool], label: int) -> tuple[str, int] | None:
     """The question a label heading at `label` stands over: the line below it, quoted or not
     (`> What is …?`), and its index; None when a heading, a point or a bullet comes first."""
-    below = _next_line(lines, label + 1)
+    below = next_line(lines, label + 1)
     if below is None or fenced[below]:
         return None
     text = QUOTED.sub("", lines[below], count=1)
