@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Config
-from .discover import Snapshot, Stamp, content, snapshot
+from .discover import KnownFile, Snapshot, content, snapshot
 from .errors import Diagnostic, MkdeckError
 from .files import held_alone, is_zip, place_in_cache, stamp
 from .lockfile import LOCK_NAME, Lock, WrittenLock, file_of, lock_text, parse_lock, question_of
@@ -295,7 +295,7 @@ def _build(
         and last.package == stamp(out)
         and last.key == _inputs(root, out, snap, snap.lock[1], last.images, racy_as_changed=False)
     ):
-        if any(isinstance(f, tuple) and f[0] is not None for f in snap.files):
+        if snap.stamps:
             # Files read again because the build that last read them was too close to their
             # change to trust their stamps: trusted now, they are not read next time.
             memo.trust(_stamps(snap))
@@ -317,8 +317,9 @@ def _build(
 
     now = int(time.time()) if now is None else now
     units = found.snap or snap
-    update = MemoUpdate(reads=found.fresh, present=units.readable)
-    update.stamps = _stamps(snap)
+    update = MemoUpdate(
+        reads=found.fresh, present=units.readable, stamps=_stamps(snap), listed=snap.readable
+    )
     rows, entries, sealed, changed = _assemble(found, root, memo, config, units, now, update)
 
     @functools.cache
@@ -554,21 +555,17 @@ def _read_again(card: Card, config: Config, snap: Snapshot) -> CardRead:
     return read_card((card.source.rel, snap.content(card.source.rel), config.render_settings))
 
 
-def _stamps(snap: Snapshot) -> dict[str, tuple[Stamp, str]]:
-    """Each card file's stamp and the hash of its bytes, for the next build to trust; but not
-    of a file changed too recently to tell a later change of the same size by (git's "racy"
-    rule): the next build reads that one again."""
+def _stamps(snap: Snapshot) -> dict[str, KnownFile | None]:
+    """The stamp of each card file read now, with the hash of its bytes, for the next build
+    to trust; None for a file changed too recently to tell a later change of the same size
+    by (git's "racy" rule): the next build reads that one again."""
     from .media import racy_since
 
     since = racy_since()
-    stamps = {}
-    for source, file in zip(snap.sources, snap.files, strict=True):
-        found = snap.stamps.get(source.rel)
-        if found is None or not isinstance(file, tuple):
-            continue
-        if found.ctime_ns <= since and found.mtime_ns <= since:
-            stamps[source.rel] = (found, file[1])
-    return stamps
+    return {
+        rel: known if known[2] <= since and known[3] <= since else None
+        for rel, known in snap.stamps.items()
+    }
 
 
 def _inputs(

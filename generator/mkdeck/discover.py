@@ -206,12 +206,26 @@ class Stamp(NamedTuple):
     inode: int
 
 
-def stamp_of(path: str) -> Stamp | None:
+# What a build remembers of a card file it read: (its path, size, mtime_ns, ctime_ns, inode,
+# the hash of the bytes read with that stamp), as the memo stores it. A plain tuple, compared
+# field by field with `os.stat`'s: a large deck has tens of thousands, and a rebuild makes
+# none of them into objects.
+KnownFile = tuple[str, int, int, int, int, str]
+
+
+def stamped_as(path: str, known: KnownFile) -> bool:
+    """Whether the file at `path` has the stamp it had when it was read (its bytes then
+    unchanged)."""
     try:
         st = os.stat(path)
     except OSError:
-        return None
-    return Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        return False
+    return (
+        st.st_mtime_ns == known[2]
+        and st.st_size == known[1]
+        and st.st_ctime_ns == known[3]
+        and st.st_ino == known[4]
+    )
 
 
 @dataclass(frozen=True)
@@ -226,7 +240,9 @@ class Snapshot:
     files: tuple[tuple[bytes | None, str] | Diagnostic, ...]
     tree: str = ""  # the hash of the other files' paths: an image found by its name may change
     lock: tuple[bytes, str] = (b"", "")  # the lock's bytes and their hash ("": there is none)
-    stamps: Mapping[str, Stamp] = field(default_factory=dict)  # rel → its stamp, as found
+    # The files read now, by path: as the memo remembers them (a file trusted by its stamp is
+    # remembered already).
+    stamps: Mapping[str, KnownFile] = field(default_factory=dict)
 
     @cached_property
     def readable(self) -> frozenset[str]:
@@ -274,31 +290,32 @@ def snapshot(
     cards_dir: Path,
     exclude: tuple[str, ...] = (),
     static: tuple[Path, ...] = (),
-    known: Mapping[str, tuple[Stamp, str]] | None = None,
+    known: Mapping[str, KnownFile] | None = None,
 ) -> Snapshot:
     """Find and read every card file, and the lock, once: everything a build reads from the
     cards folder (raises `MkdeckError` when the folder or the lock cannot be read). The
     `static` folders' files are listed too: an image may appear there. `known`: rel → the
-    stamp a file had when a build read it, and the hash of the bytes it read then; a file
+    stamp a file had when a build read it, with the hash of the bytes it read then; a file
     with that stamp still is not read now."""
     sources, skipped, others = discover(cards_dir, exclude)
     for folder in static:
         others += sorted(f"{folder}:{p.relative_to(folder)}" for p in folder.rglob("*"))
     files: list[tuple[bytes | None, str] | Diagnostic] = []
-    stamps: dict[str, Stamp] = {}
+    stamps: dict[str, KnownFile] = {}
     known = known or {}
     for source in sources:
         before = known.get(source.rel)
-        if before is not None and stamp_of(source.file) == before[0]:
-            stamps[source.rel] = before[0]
-            files.append((None, before[1]))
+        if before is not None and stamped_as(source.file, before):
+            files.append((None, before[5]))
             continue
         try:
-            data, stamps[source.rel] = read_source(source)
+            data, found = read_source(source)
         except MkdeckError as exc:
             files.append(exc.diagnostic)
         else:
-            files.append((data, hashlib.sha256(data).hexdigest()))
+            data_hash = hashlib.sha256(data).hexdigest()
+            files.append((data, data_hash))
+            stamps[source.rel] = (source.rel, *found, data_hash)
     tree = hashlib.sha256("\n".join(others).encode("utf-8")).hexdigest()
     return Snapshot(
         tuple(sources), tuple(skipped), tuple(files), tree, lock_bytes(cards_dir), stamps

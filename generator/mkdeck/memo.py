@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import __version__
-from .discover import Stamp
+from .discover import KnownFile
 from .errors import Diagnostic
 from .files import place_in_cache
 from .lockfile import Lock, LockedNote
@@ -179,7 +179,9 @@ class MemoUpdate:
     sealed: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
     present: frozenset[str] = frozenset()  # card files there now: the others are forgotten
     images: dict[str, ImageStamp] = field(default_factory=dict)
-    stamps: dict[str, tuple[Stamp, str]] = field(default_factory=dict)  # rel → stamp, hash
+    # The card files read, by path, with their stamps (None: not to be trusted, `build._stamps`)
+    stamps: dict[str, KnownFile | None] = field(default_factory=dict)
+    listed: frozenset[str] = frozenset()  # the card files there now: the others' are forgotten
     # The lock's hash and its entries, but for those of the carried paths, which are as loaded.
     lock: tuple[str, Lock, frozenset[str]] | None = None
     rows: Sequence[NoteRow] | None = None  # the package's rows, as its collection holds them
@@ -204,7 +206,7 @@ class Memo:
         self._lock_paths: list[str] = []  # the paths it holds, when it does
         self._staged: dict[str, str] | None = None  # the meta values of what `stage` wrote
         self._meta: dict[str, str] = {}
-        self._stamps: dict[str, tuple[Stamp, str]] | None = None  # as loaded
+        self._stamps: dict[str, KnownFile] | None = None  # as loaded
         self.images: dict[str, ImageStamp] = {}
         if folder is None:
             return
@@ -316,17 +318,16 @@ class Memo:
         except (ValueError, KeyError, TypeError, IndexError):
             return None
 
-    def stamps(self) -> dict[str, tuple[Stamp, str]]:
-        """Each card file's stamp when a build read it, and the hash of the bytes it read."""
+    def stamps(self) -> dict[str, KnownFile]:
+        """Each card file's stamp when a build read it, with the hash of the bytes it read."""
         if self._stamps is None:
             self._stamps = {}
             if self._db is not None:
                 with contextlib.suppress(sqlite3.Error):
-                    rows = self._db.execute("SELECT * FROM stamps")
-                    self._stamps = {
-                        rel: (Stamp(size, mtime, ctime, inode), h)
-                        for rel, size, mtime, ctime, inode, h in rows
-                    }
+                    rows = self._db.execute(
+                        "SELECT rel, size, mtime, ctime, inode, hash FROM stamps"
+                    )
+                    self._stamps = {row[0]: row for row in rows}
         return self._stamps
 
     def read(self, rel: str, data_hash: str) -> CardRead | None:
@@ -500,13 +501,13 @@ class Memo:
                 self._db.rollback()
             self.writable = False
 
-    def trust(self, stamps: Mapping[str, tuple[Stamp, str]]) -> None:
-        """Remember these stamps (rel → stamp, the hash of the bytes read with it) besides
+    def trust(self, stamps: Mapping[str, KnownFile | None]) -> None:
+        """Remember these stamps of files read again (None: not yet to be trusted) besides
         those remembered: a build that found nothing changed has read these files again."""
         if not self.writable or self._db is None:
             return
         known = self.stamps()
-        new = [(r, *st, h) for r, (st, h) in stamps.items() if known.get(r) != (st, h)]
+        new = [row for row in stamps.values() if row is not None and known.get(row[0]) != row]
         if not new:
             return
         try:
@@ -516,7 +517,7 @@ class Memo:
             with contextlib.suppress(sqlite3.Error):
                 self._db.rollback()
         else:
-            known.update(stamps)
+            known.update((row[0], row) for row in new)
 
     def save(self, update: MemoUpdate) -> None:
         self.stage(update)
@@ -545,13 +546,18 @@ class Memo:
             "UPDATE files SET sealed = ?, digest = ?, text = ?, extra = ? WHERE rel = ?",
             ((*sealed, rel) for rel, sealed in update.sealed.items()),
         )
-        stamps = self.stamps()
-        db.executemany(
-            "DELETE FROM stamps WHERE rel = ?", ((r,) for r in stamps if r not in update.stamps)
-        )
+        # The stamps of files read now; the others' stay as remembered, but for files gone.
+        stamps, listed = self.stamps(), update.listed
+        forget = [r for r in stamps if r not in listed]
+        forget += [r for r, row in update.stamps.items() if row is None and r in stamps]
+        db.executemany("DELETE FROM stamps WHERE rel = ?", ((r,) for r in forget))
         db.executemany(
             "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?, ?, ?)",
-            ((r, *st, h) for r, (st, h) in update.stamps.items() if stamps.get(r) != (st, h)),
+            (
+                row
+                for row in update.stamps.values()
+                if row is not None and stamps.get(row[0]) != row
+            ),
         )
         images = [(p, s) for p, s in update.images.items() if self.images.get(p) != s]
         db.executemany(
