@@ -680,11 +680,11 @@ def collect(
         )
         snap = split.snap
         carry = {
-            s.rel: CarriedNote(s, last[s.rel])
+            s.rel: CarriedNote(s, made)
             for s, f in zip(snap.sources, snap.files, strict=True)
-            if isinstance(f, tuple)
-            and s.rel in last
-            and last[s.rel].data_hash == f[1]
+            if (made := last.get(s.rel)) is not None
+            and isinstance(f, tuple)
+            and made.data_hash == f[1]
             and s.rel in written.spans
             and not (new_notes and file_of(s.rel) in new_notes)
         }

@@ -266,12 +266,11 @@ class Snapshot:
 
     @cached_property
     def digest(self) -> str:
-        """A hash of each card file's path and the hash of its bytes (or why it is unreadable)."""
-        listed = "".join(
-            f"{s.rel}\0{f[1] if isinstance(f, tuple) else f}\0"
-            for s, f in zip(self.sources, self.files, strict=True)
-        )
-        return hashlib.sha256(listed.encode()).hexdigest()
+        """A hash of each card file's path and the hash of its bytes (or why it is unreadable):
+        the paths, then the hashes, each list joined at once (no path holds a NUL)."""
+        paths = "\0".join([s.rel for s in self.sources])
+        hashes = "\0".join([f[1] if isinstance(f, tuple) else str(f) for f in self.files])
+        return hashlib.sha256(f"{paths}\0\0{hashes}".encode()).hexdigest()
 
 
 def content(source: SourceFile, file: tuple[bytes | None, str]) -> bytes:
