@@ -3,6 +3,7 @@ never in the project's folders, never code; parallel rendering gives the same no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -148,7 +149,15 @@ def test_a_changed_image_is_packed_again(tmp_path):
 def test_a_changed_setting_version_or_source_renders_everything(tmp_path, monkeypatch):
     write_cards(tmp_path, FILES)
     _build(tmp_path)
+    # A memo of another salt is started anew as a file, in the schema's larger pages (one
+    # that an older mkdeck made had SQLite's 4 KB pages).
+    with contextlib.closing(sqlite3.connect(_memo(tmp_path))) as conn:
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("VACUUM")
+        assert conn.execute("PRAGMA page_size").fetchone() == (4096,)
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3
+    with contextlib.closing(sqlite3.connect(_memo(tmp_path))) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone() == (16384,)
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 0
     monkeypatch.setattr(mkdeck.memo, "__version__", "99.0")
     assert _build(tmp_path, settings={"allow_scripts": True}).rendered == 3

@@ -61,8 +61,10 @@ MEMO_FILE = "memo.sqlite"
 # past it, every file's record is loaded at once (a first build's many).
 FEW_FILES = 1000
 KEPT_NAME = re.compile(r"collection-[0-9a-f]{12}\.anki2")
-TABLES = ("meta", "files", "lock", "kept", "stamps", "images")
 SCHEMA = """
+-- A new memo's pages: its rows hold a card file's fields, several KB, which pages of 4 KB
+-- (SQLite's default) spread over chains of overflow pages that a first build writes slowly.
+PRAGMA page_size = 16384;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, hash TEXT NOT NULL,
@@ -228,20 +230,18 @@ class Memo:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         uri = path.as_uri() + ("" if self.writable else "?mode=ro")
-        db = sqlite3.connect(uri, uri=True)
-        self._db = db
-        db.execute("PRAGMA synchronous = OFF")  # a memo lost in a crash only costs time
-        if self.writable:
-            db.executescript(SCHEMA)
+        db = self._connect(uri)
         meta = dict(db.execute("SELECT key, value FROM meta"))
         if meta.get("salt") != salt:  # another mkdeck, other settings: nothing here holds
+            self._db = None
+            db.close()
             if not self.writable:
-                self._db = None
-                db.close()
                 return
-            db.executescript(  # dropped, not emptied: another format has other columns
-                "".join(f"DROP TABLE IF EXISTS {table};" for table in TABLES) + SCHEMA
-            )
+            # Started anew as a file, not emptied: another format has other columns, and a
+            # new file takes the schema's page size.
+            for stale in path.parent.glob(MEMO_FILE + "*"):
+                stale.unlink()
+            db = self._connect(uri)
             db.execute("INSERT INTO meta VALUES ('salt', ?)", (salt,))
             db.commit()
             meta = {"salt": salt}
@@ -249,6 +249,14 @@ class Memo:
         for path_, size, mtime, name in db.execute("SELECT path, size, mtime, name FROM images"):
             if PACKED_NAME.fullmatch(name):
                 self.images[path_] = ImageStamp(size, mtime, name)
+
+    def _connect(self, uri: str) -> sqlite3.Connection:
+        db = sqlite3.connect(uri, uri=True)
+        self._db = db
+        db.execute("PRAGMA synchronous = OFF")  # a memo lost in a crash only costs time
+        if self.writable:
+            db.executescript(SCHEMA)
+        return db
 
     def _files(self) -> dict[str, tuple[str, str, str | None, str | None]]:
         """rel → hash, card, sealed key, digest, of every file: loaded when first asked."""
@@ -537,14 +545,20 @@ class Memo:
         else:  # not loaded: only the paths are needed
             gone = [row for row in db.execute("SELECT rel FROM files") if row[0] not in there]
         db.executemany("DELETE FROM files WHERE rel = ?", gone)
+        # A file read and sealed in this build (every file of a first one) is written in one
+        # row: written first without its fields, then again with them, it costs twice as long.
+        sealed = update.sealed
         db.executemany(
-            "INSERT OR REPLACE INTO files (rel, hash, card, plain, note_id, id_line, deck, lines)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((rel, h, _dump(_card_json(r)), *_summary(r)) for rel, (h, r) in update.reads.items()),
+            "INSERT OR REPLACE INTO files (rel, hash, card, plain, note_id, id_line, deck, lines,"
+            " sealed, digest, text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (rel, h, _dump(_card_json(r)), *_summary(r), *sealed.get(rel, _NOT_SEALED))
+                for rel, (h, r) in update.reads.items()
+            ),
         )
         db.executemany(
             "UPDATE files SET sealed = ?, digest = ?, text = ?, extra = ? WHERE rel = ?",
-            ((*sealed, rel) for rel, sealed in update.sealed.items()),
+            ((*fields, rel) for rel, fields in sealed.items() if rel not in update.reads),
         )
         # The stamps of files read now; the others' stay as remembered, but for files gone.
         stamps, listed = self.stamps(), update.listed
@@ -630,6 +644,10 @@ class Memo:
 
 
 # --- the format: plain JSON of each value -------------------------------------------------------
+
+
+# The sealing columns of a file read and not sealed (a file with no card, or one with errors).
+_NOT_SEALED = (None, None, None, None)
 
 
 def _dump(value: object) -> str:
