@@ -651,7 +651,12 @@ _NOT_SEALED = (None, None, None, None)
 
 
 def _dump(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+# One encoder for every value: `json.dumps` with options makes an encoder at every call, a
+# third of the time a first build of 20,000 notes spent turning the memo's values into JSON.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _diagnostic_json(d: Diagnostic) -> list:
