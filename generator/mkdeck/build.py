@@ -562,7 +562,7 @@ def _stamps(snap: Snapshot) -> dict[str, KnownFile | None]:
     from .media import racy_since
 
     since = racy_since()
-    return {
+    return {  # (a `KnownFile`'s mtime and ctime, in nanoseconds)
         rel: known if known[2] <= since and known[3] <= since else None
         for rel, known in snap.stamps.items()
     }
