@@ -52,6 +52,17 @@ def test_replaced_point_gets_a_fresh_ordinal_and_the_old_one_retires():
     assert result.retired == (2,)
 
 
+def test_a_short_point_keeps_its_ordinal_when_paragraphs_below_it_come_or_go():
+    """`压缩` was `压缩` with a label under it (`DeepSpeed 具备以下优势：`), now the next
+    point's: too short to be told by its likeness, it is the same point all the same. A short
+    point with no such tie is not."""
+    old = [(1, "推理"), (2, "压缩\n\nDeepSpeed 具备以下优势："), (3, "易用")]
+    assert match_points(old, ["推理", "压缩", "易用"], 4).ordinals == (1, 2, 3)
+    grown = [(1, "推理"), (2, "压缩"), (3, "易用")]
+    assert match_points(grown, ["推理", "压缩\n\n下面是代价：", "易用"], 4).ordinals == (1, 2, 3)
+    assert match_points(old, ["推理", "压", "易用"], 4).ordinals == (1, 4, 3)
+
+
 def test_retired_ordinals_are_not_reused():
     # Ordinal 2 was retired in an earlier build: `next` is already past it.
     old = [(1, "一：甲"), (3, "三：丙")]

@@ -130,6 +130,63 @@ def test_a_point_that_swallowed_a_section_keeps_its_card_when_it_no_longer_does(
     assert (cards / "mkdeck.lock").read_text("utf-8") == lock  # the same ordinals
 
 
+LABELLED_LISTS = """\
+# 模型部署方式各有什么优缺点？
+
+**特点**:
+- 模型直接部署在应用服务器上
+- 无需网络通信
+
+**优点**:
+- 延迟最低
+- 部署简单
+
+**缺点**：
+- 扩展性差
+"""
+
+
+def test_a_label_between_lists_names_the_list_after_it_and_is_hidden_on_no_card(
+    tmp_path, collection
+):
+    """Notes label each list of an answer (`**优点**:`, `Cons:`): the label is shown before
+    the points it names, on every card; it once was hidden with the point above it. A lock
+    from that reading keeps every card, and its review history."""
+    cards = write_cards(tmp_path, {"deploy.md": LABELLED_LISTS})
+    report = build_deck(cards)
+    assert not report.errors and report.cards == 5
+    [card] = report.built
+    assert [p.markdown for p in card.question.points][1:3] == ["无需网络通信", "延迟最低"]
+    assert [p.lead.markdown for p in card.question.points][2:5] == [
+        "**优点**:",
+        "",
+        "**缺点**：",
+    ]
+    import_package(collection, report.package)
+    assert answer_everything(collection) == 5
+    before = card_hiding(collection, "无需网络通信")
+    front = shown(before.question())
+    assert "优点" in front and "缺点" in front and "无需网络通信" not in front
+    for cid in collection.find_cards(""):
+        assert "优点" in shown(collection.get_card(cid).question())
+
+    # The lock as the reading before wrote it: each label was the end of the point above
+    # (a short point, too short to be told by its first line or its likeness alone).
+    short = card_hiding(collection, "部署简单")
+    lock = (cards / "mkdeck.lock").read_text("utf-8")
+    old = lock.replace('"部署简单"', '"部署简单\\n\\n**缺点**："')
+    assert old != lock
+    (cards / "mkdeck.lock").write_text(old, "utf-8")
+    (cards / "deploy.md").write_text(LABELLED_LISTS.replace("扩展性差", "扩展性较差"), "utf-8")
+    again = build_deck(cards)
+    assert not again.errors and again.cards == 5
+    assert not [d for d in again.diagnostics if "was removed" in d.message]
+    assert '"部署简单"' in (cards / "mkdeck.lock").read_text("utf-8")
+    import_package(collection, again.package)
+    kept = card_hiding(collection, "部署简单")
+    assert kept.id == short.id and reviews(collection, kept.id) == 1
+
+
 SECTIONS = """\
 # What is feature scaling?
 

@@ -220,7 +220,10 @@ def match_points(
     # 2. The most similar remaining pairs, best first, one-to-one. A point whose first line
     #    is unchanged counts as similar however much it grew or shrank below it: text at the
     #    margin after a point belongs to it once another point follows (`parse.split_points`),
-    #    so a point added after the Extra makes the Extra part of the point above.
+    #    so a point added after the Extra makes the Extra part of the point above. So does a
+    #    point, however short, that is another with paragraphs added below it or taken away:
+    #    a label there (`缺点：`) is the next point's since mkdeck reads it so, and was the
+    #    point's before.
     position = {ordinal: k for k, (ordinal, _) in enumerate(old)}
     old_grams = {ordinal: bigrams(text) for ordinal, text in free.items()}
     old_first = {ordinal: _first_line(text) for ordinal, text in free.items()}
@@ -231,7 +234,10 @@ def match_points(
         grams, first = bigrams(text), _first_line(text)
         for ordinal, other in old_grams.items():
             score = similarity(grams, other)
-            if score < SIMILAR and first is not None and first == old_first[ordinal]:
+            if score < SIMILAR and (
+                (first is not None and first == old_first[ordinal])
+                or _below_it(text, free[ordinal])
+            ):
                 score = SIMILAR
             if score >= SIMILAR:
                 pairs.append((-score, abs(position[ordinal] - i), i, ordinal))
@@ -248,6 +254,13 @@ def match_points(
             next_ordinal += 1
         ordinals.append(held)
     return ClozeOrdinals(tuple(ordinals), next_ordinal, tuple(sorted(free)))
+
+
+def _below_it(a: str, b: str) -> bool:
+    """Whether one point's text is the other's with paragraphs below it: the same point,
+    what stood under it added or taken away."""
+    short, long = sorted((a.rstrip(), b.rstrip()), key=len)
+    return bool(short) and long.startswith(short + "\n\n")
 
 
 def bigrams(text: str) -> frozenset[str]:

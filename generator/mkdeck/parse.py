@@ -694,19 +694,44 @@ def split_points(
 
     Returns the points, the index of the first point line, and the index where what follows
     the points starts. A point runs until the next point; whatever stands between two points
-    (a formula or an image at the margin, say) belongs to the one above it. The last point
-    ends where a blank line is followed by a line at the left margin.
+    (a formula or an image at the margin, say) belongs to the one above it, but for labels
+    right before the next one (`**优点**：`, `Cons:`): they name what follows, and are its
+    lead. The last point ends where a blank line is followed by a line at the left margin.
     """
     starts = [i for i in range(start, stop) if not fenced[i] and form.match(lines[i])]
     if not starts:
         return [], stop, stop
     end = _list_end(lines, fenced, starts[-1], stop)
-    bounds = [*starts[1:], end]
-    points = [
-        point(lines[s:e], s + 1, form)._replace(style=style)
-        for s, e in zip(starts, bounds, strict=True)
-    ]
+    points, lead = [], NO_LEAD
+    for k, first in enumerate(starts):
+        until = starts[k + 1] if k + 1 < len(starts) else end
+        labels = _labels_before(lines, fenced, first + 1, until) if k + 1 < len(starts) else until
+        points.append(point(lines[first:labels], first + 1, form)._replace(style=style, lead=lead))
+        lead = section(lines, labels, until) if labels < until else NO_LEAD
     return points, starts[0], end
+
+
+def _labels_before(lines: list[str], fenced: list[bool], first: int, stop: int) -> int:
+    """Where the labels that end lines `first:stop` start (`stop`: none end them): each a
+    paragraph of one line at the left margin, short, ending in a colon (`LABEL_LINE`)."""
+    at = labels = stop
+    while True:
+        while at > first and is_blank(lines[at - 1]):
+            at -= 1
+        line = at - 1
+        if line <= first or fenced[line] or not LABEL_LINE.match(lines[line]):
+            return labels
+        if not is_blank(lines[line - 1]):
+            return labels  # a line of the point's own paragraph, not one of its own
+        labels = at = line
+
+
+# A label of what follows, on a line of its own: short, bold or not, ending in a colon
+# (`**优点**：`, `**1. 本地部署**:`, `Cons:`); no list item, heading, quote or table row.
+LABEL_LINE = re.compile(
+    r"^(?![-*+]\s|\d+[.)、]|[>#|])(?:\*\*|__)?\S.{0,38}?"
+    r"(?:[:：](?:\*\*|__)?|(?:\*\*|__)[:：])[ \t]*$"
+)
 
 
 def _list_end(lines: list[str], fenced: list[bool], last: int, stop: int) -> int:
