@@ -269,32 +269,32 @@ def test_where_anki_is_loaded_the_collection_opens_in_a_thread_while_the_deck_bu
         sync_package(build_deck(cards).package, opening=opening, deck="Test")
 
 
-def test_a_package_read_before_the_build_serves_only_while_its_file_is_as_it_was(tmp_path):
-    """What the opening process read of the package before the build is what sync uses when
+def test_a_package_opened_before_the_build_serves_only_while_its_file_is_as_it_was(tmp_path):
+    """What the opening process opened of the package before the build is what sync uses when
     the build left the file alone, and not once the build replaced it."""
     from helpers import build_deck
-    from mkdeck.sync import package_read
+    from mkdeck.sync import opened_ahead, package_read
 
     cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
     package = build_deck(cards).package
-    with package_read(package) as ahead:
+    with opened_ahead(package) as ahead:
+        before = ahead.opened.notes()
         assert build_deck(cards).up_to_date
         with package_read(package, ahead) as read:
-            assert read is ahead
+            assert read.opened is ahead.opened and read.notes == before
         (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
         assert not build_deck(cards).up_to_date
         with package_read(package, ahead) as read:
-            assert read is not ahead
-            assert read.notes != ahead.notes
-            assert read.notes.keys() == ahead.notes.keys()
-            assert sum(read.notes[g] != ahead.notes[g] for g in read.notes) == 1
+            assert read.opened is not ahead.opened
+            assert read.notes.keys() == before.keys()
+            assert sum(read.notes[g] != before[g] for g in read.notes) == 1
 
 
 def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
     """Sync takes each note's file, deck, digest and cards from the build instead of reading
     the package back: the two agree for the shipped deck, tags, subfolders, an image, a post
     of questions, a file whose name HTML would escape, and again for a rebuild that carries
-    most notes over (and a build that writes nothing says nothing)."""
+    most notes over, and for a build that finds nothing changed."""
     import shutil
 
     from helpers import PNG, build_deck
@@ -328,7 +328,11 @@ def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
     )
     (cards / "sub" / "new.md").write_text("# 新的？\n\n1. 一点\n", "utf-8")
     assert agrees() == 11
-    assert build_deck(cards).packaged() is None  # nothing changed: nothing written
+    # Nothing changed, nothing written: the notes as the memo keeps the package's rows.
+    again = build_deck(cards)
+    assert again.up_to_date and again.rows is None
+    with OpenedPackage.of(again.package) as opened:
+        assert again.packaged() == opened.notes()
 
 
 def test_sync_refuses_a_damaged_collection_and_leaves_it_alone(tmp_path):

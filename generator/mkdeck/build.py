@@ -23,7 +23,7 @@ import contextlib
 import functools
 import gc
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,24 +70,35 @@ class Report:
     left_out_sources: list[str] = field(default_factory=list)
     # The rows the package was written from (`packaged`): None when nothing changed.
     rows: list[NoteRow] | None = None
+    # When nothing changed: the memo (its folder and salt) that holds the package's rows.
+    remembered: tuple[Path, str] | None = None
 
     def packaged(self) -> dict[str, PackagedNote] | None:
-        """Each note of the package written, by guid, as sync reads a package's: its file,
-        deck, digest, note type and cards (`OpenedPackage.notes`, without reading it). None
-        when the build wrote nothing, as when nothing changed."""
+        """Each note of the package, by guid, as sync reads a package's: its file, deck,
+        digest, note type and cards (`OpenedPackage.notes`, without reading it). When nothing
+        changed, as the memo keeps the package's rows, read only now that sync asks (a build
+        that finds nothing changed reads none). None when the build wrote no package, or the
+        memo has not kept its rows."""
         if self.rows is None:
-            return None
-        from .notetype import NOTETYPE_ID
-        from .package import PackagedNote
-
+            return self._remembered_notes()
         files = {card.identity.guid: card.source.rel for card in self.built}
         files |= {note.last.guid: note.source.rel for note in self.carried}
-        return {
-            row.guid: PackagedNote(
-                file_of(files[row.guid]), row.deck, row.digest, NOTETYPE_ID, len(row.ordinals)
-            )
-            for row in self.rows
-        }
+        return _packaged_notes(self.rows, files)
+
+    def _remembered_notes(self) -> dict[str, PackagedNote] | None:
+        if self.remembered is None or self.package is None:
+            return None
+        memo = Memo(*self.remembered, writable=False)
+        try:
+            kept, files = memo.kept(), memo.lock_paths()
+        finally:
+            memo.close()
+        if kept is None or kept.package != stamp(self.package):
+            return None  # not the package there: sync reads that one
+        rows = list(kept.rows.values())
+        if not all(row.guid in files for row in rows):
+            return None
+        return _packaged_notes(rows, files)
 
     def lines(self) -> dict[tuple[str, int], int]:
         """Where each card's point is written: (card file, cloze ordinal) → line."""
@@ -299,7 +310,7 @@ def _build(
             # Files read again because the build that last read them was too close to their
             # change to trust their stamps: trusted now, they are not read next time.
             memo.trust(_stamps(snap))
-        return _outcome_report(last, out, strict, started)
+        return _outcome_report(last, out, strict, started, memo)
 
     # Only now the modules a real build needs: an unchanged deck never loads them.
     from .identify import kept_entries
@@ -592,7 +603,9 @@ def _nothing(*problems: Diagnostic) -> Collected:
     return Collected([], {}, Lock(), WrittenLock(b""), "", list(problems))
 
 
-def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> Report:
+def _outcome_report(
+    last: Outcome, out: Path, strict: bool, started: float, memo: Memo | None = None
+) -> Report:
     """The report of a build whose inputs are those of the last one: nothing changed."""
     # (Its posts, for the paths of their questions' problems: shown as the posts'.)
     had = replace(_nothing(), posts=last.posts[0])
@@ -601,7 +614,22 @@ def _outcome_report(last: Outcome, out: Path, strict: bool, started: float) -> R
     report.package, report.up_to_date = out, True
     report.newest = last.newest
     report.posts, report.post_questions, report.post_topics = last.posts
+    if memo is not None and memo.folder is not None:
+        report.remembered = (memo.folder, memo.salt)
     return report
+
+
+def _packaged_notes(rows: Iterable[NoteRow], files: Mapping[str, str]) -> dict[str, PackagedNote]:
+    """The package's notes, as sync reads them, from its rows and each note's path."""
+    from .notetype import NOTETYPE_ID
+    from .package import PackagedNote
+
+    return {
+        row.guid: PackagedNote(
+            file_of(files[row.guid]), row.deck, row.digest, NOTETYPE_ID, len(row.ordinals)
+        )
+        for row in rows
+    }
 
 
 def _report(

@@ -196,6 +196,7 @@ class Memo:
 
     def __init__(self, folder: Path | None, salt: str, writable: bool) -> None:
         self.folder = folder
+        self.salt = salt
         self.writable = writable and folder is not None
         self.problem: Diagnostic | None = None  # why what was there was not used
         self._db: sqlite3.Connection | None = None
@@ -398,6 +399,16 @@ class Memo:
         if self._meta.get("lock") != lock_hash:
             return None
         return self._entries(without)
+
+    def lock_paths(self) -> dict[str, str]:
+        """Each note's path in the lock the last build wrote or read, by guid (nothing when
+        there is none)."""
+        if self._db is None or not self._meta.get("lock"):
+            return {}
+        try:
+            return {guid: path for path, guid in self._db.execute("SELECT path, guid FROM lock")}
+        except sqlite3.Error:
+            return {}
 
     def last_lock(self) -> Lock | None:
         """The lock the last build wrote or read, whatever the lock is now: the copy of

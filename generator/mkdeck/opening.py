@@ -18,12 +18,12 @@ from .package import Changes, PackagedNote
 from .sync import (
     ANKICONNECT_URL,
     Before,
-    PackageRead,
+    OpenedAhead,
     SyncResult,
     closed_collection,
     import_into_collection,
     open_before,
-    package_read,
+    opened_ahead,
     sync_package,
 )
 
@@ -164,11 +164,12 @@ def _open_then_import(
     failed: BaseException | None = None
     before = None
     with contextlib.ExitStack() as stack:
-        read: list[PackageRead] = []
+        read: list[OpenedAhead] = []
 
-        def read_ahead(package: Path) -> None:  # unzipping and SQLite let Anki load meanwhile
+        # Unzipping lets Anki load meanwhile; the notes are the build's to say.
+        def read_ahead(package: Path) -> None:
             with contextlib.suppress(Exception):  # none there yet, or not one: read after
-                read.append(stack.enter_context(package_read(package)))
+                read.append(stack.enter_context(opened_ahead(package)))
 
         reader = None
         if package is not None:
@@ -191,7 +192,7 @@ def _import_when_asked(
     sent_in: Path | None,
     before: Before | None,
     failed: BaseException | None,
-    ahead: PackageRead | None,
+    ahead: OpenedAhead | None,
 ) -> None:
     """Wait for the build: import what it hands over and send back what came of it, or close
     the collection unused."""

@@ -565,22 +565,41 @@ class PackageRead(NamedTuple):
     notetypes: dict[int, PackagedNotetype]
 
 
+class OpenedAhead(NamedTuple):
+    """A package opened before the build, and its note types: what a sync needs of it when
+    the build leaves it as it was (its notes, the build says: `Report.packaged`)."""
+
+    stamp: tuple[int, int]
+    opened: OpenedPackage
+    notetypes: dict[int, PackagedNotetype]
+
+
+@contextlib.contextmanager
+def opened_ahead(package: Path) -> Iterator[OpenedAhead]:
+    """The package opened, and its note types read, while the deck builds."""
+    stamp = files.stamp(package)
+    with OpenedPackage.of(package) as opened:
+        yield OpenedAhead(stamp, opened, opened.notetypes())
+
+
 @contextlib.contextmanager
 def package_read(
     package: Path,
-    ahead: PackageRead | None = None,
+    ahead: OpenedAhead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
 ) -> Iterator[PackageRead]:
-    """The package opened and read: as read `ahead` when its file is as it was then (a build
-    that found nothing changed did not replace it), else now; its notes as the build that
-    wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
+    """The package opened and read: as opened `ahead` when its file is as it was then (a
+    build that found nothing changed did not replace it), else now; its notes as the build
+    that wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
     stamp = files.stamp(package)
-    if ahead is not None and stamp == ahead.stamp:
-        yield ahead
-        return
-    with OpenedPackage.of(package) as opened:
+    with contextlib.ExitStack() as stack:
+        if ahead is not None and stamp == ahead.stamp:
+            opened, notetypes = ahead.opened, ahead.notetypes
+        else:
+            opened = stack.enter_context(OpenedPackage.of(package))
+            notetypes = opened.notetypes()
         notes = dict(packaged) if packaged is not None else opened.notes()
-        yield PackageRead(stamp, opened, notes, opened.notetypes())
+        yield PackageRead(stamp, opened, notes, notetypes)
 
 
 def import_into_collection(
@@ -590,7 +609,7 @@ def import_into_collection(
     deck: str | None = None,
     sent_in: Path | None = None,
     before: Before | None = None,
-    ahead: PackageRead | None = None,
+    ahead: OpenedAhead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
@@ -602,7 +621,7 @@ def import_into_collection(
     hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
     note, and none when nothing changed. `before`: the collection opened, and what it and the
     record said then (`open_before`, for these `deck` and `sent_in`); it is closed when done.
-    `ahead`: the package as read before the build, used when the build left it as it was;
+    `ahead`: the package as opened before the build, used when the build left it as it was;
     `packaged`: its notes, as the build that wrote it says (`Report.packaged`)."""
     col, record, in_anki, was_sent = before or open_before(collection, deck, sent_in)
     try:
