@@ -187,6 +187,49 @@ def test_a_label_between_lists_names_the_list_after_it_and_is_hidden_on_no_card(
     assert kept.id == short.id and reviews(collection, kept.id) == 1
 
 
+LABELLED_PARTS = """\
+# 实现二分查找
+
+**题目：** 写一个函数，在有序数组里找到目标值的下标。
+
+**答案：**
+
+```python
+def search(a, t):
+    lo, hi = 0, len(a) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if a[mid] == t:
+            return mid
+        lo, hi = (mid + 1, hi) if a[mid] < t else (lo, mid - 1)
+    return -1
+```
+
+**解析：** 每一步把区间缩小一半，所以是 O(log n)。
+"""
+
+
+def test_an_answer_in_labelled_parts_asks_the_answer_and_explains_on_the_back(tmp_path, collection):
+    """Posts of interview questions label the parts of an answer: the task (`**题目：**`),
+    the answer (`**答案：**`), why (`**解析：**`). The task is shown, the answer is hidden
+    under its label, and the explanation is on the back only; before, all three were one
+    hidden block. An answer with sections is read by its sections, whatever they hold."""
+    sectioned = "# 二分查找？\n\n## 思路\n\n每次减半。\n\n**答案：** 见上。\n"
+    cards = write_cards(tmp_path, {"search.md": LABELLED_PARTS, "sectioned.md": sectioned})
+    report = build_deck(cards)
+    assert not report.errors and report.cards == 2
+    by_file = {card.source.rel: card for card in report.built}
+    question = by_file["search.md"].question
+    assert question.context.markdown.startswith("**题目：**")
+    assert question.extra.markdown.startswith("**解析：**")
+    assert by_file["sectioned.md"].question.layout == "sections"
+    import_package(collection, report.package)
+    card = card_hiding(collection, "return -1")
+    front, back = shown(card.question()), shown(card.answer())
+    assert "在有序数组里找到目标值的下标" in front and "答案：" in front
+    assert "O(log n)" not in front and "O(log n)" in back
+
+
 SECTIONS = """\
 # What is feature scaling?
 

@@ -160,15 +160,23 @@ def _parse(
     if named is not None and meta["id"] is None:
         meta["id"], id_line, answer_start = named[0], named[1] + 1, named[1] + 1
     rule = meta["points"] or points_rule
-    layout, points, first_point, extra_start = find_points(lines, fenced, answer_start, rule)
+    # An answer in labelled parts gives its points from its `答案` on, up to its `解析`.
+    labelled = answer_parts(lines, fenced, answer_start)
+    points_from, points_end = labelled or (answer_start, len(lines))
+    layout, points, first_point, extra_start = find_points(
+        lines, fenced, points_from, rule, points_end
+    )
     problems: list[Diagnostic] = []
     if layout == "whole":
-        answer = section(lines, answer_start, len(lines))
+        answer = section(lines, points_from, points_end)
         if all(_unfilled(t) for t in answer.markdown.split("\n")):
             why = "the question has no answer below it: skipped"
             return None, [Diagnostic(rel, title_index + 1, why, "warning")]
         points = [Point(answer.line, 1, answer.markdown)]
         context = extra = Section(answer.line, "")
+        if labelled is not None:  # the task before the answer; the explanation after it
+            context = section(lines, answer_start, points_from)
+            extra = section(lines, points_end, len(lines))
         size = len(INVISIBLE.sub("", answer.markdown))
         if size > LONG_ANSWER:
             problems.append(
@@ -197,6 +205,38 @@ def _parse(
         layout=layout,
     )
     return question, problems
+
+
+def answer_parts(lines: list[str], fenced: list[bool], start: int) -> tuple[int, int] | None:
+    """Where the answer starts and where its explanation starts (the file's end when it has
+    none), for an answer written in labelled parts, as posts of interview questions often
+    are: the task (`**题目：**`), its answer (`**答案：**`), then why (`**解析：**`). What
+    stands before the answer is context, and the explanation is Extra, shown on the back.
+    None for an answer that names no part of it so before its first heading (an article
+    with sections is read section by section, whatever labels its sections hold)."""
+    answer = None
+    for i in range(start, len(lines)):
+        if fenced[i]:
+            continue
+        if HEADING.match(lines[i]):
+            return None
+        if ANSWER_LABEL.match(lines[i]):
+            answer = i
+            break
+    if answer is None:
+        return None
+    why = (i for i in range(answer + 1, len(lines)) if not fenced[i] and WHY_LABEL.match(lines[i]))
+    return answer, next(why, len(lines))
+
+
+# A paragraph that labels the answer, or its explanation, at the left margin.
+ANSWER_LABEL = re.compile(
+    r"^(?:\*\*|__)?(?:参考答案|标准答案|答案要点|答案|解答|answer)(?:\*\*|__)?[ \t]*[:：]",
+    re.IGNORECASE,
+)
+WHY_LABEL = re.compile(
+    r"^(?:\*\*|__)?(?:答案解析|解析|explanation)(?:\*\*|__)?[ \t]*[:：]", re.IGNORECASE
+)
 
 
 # An `id` written under the question, where Typora, Obsidian and GitHub do not show it (as a
@@ -446,7 +486,7 @@ def _closes(line: str, opening: str) -> bool:
 
 
 def find_points(
-    lines: list[str], fenced: list[bool], start: int, rule: str = "auto"
+    lines: list[str], fenced: list[bool], start: int, rule: str = "auto", end: int | None = None
 ) -> tuple[str, list[Point], int, int]:
     """The answer's points, from the structure its author wrote.
 
@@ -459,19 +499,21 @@ def find_points(
     references (`参考资料`, `References`) on, and after the last point, is Extra.
 
     `rule` limits where points come from (`POINT_RULES`): "numbered" items only, or "lists"
-    (numbered items, else bullets). Returns the layout, the points, where the first point
-    starts and where Extra starts.
+    (numbered items, else bullets). Points are looked for up to `end` (the end of the file
+    when None), and Extra starts there at the latest. Returns the layout, the points, where
+    the first point starts and where Extra starts.
     """
-    heads = [i for i in range(start, len(lines)) if not fenced[i] and HEADING.match(lines[i])]
+    end = len(lines) if end is None else end
+    heads = [i for i in range(start, end) if not fenced[i] and HEADING.match(lines[i])]
     if not heads:
-        return _structure(lines, fenced, start, len(lines), rule=rule)
+        return _structure(lines, fenced, start, end, rule=rule)
     layout, points, first, shown_from = _structure(lines, fenced, start, heads[0], rule=rule)
     if not points:
         layout, first, shown_from = "sections", heads[0], heads[0]
     for k, head in enumerate(heads):
         if REFERENCES.match(lines[head]):
             break
-        stop = heads[k + 1] if k + 1 < len(heads) else len(lines)
+        stop = heads[k + 1] if k + 1 < len(heads) else end
         _, found, found_first, found_end = _structure(
             lines, fenced, head + 1, stop, block=rule == "auto", rule=rule
         )
@@ -482,7 +524,7 @@ def find_points(
         shown_from = found_end
         layout = "sections"
     if not points:
-        return "whole", [], len(lines), len(lines)
+        return "whole", [], end, end
     return layout, points, first, shown_from
 
 

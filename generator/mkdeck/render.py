@@ -17,7 +17,7 @@ from .config import RenderSettings
 from .errors import Diagnostic
 from .markup import Document, parse, parse_inline, to_html
 from .media import ImageRef
-from .parse import Question, Section
+from .parse import ANSWER_LABEL, Question, Section
 from .sanitize import clean
 
 
@@ -64,7 +64,8 @@ def render_question(
         tokens = parse(markdown, doc)
         if len(tokens) == 3 and tokens[0].type == "paragraph_open":
             tokens[0].hidden = tokens[2].hidden = True  # one paragraph: no <p> inside the <li>
-        hide(tokens, labels=not question.whole_answer)
+        # A whole answer hides all of it, but for the label it opens with (`**答案：**`).
+        hide(tokens, labels=not question.whole_answer or bool(ANSWER_LABEL.match(markdown)))
         return done(doc, to_html(tokens, doc))
 
     title_doc = document(question.title_line)
