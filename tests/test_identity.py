@@ -63,6 +63,15 @@ def test_a_short_point_keeps_its_ordinal_when_paragraphs_below_it_come_or_go():
     assert match_points(old, ["推理", "压", "易用"], 4).ordinals == (1, 4, 3)
 
 
+def test_a_note_of_one_card_keeps_it_however_its_answer_is_rewritten():
+    """Its one card asks the note's question: a new reading of the answer's parts, or a new
+    answer altogether, does not make it a new card."""
+    whole = "**题目：** 写一个函数\n\n**答案：** 见代码\n\n**解析：** 每次减半"
+    for answer in ("**答案：** 见代码", "完全换了一种说法"):
+        result = match_points([(1, whole)], [answer], 2)
+        assert (result.ordinals, result.next, result.retired) == ((1,), 2, ())
+
+
 def test_retired_ordinals_are_not_reused():
     # Ordinal 2 was retired in an earlier build: `next` is already past it.
     old = [(1, "一：甲"), (3, "三：丙")]

@@ -3,6 +3,8 @@ per bullet, as numbered points are, checked in a real Anki collection."""
 
 from __future__ import annotations
 
+import json
+
 from helpers import (
     answer_everything,
     build_deck,
@@ -224,10 +226,26 @@ def test_an_answer_in_labelled_parts_asks_the_answer_and_explains_on_the_back(tm
     assert question.extra.markdown.startswith("**解析：**")
     assert by_file["sectioned.md"].question.layout == "sections"
     import_package(collection, report.package)
+    assert answer_everything(collection) == 2
     card = card_hiding(collection, "return -1")
     front, back = shown(card.question()), shown(card.answer())
     assert "在有序数组里找到目标值的下标" in front and "答案：" in front
     assert "O(log n)" not in front and "O(log n)" in back
+
+    # A lock of the reading before, when the whole text was the one point: the card stays.
+    lock = (cards / "mkdeck.lock").read_text("utf-8")
+    entry = lock.index('["search.md"]')
+    point = lock.index("  [1, ", entry)
+    whole = json.dumps(LABELLED_PARTS.split("\n\n", 1)[1].strip(), ensure_ascii=False)
+    old = lock[:point] + f"  [1, {whole}],\n" + lock[lock.index("\n", point) + 1 :]
+    (cards / "mkdeck.lock").write_text(old, "utf-8")
+    (cards / "search.md").write_text(LABELLED_PARTS.replace("O(log n)", "O(log n)。"), "utf-8")
+    again = build_deck(cards)
+    assert not again.errors and again.cards == 2
+    assert not [d for d in again.diagnostics if "was removed" in d.message]
+    import_package(collection, again.package)
+    kept = card_hiding(collection, "return -1")
+    assert kept.id == card.id and reviews(collection, kept.id) == 1
 
 
 SECTIONS = """\

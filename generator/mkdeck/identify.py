@@ -245,6 +245,11 @@ def match_points(
         if assigned[i] is None and ordinal in free:
             assigned[i] = ordinal
             del free[ordinal]
+    # A note of one card keeps it however its one answer is rewritten: the card asks the
+    # note's question (and mkdeck reading the parts of an answer anew rewrites it so).
+    if len(old) == len(new) == 1 and assigned[0] is None:
+        assigned[0] = old[0][0]
+        free.clear()
 
     # 3. New points, or points rewritten into something else: fresh ordinals, never reused.
     ordinals = []
