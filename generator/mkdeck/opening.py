@@ -150,8 +150,8 @@ def _open_then_import(
     theirs: Any, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
 ) -> None:
     """The opening process: the collection and what it and sync's record say, and the package
-    as it is (which a build that finds nothing changed leaves so), then whatever the build
-    hands over."""
+    opened as it is (which a build that finds nothing changed leaves so), then whatever the
+    build hands over."""
     import signal
     import threading
 
@@ -164,24 +164,24 @@ def _open_then_import(
     failed: BaseException | None = None
     before = None
     with contextlib.ExitStack() as stack:
-        read: list[OpenedAhead] = []
+        opened: list[OpenedAhead] = []
 
         # Unzipping lets Anki load meanwhile; the notes are the build's to say.
-        def read_ahead(package: Path) -> None:
-            with contextlib.suppress(Exception):  # none there yet, or not one: read after
-                read.append(stack.enter_context(opened_ahead(package)))
+        def open_ahead(package: Path) -> None:
+            with contextlib.suppress(Exception):  # none there yet, or not one: opened after
+                opened.append(stack.enter_context(opened_ahead(package)))
 
-        reader = None
+        opener = None
         if package is not None:
-            reader = threading.Thread(target=read_ahead, args=(package,))
-            reader.start()
+            opener = threading.Thread(target=open_ahead, args=(package,))
+            opener.start()
         try:
             before = open_before(collection, deck, sent_in)
         except Exception as exc:  # said when the build asks: as its own words, or as a bug
             failed = exc
-        if reader is not None:
-            reader.join()
-        ahead = read[0] if read else None
+        if opener is not None:
+            opener.join()
+        ahead = opened[0] if opened else None
         _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead)
 
 

@@ -769,7 +769,10 @@ def _labels_before(lines: list[str], fenced: list[bool], first: int, stop: int) 
 
 
 # A label of what follows, on a line of its own: short, bold or not, ending in a colon
-# (`**优点**：`, `**1. 本地部署**:`, `Cons:`); no list item, heading, quote or table row.
+# (`**优点**：`, `**1. 本地部署**:`, `Cons:`); no list item, heading, quote or table row. Not
+# a point's cue (`cloze.opens_with_label`), which may hold no sentence punctuation: a line
+# that introduces the points after it often is a sentence (`而MoE的缺点，主要有以下4点：`),
+# and is shown whole.
 LABEL_LINE = re.compile(
     r"^(?![-*+]\s|\d+[.)、]|[>#|])(?:\*\*|__)?\S.{0,38}?"
     r"(?:[:：](?:\*\*|__)?|(?:\*\*|__)[:：])[ \t]*$"

@@ -556,10 +556,8 @@ def open_before(collection: Path, deck: str | None, sent_in: Path | None) -> Bef
 
 
 class PackageRead(NamedTuple):
-    """A package opened and read, and the stamp its file had before it was opened: while the
-    file has that stamp still, this is what it holds."""
+    """A package opened, its notes and its note types."""
 
-    stamp: tuple[int, int]  # `files.stamp`, as a build tells whether it wrote the package
     opened: OpenedPackage
     notes: dict[str, PackagedNote]
     notetypes: dict[int, PackagedNotetype]
@@ -569,6 +567,8 @@ class OpenedAhead(NamedTuple):
     """A package opened before the build, and its note types: what a sync needs of it when
     the build leaves it as it was (its notes, the build says: `Report.packaged`)."""
 
+    # `files.stamp` of the file before it was opened, as a build tells whether it wrote the
+    # package: while the file has it still, this is what the file holds.
     stamp: tuple[int, int]
     opened: OpenedPackage
     notetypes: dict[int, PackagedNotetype]
@@ -599,7 +599,7 @@ def package_read(
             opened = stack.enter_context(OpenedPackage.of(package))
             notetypes = opened.notetypes()
         notes = dict(packaged) if packaged is not None else opened.notes()
-        yield PackageRead(stamp, opened, notes, notetypes)
+        yield PackageRead(opened, notes, notetypes)
 
 
 def import_into_collection(
@@ -626,7 +626,7 @@ def import_into_collection(
     col, record, in_anki, was_sent = before or open_before(collection, deck, sent_in)
     try:
         elsewhere: dict[str, tuple[str, str]] = {}
-        with package_read(package, ahead, packaged) as (_, opened, notes, notetypes):
+        with package_read(package, ahead, packaged) as (opened, notes, notetypes):
             sent = was_sent.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
@@ -747,7 +747,7 @@ def import_through_ankiconnect(
         _import_through_ankiconnect(package, url, key, timeout)
         return SyncResult(route="AnkiConnect", target=url)
     asked = _AnkiConnect(url, key, timeout)
-    with package_read(package, packaged=packaged) as (_, opened, notes, notetypes):
+    with package_read(package, packaged=packaged) as (opened, notes, notetypes):
         sent = _read_sent(record)
         replaced = _edited_through_ankiconnect(asked, notes, sent.notes, deck)
         moves = _moves(notes, sent.notes)
