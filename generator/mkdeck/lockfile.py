@@ -311,7 +311,7 @@ def _lock_pieces(
     previous = {n.path: n for n in before[0].notes} if before is not None else {}
     carried = carried if isinstance(carried, set | frozenset) else set(carried)
     # In the order written (sorted, as mkdeck writes them): sorting them again is one pass.
-    tables: dict[str, str | tuple[int, int]] = {
+    tables: dict[str, bytes | tuple[int, int]] = {
         path: span for path, span in written.spans.items() if path in carried
     }
     # A carried entry is one whose table the lock holds: one dropped here would lose a
@@ -320,7 +320,8 @@ def _lock_pieces(
     for note in lock.notes:
         span = written.spans.get(note.path)
         same = span is not None and previous.get(note.path) == note
-        tables[note.path] = span if same and span is not None else format_entry(note)
+        # Encoded at once: a first build's tables are the lock's size, held only as bytes.
+        tables[note.path] = span if same and span is not None else format_entry(note).encode()
     out: list[bytes | memoryview] = [_HEADER_BYTES, f"version = {VERSION}\n".encode()]
     run: tuple[int, int] | None = None  # tables written one after another: copied at once
     for path in sorted(tables):
@@ -331,8 +332,8 @@ def _lock_pieces(
         if run is not None:
             out.append(written.table(run))
         run = table if isinstance(table, tuple) else None
-        if isinstance(table, str):
-            out.append(table.encode("utf-8"))
+        if isinstance(table, bytes):
+            out.append(table)
     if run is not None:
         out.append(written.table(run))
     return out

@@ -403,25 +403,32 @@ def _update_collection(
 
 
 def _insert(cursor: sqlite3.Cursor, notes: list[AnkiNote], first_id: int) -> None:
-    """Note and card rows as genanki writes them, with mkdeck's times, order and ordinals."""
-    ids = itertools.count(first_id)
-    note_rows, card_rows = [], []
-    for n in notes:
-        nid, row = next(ids), n.row
-        tags = f" {' '.join(n.tags)} " if n.tags else ""
-        fields = "\x1f".join([n.text, n.extra, n.source])
-        # The sort field and the checksum are left empty: Anki's importer works both out from
-        # the fields it stores, and the sort field would be a second copy of the Text,
-        # zipped again by every rebuild.
-        note_rows.append((nid, row.guid, NOTETYPE_ID, row.mtime, -1, tags, fields, "", 0, 0, ""))
-        did = deck_id(row.deck)
-        for ordinal in row.ordinals:
-            # id, nid, did, ord, mod, usn, type, queue, due, then ivl … odid, flags: 0; data
-            card_rows.append(
-                (next(ids), nid, did, ordinal - 1, row.mtime, -1, 0, 0, row.position, *NEW_CARD)
-            )
-    cursor.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", note_rows)
-    cursor.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
+    """Note and card rows as genanki writes them, with mkdeck's times, order and ordinals: a
+    note's id, then its cards' ids. The rows are made as SQLite takes them, not gathered
+    first: a large deck's fields would otherwise be held twice, as notes and as rows."""
+    sizes = (1 + len(n.row.ordinals) for n in notes)
+    nids = list(itertools.accumulate(sizes, initial=first_id))[: len(notes)]
+
+    def note_rows() -> Iterator[tuple[object, ...]]:
+        for nid, n in zip(nids, notes, strict=True):
+            tags = f" {' '.join(n.tags)} " if n.tags else ""
+            fields = "\x1f".join([n.text, n.extra, n.source])
+            # The sort field and the checksum are left empty: Anki's importer works both out
+            # from the fields it stores, and the sort field would be a second copy of the
+            # Text, zipped again by every rebuild.
+            yield (nid, n.row.guid, NOTETYPE_ID, n.row.mtime, -1, tags, fields, "", 0, 0, "")
+
+    def card_rows() -> Iterator[tuple[object, ...]]:
+        for nid, n in zip(nids, notes, strict=True):
+            row, did = n.row, deck_id(n.row.deck)
+            for cid, ordinal in enumerate(row.ordinals, nid + 1):
+                # id, nid, did, ord, mod, usn, type, queue, due, then ivl … odid, flags: 0; data
+                yield (cid, nid, did, ordinal - 1, row.mtime, -1, 0, 0, row.position, *NEW_CARD)
+
+    cursor.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", note_rows())
+    cursor.executemany(
+        "INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows()
+    )
 
 
 # --- reading a package back, for `mkdeck sync` ----------------------------------------------
