@@ -14,6 +14,8 @@ from mkdeck.lockfile import (
     _read_own_format,
     format_lock,
     parse_lock,
+    place_lock,
+    prepare_lock,
     read_lock,
 )
 
@@ -38,6 +40,26 @@ def test_unchanged_sources_leave_the_lock_byte_for_byte(tmp_path):
     build_deck(cards)
     assert lock.read_bytes() == before
     assert lock.stat().st_mtime_ns == stamp  # not even rewritten: no churn for git
+
+
+def test_a_lock_prepared_as_the_one_there_leaves_it_untouched(tmp_path):
+    # The lock is hashed as it is written beside its place: the same text is dropped there,
+    # the lock itself is not touched, and a changed one waits beside it for `place_lock`.
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    build_deck(cards)
+    path = cards / "mkdeck.lock"
+    lock, digest = read_lock(cards)
+    stamp = path.stat().st_mtime_ns
+    same = prepare_lock(path, lock, current=digest)
+    assert same == (digest, None)
+    assert path.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in cards.iterdir()) == ["b.md", "mkdeck.lock"]
+    other = Lock((lock.notes[0]._replace(mtime=lock.notes[0].mtime + 1),))
+    changed = prepare_lock(path, other, current=digest)
+    assert changed.temporary is not None and changed.hash != digest
+    assert changed.temporary.read_text("utf-8") == format_lock(other)
+    place_lock(path, changed)
+    assert read_lock(cards) == (other, changed.hash)
 
 
 def test_conflict_markers_are_a_clear_error_and_nothing_is_written(tmp_path):

@@ -27,7 +27,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -304,14 +304,15 @@ def format_lock(
 
 def _lock_pieces(
     lock: Lock, before: tuple[Lock, WrittenLock] | None, carried: Iterable[str]
-) -> list[bytes | memoryview]:
-    """The lock's bytes in pieces: runs of tables copied as written are views of the bytes
-    read, never copied before they are hashed and written."""
+) -> Iterator[bytes | memoryview]:
+    """The lock's bytes in pieces, made as they are taken: runs of tables copied as written
+    are views of the bytes read, never copied before they are hashed and written, and a new
+    table is formatted only when its turn comes (a first build's lock is never held whole)."""
     written = before[1] if before is not None else WrittenLock(b"")
     previous = {n.path: n for n in before[0].notes} if before is not None else {}
     carried = carried if isinstance(carried, set | frozenset) else set(carried)
     # In the order written (sorted, as mkdeck writes them): sorting them again is one pass.
-    tables: dict[str, bytes | tuple[int, int]] = {
+    tables: dict[str, LockedNote | tuple[int, int]] = {
         path: span for path, span in written.spans.items() if path in carried
     }
     # A carried entry is one whose table the lock holds: one dropped here would lose a
@@ -320,23 +321,25 @@ def _lock_pieces(
     for note in lock.notes:
         span = written.spans.get(note.path)
         same = span is not None and previous.get(note.path) == note
-        # Encoded at once: a first build's tables are the lock's size, held only as bytes.
-        tables[note.path] = span if same and span is not None else format_entry(note).encode()
-    out: list[bytes | memoryview] = [_HEADER_BYTES, f"version = {VERSION}\n".encode()]
+        tables[note.path] = span if same and span is not None else note
+    yield _HEADER_BYTES
+    yield f"version = {VERSION}\n".encode()
     run: tuple[int, int] | None = None  # tables written one after another: copied at once
     for path in sorted(tables):
         table = tables[path]
-        if isinstance(table, tuple) and run is not None and run[1] == table[0]:
+        if isinstance(table, LockedNote):  # (a named tuple itself: asked first)
+            if run is not None:
+                yield written.table(run)
+            run = None
+            yield format_entry(table).encode("utf-8")
+        elif run is not None and run[1] == table[0]:
             run = (run[0], table[1])
-            continue
-        if run is not None:
-            out.append(written.table(run))
-        run = table if isinstance(table, tuple) else None
-        if isinstance(table, bytes):
-            out.append(table)
+        else:
+            if run is not None:
+                yield written.table(run)
+            run = table
     if run is not None:
-        out.append(written.table(run))
-    return out
+        yield written.table(run)
 
 
 def format_entry(note: LockedNote) -> str:
@@ -377,22 +380,25 @@ def prepare_lock(
     current: str = "",
 ) -> LockFile:
     """The lock's text (`format_lock`) written beside `path`, for `place_lock` to put in its
-    place; nothing is written when it is the text there now (`current`, its hash), so that
-    `git status` shows no churn. A build does this while the package is zipped."""
-    pieces = _lock_pieces(lock, before, carried)
-    h = hashlib.sha256()
-    for piece in pieces:
-        h.update(piece)
-    data_hash = h.hexdigest()
+    place; when it is the text there now (`current`, its hash), the lock there is left as it
+    is, so that `git status` shows no churn. A build does this while the package is zipped."""
     remove_stale_temporaries(path)  # also when unchanged: a killed build may have left one
-    if data_hash == current:
-        return LockFile(data_hash, None)
+    h = hashlib.sha256()
 
     def write(tmp: Path) -> None:
+        # Hashed as written, in one pass: a first build's lock is as large as its notes'
+        # questions, and is never held whole.
         with tmp.open("wb") as f:
-            f.writelines(pieces)
+            for piece in _lock_pieces(lock, before, carried):
+                h.update(piece)
+                f.write(piece)
 
-    return LockFile(data_hash, written_beside(path, write))
+    temporary = written_beside(path, write)
+    data_hash = h.hexdigest()
+    if data_hash == current:
+        temporary.unlink()
+        return LockFile(data_hash, None)
+    return LockFile(data_hash, temporary)
 
 
 def place_lock(path: Path, lock: LockFile) -> None:
