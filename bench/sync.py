@@ -4,8 +4,9 @@ collection. Run: python bench/sync.py --notes 5000
 
 Both are fresh processes started from the command line, start-up included, timed in interleaved
 pairs (mkdeck, then Anki alone) so that the machine's noise falls on both; the ratio is the
-median of the pairs. It also times a sync with nothing changed. Needs the `anki` package in the
-Python that runs it (the `test` or `anki` extra).
+median of the pairs. It also times a sync with no note changed, once after Anki changed (it
+opens Anki) and once more right after (nothing changed anywhere: Anki is not opened). Needs
+the `anki` package in the Python that runs it (the `test` or `anki` extra).
 
     python bench/sync.py --notes 20000 --repeat 5
 """
@@ -67,7 +68,7 @@ def main() -> None:
         victim = next((deck / "cards").rglob("*.md"))
         single = one / "cards" / "one.md"
 
-        ours, anki_alone, unchanged = [], [], []
+        ours, anki_alone, unchanged, settled = [], [], [], []
         for i in range(args.repeat):
             text = victim.read_text("utf-8")
             victim.write_text(
@@ -80,7 +81,10 @@ def main() -> None:
             package = one / "build" / "One.apkg"
             importing = [sys.executable, "-c", ANKI_IMPORT, str(collection), str(package)]
             anki_alone.append(timed_command(importing, one))
-            unchanged.append(timed_command(sync, deck))
+            # Anki changed (the import just timed): sync opens it, and finds nothing to send.
+            unchanged.append(timed_command(sync, deck, expect="0 updated"))
+            # Nothing changed anywhere since that sync: Anki is not opened.
+            settled.append(timed_command(sync, deck, expect="0 updated"))
         ratios = [a / b for a, b in zip(ours, anki_alone, strict=True)]
         figures = {
             "notes": args.notes,
@@ -88,12 +92,14 @@ def main() -> None:
             "anki_one_note_import_s": statistics.median(anki_alone),
             "edit_and_sync_x_one_note_import": statistics.median(ratios),
             "sync_unchanged_s": statistics.median(unchanged),
+            "sync_settled_s": statistics.median(settled),
         }
         print(f"{args.notes} notes in the collection, medians of {args.repeat} interleaved pairs")
         for name, key in [
             ("Anki imports a one-note package (fresh process)", "anki_one_note_import_s"),
             ("one point reworded, then mkdeck sync", "edit_and_sync_s"),
-            ("mkdeck sync with nothing changed", "sync_unchanged_s"),
+            ("mkdeck sync, no note changed, Anki changed", "sync_unchanged_s"),
+            ("mkdeck sync, nothing changed since the last", "sync_settled_s"),
         ]:
             print(f"  {name:<50} {figures[key]:5.2f} s")
         ratio = figures["edit_and_sync_x_one_note_import"]

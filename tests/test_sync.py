@@ -269,6 +269,60 @@ def test_where_anki_is_loaded_the_collection_opens_in_a_thread_while_the_deck_bu
         sync_package(build_deck(cards).package, opening=opening, deck="Test")
 
 
+def test_a_sync_that_would_change_nothing_leaves_anki_closed(tmp_path, monkeypatch):
+    """Once a sync has changed nothing in Anki, the next one, with nothing changed in the
+    notes or in Anki since, says what that sync said without opening Anki. Anki holding the
+    collection open, a note deleted in Anki, or a file edited, takes sync to Anki again, as
+    ever."""
+    from mkdeck import sync as sync_module
+    from mkdeck.config import Config
+    from mkdeck.opening import build_and_sync
+    from mkdeck.sync import SyncResult
+
+    collection = _profile(tmp_path / "Anki2")
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    config = Config(root=cards.parent, cards=cards, output=cards.parent / "build", deck="Test")
+    opened: list[Path] = []
+    real = sync_module.open_collection
+    monkeypatch.setattr(
+        sync_module, "open_collection", lambda path: opened.append(path) or real(path)
+    )
+
+    def sync() -> tuple[bool, SyncResult]:
+        opened.clear()
+        report, result = build_and_sync(
+            cards, config, collection, None, (_nobody(), None, 1.0), fork=False
+        )
+        assert isinstance(result, SyncResult), result
+        return report.up_to_date, result
+
+    assert sync()[1].added == 2
+    up_to_date, settled = sync()  # changed nothing in Anki: the next one need not open it
+    assert up_to_date and opened and (settled.sent, settled.unchanged) == (0, 2)
+    assert sync() == (True, settled) and not opened
+    with _held_open(collection):  # Anki desktop has it open (its journal is there): said so
+        _, refused = build_and_sync(
+            cards, config, collection, None, (_nobody(), None, 1.0), fork=False
+        )
+    assert isinstance(refused, MkdeckError) and "Anki has this collection open" in str(refused)
+
+    col = Collection(str(collection))
+    col.remove_notes([col.find_notes("")[0]])
+    col.close()
+    up_to_date, back = sync()  # Anki changed: sync goes there, and the import adds it again
+    assert up_to_date and opened and (back.sent, back.added) == (1, 1)
+    assert sync()[1].sent == 0 and opened
+    assert sync() == (True, settled) and not opened
+
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    up_to_date, edited = sync()
+    assert not up_to_date and opened and (edited.sent, edited.updated) == (1, 1)
+    col = Collection(str(collection))
+    assert col.note_count() == 2
+    assert any("更加稳定" in col.get_note(n)["Text"] for n in col.find_notes(""))
+    col.close()
+
+
 def test_a_package_opened_before_the_build_serves_only_while_its_file_is_as_it_was(tmp_path):
     """What the opening process opened of the package before the build is what sync uses when
     the build left the file alone, and not once the build replaced it."""

@@ -210,6 +210,7 @@ def build(
     use_cache: bool = True,
     parallel: bool | None = None,
     new_notes: frozenset[str] = frozenset(),
+    building: Callable[[], object] | None = None,
 ) -> Report:
     """Build the package at `out` and update the lock, or report why not and write nothing.
 
@@ -218,6 +219,8 @@ def build(
     every core when the deck is large enough to pay for it. `new_notes`: card files (paths
     in the cards folder) that get a note of their own instead of the one the lock gives them:
     for a file whose note in Anki is another project's (`sync.SyncResult.elsewhere`).
+    `building` is called once the build knows it has something to do, that is, when it has not
+    found everything as the last build left it (what only a changed deck needs can start then).
     """
     # One build of a folder at a time: a second one (a `watch` beside a `build`, say) waits for
     # the first, so the two never write the package, the lock or the memo over each other.
@@ -241,7 +244,16 @@ def build(
         try:
             with _no_cycle_collection():
                 return _build(
-                    cards_dir, out, config, memo, progress, strict, now, parallel, new_notes
+                    cards_dir,
+                    out,
+                    config,
+                    memo,
+                    progress,
+                    strict,
+                    now,
+                    parallel,
+                    new_notes,
+                    building,
                 )
         finally:
             memo.close()
@@ -283,6 +295,7 @@ def _build(
     now: int | None,
     parallel: bool | None,
     new_notes: frozenset[str] = frozenset(),
+    building: Callable[[], object] | None = None,
 ) -> Report:
     started = time.perf_counter()
     root = config.deck_name(cards_dir)
@@ -312,6 +325,8 @@ def _build(
             memo.trust(_stamps(snap))
         return _outcome_report(last, out, strict, started, memo)
 
+    if building is not None:
+        building()
     # Only now the modules a real build needs: an unchanged deck never loads them.
     from .identify import kept_entries
     from .lockfile import place_lock, prepare_lock

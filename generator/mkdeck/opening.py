@@ -7,6 +7,7 @@ rules it always has; this module only decides where the opening happens, and whe
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +25,7 @@ from .sync import (
     import_into_collection,
     open_before,
     opened_ahead,
+    settled_sync,
     sync_package,
 )
 
@@ -44,6 +46,9 @@ class Opening(Protocol):
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
         """`sync.import_into_collection` of the package, into the collection opened."""
+
+    def start(self) -> None:
+        """Start opening, if it waits to be told (`OpeningLater`)."""
 
     def close(self) -> None:
         """Close the collection unused, when the package was not handed over."""
@@ -70,6 +75,9 @@ class OpeningCollection:
         )
         self._process.start()
         theirs.close()
+
+    def start(self) -> None:
+        pass  # (opening since it was made)
 
     def import_package(
         self,
@@ -118,6 +126,9 @@ class OpeningInThread:
         self._thread = threading.Thread(target=self._open, daemon=True)
         self._thread.start()
 
+    def start(self) -> None:
+        pass  # (opening since it was made)
+
     def _open(self) -> None:
         try:
             self._before = open_before(self.collection, self._deck, self._sent_in)
@@ -144,6 +155,48 @@ class OpeningInThread:
         if self._before is not None:
             self._before.col.close()
             self._before = None
+
+
+class OpeningLater:
+    """An opening that starts only when the build has work to do (`start`, from `build`'s
+    `building`): the last sync changed nothing in Anki and nothing has changed there since
+    (`sync.settled_sync`), so a build that finds nothing changed needs no Anki at all, and
+    would only wait for one to load. One that does find a change starts the opening then,
+    after the files are stamped, and sync goes on as it always does."""
+
+    def __init__(
+        self,
+        make: Callable[[], Opening | None],
+        collection: Path,
+        deck: str | None,
+        sent_in: Path | None,
+    ) -> None:
+        self.collection = collection
+        self._make, self._deck, self._sent_in = make, deck, sent_in
+        self._opening: Opening | None = None
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._opening = self._make()
+
+    def import_package(
+        self,
+        package: Path,
+        changed: Changes,
+        packaged: Mapping[str, PackagedNote] | None,
+    ) -> SyncResult:
+        self.start()
+        if self._opening is not None:
+            return self._opening.import_package(package, changed, packaged)
+        return import_into_collection(
+            package, self.collection, changed, self._deck, self._sent_in, packaged=packaged
+        )
+
+    def close(self) -> None:
+        if self._opening is not None:
+            self._opening.close()
 
 
 def _open_then_import(
@@ -269,7 +322,9 @@ def opening_ahead(
     open), the route is not clear yet (several profiles: said after the build, as without
     this), or the backend would load beside the build in one interpreter, which only slows
     both. `fork` False: a process that syncs again and again (`watch`) loads the backend here
-    once, rather than in a process of its own for each sync."""
+    once, rather than in a process of its own for each sync. When the last sync changed
+    nothing in Anki and nothing has changed since (`sync.settled_sync`), the opening waits
+    until the build says it has work to do (`OpeningLater`)."""
     opening: Opening | None = None
     if "anki" in sys.modules or not fork or sys.platform == "linux":
         with contextlib.suppress(MkdeckError):  # (the sync says it, after the build)
@@ -279,16 +334,28 @@ def opening_ahead(
     if collection is not None and not fork and "anki" not in sys.modules:
         with contextlib.suppress(ImportError):  # (without it, sync says what to install)
             import anki.collection  # noqa: F401
+    make: Callable[[], Opening | None] | None = None
     if collection is not None and "anki" in sys.modules:
-        opening = OpeningInThread(collection, deck, sent_in)
+        make = functools.partial(OpeningInThread, collection, deck, sent_in)
     elif collection is not None and fork and sys.platform == "linux":
-        with contextlib.suppress(OSError):  # no process to be had: opened after the build
-            opening = OpeningCollection(collection, deck, sent_in, package)
+        make = functools.partial(_opening_process, collection, deck, sent_in, package)
+    if make is not None and collection is not None:
+        settled = package is not None and settled_sync(package, collection, deck, sent_in)
+        opening = OpeningLater(make, collection, deck, sent_in) if settled else make()
     try:
         yield opening
     finally:
         if opening is not None:
             opening.close()
+
+
+def _opening_process(
+    collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
+) -> OpeningCollection | None:
+    try:
+        return OpeningCollection(collection, deck, sent_in, package)
+    except OSError:  # no process to be had: opened after the build
+        return None
 
 
 def build_and_sync(
@@ -315,10 +382,15 @@ def build_and_sync(
     package = settings.package_path(cards_dir)
     ahead = (collection, profile, url, timeout, deck, sent_in, package)
     with opening_ahead(*ahead, fork=fork) as opening:
-        report = build(cards_dir, package, settings, progress, strict)
+        building = opening.start if opening is not None else None
+        report = build(cards_dir, package, settings, progress, strict, building=building)
         built(report)
         if report.package is None:  # files left out for their errors: the rest is synced
             return report, None
+        if report.up_to_date and isinstance(opening, OpeningLater):
+            settled = settled_sync(report.package, opening.collection, deck, sent_in)
+            if settled is not None:  # (asked again: Anki may have changed meanwhile)
+                return report, settled
         try:
             return report, sync_package(
                 report.package,

@@ -485,6 +485,77 @@ def _write_sent(
             record.unlink()
 
 
+# A sync that changed nothing in Anki leaves a mark beside its record: the package, the
+# collection (with its journal) and the record as they were once Anki's backend had closed the
+# collection. While all three are so and the build finds nothing changed, a sync would do that
+# same nothing again (every note is in Anki as sent, and sent as packaged), so it is not done:
+# Anki is not even opened. Any sync that goes to Anki removes the mark first.
+SETTLED_SUFFIX = ".settled"
+
+
+def _file_stamp(path: Path) -> list[int] | None:
+    """Size, times and inode (None: not there): what changes when anything writes the file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _as_settled(record: Path, package: Path, collection: Path) -> list[list[int] | None]:
+    journal = collection.with_name(collection.name + "-wal")
+    return [_file_stamp(p) for p in (package, collection, journal, record)]
+
+
+def settled_sync(
+    package: Path, collection: Path, deck: str | None, sent_in: Path | None
+) -> SyncResult | None:
+    """What a sync of `package` into the closed `collection` comes to when the last one
+    changed nothing there and nothing has changed since, without opening Anki: nothing sent,
+    said as such a sync says it. None when that is not known (then a sync goes to Anki)."""
+    record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
+    if record is None:
+        return None
+    try:
+        mark = json.loads(record.with_suffix(SETTLED_SUFFIX).read_text("utf-8"))
+        notes, stamps = mark["notes"], mark["stamps"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if type(notes) is not int or stamps != _as_settled(record, package, collection):
+        return None
+    return SyncResult(
+        route="collection",
+        target=str(collection),
+        added=0,
+        updated=0,
+        unchanged=notes,
+        conflicts=0,
+        sent=0,
+        replaced=(),
+        elsewhere=(),
+        moved=(),
+    )
+
+
+def _unsettle(record: Path | None) -> None:
+    if record is not None:
+        with contextlib.suppress(OSError):
+            record.with_suffix(SETTLED_SUFFIX).unlink()
+
+
+def _settle(record: Path | None, package: Path, collection: Path, notes: int) -> None:
+    """Mark the sync just done, which changed nothing in Anki, as `settled_sync` reads it
+    (losing it only costs the next sync its time, so it is not an error)."""
+    if record is None or not record.is_file():
+        return
+    mark = {"notes": notes, "stamps": _as_settled(record, package, collection)}
+    with contextlib.suppress(OSError):
+        files.atomic_write(
+            record.with_suffix(SETTLED_SUFFIX),
+            lambda tmp: tmp.write_text(json.dumps(mark), "utf-8"),
+        )
+
+
 class _ImportLog(NamedTuple):
     """What Anki's importer logs, when nothing was given it to import."""
 
@@ -625,6 +696,7 @@ def import_into_collection(
     `packaged`: its notes, as the build that wrote it says (`Report.packaged`)."""
     col, record, in_anki, was_sent = before or open_before(collection, deck, sent_in)
     try:
+        _unsettle(record)
         elsewhere: dict[str, tuple[str, str]] = {}
         with package_read(package, ahead, packaged) as (opened, notes, notetypes):
             sent = was_sent.notes
@@ -657,6 +729,8 @@ def import_into_collection(
         _write_sent(record, was_sent, notes, elsewhere, anki, notetypes)
     finally:
         col.close()
+    if not (wanted or elsewhere or moved or replaced):  # nothing changed in Anki
+        _settle(record, package, collection, len(notes))
     changed_now = len(log.new) + len(log.updated) + len(log.conflicting)
     return SyncResult(
         route="collection",
