@@ -208,6 +208,40 @@ def test_a_sync_from_the_command_line_opens_anki_while_the_deck_builds(tmp_path)
     assert "Traceback" not in refused.stderr
 
 
+def test_a_sync_from_the_command_line_that_would_change_nothing_never_loads_anki(tmp_path):
+    """From the command line too, a sync after one that changed nothing in Anki, with nothing
+    changed since, says so without Anki: here Anki's backend cannot even be loaded, which a
+    sync that went to Anki would say. An edited file takes sync to Anki again."""
+    collection = _profile(tmp_path / "Anki2")
+    project = _project(tmp_path / "notes")
+    sync = ["sync", "--collection", str(collection)]
+    assert "2 added" in _mkdeck(sync, project).stdout
+    settled = _mkdeck(sync, project)
+    assert "0 added, 0 updated, 2 unchanged, 0 in conflict" in settled.stdout, settled.stderr
+    no_anki = tmp_path / "no-anki" / "anki"
+    no_anki.mkdir(parents=True)
+    (no_anki / "__init__.py").write_text("raise ImportError('no Anki here')\n", "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(no_anki.parent)}
+
+    def without_anki() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "mkdeck", *sync],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    quiet = without_anki()
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == settled.stdout
+    (project / "cards" / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    needs_anki = without_anki()
+    assert needs_anki.returncode == 1
+    assert "this needs Anki's own backend" in needs_anki.stderr
+    assert "Traceback" not in needs_anki.stderr
+
+
 def test_the_opening_process_imports_what_sync_hands_it(tmp_path):
     """`opening_ahead` itself, in a process without Anki's backend: it opens the collection,
     and the package handed over goes in as `sync_package` would import it."""

@@ -7,7 +7,6 @@ rules it always has; this module only decides where the opening happens, and whe
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +20,7 @@ from .sync import (
     Before,
     OpenedAhead,
     SyncResult,
+    anki_collection,
     closed_collection,
     import_into_collection,
     open_before,
@@ -47,8 +47,11 @@ class Opening(Protocol):
     ) -> SyncResult:
         """`sync.import_into_collection` of the package, into the collection opened."""
 
+    collection: Path
+    started: bool  # False: waiting to be told to open (`start`)
+
     def start(self) -> None:
-        """Start opening, if it waits to be told (`OpeningLater`)."""
+        """Open the collection, where the opening was made to wait for this."""
 
     def close(self) -> None:
         """Close the collection unused, when the package was not handed over."""
@@ -58,26 +61,37 @@ class OpeningCollection:
     """A closed Anki's collection opened in a process of its own, Anki's backend loaded there
     first, while this one builds the deck: after one edit the two take about as long, and a
     sync would otherwise wait for each in turn. That process imports the package when it is
-    handed one, or closes the collection unused (a build with errors, Ctrl-C)."""
+    handed one, or closes the collection unused (a build with errors, Ctrl-C). With `wait`, it
+    loads the backend and touches nothing until told to open (`start`); never told, it is
+    ended as it waits."""
 
     def __init__(
-        self, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
+        self,
+        collection: Path,
+        deck: str | None,
+        sent_in: Path | None,
+        package: Path | None,
+        wait: bool = False,
     ) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         self.collection = collection
+        self.started = not wait
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
             target=_open_then_import,
-            args=(theirs, collection, deck, sent_in, package),
+            args=(theirs, collection, deck, sent_in, package, wait),
             daemon=True,
         )
         self._process.start()
         theirs.close()
 
     def start(self) -> None:
-        pass  # (opening since it was made)
+        if not self.started:
+            self.started = True
+            with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
+                self._ours.send(OPEN)
 
     def import_package(
         self,
@@ -85,6 +99,7 @@ class OpeningCollection:
         changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
+        self.start()
         try:
             self._ours.send((package, changed, _as_columns(packaged)))
             kind, value = self._ours.recv()
@@ -103,6 +118,8 @@ class OpeningCollection:
 
     def close(self) -> None:
         if self._process.is_alive():
+            if not self.started:  # it has opened nothing: ended as it is
+                self._process.terminate()
             with contextlib.suppress(OSError):
                 self._ours.send(None)
             self._process.join(30)
@@ -114,20 +131,27 @@ class OpeningCollection:
 class OpeningInThread:
     """A closed Anki's collection opened in a thread while the deck builds, where Anki's
     backend is loaded in this process already (`watch`, after its first sync): opening it and
-    reading its notes run mostly in the backend, which leaves the interpreter to the build."""
+    reading its notes run mostly in the backend, which leaves the interpreter to the build.
+    With `wait`, the thread starts when told (`start`)."""
 
-    def __init__(self, collection: Path, deck: str | None, sent_in: Path | None) -> None:
+    def __init__(
+        self, collection: Path, deck: str | None, sent_in: Path | None, wait: bool = False
+    ) -> None:
         import threading
 
         self.collection = collection
+        self.started = False
         self._deck, self._sent_in = deck, sent_in
         self._before: Before | None = None
         self._failed: Exception | None = None  # said when the build asks, in its thread
         self._thread = threading.Thread(target=self._open, daemon=True)
-        self._thread.start()
+        if not wait:
+            self.start()
 
     def start(self) -> None:
-        pass  # (opening since it was made)
+        if not self.started:
+            self.started = True
+            self._thread.start()
 
     def _open(self) -> None:
         try:
@@ -141,6 +165,7 @@ class OpeningInThread:
         changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
     ) -> SyncResult:
+        self.start()
         self._thread.join()
         before, self._before = self._before, None  # (closed by the import)
         if before is None:
@@ -151,60 +176,25 @@ class OpeningInThread:
         )
 
     def close(self) -> None:
-        self._thread.join()
+        if self.started:
+            self._thread.join()
         if self._before is not None:
             self._before.col.close()
             self._before = None
 
 
-class OpeningLater:
-    """An opening that starts only when the build has work to do (`start`, from `build`'s
-    `building`): the last sync changed nothing in Anki and nothing has changed there since
-    (`sync.settled_sync`), so a build that finds nothing changed needs no Anki at all, and
-    would only wait for one to load. One that does find a change starts the opening then,
-    after the files are stamped, and sync goes on as it always does."""
-
-    def __init__(
-        self,
-        make: Callable[[], Opening | None],
-        collection: Path,
-        deck: str | None,
-        sent_in: Path | None,
-    ) -> None:
-        self.collection = collection
-        self._make, self._deck, self._sent_in = make, deck, sent_in
-        self._opening: Opening | None = None
-        self._started = False
-
-    def start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._opening = self._make()
-
-    def import_package(
-        self,
-        package: Path,
-        changed: Changes,
-        packaged: Mapping[str, PackagedNote] | None,
-    ) -> SyncResult:
-        self.start()
-        if self._opening is not None:
-            return self._opening.import_package(package, changed, packaged)
-        return import_into_collection(
-            package, self.collection, changed, self._deck, self._sent_in, packaged=packaged
-        )
-
-    def close(self) -> None:
-        if self._opening is not None:
-            self._opening.close()
-
-
 def _open_then_import(
-    theirs: Any, collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
+    theirs: Any,
+    collection: Path,
+    deck: str | None,
+    sent_in: Path | None,
+    package: Path | None,
+    wait: bool,
 ) -> None:
     """The opening process: the collection and what it and sync's record say, and the package
     opened as it is (which a build that finds nothing changed leaves so), then whatever the
-    build hands over."""
+    build hands over. With `wait`, the backend is loaded first, and the rest waits for the
+    build to say so (`OPEN`)."""
     import signal
     import threading
 
@@ -214,6 +204,14 @@ def _open_then_import(
     # The build comes first: this process takes what the machine leaves it.
     with contextlib.suppress(OSError):
         os.nice(10)
+    if wait:
+        with contextlib.suppress(MkdeckError):  # (said as the collection is opened)
+            anki_collection("")
+        try:
+            if theirs.recv() != OPEN:
+                return  # the build needs no Anki after all
+        except EOFError:  # the build's process is gone
+            return
     failed: BaseException | None = None
     before = None
     with contextlib.ExitStack() as stack:
@@ -236,6 +234,10 @@ def _open_then_import(
             opener.join()
         ahead = opened[0] if opened else None
         _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead)
+
+
+# What the build sends the opening process that waits, when it has work to do after all.
+OPEN = "open"
 
 
 def _import_when_asked(
@@ -324,7 +326,7 @@ def opening_ahead(
     both. `fork` False: a process that syncs again and again (`watch`) loads the backend here
     once, rather than in a process of its own for each sync. When the last sync changed
     nothing in Anki and nothing has changed since (`sync.settled_sync`), the opening waits
-    until the build says it has work to do (`OpeningLater`)."""
+    until the build says it has work to do (`Opening.start`)."""
     opening: Opening | None = None
     if "anki" in sys.modules or not fork or sys.platform == "linux":
         with contextlib.suppress(MkdeckError):  # (the sync says it, after the build)
@@ -334,28 +336,23 @@ def opening_ahead(
     if collection is not None and not fork and "anki" not in sys.modules:
         with contextlib.suppress(ImportError):  # (without it, sync says what to install)
             import anki.collection  # noqa: F401
-    make: Callable[[], Opening | None] | None = None
+    # The last sync changed nothing in Anki, and nothing has changed since: a build that
+    # finds nothing changed needs no Anki, so the opening waits for the build to find work.
+    wait = (
+        collection is not None
+        and package is not None
+        and settled_sync(package, collection, deck, sent_in) is not None
+    )
     if collection is not None and "anki" in sys.modules:
-        make = functools.partial(OpeningInThread, collection, deck, sent_in)
+        opening = OpeningInThread(collection, deck, sent_in, wait)
     elif collection is not None and fork and sys.platform == "linux":
-        make = functools.partial(_opening_process, collection, deck, sent_in, package)
-    if make is not None and collection is not None:
-        settled = package is not None and settled_sync(package, collection, deck, sent_in)
-        opening = OpeningLater(make, collection, deck, sent_in) if settled else make()
+        with contextlib.suppress(OSError):  # no process to be had: opened after the build
+            opening = OpeningCollection(collection, deck, sent_in, package, wait)
     try:
         yield opening
     finally:
         if opening is not None:
             opening.close()
-
-
-def _opening_process(
-    collection: Path, deck: str | None, sent_in: Path | None, package: Path | None
-) -> OpeningCollection | None:
-    try:
-        return OpeningCollection(collection, deck, sent_in, package)
-    except OSError:  # no process to be had: opened after the build
-        return None
 
 
 def build_and_sync(
@@ -387,7 +384,7 @@ def build_and_sync(
         built(report)
         if report.package is None:  # files left out for their errors: the rest is synced
             return report, None
-        if report.up_to_date and isinstance(opening, OpeningLater):
+        if report.up_to_date and opening is not None and not opening.started:
             settled = settled_sync(report.package, opening.collection, deck, sent_in)
             if settled is not None:  # (asked again: Anki may have changed meanwhile)
                 return report, settled
