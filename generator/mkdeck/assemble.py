@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 MediaMap = dict[tuple[str, int], MediaFile]  # (card file, image index) → packed file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     """One card file carried through the pipeline: its bytes' hash, what reading it gave, and
     who it is to Anki."""

@@ -16,7 +16,7 @@ import click
 Severity = Literal["error", "warning", "note"]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Diagnostic:
     """One problem, located at a line of a source file (line 0 when it has no line)."""
 

@@ -40,7 +40,7 @@ FIRST_LINE = 8
 SAME_FILE = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClozeOrdinals:
     """The cloze ordinal of each point in source order, and what became of the old ones."""
 
@@ -49,7 +49,7 @@ class ClozeOrdinals:
     retired: tuple[int, ...]  # ordinals whose point vanished in this edit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoteIdentity:
     guid: str
     ordinals: ClozeOrdinals

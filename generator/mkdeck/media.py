@@ -34,7 +34,7 @@ PACKED_NAME = re.compile(r"mkdeck-[0-9a-f]{20}(?:\.[a-z0-9]{1,8})?")
 RACY_NS = 3_000_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     """An image as the Markdown names it, and the line it is on.
 

@@ -79,7 +79,7 @@ class Point(NamedTuple):
     style: str = "numbered"  # how it is shown: "numbered", "bullets", or a "block" of text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Question:
     """Everything a card file says, before rendering.
 

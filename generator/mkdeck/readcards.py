@@ -27,7 +27,7 @@ Progress = Callable[[int, int], None]
 PARALLEL_MIN = 400
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardRead:
     """What reading one card file gives: its question (None: the file holds no card), what it
     says about the file, and its images in order.

@@ -21,7 +21,7 @@ from .parse import ANSWER_LABEL, Question, Section
 from .sanitize import clean
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RenderedNote:
     """HTML of each part; in a point's HTML, hidden parts and formulas sit between markers."""
 
