@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from .readcards import Progress
 
 
+# What the build sends the opening process that waits, when it has work to do after all.
+OPEN = "open"
+
+
 class Opening(Protocol):
     """What `sync.sync_package` imports through: a closed collection, opening while the deck
     builds, for these `deck` and `sent_in`."""
@@ -234,10 +238,6 @@ def _open_then_import(
             opener.join()
         ahead = opened[0] if opened else None
         _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead)
-
-
-# What the build sends the opening process that waits, when it has work to do after all.
-OPEN = "open"
 
 
 def _import_when_asked(
