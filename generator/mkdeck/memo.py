@@ -561,15 +561,21 @@ class Memo:
         sealed = update.sealed
         db.executemany(
             "INSERT OR REPLACE INTO files (rel, hash, card, plain, note_id, id_line, deck, lines,"
-            " sealed, digest, text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " sealed, digest, text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " CAST(? AS TEXT), CAST(? AS TEXT))",
             (
-                (rel, h, _dump(_card_json(r)), *_summary(r), *sealed.get(rel, _NOT_SEALED))
+                (rel, h, _dump(_card_json(r)), *_summary(r), *_sealed_row(sealed.get(rel)))
                 for rel, (h, r) in update.reads.items()
             ),
         )
         db.executemany(
-            "UPDATE files SET sealed = ?, digest = ?, text = ?, extra = ? WHERE rel = ?",
-            ((*fields, rel) for rel, fields in sealed.items() if rel not in update.reads),
+            "UPDATE files SET sealed = ?, digest = ?, text = CAST(? AS TEXT),"
+            " extra = CAST(? AS TEXT) WHERE rel = ?",
+            (
+                (*_sealed_row(fields), rel)
+                for rel, fields in sealed.items()
+                if rel not in update.reads
+            ),
         )
         # The stamps of files read now; the others' stay as remembered, but for files gone.
         stamps, listed = self.stamps(), update.listed
@@ -659,6 +665,17 @@ class Memo:
 
 # The sealing columns of a file read and not sealed (a file with no card, or one with errors).
 _NOT_SEALED = (None, None, None, None)
+
+
+def _sealed_row(sealed: tuple[str, str, str, str] | None) -> tuple[object, ...]:
+    """The sealing columns, Text and Extra as their UTF-8 bytes (read back as text: `CAST`).
+    Python keeps the UTF-8 form of a string it hands SQLite for as long as the string lives,
+    and a build's fields live until it ends: bound as strings, every note's fields would be
+    held twice (18 of a first build's 206 MB at 20,000 notes)."""
+    if sealed is None:
+        return _NOT_SEALED
+    key, digest, text, extra = sealed
+    return key, digest, text.encode("utf-8"), extra.encode("utf-8")
 
 
 def _dump(value: object) -> str:
