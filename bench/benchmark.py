@@ -344,7 +344,11 @@ def main() -> None:
         print(f"  one edit: {one_edit['ratio']:5.2f} × the write floor alone")
         print(f"  one file added: {one_added['ratio']:5.2f} × the write floor alone")
         peak = max(cold["peak_mb"], first_build["peak_mb"], one_edit["peak_mb"])
-        print(f"  peak memory: {peak:.0f} MB, {peak * 1024 / args.notes:.1f} KB a note")
+        print(
+            f"  peak memory: {peak:.0f} MB, {peak * 1024 / args.notes:.1f} KB a note"
+            f" (cold {cold['peak_mb']:.0f} MB, first build {first_build['peak_mb']:.0f} MB,"
+            f" one edit {one_edit['peak_mb']:.0f} MB)"
+        )
         print(
             "  command line, one edit: "
             f"{median_ratio(edit_pairs):5.2f} × a fresh process writing the package with genanki"
@@ -387,6 +391,9 @@ def main() -> None:
             "one_added_s": one_added["seconds"],
             "one_added_x_write_floor": one_added["ratio"],
             "unchanged_s": unchanged["seconds"],
+            "peak_cold_mb": cold["peak_mb"],
+            "peak_first_mb": first_build["peak_mb"],
+            "peak_one_edit_mb": one_edit["peak_mb"],
             "peak_mb": max(
                 cold["peak_mb"], first_build["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]
             ),
