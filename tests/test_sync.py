@@ -310,8 +310,9 @@ def test_a_sync_that_would_change_nothing_leaves_anki_closed(tmp_path, monkeypat
     ever."""
     from mkdeck import sync as sync_module
     from mkdeck.config import Config
+    from mkdeck.files import place_in_cache
     from mkdeck.opening import build_and_sync
-    from mkdeck.sync import SyncResult
+    from mkdeck.sync import SyncResult, sent_record
 
     collection = _profile(tmp_path / "Anki2")
     cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
@@ -339,6 +340,11 @@ def test_a_sync_that_would_change_nothing_leaves_anki_closed(tmp_path, monkeypat
             cards, config, collection, None, (_nobody(), None, 1.0), fork=False
         )
     assert isinstance(refused, MkdeckError) and "Anki has this collection open" in str(refused)
+    mark = sent_record(place_in_cache("synced", cards), str(collection.resolve()))
+    for damage in ["{", '{"notes": "2", "stamps": []}', "[]"]:  # damaged: as good as none
+        mark.with_suffix(".settled").write_text(damage, "utf-8")
+        assert sync() == (True, settled) and opened
+    assert sync() == (True, settled) and not opened  # (the sync to Anki marked it again)
 
     col = Collection(str(collection))
     col.remove_notes([col.find_notes("")[0]])
