@@ -447,3 +447,38 @@ def test_a_moved_note_keeps_its_entry_when_a_broken_file_takes_its_old_path(tmp_
     report = _build(tmp_path, NOW + 100, use_cache=True)
     assert report.left_out == ["a.md"]
     assert _guids(cards)["moved.md"] == guid
+
+
+def test_a_file_saved_again_while_it_is_built_is_said_and_nothing_is_written(tmp_path, monkeypatch):
+    """A build lets go of the bytes it read once every file is read; a note read in a worker
+    and sealed for other ordinals than 1, 2, 3… reads its file again. Saved again in between
+    (a burst of saves), the file no longer has the bytes it was read from: the build says so
+    at the file, writes nothing, and the next build takes the new text."""
+    import mkdeck.build
+
+    points = ["一：甲", "二：乙", "三：丙"]
+    cards = write_cards(tmp_path, {"a.md": _card("问题？", points, "a")})
+    _build(tmp_path, NOW, use_cache=True)
+    lock, package = (cards / "mkdeck.lock").read_bytes(), _package(tmp_path)
+    (cards / "a.md").write_text(_card("问题？", points[1:], "a"), "utf-8")  # ordinals 2 and 3
+    collect = mkdeck.build.collect
+
+    def saved_meanwhile(*args, **kwargs):
+        found = collect(*args, **kwargs)
+        (cards / "a.md").write_text(_card("问题？", ["二：乙改", "三：丙"], "a"), "utf-8")
+        return found
+
+    monkeypatch.setattr(mkdeck.build, "collect", saved_meanwhile)
+    config = Config(tmp_path, cards, tmp_path / "build", deck="T")
+    # Read in a worker, which keeps no HTML: the note is sealed from its file read again.
+    report = build(cards, tmp_path / "build" / "T.apkg", config, now=NOW + 100, parallel=True)
+    [error] = report.errors
+    assert (error.path, error.message) == (
+        "a.md",
+        "the file changed while mkdeck read the folder: build again",
+    )
+    assert (cards / "mkdeck.lock").read_bytes() == lock and _package(tmp_path) == package
+    monkeypatch.setattr(mkdeck.build, "collect", collect)
+    again = _build(tmp_path, NOW + 200, use_cache=True)
+    assert not again.errors and again.cards == 2
+    assert "二：乙改" in (cards / "mkdeck.lock").read_text("utf-8")

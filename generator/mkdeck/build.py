@@ -332,6 +332,7 @@ def _build(
     from .lockfile import place_lock, prepare_lock
 
     found = collect(cards_dir, config, memo, progress, parallel, snap, out, new_notes)
+    snap = _without_bytes(snap)  # (`collect` read every file it needed)
     report = _report(found, [*found.diagnostics, *found.once], strict, started)
     # Files with errors are left out and the rest builds; an error about the whole folder (the
     # lock, the settings), or any error under `--strict`, writes nothing.
@@ -346,7 +347,11 @@ def _build(
     update = MemoUpdate(
         reads=found.fresh, present=units.readable, stamps=_stamps(snap), listed=snap.readable
     )
-    rows, entries, sealed, changed = _assemble(found, root, memo, config, units, now, update)
+    try:
+        rows, entries, sealed, changed = _assemble(found, root, memo, config, units, now, update)
+    except MkdeckError as exc:  # a file read again (`_without_bytes`) changed meanwhile
+        report.diagnostics = [*report.diagnostics, exc.diagnostic]
+        return report
 
     @functools.cache
     def posts_read() -> frozenset[str]:  # asked only for entries that were not built
@@ -404,6 +409,9 @@ def _build(
         where = exc.filename or str(out)
         problem = Diagnostic(str(where), 0, f"cannot write: {exc.strerror or exc}")
         report.diagnostics = [*report.diagnostics, problem]
+        return report
+    except MkdeckError as exc:  # a file read again changed meanwhile: nothing written
+        report.diagnostics = [*report.diagnostics, exc.diagnostic]
         return report
     finally:  # a lock made ready and not placed: the package did not take its place either
         for ready in prepared:
@@ -841,11 +849,24 @@ def collect(
         once,
         fresh,
         frozenset(broken & {s.rel for s in snap.sources}),
-        snap,
+        _without_bytes(snap),
         split.reading,
         split.posts,
         split.topics,
     )
+
+
+def _without_bytes(snap: Snapshot) -> Snapshot:
+    """The snapshot without the bytes of its card files, once every file has been read: a
+    need after that (a note sealed for other ordinals) reads its file again, and checks its
+    hash (`Snapshot.content`), as for a file trusted by its stamp. A question of a post keeps
+    its bytes: they are cut from the post, not a file of their own. A large deck's build
+    holds its notes until they are written, and need not hold their sources too."""
+    files = tuple(
+        (None, f[1]) if isinstance(f, tuple) and f[0] is not None and not question_of(s.rel) else f
+        for s, f in zip(snap.sources, snap.files, strict=True)
+    )
+    return replace(snap, files=files)
 
 
 def _recovered(lock: Lock, memo: Memo) -> tuple[Lock, list[Diagnostic]]:
