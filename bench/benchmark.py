@@ -343,7 +343,9 @@ def main() -> None:
         )
         print(f"  one edit: {one_edit['ratio']:5.2f} × the write floor alone")
         print(f"  one file added: {one_added['ratio']:5.2f} × the write floor alone")
-        peak = max(cold["peak_mb"], first_build["peak_mb"], one_edit["peak_mb"])
+        peak = max(
+            cold["peak_mb"], first_build["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]
+        )
         print(
             f"  peak memory: {peak:.0f} MB, {peak * 1024 / args.notes:.1f} KB a note"
             f" (cold {cold['peak_mb']:.0f} MB, first build {first_build['peak_mb']:.0f} MB,"
@@ -394,9 +396,7 @@ def main() -> None:
             "peak_cold_mb": cold["peak_mb"],
             "peak_first_mb": first_build["peak_mb"],
             "peak_one_edit_mb": one_edit["peak_mb"],
-            "peak_mb": max(
-                cold["peak_mb"], first_build["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]
-            ),
+            "peak_mb": peak,
             "cli_one_edit_x_genanki_process": median_ratio(edit_pairs),
             "cli_unchanged_x_python": median_ratio(unchanged_pairs),
             "growth_s": growth,

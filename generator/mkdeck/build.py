@@ -626,9 +626,7 @@ def _nothing(*problems: Diagnostic) -> Collected:
     return Collected([], {}, Lock(), WrittenLock(b""), "", list(problems))
 
 
-def _outcome_report(
-    last: Outcome, out: Path, strict: bool, started: float, memo: Memo | None = None
-) -> Report:
+def _outcome_report(last: Outcome, out: Path, strict: bool, started: float, memo: Memo) -> Report:
     """The report of a build whose inputs are those of the last one: nothing changed."""
     # (Its posts, for the paths of their questions' problems: shown as the posts'.)
     had = replace(_nothing(), posts=last.posts[0])
@@ -637,7 +635,7 @@ def _outcome_report(
     report.package, report.up_to_date = out, True
     report.newest = last.newest
     report.posts, report.post_questions, report.post_topics = last.posts
-    if memo is not None and memo.folder is not None:
+    if memo.folder is not None:  # (none without a memo: `--no-cache`)
         report.remembered = (memo.folder, memo.salt)
     return report
 

@@ -179,11 +179,13 @@ class MemoUpdate:
     reads: dict[str, tuple[str, CardRead]] = field(default_factory=dict)  # fresh: rel → hash
     # rel → what the note was sealed for (`sealed_key`), its digest, Text and Extra
     sealed: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
-    present: frozenset[str] = frozenset()  # card files there now: the others are forgotten
+    # What was read as a card now (card files, each post as its questions): the other reads
+    # are forgotten.
+    present: frozenset[str] = frozenset()
     images: dict[str, ImageStamp] = field(default_factory=dict)
     # The card files read, by path, with their stamps (None: not to be trusted, `build._stamps`)
     stamps: dict[str, KnownFile | None] = field(default_factory=dict)
-    listed: frozenset[str] = frozenset()  # the card files there now: the others' are forgotten
+    listed: frozenset[str] = frozenset()  # the card files on disk now: the others' stamps go
     # The lock's hash and its entries, but for those of the carried paths, which are as loaded.
     lock: tuple[str, Lock, frozenset[str]] | None = None
     rows: Sequence[NoteRow] | None = None  # the package's rows, as its collection holds them

@@ -28,6 +28,7 @@ from .config import POINT_RULES
 from .dialect.callout import CALLOUT
 from .errors import Diagnostic, MkdeckError
 from .frontmatter import FrontMatter, read_front_matter
+from .lockfile import question_of
 from .numbering import (
     ANY_BULLET,
     ANY_POINT,
@@ -148,10 +149,10 @@ def _parse(
     if languages:
         lines = in_languages(lines, fenced, front.body, languages)
         if all(is_blank(line) for line in lines[front.body :]):
-            # All of it in a language left out: no card, as asked. A question of a post (its
-            # path names it after `#`) goes without a word; the post's reading names it.
+            # All of it in a language left out: no card, as asked. A question of a post goes
+            # without a word; the post's reading names it.
             why = "written only in languages that `languages` leaves out: no card"
-            return None, [] if "#" in rel else [Diagnostic(rel, 1, why, "note")]
+            return None, [] if question_of(rel) else [Diagnostic(rel, 1, why, "note")]
         fenced = scan_fences(lines, front.body, rel)  # the code left out is code no more
 
     title, title_index, answer_start = find_question(lines, fenced, front.body, rel)

@@ -366,6 +366,12 @@ def _move_cards(
     return sorted(moved)
 
 
+def _record_of(collection: Path, deck: str | None, sent_in: Path | None) -> Path | None:
+    """The record of what sync sent a closed collection. Without a deck to keep notes in, none
+    either: the whole package goes, as File → Import takes it."""
+    return sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
+
+
 def sent_record(folder: Path, target: str) -> Path:
     """Where sync keeps the deck it sent each note of a project to, for one Anki (a collection
     file, or AnkiConnect's address and profile)."""
@@ -513,7 +519,7 @@ def settled_sync(
     """What a sync of `package` into the closed `collection` comes to when the last one
     changed nothing there and nothing has changed since, without opening Anki: nothing sent,
     said as such a sync says it. None when that is not known (then a sync goes to Anki)."""
-    record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
+    record = _record_of(collection, deck, sent_in)
     if record is None:
         return None
     try:
@@ -617,8 +623,7 @@ class Before(NamedTuple):
 def open_before(collection: Path, deck: str | None, sent_in: Path | None) -> Before:
     """`collection` opened, its notes, and sync's record of what it sent there."""
     col = open_collection(collection)
-    # Without a deck to keep notes in, no record either: the whole package, as File → Import.
-    record = sent_record(sent_in, str(collection.resolve())) if sent_in and deck else None
+    record = _record_of(collection, deck, sent_in)
     try:
         return Before(col, record, _notes_in_anki(col), _read_sent(record))
     except BaseException:
