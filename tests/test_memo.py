@@ -131,6 +131,66 @@ def test_files_read_again_by_an_up_to_date_build_are_trusted_once_settled(tmp_pa
     assert read == []
 
 
+def _post(n: int, edit: str = "") -> str:
+    """A post of two questions, with prose before them and a footer after."""
+    return (
+        f"# 帖子 {n}\n\n前言一句。\n\n## 第一问 {n}？\n\n1. 甲：一\n2. 乙：二{edit}\n\n"
+        f"## 第二问 {n}？\n\n1. 丙\n\n## 参考\n\n- 某处\n"
+    )
+
+
+def _posts_built_twice(root: Path, monkeypatch) -> Path:
+    """Three posts and a card file, built, then built again after an edit: the lock knows
+    the posts now, and each is remembered as cut under it."""
+    files = {f"p{n}.md": _post(n) for n in range(3)} | {"one.md": FILES["b.md"]}
+    cards = write_cards(root, files)
+    _settled(monkeypatch)
+    _build(root)
+    (cards / "p0.md").write_text(_post(0, "，改过"), "utf-8")
+    _build(root)
+    return cards
+
+
+def _same_as_a_build_without_memo(root: Path, report, tmp_path: Path) -> None:
+    shutil.copytree(root / "cards", tmp_path / "full" / "cards")
+    full = _build(tmp_path / "full", use_cache=False)
+    assert _rows(root) == _rows(tmp_path / "full")
+    assert [str(d) for d in report.diagnostics] == [str(d) for d in full.diagnostics]
+    config = Config(root, root / "cards", root / "build", deck="T")
+    full_config = Config(tmp_path / "full", tmp_path / "full" / "cards", root / "x", deck="T")
+    said = [str(d) for d in check(root / "cards", config).diagnostics]
+    assert said == [str(d) for d in check(tmp_path / "full" / "cards", full_config).diagnostics]
+    assert "p1.md: note: a post of 2 questions: mkdeck.lock knows it as a post" in said
+    assert any(line.startswith("p2.md:14: note: left out (lines 14–16)") for line in said)
+
+
+def test_a_rebuild_cuts_again_only_the_posts_that_changed(tmp_path, monkeypatch):
+    """A post is cut into its questions as a function of its bytes (and of how the lock knows
+    it): a rebuild takes the others' questions as the memo keeps them, unread, and says all
+    that a build without the memo says."""
+    root = tmp_path / "memo"
+    cards = _posts_built_twice(root, monkeypatch)
+    (cards / "p1.md").write_text(_post(1, "，又改过"), "utf-8")
+    read = _reads(monkeypatch)
+    report = _build(root)
+    assert read == ["p1.md"]
+    assert report.notes == 7 and "又改过" in str(_notes(root))
+    _same_as_a_build_without_memo(root, report, tmp_path)
+
+
+def test_a_post_the_memo_cannot_give_back_is_cut_again(tmp_path, monkeypatch):
+    root = tmp_path / "memo"
+    cards = _posts_built_twice(root, monkeypatch)
+    with contextlib.closing(sqlite3.connect(_memo(root))) as db, db:
+        assert db.execute("SELECT count(*) FROM posts").fetchone() == (3,)
+        db.execute("UPDATE posts SET cut = 'not JSON' WHERE rel = 'p2.md'")
+    (cards / "p1.md").write_text(_post(1, "，又改过"), "utf-8")
+    read = _reads(monkeypatch)
+    report = _build(root)
+    assert sorted(read) == ["p1.md", "p2.md"]
+    _same_as_a_build_without_memo(root, report, tmp_path)
+
+
 def test_a_changed_image_is_packed_again(tmp_path):
     cards = write_cards(tmp_path, FILES)
     _build(tmp_path)

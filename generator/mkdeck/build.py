@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .lockfile import LockedNote, LockFile
     from .media import MediaFile
     from .package import KeptCollection, MarkdownChange, NoteRow, PackagedNote, PackagePlan
+    from .posts import CutPost
     from .preview import Preview
     from .readcards import CardRead, Progress
 
@@ -151,6 +152,8 @@ class Collected:
     reading: list[Diagnostic] = field(default_factory=list)  # how each file was read (`check`)
     posts: int = 0
     post_topics: int = 0
+    cuts: dict[str, tuple[str, str, CutPost]] = field(default_factory=dict)  # `Split.cuts`
+    cut_now: frozenset[str] = frozenset()
 
     @functools.cached_property
     def cards(self) -> list[Card]:
@@ -345,7 +348,12 @@ def _build(
     now = int(time.time()) if now is None else now
     units = found.snap or snap
     update = MemoUpdate(
-        reads=found.fresh, present=units.readable, stamps=_stamps(snap), listed=snap.readable
+        reads=found.fresh,
+        present=units.readable,
+        posts=found.cuts,
+        cut_now=found.cut_now,
+        stamps=_stamps(snap),
+        listed=snap.readable,
     )
     try:
         rows, entries, sealed, changed = _assemble(found, root, memo, config, units, now, update)
@@ -726,6 +734,7 @@ def collect(
                 (rel in last and last[rel].data_hash == data_hash)
                 or memo.read_as_card(rel, data_hash, lock_hash)
             ),
+            memo.cut,
         )
         snap = split.snap
         carry = {
@@ -851,6 +860,8 @@ def collect(
         split.reading,
         split.posts,
         split.topics,
+        split.cuts,
+        split.cut_now,
     )
 
 

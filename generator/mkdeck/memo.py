@@ -8,6 +8,8 @@ afresh with one note). It remembers
 - for each card file, by the hash of its bytes: what reading it gave (the question and its
   problems), and its note's fields as sealed for some ordinals and images, with their digest
   (the fields are fetched only for the notes a build must write);
+- each post, by the hash of its bytes: the questions it was cut into, each as a card file of
+  its own, and what was said of it (`posts.CutPost`);
 - each image's packed name by its size and modification time;
 - each card file's stamp (size, times, inode) with the hash of the bytes it had: a file whose
   stamp is unchanged is not read again;
@@ -53,9 +55,10 @@ if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or
     from .media import ImageRef
     from .package import Deflated, KeptCollection, NoteRow
     from .parse import Point, Question, Section
+    from .posts import CutPost
     from .readcards import CardRead
 
-FORMAT = 5
+FORMAT = 6
 MEMO_FILE = "memo.sqlite"
 # Up to this many files a build's questions are answered one query each (a rebuild's few);
 # past it, every file's record is loaded at once (a first build's many).
@@ -89,6 +92,9 @@ CREATE TABLE IF NOT EXISTS kept (
 CREATE TABLE IF NOT EXISTS stamps (
   rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
   inode INTEGER NOT NULL, hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS posts (
+  rel TEXT PRIMARY KEY, hash TEXT NOT NULL, key TEXT NOT NULL, cut TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS images (
   path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL, name TEXT NOT NULL
@@ -182,6 +188,10 @@ class MemoUpdate:
     # What was read as a card now (card files, each post as its questions): the other reads
     # are forgotten.
     present: frozenset[str] = frozenset()
+    # The posts there now, by path: the hash of each one's bytes, its `posts.cut_key` and its
+    # cut; and those cut now, which the memo did not know.
+    posts: Mapping[str, tuple[str, str, CutPost]] = field(default_factory=dict)
+    cut_now: frozenset[str] = frozenset()
     images: dict[str, ImageStamp] = field(default_factory=dict)
     # The card files read, by path, with their stamps (None: not to be trusted, `build._stamps`)
     stamps: dict[str, KnownFile | None] = field(default_factory=dict)
@@ -358,6 +368,19 @@ class Memo:
             return False
         hit = self._file(rel)
         return hit is not None and hit[0] == data_hash
+
+    def cut(self, rel: str, data_hash: str, key: str) -> CutPost | None:
+        """The post with these bytes as cut before under `key` (`posts.cut_key`)."""
+        if self._db is None:
+            return None
+        try:
+            found = self._db.execute(
+                "SELECT cut FROM posts WHERE rel = ? AND hash = ? AND key = ?",
+                (rel, data_hash, key),
+            ).fetchone()
+            return None if found is None else _cut_post(json.loads(found[0]))
+        except (sqlite3.Error, ValueError, KeyError, TypeError, IndexError):
+            return None
 
     def digest(self, rel: str, data_hash: str, key: str) -> str | None:
         """The digest of the note's fields, if sealed for `key` (`sealed_key`) before."""
@@ -579,6 +602,19 @@ class Memo:
                 if rel not in update.reads
             ),
         )
+        posts = update.posts
+        db.executemany(
+            "DELETE FROM posts WHERE rel = ?",
+            (row for row in db.execute("SELECT rel FROM posts").fetchall() if row[0] not in posts),
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?)",
+            (
+                (rel, data_hash, key, _dump(_cut_json(cut)))
+                for rel, (data_hash, key, cut) in posts.items()
+                if rel in update.cut_now
+            ),
+        )
         # The stamps of files read now; the others' stay as remembered, but for files gone.
         stamps, listed = self.stamps(), update.listed
         forget = [r for r in stamps if r not in listed]
@@ -690,14 +726,34 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _diagnostic_json(d: Diagnostic) -> list:
-    return [d.path, d.line, d.message, d.severity]
+    return [d.path, d.line, d.message, d.severity, *([d.column] if d.column else [])]
 
 
 def _diagnostic(raw: list) -> Diagnostic:
-    path, line, message, severity = raw
+    path, line, message, severity, *column = raw
     if severity not in ("error", "warning", "note"):
         raise ValueError(severity)
-    return Diagnostic(str(path), int(line), str(message), severity)
+    return Diagnostic(str(path), int(line), str(message), severity, *map(int, column[:1]))
+
+
+def _cut_json(cut: CutPost) -> dict:
+    return {
+        "questions": [[key, data.decode("utf-8")] for key, data in cut.questions],
+        "reading": [_diagnostic_json(d) for d in cut.reading],
+        "said": [_diagnostic_json(d) for d in cut.said],
+        "topics": cut.topics,
+    }
+
+
+def _cut_post(raw: dict) -> CutPost:
+    from .posts import CutPost
+
+    return CutPost(
+        tuple((str(key), str(text).encode("utf-8")) for key, text in raw["questions"]),
+        tuple(_diagnostic(d) for d in raw["reading"]),
+        tuple(_diagnostic(d) for d in raw["said"]),
+        int(raw["topics"]),
+    )
 
 
 def _card_json(read: CardRead) -> dict:

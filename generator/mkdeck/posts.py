@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, content, decode_source
 from .errors import Diagnostic, MkdeckError
@@ -505,11 +505,29 @@ def _may_be_post(data: bytes) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class CutPost:
+    """A post cut into its questions: a function of its bytes, its path, how the lock knows it
+    and the `topics` setting (`cut_key`), which a rebuild may look up instead of reading the
+    post again."""
+
+    questions: tuple[tuple[str, bytes], ...]  # each key, and the question as a card file
+    reading: tuple[Diagnostic, ...]  # how it was read (`check`)
+    said: tuple[Diagnostic, ...]  # what every build says of it
+    topics: int  # of its questions, those a topic heading names
+
+
+def cut_key(lock_says: str | None, topics: bool) -> str:
+    """What a post's cut depends on besides its bytes and path."""
+    return f"{lock_says or ''}|{int(topics)}"
+
+
 def split_posts(
     snap: Snapshot,
     known: Callable[[str], str | None],
     topics: bool = True,
     settled: Callable[[str, str], bool] = lambda rel, data_hash: False,
+    cut_before: Callable[[str, str, str], CutPost | None] = lambda rel, data_hash, key: None,
 ) -> Split:
     """The snapshot with each post replaced by its questions: one source each, named
     `post#question` (which keys its lock entry), its text that question alone, on the lines it
@@ -518,6 +536,8 @@ def split_posts(
     `topics` False: a post's headings that ask nothing are left out, and `check` says so.
     `settled(rel, data_hash)`: the last build read this file, with these bytes, as a card
     file (a rebuild's common case, not looked at again: the rule is a function of the bytes).
+    `cut_before(rel, data_hash, key)`: the post with these bytes as an earlier build cut it
+    under `cut_key` (None: not known), taken as it is.
 
     A file that cannot be read as text is left as it is: reading it says what is wrong."""
     sources: list[SourceFile] = []
@@ -525,55 +545,81 @@ def split_posts(
     skipped = list(snap.skipped)
     said: list[Diagnostic] = []
     reading: list[Diagnostic] = []
-    posts = topic_count = 0
+    cuts: dict[str, tuple[str, str, CutPost]] = {}
+    fresh: set[str] = set()
     for source, file in zip(snap.sources, snap.files, strict=True):
         if isinstance(file, tuple) and settled(source.rel, file[1]):  # (never a README)
             sources.append(source)
             files.append(file)
             continue
         readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
-        post = None
-        if isinstance(file, tuple):
-            try:
-                file = (content(source, file), file[1])
-            except MkdeckError as exc:  # it changed since it was found: reading it says so
-                file = exc.diagnostic
-        if isinstance(file, tuple) and file[0] is not None:
-            lock_says = None if readme else known(source.rel)
-            if lock_says == "post" or _may_be_post(file[0]):
-                post = _read_file(file[0], source.rel, lock_says)
-        if post is None or post[0].kind == "card":
-            if readme:
-                why = "a README describes its folder: not a card"
-                skipped.append(Diagnostic(source.rel, 0, why, "note"))
+        lock_says = None if readme else known(source.rel)
+        key = cut_key(lock_says, topics)
+        cut = cut_before(source.rel, file[1], key) if isinstance(file, tuple) else None
+        if cut is None:
+            file, post = _read_as_post(source, file, lock_says)
+            if post is None or post[0].kind == "card":
+                if readme:
+                    why = "a README describes its folder: not a card"
+                    skipped.append(Diagnostic(source.rel, 0, why, "note"))
+                    continue
+                if post is not None and not post[0].why.startswith("fewer"):
+                    why = f"one question: {post[0].why}"
+                    reading.append(Diagnostic(source.rel, 0, why, "note"))
+                sources.append(source)
+                files.append(file)
                 continue
-            if post is not None and not post[0].why.startswith("fewer"):
-                reading.append(Diagnostic(source.rel, 0, f"one question: {post[0].why}", "note"))
-            sources.append(source)
-            files.append(file)
-            continue
-        read, lines, front = post
-        if not topics:
-            read = _without_topics(read, lines)
-        posts += 1
-        topical = sum(q.topic for q in read.questions)
-        n = len(read.questions)
-        count = f"{n} question{'s' * (n != 1)}" + (f" ({topical} topics)" if topical else "")
-        topic_count += topical
-        reading.append(Diagnostic(source.rel, 0, f"a post of {count}: {read.why}", "note"))
-        reading += [
-            Diagnostic(source.rel, part.first_line, f"left out{_lines(part)}: {part.what}", "note")
-            for part in read.left_out
-        ]
-        if not read.questions:
-            why = "read as a post, but none of its headings asks a question with an answer"
-            said.append(Diagnostic(source.rel, 0, why, "warning"))
-        for question in read.questions:
-            data = question_text(lines, front, question).encode("utf-8")
-            sources.append(SourceFile(source.file, f"{source.rel}#{question.key}", source.subdecks))
+            cut = _cut(*post, source.rel, topics)
+            fresh.add(source.rel)
+        assert isinstance(file, tuple)  # (a post was read from its bytes)
+        cuts[source.rel] = (file[1], key, cut)
+        reading += cut.reading
+        said += cut.said
+        for question, data in cut.questions:
+            sources.append(SourceFile(source.file, f"{source.rel}#{question}", source.subdecks))
             files.append((data, hashlib.sha256(data).hexdigest()))
     split = replace(snap, sources=tuple(sources), files=tuple(files), skipped=tuple(skipped))
-    return Split(split, said, reading, posts, topic_count)
+    topic_count = sum(cut.topics for _, _, cut in cuts.values())
+    return Split(split, said, reading, len(cuts), topic_count, cuts, frozenset(fresh))
+
+
+def _read_as_post(
+    source: SourceFile, file: tuple[bytes | None, str] | Diagnostic, lock_says: str | None
+) -> tuple[tuple[bytes | None, str] | Diagnostic, tuple[Post, list[str], FrontMatter] | None]:
+    """The file with its bytes, and how it reads when it may be a post (None: it cannot be one,
+    or cannot be read as text, or not at all)."""
+    if not isinstance(file, tuple):
+        return file, None
+    try:
+        data = content(source, file)
+    except MkdeckError as exc:  # it changed since it was found: reading it says so
+        return exc.diagnostic, None
+    if not (lock_says == "post" or _may_be_post(data)):
+        return (data, file[1]), None
+    return (data, file[1]), _read_file(data, source.rel, lock_says)
+
+
+def _cut(read: Post, lines: list[str], front: FrontMatter, rel: str, topics: bool) -> CutPost:
+    """The post's questions, each as a card file of its own, and what is said of it."""
+    if not topics:
+        read = _without_topics(read, lines)
+    topical = sum(q.topic for q in read.questions)
+    n = len(read.questions)
+    count = f"{n} question{'s' * (n != 1)}" + (f" ({topical} topics)" if topical else "")
+    reading = [Diagnostic(rel, 0, f"a post of {count}: {read.why}", "note")]
+    reading += [
+        Diagnostic(rel, part.first_line, f"left out{_lines(part)}: {part.what}", "note")
+        for part in read.left_out
+    ]
+    said = []
+    if not read.questions:
+        why = "read as a post, but none of its headings asks a question with an answer"
+        said.append(Diagnostic(rel, 0, why, "warning"))
+    questions = tuple(
+        (question.key, question_text(lines, front, question).encode("utf-8"))
+        for question in read.questions
+    )
+    return CutPost(questions, tuple(reading), tuple(said), topical)
 
 
 @dataclass(frozen=True)
@@ -586,6 +632,10 @@ class Split:
     reading: list[Diagnostic]
     posts: int
     topics: int = 0  # of the questions, those a topic heading names (`## 虚函数`)
+    # Each post by path: the hash of its bytes, its `cut_key` and its cut; those cut now, and
+    # not taken from an earlier build (`cut_before`).
+    cuts: dict[str, tuple[str, str, CutPost]] = field(default_factory=dict)
+    cut_now: frozenset[str] = frozenset()
 
 
 def _without_topics(read: Post, lines: list[str]) -> Post:
