@@ -4,6 +4,7 @@ never in the project's folders, never code; parallel rendering gives the same no
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import mkdeck.memo
-from helpers import PNG, run, write_cards
+from helpers import PNG, import_package, run, write_cards
 from mkdeck.build import build, check
 from mkdeck.config import Config
 from mkdeck.memo import MEMO_FILE, memo_folder
@@ -204,6 +205,85 @@ def test_a_changed_image_is_packed_again(tmp_path):
         [name] = json.loads(zf.read("media")).values()
     [fields] = [flds for _, _, _, flds in _notes(tmp_path) if "图：" in flds]
     assert f'src="{name}"' in fields
+
+
+@pytest.mark.parametrize("copy", ["by the kernel", "read and written"])
+def test_images_the_last_package_holds_are_copied_from_it_as_zipped(
+    tmp_path, monkeypatch, collection, copy
+):
+    """A rebuild takes each image the last package holds from that package, as zipped (a
+    PNG stored, an SVG deflated), not from its file: the package is byte for byte the one
+    made by reading every image again, and Anki takes the images from it."""
+    import mkdeck.package
+
+    if copy == "read and written":  # (as on systems without `copy_file_range`)
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+
+    svg = '<svg xmlns="http://www.w3.org/2000/svg">' + "<g/>" * 200 + "</svg>"
+    files = FILES | {"b.md": "# B？\n\n1. 二：![s](s.svg)\n", "s.svg": svg}
+    cards = write_cards(tmp_path, files)
+    _build(tmp_path)
+    (cards / "c.md").write_text("# C？\n\n改过的回答。\n", "utf-8")
+    package, saved = tmp_path / "build" / "T.apkg", tmp_path / "saved"
+    shutil.copytree(tmp_path, saved, symlinks=True)  # (the memo is elsewhere: copied below)
+    shutil.copytree(_memo(tmp_path).parent, tmp_path / "memo-saved")
+    real, copied = mkdeck.package._copy_member, []
+
+    def counted(*args):
+        copied.append(real(*args))
+        return copied[-1]
+
+    monkeypatch.setattr(mkdeck.package, "_copy_member", counted)
+    _build(tmp_path)
+    assert copied == [True, True]
+    taken = package.read_bytes()
+    assert len(_media_members(taken)) == 3  # the list of media, and the two images
+
+    # The same build again, from the same state, each image read from its file.
+    shutil.rmtree(_memo(tmp_path).parent)
+    shutil.copytree(tmp_path / "memo-saved", _memo(tmp_path).parent)
+    shutil.copytree(
+        saved / "build", tmp_path / "build", dirs_exist_ok=True, copy_function=shutil.copy2
+    )
+    (cards / "c.md").write_text("# C？\n\n改过的回答。\n", "utf-8")
+    monkeypatch.setattr(mkdeck.package, "_copy_member", lambda *args: False)
+    _build(tmp_path)
+    assert _media_members(package.read_bytes()) == _media_members(taken)
+    with zipfile.ZipFile(package) as zf:
+        assert zf.testzip() is None  # every member's CRC holds
+    import_package(collection, package)
+    media = Path(collection.media.dir())
+    assert sorted(f.read_bytes() for f in media.iterdir()) == sorted([PNG, svg.encode()])
+
+
+def _media_members(package: bytes) -> list[tuple[bytes, bytes]]:
+    """Each member but the collection (whose times are the clock's): its local header and
+    its data, as zipped."""
+    found = []
+    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+        for info in zf.infolist():
+            if info.filename == "collection.anki2":
+                continue
+            start = info.header_offset + 30 + len(info.filename)  # (no extra fields)
+            data = package[start : start + info.compress_size]
+            found.append((package[info.header_offset : start], data))
+    return found
+
+
+def test_a_last_package_changed_by_other_hands_gives_no_image(tmp_path, monkeypatch):
+    import mkdeck.package
+
+    cards = write_cards(tmp_path, FILES)
+    _build(tmp_path)
+    package = tmp_path / "build" / "T.apkg"
+    with zipfile.ZipFile(package, "a") as zf:
+        zf.writestr("x", b"written by someone else")
+    (cards / "c.md").write_text("# C？\n\n改过的回答。\n", "utf-8")
+    offered = []
+    monkeypatch.setattr(mkdeck.package, "_copy_member", lambda *args: offered.append(args[-1]))
+    _build(tmp_path)
+    assert offered == [None]  # no package to take an image from
+    assert _media_bytes(package) == [PNG]
 
 
 def test_a_changed_setting_version_or_source_renders_everything(tmp_path, monkeypatch):

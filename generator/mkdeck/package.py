@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import tempfile
 import time
 import zipfile
@@ -34,7 +35,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, BinaryIO, NamedTuple
 
 from .files import atomic_write, remove_stale_temporaries, stamp, temporary_beside
 from .media import PACKED_NAME, MediaFile
@@ -200,10 +201,13 @@ def write_package(
                 raise DamagedCollection(kept.path) from exc
         last = kept.deflated if kept is not None else None
         keep = db.with_suffix(".deflate") if keep_in is not None else None
+        # The package there is the one the kept collection was zipped into, as it wrote it:
+        # its images are taken from it as zipped.
+        earlier = out if kept is not None and kept.package == stamp(out) else None
         deflated: list[Deflated | None] = []
 
         def write(tmp: Path) -> None:
-            deflated.append(_zip(tmp, db, last, keep, media, meanwhile))
+            deflated.append(_zip(tmp, db, last, keep, media, meanwhile, earlier))
 
         atomic_write(out, write, clean=False, before=before)
         if keep_in is None:
@@ -226,6 +230,7 @@ def write_package(
 # collection: only their pieces are deflated again, and the others are taken as the last
 # build deflated them. Deflate looks back 32 KB at most, so the pieces cost nothing in size.
 PIECE = 1 << 18
+COPY_PIECE = 1 << 20  # an image copied from the last package is read this much at a time
 LAST_BLOCK = b"\x03\x00"  # an empty final block: the end of a deflate stream
 
 
@@ -236,10 +241,12 @@ def _zip(
     keep: Path | None,
     media: Sequence[MediaFile],
     meanwhile: Callable[[], object] | None,
+    earlier: Path | None = None,
 ) -> Deflated | None:
     """The collection and the media, zipped into `tmp` in a thread of its own (zlib lets go
     of the interpreter while it deflates), while `meanwhile` runs; the pieces deflated are
-    written to `keep` for the next build."""
+    written to `keep` for the next build. An image that `earlier`, the last package as it
+    was written, holds already is copied from it as zipped (`_copy_member`)."""
     import threading
 
     done: list[Deflated | None] = []
@@ -247,14 +254,19 @@ def _zip(
 
     def work() -> None:
         try:
-            with zipfile.ZipFile(
-                tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL
-            ) as zf:
+            with (
+                zipfile.ZipFile(
+                    tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL
+                ) as zf,
+                _zipped_media(earlier) as zipped,
+            ):
                 done.append(_zip_collection(zf, db, last, keep))
                 zf.writestr("media", json.dumps({str(i): m.name for i, m in enumerate(media)}))
                 for i, m in enumerate(media):
                     stored = Path(m.name).suffix in COMPRESSED
-                    zf.write(m.path, str(i), zipfile.ZIP_STORED if stored else None)
+                    compression = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+                    if not _copy_member(zf, m, str(i), compression, zipped):
+                        zf.write(m.path, str(i), compression)
         except BaseException as exc:  # raised again in the build's own thread
             failed.append(exc)
 
@@ -268,6 +280,109 @@ def _zip(
     if failed:
         raise failed[0]
     return done[0]
+
+
+# An image in the last package: that package, open, and each of its images' members by name.
+ZippedMedia = tuple[BinaryIO, dict[str, zipfile.ZipInfo]]
+# A member's local header: its signature, then fixed fields up to the lengths of its name and
+# extra field (the last two of them), 30 bytes in all.
+LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
+LOCAL_HEADER_SIZE = 30
+
+
+@contextlib.contextmanager
+def _zipped_media(package: Path | None) -> Iterator[ZippedMedia | None]:
+    """The images of the package at `package` (None: none to take, or it cannot be read)."""
+    if package is None:
+        yield None
+        return
+    try:
+        with zipfile.ZipFile(package) as zf:
+            names = json.loads(zf.read("media"))
+            members = {str(name): zf.getinfo(str(i)) for i, name in names.items()}
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, AttributeError):
+        yield None
+        return
+    with package.open("rb") as source:
+        yield source, members
+
+
+def _copy_member(
+    zf: zipfile.ZipFile,
+    media: MediaFile,
+    name: str,
+    compression: int,
+    zipped: ZippedMedia | None,
+) -> bool:
+    """Write the image into `zf` as `name` with the bytes the last package holds of it, as they
+    are: an image not read, checked and deflated again. Its packed name is a hash of its bytes,
+    and its header is the one `ZipFile.write` gives, so the package is byte for byte the same.
+    False: the last package does not hold it so (the image is written as always)."""
+    old = zipped[1].get(media.name) if zipped is not None else None
+    if zipped is None or old is None:
+        return False
+    member = zipfile.ZipInfo.from_file(media.path, name)
+    member.compress_type = compression
+    # (A zip tells time to two seconds: a time read back has the even second.)
+    if (old.file_size, _zip_time(old), old.compress_type, old.flag_bits) != (
+        member.file_size,
+        _zip_time(member),
+        compression,
+        0,
+    ):
+        return False
+    source = zipped[0]
+    source.seek(old.header_offset)
+    header = source.read(LOCAL_HEADER_SIZE)
+    if header[:4] != LOCAL_HEADER_SIGNATURE:
+        return False
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    start = old.header_offset + LOCAL_HEADER_SIZE + name_length + extra_length
+    member.CRC, member.compress_size = old.CRC, old.compress_size
+    # As `ZipFile.open(member, "w")` writes a member's header, and its data after it.
+    target = zf.fp
+    assert target is not None
+    target.seek(zf.start_dir)
+    member.header_offset = target.tell()
+    target.write(member.FileHeader(member.file_size * 1.05 > zipfile.ZIP64_LIMIT))
+    _copy_range(source, target, start, old.compress_size)
+    zf.start_dir = target.tell()
+    zf.filelist.append(member)
+    zf.NameToInfo[member.filename] = member
+    zf._didModify = True  # type: ignore[attr-defined]
+    return True
+
+
+def _zip_time(member: zipfile.ZipInfo) -> tuple[int, ...]:
+    """A member's time as its header holds it."""
+    *day_and_minute, second = member.date_time
+    return (*day_and_minute, second // 2)
+
+
+def _copy_range(source: BinaryIO, target: IO[bytes], start: int, length: int) -> None:
+    """`length` bytes of `source` from `start` written to `target` where it stands: copied by
+    the kernel where it can (`copy_file_range`), else read and written."""
+    target.flush()
+    end = target.tell() + length
+    copied = 0
+    with contextlib.suppress(OSError, AttributeError):  # (not Linux, or across file systems)
+        while copied < length:
+            step = os.copy_file_range(
+                source.fileno(), target.fileno(), length - copied, start + copied
+            )
+            if step == 0:
+                break
+            copied += step
+    if copied < length:
+        target.seek(end - length + copied)
+        source.seek(start + copied)
+        while copied < length:
+            piece = source.read(min(COPY_PIECE, length - copied))
+            if not piece:
+                raise OSError(f"{getattr(source, 'name', 'the last package')} is cut short")
+            target.write(piece)
+            copied += len(piece)
+    target.seek(end)
 
 
 class _Deflated:
