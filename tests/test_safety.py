@@ -277,6 +277,45 @@ def test_an_embed_found_by_name_through_a_link_out_is_refused(tmp_path):
     assert report.media == 0 and report.cards == 1
 
 
+def test_images_through_linked_folders_and_files_are_found_where_they_really_are(tmp_path):
+    """Many images are resolved folder by folder (`RealPaths`), each folder once: the file
+    found is the one `Path.resolve` names, through a linked folder, a linked file, `..`, a
+    missing file, a link to a link; and an image reached through a linked folder that leads
+    outside the cards folder is refused."""
+    from mkdeck.media import RealPaths
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "out.png").write_bytes(PNG)
+    cards = write_cards(tmp_path, {"img/a.png": PNG, "sub/b.md": "# B？\n\n1. 点\n"})
+    (cards / "linked").symlink_to(cards / "img")
+    (cards / "away").symlink_to(tmp_path / "outside")
+    (cards / "img" / "file-link.png").symlink_to(cards / "img" / "a.png")
+    (cards / "img" / "link-to-link.png").symlink_to(cards / "img" / "file-link.png")
+    real = RealPaths()
+    for written in [
+        "img/a.png",
+        "linked/a.png",
+        "linked/../img/a.png",
+        "sub/../linked/file-link.png",
+        "linked/link-to-link.png",
+        "away/out.png",
+        "linked/missing.png",
+        "nowhere/missing.png",
+        "img/..",
+    ]:
+        for _ in range(2):  # (the second time from what it found of the folder)
+            assert real(cards / written) == (cards / written).resolve(), written
+    images = ["linked/a.png", "linked/link-to-link.png", "away/out.png"]
+    body = "\n".join(f"{k}. 图 {k}：![](../{src})" for k, src in enumerate(images, 1))
+    (cards / "sub" / "b.md").write_text(f"# B？\n\n{body}\n", "utf-8")
+    report = build_deck(cards)
+    assert [str(d) for d in report.warnings] == [
+        "sub/b.md:5: warning: image `../away/out.png` is outside the cards folder; mkdeck only "
+        "packs files from inside it (the card shows a placeholder)"
+    ]
+    assert report.media == 1  # a.png, by both of its ways
+
+
 def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("private", encoding="utf-8")
     (tmp_path / "outside.png").write_bytes(PNG)
