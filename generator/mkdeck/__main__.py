@@ -13,6 +13,14 @@ _signalled: list[int] = []
 
 def _on_interrupt(signum: int, frame: object) -> None:
     _signalled.append(signum)
+    if "mkdeck.sanitize" in sys.modules:  # (loaded already: no import in a signal handler)
+        from . import sanitize
+
+        if sanitize.calling_back:
+            # Inside the sanitizer, whose native code would print the interruption and go
+            # on: held, and raised by `sanitize.clean` when it returns.
+            sanitize.interrupted = True
+            return
     raise KeyboardInterrupt
 
 

@@ -61,9 +61,25 @@ _SCHEME = re.compile(r"=\s*[\"']?\s*([a-zA-Z][a-zA-Z0-9+.-]*)\s*:")
 _PROPERTY = re.compile(r"([a-zA-Z-]+)\s*:")
 
 
+# The sanitizer calls `_attribute` from its native code, which prints an exception raised
+# there and goes on: Ctrl-C that lands while `clean` runs (`calling_back`) is held
+# (`interrupted`, by `__main__._on_interrupt`) and raised when the sanitizer returns.
+calling_back = 0
+interrupted = False
+
+
 def clean(fragment: str) -> str:
     """The fragment as the allowlist keeps it."""
-    return _cleaner(filtered=True).clean(fragment)
+    global calling_back, interrupted
+    calling_back += 1
+    try:
+        cleaned = _cleaner(filtered=True).clean(fragment)
+    finally:
+        calling_back -= 1
+    if interrupted:
+        interrupted = False
+        raise KeyboardInterrupt
+    return cleaned
 
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
