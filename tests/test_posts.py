@@ -120,6 +120,20 @@ def test_check_says_how_each_file_was_read_and_what_was_left_out(tmp_path):
     assert (cards / "post.md").read_text("utf-8") == post(KV, GQA)  # check writes nothing
 
 
+def test_check_says_how_each_file_was_read_whatever_the_last_build_remembers(tmp_path):
+    """A file held to one question though its headings ask (an `id`) is said so by `check`
+    before a build and after one, which remembers it as a card file."""
+    held = "---\nid: held\n---\n## 一问？\n\n1. 点\n\n## 另一问？\n\n1. 点\n"
+    cards = write_cards(tmp_path, {"held.md": held, "post.md": post(KV, GQA)})
+    before = run(["check", "cards"], tmp_path)
+    assert run(["build", "cards"], tmp_path).exit_code == 0
+    after = run(["check", "cards"], tmp_path)
+    assert before.exit_code == after.exit_code == 0, after.stderr
+    said = "cards/held.md: note: one question: it has an `id` as one question, though 2 of its"
+    assert said in before.stderr and said in after.stderr
+    assert (cards / "held.md").read_text("utf-8") == held
+
+
 def _answered(tmp_path, collection, files):
     cards = write_cards(tmp_path, files)
     first = build_deck(cards, now=1_800_000_000)

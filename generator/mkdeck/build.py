@@ -186,7 +186,7 @@ def check(
     out = out or config.package_path(cards_dir)
     memo = Memo(memo_folder(out), salt_of(config.render_settings), writable=False)
     try:
-        found = collect(cards_dir, config, memo, progress, out=out)
+        found = collect(cards_dir, config, memo, progress, out=out, how_read=True)
     finally:
         memo.close()
     no_id = [
@@ -702,9 +702,12 @@ def collect(
     snap: Snapshot | None = None,
     out: Path | None = None,
     new_notes: frozenset[str] = frozenset(),
+    how_read: bool = False,
 ) -> Collected:
     """Read every card file (from the memo when its bytes were read before), identify it
-    against the lock, find its images; report all problems.
+    against the lock, find its images; report all problems. `how_read`: say how each file
+    was read (`check`), a card file that a post's rule holds to one question too, where a
+    build takes a file the last build read as a card file as one without looking again.
 
     A file whose bytes and lock entry are those the last build saw, with nothing to say and no
     image, is carried over as the note that build made (`Memo.last_notes`), unless a file read
@@ -731,8 +734,11 @@ def collect(
             written.known,
             config.topics,
             lambda rel, data_hash: (
-                (rel in last and last[rel].data_hash == data_hash)
-                or memo.read_as_card(rel, data_hash, lock_hash)
+                not how_read
+                and (
+                    (rel in last and last[rel].data_hash == data_hash)
+                    or memo.read_as_card(rel, data_hash, lock_hash)
+                )
             ),
             memo.cut,
         )
