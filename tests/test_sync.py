@@ -384,6 +384,78 @@ def test_a_package_opened_before_the_build_serves_only_while_its_file_is_as_it_w
             assert sum(read.notes[g] != before[g] for g in read.notes) == 1
 
 
+def _unzipped(monkeypatch) -> list[str]:
+    """The members taken out of a zip from now on."""
+    taken: list[str] = []
+    real = zipfile.ZipFile.extract
+
+    def extract(self, member, path=None, pwd=None):
+        taken.append(member)
+        return real(self, member, path, pwd)
+
+    monkeypatch.setattr(zipfile.ZipFile, "extract", extract)
+    return taken
+
+
+def test_sync_copies_the_collection_a_build_zipped_while_it_is_as_the_build_left_it(
+    tmp_path, monkeypatch
+):
+    """Sync reads the package's collection from the file the build zipped it from (the memo
+    keeps it), copied rather than unzipped; once that file was written since, from the
+    package."""
+    from helpers import build_deck
+    from mkdeck.package import OpenedPackage
+    from mkdeck.sync import sync_package
+
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    collection = _profile(tmp_path / "anki")
+    sync_package(build_deck(cards).package, collection, deck="Test")
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    report = build_deck(cards)
+    assert report.zipped_from is not None and report.package is not None
+    unzipped = _unzipped(monkeypatch)
+    done = sync_package(
+        report.package,
+        collection,
+        deck="Test",
+        packaged=report.packaged(),
+        zipped_from=report.zipped_from,
+    )
+    assert (done.updated, unzipped) == (1, [])
+    col = Collection(str(collection))
+    try:
+        assert len(col.find_notes("更加稳定")) == 1
+    finally:
+        col.close()
+
+    kept, _ = report.zipped_from
+    with kept.open("ab") as written:  # (longer: told apart within a tick of the clock too)
+        written.write(b"\x01")
+    with OpenedPackage.of(report.package, report.zipped_from) as opened:
+        assert opened.notes() == report.packaged()
+    assert unzipped == ["collection.anki2"]
+
+    # Written while it is copied (by another mkdeck, say): the copy is not used either.
+    import mkdeck.package
+
+    (cards / "lora.md").write_text(LORA.replace("变少", "更少"), "utf-8")
+    report = build_deck(cards)
+    assert report.zipped_from is not None and report.package is not None
+    kept, _ = report.zipped_from
+    copy = mkdeck.package._copy_range
+
+    def written_meanwhile(source, target, start, length):
+        copy(source, target, start, length)
+        with kept.open("ab") as written:
+            written.write(b"\x02")
+
+    monkeypatch.setattr(mkdeck.package, "_copy_range", written_meanwhile)
+    unzipped.clear()
+    with OpenedPackage.of(report.package, report.zipped_from) as opened:
+        assert opened.notes() == report.packaged()
+    assert unzipped == ["collection.anki2"]
+
+
 def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
     """Sync takes each note's file, deck, digest and cards from the build instead of reading
     the package back: the two agree for the shipped deck, tags, subfolders, an image, a post

@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from .assemble import Card, CarriedNote, MediaMap
     from .lockfile import LockedNote, LockFile
     from .media import MediaFile
-    from .package import KeptCollection, MarkdownChange, NoteRow, PackagedNote, PackagePlan
+    from .package import (
+        KeptCollection,
+        MarkdownChange,
+        NoteRow,
+        PackagedNote,
+        PackagePlan,
+        ZippedFrom,
+    )
     from .posts import CutPost
     from .preview import Preview
     from .readcards import CardRead, Progress
@@ -73,6 +80,9 @@ class Report:
     rows: list[NoteRow] | None = None
     # When nothing changed: the memo (its folder and salt) that holds the package's rows.
     remembered: tuple[Path, str] | None = None
+    # The collection file the package was zipped from, as the build left it (sync copies it
+    # rather than unzip the package); None without a memo, or when nothing changed.
+    zipped_from: ZippedFrom | None = None
 
     def packaged(self) -> dict[str, PackagedNote] | None:
         """Each note of the package, by guid, as sync reads a package's: its file, deck,
@@ -426,6 +436,11 @@ def _build(
             if ready.temporary is not None:
                 ready.temporary.unlink(missing_ok=True)
     lock_hash = prepared[0].hash if prepared else found.lock_hash
+    if update.kept is not None:
+        from .package import file_stamp
+
+        with contextlib.suppress(OSError):
+            report.zipped_from = (update.kept.path, file_stamp(update.kept.path))
 
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import MkdeckError
-from .package import Changes, PackagedNote
+from .package import Changes, PackagedNote, ZippedFrom
 from .sync import (
     ANKICONNECT_URL,
     Before,
@@ -48,6 +48,7 @@ class Opening(Protocol):
         package: Path,
         changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
+        zipped_from: ZippedFrom | None = None,
     ) -> SyncResult:
         """`sync.import_into_collection` of the package, into the collection opened."""
 
@@ -102,10 +103,11 @@ class OpeningCollection:
         package: Path,
         changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
+        zipped_from: ZippedFrom | None = None,
     ) -> SyncResult:
         self.start()
         try:
-            self._ours.send((package, changed, _as_columns(packaged)))
+            self._ours.send((package, changed, _as_columns(packaged), zipped_from))
             kind, value = self._ours.recv()
         except (EOFError, OSError) as exc:
             raise MkdeckError(
@@ -168,6 +170,7 @@ class OpeningInThread:
         package: Path,
         changed: Changes,
         packaged: Mapping[str, PackagedNote] | None,
+        zipped_from: ZippedFrom | None = None,
     ) -> SyncResult:
         self.start()
         self._thread.join()
@@ -176,7 +179,15 @@ class OpeningInThread:
             assert self._failed is not None
             raise self._failed
         return import_into_collection(
-            package, self.collection, changed, self._deck, self._sent_in, before, None, packaged
+            package,
+            self.collection,
+            changed,
+            self._deck,
+            self._sent_in,
+            before,
+            None,
+            packaged,
+            zipped_from,
         )
 
     def close(self) -> None:
@@ -264,10 +275,10 @@ def _import_when_asked(
     try:
         if failed is not None:
             raise failed
-        package, changed, columns = asked
+        package, changed, columns, zipped_from = asked
         packaged = _from_columns(columns)
         result = import_into_collection(
-            package, collection, changed, deck, sent_in, before, ahead, packaged
+            package, collection, changed, deck, sent_in, before, ahead, packaged, zipped_from
         )
         theirs.send(("result", result))
     except MkdeckError as exc:
@@ -402,6 +413,7 @@ def build_and_sync(
                 sent_in=sent_in,
                 opening=opening,
                 packaged=report.packaged(),
+                zipped_from=report.zipped_from,
             )
         except MkdeckError as exc:
             return report, exc

@@ -607,6 +607,18 @@ def note_digest(flds: str, tags: Iterable[str]) -> str:
     return content_digest(text, extra, source, sorted(tags))
 
 
+# The collection file a build zipped into its package (the memo keeps it), with its size,
+# modification and change times and inode right after: `Report.zipped_from`.
+ZippedFrom = tuple[Path, tuple[int, int, int, int]]
+
+
+def file_stamp(path: Path) -> tuple[int, int, int, int]:
+    """A file's size, modification and change times (ns) and inode: while all stay the same,
+    so do its bytes (raises `OSError` for a file that is not there)."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
 class OpenedPackage:
     """A package's collection, unpacked into a temporary folder while it is open: read what it
     holds, or write a package of some of its notes."""
@@ -617,10 +629,14 @@ class OpenedPackage:
 
     @classmethod
     @contextlib.contextmanager
-    def of(cls, apkg: Path) -> Iterator[OpenedPackage]:
+    def of(cls, apkg: Path, zipped_from: ZippedFrom | None = None) -> Iterator[OpenedPackage]:
+        """`zipped_from`: the file the build zipped the collection from, copied instead of
+        unzipping it (a tenth of the time) when it is still as the build left it."""
         with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
-            with zipfile.ZipFile(apkg) as zf:
-                db = Path(zf.extract("collection.anki2", folder))
+            db = Path(folder) / "collection.anki2"
+            if zipped_from is None or not _copied_as_left(*zipped_from, db):
+                with zipfile.ZipFile(apkg) as zf:
+                    db = Path(zf.extract("collection.anki2", folder))
             yield cls(apkg, db)
 
     def notes(self) -> dict[str, PackagedNote]:
@@ -700,6 +716,20 @@ class OpenedPackage:
                 copy.writestr(str(i), whole.read(number))
             copy.writestr("media", json.dumps({str(i): name for i, (_, name) in enumerate(wanted)}))
         part.unlink()
+
+
+def _copied_as_left(source: Path, left: tuple[int, int, int, int], dest: Path) -> bool:
+    """Copy `source` to `dest` when its stamp is `left` before and after the copy (written in
+    between, it could be half of each). A later build never writes that file in place: it
+    takes it under a new name first. False: not copied."""
+    try:
+        if file_stamp(source) != left:
+            return False
+        with source.open("rb") as read, dest.open("wb") as written:
+            _copy_range(read, written, 0, left[0])
+        return file_stamp(source) == left
+    except OSError:
+        return False
 
 
 def notetype_summary(model: Mapping[str, object]) -> PackagedNotetype:

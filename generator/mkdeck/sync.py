@@ -44,6 +44,7 @@ from .package import (
     OpenedPackage,
     PackagedNote,
     PackagedNotetype,
+    ZippedFrom,
     note_digest,
     notetype_summary,
 )
@@ -663,16 +664,19 @@ def package_read(
     package: Path,
     ahead: OpenedAhead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
+    zipped_from: ZippedFrom | None = None,
 ) -> Iterator[PackageRead]:
     """The package opened and read: as opened `ahead` when its file is as it was then (a
-    build that found nothing changed did not replace it), else now; its notes as the build
-    that wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
+    build that found nothing changed did not replace it), else now (from the file its
+    collection was `zipped_from`, when the build says and it is still so); its notes as the
+    build that wrote it says it `packaged` them (`Report.packaged`), when it says, else as
+    read."""
     stamp = files.stamp(package)
     with contextlib.ExitStack() as stack:
         if ahead is not None and stamp == ahead.stamp:
             opened, notetypes = ahead.opened, ahead.notetypes
         else:
-            opened = stack.enter_context(OpenedPackage.of(package))
+            opened = stack.enter_context(OpenedPackage.of(package, zipped_from))
             notetypes = opened.notetypes()
         notes = dict(packaged) if packaged is not None else opened.notes()
         yield PackageRead(opened, notes, notetypes)
@@ -687,6 +691,7 @@ def import_into_collection(
     before: Before | None = None,
     ahead: OpenedAhead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
+    zipped_from: ZippedFrom | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
@@ -698,12 +703,13 @@ def import_into_collection(
     note, and none when nothing changed. `before`: the collection opened, and what it and the
     record said then (`open_before`, for these `deck` and `sent_in`); it is closed when done.
     `ahead`: the package as opened before the build, used when the build left it as it was;
-    `packaged`: its notes, as the build that wrote it says (`Report.packaged`)."""
+    `packaged`: its notes, as the build that wrote it says (`Report.packaged`), and
+    `zipped_from`, the file its collection was zipped from (`Report.zipped_from`)."""
     col, record, in_anki, was_sent = before or open_before(collection, deck, sent_in)
     try:
         _unsettle(record)
         elsewhere: dict[str, tuple[str, str]] = {}
-        with package_read(package, ahead, packaged) as (opened, notes, notetypes):
+        with package_read(package, ahead, packaged, zipped_from) as (opened, notes, notetypes):
             sent = was_sent.notes
             edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
             moves = _moves(notes, sent)
@@ -1030,6 +1036,7 @@ def sync_package(
     sent_in: Path | None = None,
     opening: Opening | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
+    zipped_from: ZippedFrom | None = None,
 ) -> SyncResult:
     """Import `package` into the user's Anki by the route that fits how Anki is now.
 
@@ -1050,20 +1057,23 @@ def sync_package(
     another folder its cards follow (`SyncResult.moved`); cards moved by hand stay.
     `opening`: the closed collection this route leads to, opening while the deck was built
     (`opening.opening_ahead`), which imports the package. `packaged`: the package's notes as
-    the build that wrote it says (`Report.packaged`): not read back from it.
+    the build that wrote it says (`Report.packaged`): not read back from it; `zipped_from`,
+    the file its collection was zipped from (`Report.zipped_from`): copied, not unzipped.
     """
     ahead = newest - time.time()
     if ahead > 0:
         time.sleep(ahead)
     changed = changed or {}
     if opening is not None:  # (opened for these `deck` and `sent_in`)
-        return opening.import_package(package, changed, packaged)
+        return opening.import_package(package, changed, packaged, zipped_from)
     closed = closed_collection(collection, profile, url, timeout)
     if closed is None:
         return import_through_ankiconnect(
             package, url, key, timeout, profile, sent_in, deck, packaged
         )
-    return import_into_collection(package, closed, changed, deck, sent_in, packaged=packaged)
+    return import_into_collection(
+        package, closed, changed, deck, sent_in, packaged=packaged, zipped_from=zipped_from
+    )
 
 
 def closed_collection(
