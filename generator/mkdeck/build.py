@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Config
-from .discover import KnownFile, Snapshot, content, snapshot
+from .discover import KnownFile, Snapshot, content, snapshot, stamp_of
 from .errors import Diagnostic, MkdeckError
 from .files import held_alone, is_zip, place_in_cache, stamp
 from .lockfile import LOCK_NAME, Lock, WrittenLock, file_of, lock_text, parse_lock, question_of
@@ -437,10 +437,8 @@ def _build(
                 ready.temporary.unlink(missing_ok=True)
     lock_hash = prepared[0].hash if prepared else found.lock_hash
     if update.kept is not None:
-        from .package import file_stamp
-
         with contextlib.suppress(OSError):
-            report.zipped_from = (update.kept.path, file_stamp(update.kept.path))
+            report.zipped_from = (update.kept.path, stamp_of(update.kept.path))
 
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))

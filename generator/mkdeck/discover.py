@@ -213,6 +213,12 @@ class Stamp(NamedTuple):
 KnownFile = tuple[str, int, int, int, int, str]
 
 
+def stamp_of(path: str | Path) -> Stamp:
+    """A file's stamp now (raises `OSError` for a file that is not there)."""
+    st = os.stat(path)
+    return Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def stamped_as(path: str, known: KnownFile) -> bool:
     """Whether the file at `path` has the stamp it had when it was read (its bytes then
     unchanged)."""

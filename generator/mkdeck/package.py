@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, BinaryIO, NamedTuple
 
+from .discover import Stamp, stamp_of
 from .files import atomic_write, remove_stale_temporaries, stamp, temporary_beside
 from .media import PACKED_NAME, MediaFile
 from .notetype import ANSWER, BASE_CSS, NOTETYPE_ID, QUESTION, notetype
@@ -282,7 +283,7 @@ def _zip(
     return done[0]
 
 
-# An image in the last package: that package, open, and each of its images' members by name.
+# The images of the last package: the package, open, and each image's member by its name.
 ZippedMedia = tuple[BinaryIO, dict[str, zipfile.ZipInfo]]
 # A member's local header: its signature, then fixed fields up to the lengths of its name and
 # extra field (the last two of them), 30 bytes in all.
@@ -607,16 +608,9 @@ def note_digest(flds: str, tags: Iterable[str]) -> str:
     return content_digest(text, extra, source, sorted(tags))
 
 
-# The collection file a build zipped into its package (the memo keeps it), with its size,
-# modification and change times and inode right after: `Report.zipped_from`.
-ZippedFrom = tuple[Path, tuple[int, int, int, int]]
-
-
-def file_stamp(path: Path) -> tuple[int, int, int, int]:
-    """A file's size, modification and change times (ns) and inode: while all stay the same,
-    so do its bytes (raises `OSError` for a file that is not there)."""
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+# The collection file a build zipped into its package (the memo keeps it), with its stamp
+# right after: `Report.zipped_from`.
+ZippedFrom = tuple[Path, Stamp]
 
 
 class OpenedPackage:
@@ -718,16 +712,16 @@ class OpenedPackage:
         part.unlink()
 
 
-def _copied_as_left(source: Path, left: tuple[int, int, int, int], dest: Path) -> bool:
+def _copied_as_left(source: Path, left: Stamp, dest: Path) -> bool:
     """Copy `source` to `dest` when its stamp is `left` before and after the copy (written in
     between, it could be half of each). A later build never writes that file in place: it
     takes it under a new name first. False: not copied."""
     try:
-        if file_stamp(source) != left:
+        if stamp_of(source) != left:
             return False
         with source.open("rb") as read, dest.open("wb") as written:
-            _copy_range(read, written, 0, left[0])
-        return file_stamp(source) == left
+            _copy_range(read, written, 0, left.size)
+        return stamp_of(source) == left
     except OSError:
         return False
 

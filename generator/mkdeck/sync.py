@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import files, install_hint
+from .discover import stamp_of
 from .errors import MkdeckError
 from .package import (
     SOURCE_FIELD,
@@ -503,10 +504,9 @@ SETTLED_SUFFIX = ".settled"
 def _file_stamp(path: Path) -> list[int] | None:
     """Size, times and inode (None: not there): what changes when anything writes the file."""
     try:
-        st = os.stat(path)
+        return list(stamp_of(path))
     except FileNotFoundError:
         return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def _as_settled(record: Path, package: Path, collection: Path) -> list[list[int] | None]:
