@@ -286,6 +286,37 @@ def test_a_last_package_changed_by_other_hands_gives_no_image(tmp_path, monkeypa
     assert _media_bytes(package) == [PNG]
 
 
+def test_a_file_edited_outside_its_code_is_not_highlighted_again(tmp_path, monkeypatch):
+    """A rebuild hands a file its code blocks' HTML as the last build made it: a file edited
+    outside its code asks Pygments for nothing (not even to load), and its note is the one a
+    build without the memo makes; an edited block alone is highlighted again."""
+    import mkdeck.markup
+
+    code = "```python\nfor i in range(3):\n    print(i)\n```\n\n```mermaid\ngraph TD\n```\n"
+    files = {"code.md": f"# 代码？\n\n1. 循环：打印三次\n\n{code}", "b.md": FILES["b.md"]}
+    cards = write_cards(tmp_path / "memo", files)
+    _build(tmp_path / "memo")
+    asked: list[str] = []
+    real = mkdeck.markup._highlighter
+    monkeypatch.setattr(
+        mkdeck.markup, "_highlighter", lambda language: asked.append(language) or real(language)
+    )
+    (cards / "code.md").write_text(f"# 代码？\n\n1. 循环：打印三次，改过\n\n{code}", "utf-8")
+    assert _build(tmp_path / "memo").rendered == 1
+    assert asked == []
+    shutil.copytree(cards, tmp_path / "full" / "cards")
+    _build(tmp_path / "full", use_cache=False)
+    assert asked == ["python", "mermaid"]
+    assert _notes(tmp_path / "memo") == _notes(tmp_path / "full")
+    assert 'class="highlight"' in str(_notes(tmp_path / "memo"))
+
+    asked.clear()
+    edited = code.replace("print(i)", "print(i * i)")
+    (cards / "code.md").write_text(f"# 代码？\n\n1. 循环：打印三次，改过\n\n{edited}", "utf-8")
+    _build(tmp_path / "memo")
+    assert asked == ["python"]
+
+
 def test_a_changed_setting_version_or_source_renders_everything(tmp_path, monkeypatch):
     write_cards(tmp_path, FILES)
     _build(tmp_path)

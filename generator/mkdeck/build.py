@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     )
     from .posts import CutPost
     from .preview import Preview
-    from .readcards import CardRead, Progress
+    from .readcards import CardRead, Job, Progress
 
 
 @dataclass
@@ -272,6 +272,10 @@ def build(
             memo.close()
 
 
+# Up to this many files read in one build, each is handed its code blocks as highlighted before
+# (one query a file): a rebuild's few, read in this process, need not load Pygments for code
+# they did not change. Many go to workers, where each loads it once.
+FEW_READS = 100
 # How long a build waits for another build of the same folder to finish.
 BUSY_SECONDS = 600
 
@@ -607,7 +611,8 @@ def _read_again(card: Card, config: Config, snap: Snapshot) -> CardRead:
     """The card read again from the bytes this build read it from."""
     from .readcards import read_card
 
-    return read_card((card.source.rel, snap.content(card.source.rel), config.render_settings))
+    job: Job = (card.source.rel, snap.content(card.source.rel), config.render_settings, {})
+    return read_card(job)
 
 
 def _stamps(snap: Snapshot) -> dict[str, KnownFile | None]:
@@ -779,7 +784,8 @@ def collect(
 
     def read_all(rels: set[str]) -> dict[str, tuple[str, CardRead]]:
         """What each of these files gives, from the memo or read now (in workers when many)."""
-        reads, jobs = {}, []
+        reads: dict[str, tuple[str, CardRead]] = {}
+        jobs: list[tuple[Job, str]] = []
         for source, file in zip(snap.sources, snap.files, strict=True):
             if source.rel not in rels:
                 continue
@@ -796,7 +802,9 @@ def collect(
             except MkdeckError as exc:  # it changed since it was found
                 reads[source.rel] = ("", CardRead(None, None, (exc.diagnostic,)))
                 continue
-            jobs.append(((source.rel, data, config.render_settings), data_hash))
+            jobs.append(((source.rel, data, config.render_settings, {}), data_hash))
+        if len(jobs) < FEW_READS:  # each with its code blocks as highlighted before
+            jobs = [((*job[:3], memo.code(job[0])), data_hash) for job, data_hash in jobs]
         done = read_cards([job for job, _ in jobs], parallel, progress)
         for (job, data_hash), read in zip(jobs, done, strict=True):
             reads[job[0]] = fresh[job[0]] = (data_hash, read)

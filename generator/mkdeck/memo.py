@@ -7,7 +7,8 @@ afresh with one note). It remembers
 
 - for each card file, by the hash of its bytes: what reading it gave (the question and its
   problems), and its note's fields as sealed for some ordinals and images, with their digest
-  (the fields are fetched only for the notes a build must write);
+  (the fields are fetched only for the notes a build must write); and, by path, its code
+  blocks' HTML, for the file's next version (read in the build's own process);
 - each post, by the hash of its bytes: the questions it was cut into, each as a card file of
   its own, and what was said of it (`posts.CutPost`);
 - each image's packed name by its size and modification time;
@@ -58,7 +59,7 @@ if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or
     from .posts import CutPost
     from .readcards import CardRead
 
-FORMAT = 6
+FORMAT = 7
 MEMO_FILE = "memo.sqlite"
 # Up to this many files a build's questions are answered one query each (a rebuild's few);
 # past it, every file's record is loaded at once (a first build's many).
@@ -72,7 +73,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
   rel TEXT PRIMARY KEY, hash TEXT NOT NULL,
   plain INTEGER NOT NULL DEFAULT 0, note_id TEXT, id_line INTEGER, deck TEXT, lines TEXT,
-  sealed TEXT, digest TEXT, card TEXT NOT NULL, text TEXT, extra TEXT
+  sealed TEXT, digest TEXT, card TEXT NOT NULL, text TEXT, extra TEXT, code TEXT
 );
 CREATE TABLE IF NOT EXISTS lock (
   path TEXT PRIMARY KEY, guid TEXT NOT NULL, id TEXT, mtime INTEGER NOT NULL,
@@ -382,6 +383,19 @@ class Memo:
         except (sqlite3.Error, ValueError, KeyError, TypeError, IndexError):
             return None
 
+    def code(self, rel: str) -> dict[str, str]:
+        """The HTML of the code blocks of the file at `rel` as the last build that read it in
+        its own process made it, by `markup.code_key` (whatever the file holds now)."""
+        if self._db is None:
+            return {}
+        try:
+            found = self._db.execute("SELECT code FROM files WHERE rel = ?", (rel,)).fetchone()
+            if found is None or found[0] is None:
+                return {}
+            return {str(key): str(html) for key, html in json.loads(found[0]).items()}
+        except (sqlite3.Error, ValueError, AttributeError):
+            return {}
+
     def digest(self, rel: str, data_hash: str, key: str) -> str | None:
         """The digest of the note's fields, if sealed for `key` (`sealed_key`) before."""
         hit = self._file(rel)
@@ -586,10 +600,17 @@ class Memo:
         sealed = update.sealed
         db.executemany(
             "INSERT OR REPLACE INTO files (rel, hash, card, plain, note_id, id_line, deck, lines,"
-            " sealed, digest, text, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " CAST(? AS TEXT), CAST(? AS TEXT))",
+            " sealed, digest, text, extra, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " CAST(? AS TEXT), CAST(? AS TEXT), ?)",
             (
-                (rel, h, _dump(_card_json(r)), *_summary(r), *_sealed_row(sealed.get(rel)))
+                (
+                    rel,
+                    h,
+                    _dump(_card_json(r)),
+                    *_summary(r),
+                    *_sealed_row(sealed.get(rel)),
+                    _dump(dict(r.rendered.code)) if r.rendered and r.rendered.code else None,
+                )
                 for rel, (h, r) in update.reads.items()
             ),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .assemble import note_fields
@@ -44,9 +44,14 @@ class CardRead:
     fresh: tuple[str, str] | None = None
 
 
-def read_card(job: tuple[str, bytes, RenderSettings]) -> CardRead:
+# A card file to read: its path in the cards folder, its bytes, the settings, and its code
+# blocks' HTML as an earlier build remembered them (`render.render_question`'s `known_code`).
+Job = tuple[str, bytes, RenderSettings, Mapping[str, str]]
+
+
+def read_card(job: Job) -> CardRead:
     """One card file's bytes, parsed and rendered."""
-    rel, data, settings = job
+    rel, data, settings, known_code = job
     try:
         text = decode_source(data, rel)
     except MkdeckError as exc:
@@ -54,7 +59,7 @@ def read_card(job: tuple[str, bytes, RenderSettings]) -> CardRead:
     question, problems = parse_question(text, rel, settings.points, settings.languages)
     if question is None:
         return CardRead(None, None, tuple(problems))
-    rendered = render_question(question, settings)
+    rendered = render_question(question, settings, known_code)
     ordinals = tuple(range(1, len(question.points) + 1))
     fresh = note_fields(question, rendered, ordinals)
     said = (*problems, *rendered.problems)
@@ -62,7 +67,7 @@ def read_card(job: tuple[str, bytes, RenderSettings]) -> CardRead:
 
 
 def read_cards(
-    jobs: Sequence[tuple[str, bytes, RenderSettings]],
+    jobs: Sequence[Job],
     parallel: bool | None,
     progress: Progress | None = None,
 ) -> Iterator[CardRead]:
@@ -80,9 +85,7 @@ def read_cards(
         yield result
 
 
-def _in_workers(
-    jobs: Sequence[tuple[str, bytes, RenderSettings]], workers: int
-) -> Iterator[CardRead]:
+def _in_workers(jobs: Sequence[Job], workers: int) -> Iterator[CardRead]:
     import multiprocessing  # only a large deck needs workers: a rebuild of a few files does not
     from concurrent.futures import ProcessPoolExecutor
 
@@ -105,7 +108,7 @@ def _end_with_the_build() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
-def _read_in_worker(job: tuple[str, bytes, RenderSettings]) -> CardRead:
+def _read_in_worker(job: Job) -> CardRead:
     """`read_card`, sending back the sealed fields without the HTML they were made of: half as
     much to carry between processes. The rare note whose ordinals are not 1, 2, 3… is read
     again where it is needed."""

@@ -10,12 +10,14 @@ resolves them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .cloze import hide
 from .config import RenderSettings
+from .dialect.document import CodeHighlights, Document
 from .errors import Diagnostic
-from .markup import Document, parse, parse_inline, to_html
+from .markup import parse, parse_inline, to_html
 from .media import ImageRef
 from .parse import ANSWER_LABEL, Question, Section
 from .sanitize import clean
@@ -32,6 +34,7 @@ class RenderedNote:
     media: tuple[ImageRef, ...] = ()  # the file's images in order: media token k is media[k]
     problems: tuple[Diagnostic, ...] = ()
     leads_html: tuple[str, ...] = ()  # what is shown before each point ("": nothing)
+    code: tuple[tuple[str, str], ...] = ()  # each code block's HTML, by `markup.code_key`
 
 
 DEFAULT_SETTINGS = RenderSettings()
@@ -39,14 +42,20 @@ CLOSED_DETAILS = re.compile(r"<details\b(?![^>]*\bopen\b)")
 
 
 def render_question(
-    question: Question, settings: RenderSettings = DEFAULT_SETTINGS
+    question: Question,
+    settings: RenderSettings = DEFAULT_SETTINGS,
+    known_code: Mapping[str, str] | None = None,
 ) -> RenderedNote:
-    """Render every part of one card file."""
+    """Render every part of one card file. `known_code`: its code blocks' HTML as an earlier
+    render made it (`RenderedNote.code`), which it is again."""
     images: list[ImageRef] = []
     problems: list[Diagnostic] = []
+    code = CodeHighlights(known_code or {})
 
     def document(line: int) -> Document:
-        return Document(question.rel, line, settings.allow_scripts, first_image=len(images))
+        return Document(
+            question.rel, line, settings.allow_scripts, first_image=len(images), code=code
+        )
 
     def done(doc: Document, html: str) -> str:
         images.extend(doc.images)
@@ -84,4 +93,5 @@ def render_question(
         media=tuple(images),
         problems=tuple(problems),
         leads_html=tuple(leads),
+        code=tuple(code.used.items()),
     )

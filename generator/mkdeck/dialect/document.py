@@ -8,6 +8,7 @@ and inline rules count the line breaks before the position they match at (`inlin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,16 @@ from markdown_it.rules_inline import StateInline
 
 from ..errors import Diagnostic, Severity
 from ..media import ImageRef
+
+
+@dataclass
+class CodeHighlights:
+    """A card file's code blocks as HTML, by `markup.code_key`: those an earlier build
+    remembered of the file (`known`: looked up before Pygments is asked), and those its
+    render used (`used`, for the memo to remember)."""
+
+    known: Mapping[str, str] = field(default_factory=dict)
+    used: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -32,6 +43,7 @@ class Document:
     images: list[ImageRef] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
     line: int = 0
+    code: CodeHighlights = field(default_factory=CodeHighlights)  # the file's, shared
 
     def report(self, line: int, message: str, severity: Severity = "error") -> None:
         self.problems.append(Diagnostic(self.rel, line, message, severity))
