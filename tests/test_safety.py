@@ -7,6 +7,7 @@ The browser is Debian's `chromium`, driven by Playwright (see test_preview.py fo
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -314,6 +315,43 @@ def test_images_through_linked_folders_and_files_are_found_where_they_really_are
         "packs files from inside it (the card shows a placeholder)"
     ]
     assert report.media == 1  # a.png, by both of its ways
+
+
+def test_embeds_by_name_are_looked_for_as_a_walk_of_the_folder_finds_files(tmp_path):
+    """The files an Obsidian embed may name are those a walk of the cards folder finds (as
+    `Path.rglob` walks it): none hidden or in a hidden folder, none in a linked folder, a link
+    to a file kept, a broken link left out; and the nearest of the same name is shown."""
+    from mkdeck.media import _files_by_name
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "far.png").write_bytes(PNG)
+    cards = write_cards(
+        tmp_path,
+        {
+            "sub/a.md": "# A？\n\n1. 近：![[x.png]]\n2. 外：![[far.png]]\n",
+            "attachments/x.png": PNG + b"far",
+            "sub/x.png": PNG + b"near",
+            ".hidden/far.png": PNG,
+            "attachments/Q.PNG": PNG + b"q",
+        },
+    )
+    (cards / "linked").symlink_to(tmp_path / "outside")
+    (cards / "attachments" / "z.png").symlink_to(cards / "attachments" / "x.png")
+    (cards / "attachments" / "broken.png").symlink_to(tmp_path / "nowhere.png")
+
+    walked: dict[str, list[Path]] = {}
+    for file in sorted(cards.rglob("*")):
+        if file.is_file() and not any(p.startswith(".") for p in file.relative_to(cards).parts):
+            walked.setdefault(file.name, []).append(file)
+    index = _files_by_name(cards)
+    assert {name: files for name, files in index.items() if name in walked} == walked
+    assert set(index) == set(walked) | {"q.png"}  # (case-folded too)
+    report = build_deck(cards)
+    assert [str(d) for d in report.warnings] == [
+        "sub/a.md:4: warning: image not found: `far.png` (the card shows a placeholder)"
+    ]
+    with zipfile.ZipFile(report.package) as zf:
+        assert [zf.read(n) for n in zf.namelist() if n.isdigit()] == [PNG + b"near"]
 
 
 def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):

@@ -117,13 +117,33 @@ def _files_by_name(root: Path) -> dict[str, list[Path]]:
     """The cards folder's files by name, and by name case-folded (after the exact names)."""
     found: dict[str, list[Path]] = {}
     folded: dict[str, list[Path]] = {}
-    for file in sorted(root.rglob("*")):
-        if file.is_file() and not any(p.startswith(".") for p in file.relative_to(root).parts):
-            found.setdefault(file.name, []).append(file)
-            folded.setdefault(file.name.casefold(), []).append(file)
+    for file in _files_under(root):
+        found.setdefault(file.name, []).append(file)
+        folded.setdefault(file.name.casefold(), []).append(file)
     for name, files in folded.items():
         found.setdefault(name, files)
     return found
+
+
+def _files_under(root: Path) -> list[Path]:
+    """Every file below `root`, a link to one too, in path order: none hidden or in a hidden
+    folder, and none in a linked folder, which is not entered (as `Path.rglob`). A vault's
+    thousands of attachments are listed without a system call each."""
+    files: list[Path] = []
+    folders = [str(root)]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif entry.is_file():
+                files.append(Path(entry.path))
+    return sorted(files)
 
 
 def find_image(
@@ -172,32 +192,52 @@ class RealPaths:
         return Path(os.path.realpath(whole) if os.path.islink(whole) else whole)
 
 
-def find_embedded(name: str, folder: Path, root: Path, index: dict[str, list[Path]]) -> Path:
+def find_embedded(
+    name: str,
+    folder: Path,
+    root: Path,
+    index: dict[str, list[Path]],
+    real: Callable[[Path], Path] = Path.resolve,
+) -> Path:
     """The file an Obsidian embed (`![[a.png]]`) names: its path from the note's folder, else
     the file of that name (or of that name in another case) nearest to it below `root`.
-    `index` is `root`'s files by name, filled on first use (one walk for many embeds)."""
-    file = find_image(name, folder, (root,))
-    if file.is_file():
-        return file
+    `index` is `root`'s files by name, filled on first use (one walk for many embeds); `real`
+    as for `find_image`."""
+    file = find_image(name, folder, (root,), real)
+    return file if file.is_file() else _embedded_by_name(name, folder, root, index, real, file)
+
+
+def _embedded_by_name(
+    name: str,
+    folder: Path,
+    root: Path,
+    index: dict[str, list[Path]],
+    real: Callable[[Path], Path],
+    missing: Path,
+) -> Path:
+    """The file of the embed's name nearest to the note's folder below `root`, for an embed
+    whose path names no file (`missing`, what it names)."""
     if not index:
         index.update(_files_by_name(root))
     base = PurePosixPath(name).name
-    return _nearest(index.get(base) or index.get(base.casefold(), []), folder, file).resolve()
+    found = index.get(base) or index.get(base.casefold(), [])
+    return real(_nearest(found, real(folder), missing))
 
 
-def _nearest(candidates: list[Path], folder: Path, missing: Path) -> Path:
-    """Of the files with the embed's name, the one closest to the card file (as Obsidian)."""
+def _nearest(candidates: list[Path], here: Path, missing: Path) -> Path:
+    """Of the files with the embed's name, the one closest to the card file's folder (`here`,
+    its real path), as Obsidian takes it."""
     if not candidates:
         return missing
-    here = folder.resolve().parts
+    parts = here.parts
 
     def distance(file: Path) -> tuple[int, str]:
         there = file.parent.parts
         shared = next(
-            (i for i, (a, b) in enumerate(zip(here, there, strict=False)) if a != b), None
+            (i for i, (a, b) in enumerate(zip(parts, there, strict=False)) if a != b), None
         )
-        shared = min(len(here), len(there)) if shared is None else shared
-        return len(here) + len(there) - 2 * shared, str(file)
+        shared = min(len(parts), len(there)) if shared is None else shared
+        return len(parts) + len(there) - 2 * shared, str(file)
 
     return min(candidates, key=distance)
 
@@ -244,9 +284,9 @@ def resolve_media(
         for index, ref in enumerate(refs):
             written = urllib.parse.unquote(ref.src)  # as the note writes it, for messages
             file = find_image(ref.src, path.parent, roots, real)
-            if ref.vault and not file.is_file():
+            if ref.vault and not file.is_file():  # by its name, as `find_embedded`
                 name = PurePosixPath(ref.src).name
-                file = find_embedded(ref.src, path.parent, root, by_name)  # may point anywhere
+                file = _embedded_by_name(ref.src, path.parent, root, by_name, real, file)
                 if file.is_file() and file.name != name:
                     problems.append(
                         Diagnostic(
