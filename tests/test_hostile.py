@@ -335,11 +335,14 @@ def test_an_interrupted_build_leaves_the_previous_package_and_lock_intact(tmp_pa
     cards = tmp_path / "cards"
     cards.mkdir()
     _deck(cards, 150)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    first = subprocess.run(_build_cmd(tmp_path), cwd=tmp_path, env=env, capture_output=True)
+    # (A build that hangs is stopped with its threads' stacks: `_ended`.)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONFAULTHANDLER": "1"}
+    first = subprocess.run(
+        _build_cmd(tmp_path), cwd=tmp_path, env=env, capture_output=True, timeout=300
+    )
     assert first.returncode == 0, first.stderr
     started = time.perf_counter()
-    subprocess.run(_build_cmd(tmp_path), cwd=tmp_path, env=env, capture_output=True)
+    subprocess.run(_build_cmd(tmp_path), cwd=tmp_path, env=env, capture_output=True, timeout=300)
     duration = time.perf_counter() - started
 
     _deck(cards, 160)  # an edit, so that each build has something new to write
@@ -353,15 +356,30 @@ def test_an_interrupted_build_leaves_the_previous_package_and_lock_intact(tmp_pa
         )
         time.sleep(duration * step / 10)
         proc.send_signal(sig)
-        _, err = proc.communicate()
+        err = _ended(proc)
         assert _no_traceback_from_mkdeck(err), err.decode(errors="replace")
         _consistent(tmp_path)
-    final = subprocess.run(_build_cmd(tmp_path), cwd=tmp_path, env=env, capture_output=True)
+    final = subprocess.run(
+        _build_cmd(tmp_path), cwd=tmp_path, env=env, capture_output=True, timeout=300
+    )
     assert final.returncode == 0, final.stderr
     _consistent(tmp_path)
     assert b"160 notes" in final.stdout
     leftovers = [p.name for p in (*tmp_path.iterdir(), *cards.iterdir()) if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def _ended(proc: subprocess.Popen) -> bytes:
+    """What a build wrote to stderr once it ended. One still running two minutes after it was
+    signalled is ended by SIGABRT, which makes Python print every thread's stack (it runs with
+    PYTHONFAULTHANDLER): the failure says where it hung."""
+    try:
+        return proc.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate()
+        stacks = err.decode(errors="replace")
+        pytest.fail(f"the build still ran 2 minutes after the signal:\n{stacks}")
 
 
 def test_an_interrupt_that_surfaces_as_a_cleanup_error_is_still_an_interrupt(monkeypatch, capsys):
