@@ -328,7 +328,7 @@ def test_embeds_by_name_are_looked_for_as_a_walk_of_the_folder_finds_files(tmp_p
     cards = write_cards(
         tmp_path,
         {
-            "sub/a.md": "# A？\n\n1. 近：![[x.png]]\n2. 外：![[far.png]]\n",
+            "sub/a.md": "# A？\n\n1. 近：![[x.png]]\n2. 外：![[far.png]]\n3. 链：![[z.png]]\n",
             "attachments/x.png": PNG + b"far",
             "sub/x.png": PNG + b"near",
             ".hidden/far.png": PNG,
@@ -351,7 +351,8 @@ def test_embeds_by_name_are_looked_for_as_a_walk_of_the_folder_finds_files(tmp_p
         "sub/a.md:4: warning: image not found: `far.png` (the card shows a placeholder)"
     ]
     with zipfile.ZipFile(report.package) as zf:
-        assert [zf.read(n) for n in zf.namelist() if n.isdigit()] == [PNG + b"near"]
+        shown = sorted(zf.read(n) for n in zf.namelist() if n.isdigit())
+    assert shown == [PNG + b"far", PNG + b"near"]  # the nearer x.png; z.png, a link to the other
 
 
 def test_import_copies_only_images_from_the_posts_own_folder(tmp_path):

@@ -287,7 +287,8 @@ def resolve_media(
             if ref.vault and not file.is_file():  # by its name, as `find_embedded`
                 name = PurePosixPath(ref.src).name
                 file = _embedded_by_name(ref.src, path.parent, root, by_name, real, file)
-                if file.is_file() and file.name != name:
+                # (A link of another name is followed to its file: only a case is a slip.)
+                if file.is_file() and file.name != name and file.name.casefold() == name.casefold():
                     problems.append(
                         Diagnostic(
                             rel,
