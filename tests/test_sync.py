@@ -1045,6 +1045,38 @@ def test_a_package_of_some_notes_carries_only_their_media(tmp_path):
     col.close()
 
 
+def test_sync_through_ankiconnect_copies_the_collection_a_build_zipped(
+    tmp_path, anki_connect, monkeypatch
+):
+    """The AnkiConnect route reads the package's collection as the closed one does: from the
+    file the build zipped it from, not unzipped."""
+    from helpers import build_deck
+    from mkdeck.sync import sync_package
+
+    handler, address, _collection = anki_connect
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+
+    def sync() -> tuple[int, list[str]]:
+        report = build_deck(cards)
+        assert report.package is not None and report.zipped_from is not None
+        unzipped = _unzipped(monkeypatch)
+        result = sync_package(
+            report.package,
+            None,
+            url=address,
+            deck="Test",
+            sent_in=tmp_path / "synced",
+            packaged=report.packaged(),
+            zipped_from=report.zipped_from,
+        )
+        monkeypatch.undo()
+        return result.sent, unzipped
+
+    assert sync()[0] == 2
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    assert sync() == (1, []) and handler.imported == [2, 1]
+
+
 def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(
     tmp_path, anki_connect
 ):

@@ -813,13 +813,14 @@ def import_through_ankiconnect(
     sent_in: Path | None = None,
     deck: str | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
+    zipped_from: ZippedFrom | None = None,
 ) -> SyncResult:
     """Ask the running Anki to import the package, as File → Import does: into `profile`,
     which it opens first (one it does not have is an error, never another profile's deck).
     `sent_in`: as for `import_into_collection`; with it, only the notes an import could change
-    are sent (`_to_send`). The moved notes' cards are found by a search,
-    since AnkiConnect tells no note's guid, and so are the notes edited in Anki and the ids
-    Anki gave the notes sent."""
+    are sent (`_to_send`); `packaged` and `zipped_from` as there. The moved notes' cards are
+    found by a search, since AnkiConnect tells no note's guid, and so are the notes edited in
+    Anki and the ids Anki gave the notes sent."""
     if profile is not None:
         names = ankiconnect(url, "getProfiles", key, timeout)
         if not isinstance(names, list) or profile not in names:
@@ -832,7 +833,7 @@ def import_through_ankiconnect(
         _import_through_ankiconnect(package, url, key, timeout)
         return SyncResult(route="AnkiConnect", target=url)
     asked = _AnkiConnect(url, key, timeout)
-    with package_read(package, packaged=packaged) as (opened, notes, notetypes):
+    with package_read(package, None, packaged, zipped_from) as (opened, notes, notetypes):
         sent = _read_sent(record)
         replaced = _edited_through_ankiconnect(asked, notes, sent.notes, deck)
         moves = _moves(notes, sent.notes)
@@ -1069,7 +1070,7 @@ def sync_package(
     closed = closed_collection(collection, profile, url, timeout)
     if closed is None:
         return import_through_ankiconnect(
-            package, url, key, timeout, profile, sent_in, deck, packaged
+            package, url, key, timeout, profile, sent_in, deck, packaged, zipped_from
         )
     return import_into_collection(
         package, closed, changed, deck, sent_in, packaged=packaged, zipped_from=zipped_from
