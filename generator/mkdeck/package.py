@@ -676,8 +676,13 @@ class OpenedPackage:
     def write_with(self, guids: set[str], dest: Path) -> None:
         """A package at `dest` of only these notes, their cards, and the media their fields
         show: what Anki's importer reads of the rest (note types and decks) is as it was."""
-        part = dest.with_name(dest.name + ".anki2")
-        conn = sqlite3.connect(part)
+        self.part(guids, dest.with_name(dest.name + ".anki2")).zip(self.apkg, dest)
+
+    def part(self, guids: set[str], db: Path) -> PartCollection:
+        """A collection at `db` of only these notes and their cards (note types and decks as
+        they are): zipped with its images (`PartCollection.zip`) once the package that holds
+        them is there. A sync cuts it while the build still zips that package."""
+        conn = sqlite3.connect(db)
         try:
             conn.execute("ATTACH DATABASE ? AS whole", (str(self.db),))
             schema = conn.execute(
@@ -693,23 +698,38 @@ class OpenedPackage:
                 "INSERT INTO main.cards SELECT * FROM whole.cards "
                 "WHERE nid IN (SELECT id FROM main.notes)"
             )
-            shown = {  # the packed names these notes' fields show
+            shown = frozenset(  # the packed names these notes' fields show
                 name
                 for (flds,) in conn.execute("SELECT flds FROM main.notes")
                 for name in PACKED_NAME.findall(flds)
-            }
+            )
             conn.commit()
         finally:
             conn.close()
-        with zipfile.ZipFile(self.apkg) as whole, zipfile.ZipFile(dest, "w") as copy:
-            copy.write(part, "collection.anki2", zipfile.ZIP_DEFLATED, ZIP_LEVEL)
+        return PartCollection(db, shown)
+
+
+class PartCollection(NamedTuple):
+    """Some notes of a package, cut into a collection of their own (`OpenedPackage.part`),
+    and the packed names of the images their fields show."""
+
+    db: Path
+    shown: frozenset[str]
+
+    def zip(self, package: Path, dest: Path) -> None:
+        """The package at `dest` of these notes, with the images they show, as `package`
+        holds them; the collection file is gone after."""
+        with zipfile.ZipFile(package) as whole, zipfile.ZipFile(dest, "w") as copy:
+            copy.write(self.db, "collection.anki2", zipfile.ZIP_DEFLATED, ZIP_LEVEL)
             media: dict[str, str] = json.loads(whole.read("media"))
             # Anki copies a `_` file whether a note shows it or not.
-            wanted = [(n, name) for n, name in media.items() if name in shown or name[:1] == "_"]
+            wanted = [
+                (n, name) for n, name in media.items() if name in self.shown or name[:1] == "_"
+            ]
             for i, (number, _) in enumerate(wanted):
                 copy.writestr(str(i), whole.read(number))
             copy.writestr("media", json.dumps({str(i): name for i, (_, name) in enumerate(wanted)}))
-        part.unlink()
+        self.db.unlink()
 
 
 def _copied_as_left(source: Path, left: Stamp, dest: Path) -> bool:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import files, install_hint
 from .discover import stamp_of
@@ -45,6 +45,7 @@ from .package import (
     OpenedPackage,
     PackagedNote,
     PackagedNotetype,
+    PartCollection,
     ZippedFrom,
     note_digest,
     notetype_summary,
@@ -576,15 +577,38 @@ class _ImportLog(NamedTuple):
 def _package_of(opened: OpenedPackage, guids: set[str], total: int) -> Iterator[Path | None]:
     """The package to hand Anki's importer for these notes, while the block runs: the built
     one when they are all its notes, one of just these otherwise, none when there are none."""
+    with _part_of(opened, guids, total) as part, _sent_package(part, opened.apkg) as sent:
+        yield sent
+
+
+@contextlib.contextmanager
+def _part_of(
+    opened: OpenedPackage, guids: set[str], total: int
+) -> Iterator[PartCollection | Literal["all"] | None]:
+    """These notes cut from the package's collection, while the block runs: "all" when they
+    are all its notes, None when there are none."""
     if not guids:
         yield None
     elif len(guids) == total:
-        yield opened.apkg
+        yield "all"
     else:
         with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
-            part = Path(folder) / opened.apkg.name
-            opened.write_with(guids, part)
-            yield part
+            yield opened.part(guids, Path(folder) / "part.anki2")
+
+
+@contextlib.contextmanager
+def _sent_package(
+    part: PartCollection | Literal["all"] | None, package: Path
+) -> Iterator[Path | None]:
+    """The package to hand Anki's importer for the notes `_part_of` cut from `package`:
+    `package` itself for all of them, one of the part with its images, none for none."""
+    if part is None or part == "all":
+        yield None if part is None else package
+        return
+    with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+        sent = Path(folder) / package.name
+        part.zip(package, sent)
+        yield sent
 
 
 def open_collection(collection: Path) -> Any:
@@ -682,6 +706,51 @@ def package_read(
         yield PackageRead(opened, notes, notetypes)
 
 
+class ImportPlan(NamedTuple):
+    """What an import into a closed collection will do, all worked out before Anki is
+    changed: the package's notes and note types; the notes edited in Anki, and those whose
+    file moved (guid → the deck sync sent them to); the notes to send, cut from the package's
+    collection (`_part_of`); the cards of the notes sent or moved, as Anki has them; and the
+    notes left as they are for being Anki's only outside the project's deck."""
+
+    notes: dict[str, PackagedNote]
+    notetypes: dict[int, PackagedNotetype]
+    edited: set[str]
+    moves: dict[str, str]
+    wanted: set[str]
+    part: PartCollection | Literal["all"] | None
+    known: _CardsOf
+    elsewhere: dict[str, tuple[str, str]]
+
+
+@contextlib.contextmanager
+def import_plan(
+    before: Before, read: PackageRead, changed: Changes, deck: str | None
+) -> Iterator[ImportPlan]:
+    """The plan of importing the package `read` into the collection opened `before` (for
+    these `deck` and sync's record), while the block runs. It reads the collection, and
+    changes nothing: a sync works it out while the build still zips the package."""
+    col, _, in_anki, was_sent = before
+    opened, notes, notetypes = read
+    sent = was_sent.notes
+    edited = _edited_in_anki(col, in_anki, notes, sent, changed)
+    moves = _moves(notes, sent)
+    wanted = (
+        set(notes)
+        if deck is None or _takes_notetype(col, notetypes)
+        else _to_send(notes, sent, lambda g, was, note: _as_left(in_anki, g, was, note))
+    )
+    # Only a note sent could overwrite another project's; only one moved has cards to move
+    # (none without a deck and a record).
+    known = _CardsOf(col, in_anki, wanted | set(moves) if deck is not None else ())
+    elsewhere: dict[str, tuple[str, str]] = {}
+    if deck is not None:
+        elsewhere = _in_other_decks(known, {g: notes[g] for g in wanted}, deck)
+    wanted -= set(elsewhere)
+    with _part_of(opened, wanted, len(notes)) as part:
+        yield ImportPlan(notes, notetypes, edited, moves, wanted, part, known, elsewhere)
+
+
 def import_into_collection(
     package: Path,
     collection: Path,
@@ -692,6 +761,7 @@ def import_into_collection(
     ahead: OpenedAhead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
     zipped_from: ZippedFrom | None = None,
+    plan: ImportPlan | None = None,
 ) -> SyncResult:
     """Import with Anki's backend into a collection Anki does not have open. `changed`: the
     notes whose Markdown changed since the last build (`Report.changed`), to tell which Anki
@@ -704,40 +774,31 @@ def import_into_collection(
     record said then (`open_before`, for these `deck` and `sent_in`); it is closed when done.
     `ahead`: the package as opened before the build, used when the build left it as it was;
     `packaged`: its notes, as the build that wrote it says (`Report.packaged`), and
-    `zipped_from`, the file its collection was zipped from (`Report.zipped_from`)."""
-    col, record, in_anki, was_sent = before or open_before(collection, deck, sent_in)
+    `zipped_from`, the file its collection was zipped from (`Report.zipped_from`). `plan`:
+    the import worked out already from these (`import_plan`), while the package was zipped."""
+    before = before or open_before(collection, deck, sent_in)
+    col, record, in_anki, was_sent = before
     try:
-        _unsettle(record)
-        elsewhere: dict[str, tuple[str, str]] = {}
-        with package_read(package, ahead, packaged, zipped_from) as (opened, notes, notetypes):
-            sent = was_sent.notes
-            edited = _edited_in_anki(col, in_anki, notes, sent, changed or {})
-            moves = _moves(notes, sent)
-            wanted = (
-                set(notes)
-                if deck is None or _takes_notetype(col, notetypes)
-                else _to_send(notes, sent, lambda g, was, note: _as_left(in_anki, g, was, note))
-            )
-            # Only a note sent could overwrite another project's; only one moved has cards to
-            # move (none without a deck and a record).
-            known = _CardsOf(col, in_anki, wanted | set(moves) if deck is not None else ())
-            if deck is not None:
-                elsewhere = _in_other_decks(known, {g: notes[g] for g in wanted}, deck)
-            wanted -= set(elsewhere)
-            with _package_of(opened, wanted, len(notes)) as part:
+        with contextlib.ExitStack() as stack:
+            if plan is None:
+                read = stack.enter_context(package_read(package, ahead, packaged, zipped_from))
+                plan = stack.enter_context(import_plan(before, read, changed or {}, deck))
+            _unsettle(record)
+            with _sent_package(plan.part, package) as part:
                 log = _ImportLog() if part is None else import_as_file_import(col, part)
+        notes, wanted, elsewhere = plan.notes, plan.wanted, plan.elsewhere
         moved = _move_cards(
-            col, known, notes, {g: d for g, d in moves.items() if g not in elsewhere}
+            col, plan.known, notes, {g: d for g, d in plan.moves.items() if g not in elsewhere}
         )
         now = in_anki | _notes_in_anki(col, wanted, in_anki)
         # An edit made in Anki that is newer than the package's note outlives the import.
         replaced = {
             notes[g].file
-            for g, content in _contents_in_anki(col, in_anki, edited).items()
+            for g, content in _contents_in_anki(col, in_anki, plan.edited).items()
             if content == notes[g].content
         }
         anki = {g: (m.mod, m.nid) for g, m in now.items()}
-        _write_sent(record, was_sent, notes, elsewhere, anki, notetypes)
+        _write_sent(record, was_sent, notes, elsewhere, anki, plan.notetypes)
     finally:
         col.close()
     if not (wanted or elsewhere or moved or replaced):  # nothing changed in Anki
