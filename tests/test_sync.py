@@ -277,6 +277,103 @@ print(result.added, result.updated, result.sent, "anki" in sys.modules)
     col.close()
 
 
+# A sync run in a process of its own without Anki's backend, so that the collection opens in
+# a process forked from it (`OpeningCollection`), as on the command line. Each time sync works
+# out an import, and each time it reads a package, is written to `told.log`, from whichever
+# process. `FAIL` makes placing the lock fail, after the package is zipped.
+_FORKED_SYNC = """
+import os, sys
+from pathlib import Path
+import mkdeck.lockfile, mkdeck.opening, mkdeck.sync
+from mkdeck.config import load_config
+from mkdeck.opening import build_and_sync
+
+def told(what, real):
+    def wrapped(*args, **kwargs):
+        with open("told.log", "a") as log:
+            log.write(f"{what} {'child' if os.getpid() != PARENT else 'parent'}\\n")
+        return real(*args, **kwargs)
+    return wrapped
+
+PARENT = os.getpid()
+mkdeck.opening.import_plan = told("planned", mkdeck.opening.import_plan)
+mkdeck.sync.import_plan = told("planned at the import", mkdeck.sync.import_plan)
+mkdeck.sync.package_read = told("package read", mkdeck.sync.package_read)
+if os.environ.get("FAIL"):
+    def no_room(*args):
+        raise OSError(28, "No space left on device", "cards/mkdeck.lock")
+    mkdeck.lockfile.place_lock = no_room
+config = load_config(Path("."))
+report, result = build_and_sync(
+    Path("cards"), config, Path(sys.argv[1]), None, ("http://127.0.0.1:9", None, 1.0)
+)
+print(report.package is not None, result and (result.added, result.updated, result.sent))
+print("anki" in sys.modules)
+"""
+
+
+def _forked_sync(project: Path, collection: Path, fail: bool = False) -> tuple[str, list[str]]:
+    """`_FORKED_SYNC` in `project`: what it printed, and what it told."""
+    log = project / "told.log"
+    log.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "FAIL"} | ({"FAIL": "1"} if fail else {})
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_SYNC, str(collection)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1] == "False"  # the backend stayed in the opening process
+    told = log.read_text("utf-8").splitlines() if log.exists() else []
+    return done.stdout.splitlines()[0], told
+
+
+def test_the_opening_process_works_the_import_out_while_the_build_zips(tmp_path):
+    """Forked, the opening process works out what it will import (the notes to send, cut from
+    a copy of the collection the build zips) before the package is there, and imports that
+    once it is, images and all; it reads no package. A build that fails after that (the lock
+    cannot be written) leaves Anki as it was, and the next sync imports the edit."""
+    from helpers import PNG
+
+    collection = _profile(tmp_path / "Anki2")
+    project = _project(tmp_path / "notes")
+    assert _forked_sync(project, collection) == (
+        "True (2, 0, 2)",
+        ["planned child"],  # (each note is sent: the whole package, worked out ahead too)
+    )
+    (project / "cards" / "chart.png").write_bytes(PNG)
+    norm = project / "cards" / "norm.md"
+    norm.write_text(NORM.replace("更稳定", "更稳定 ![图](chart.png)"), "utf-8")
+    assert _forked_sync(project, collection) == ("True (0, 1, 1)", ["planned child"])
+    col = Collection(str(collection))
+    try:
+        (nid,) = col.find_notes("归一化")
+        names = re.findall(r'src="([^"]+)"', col.get_note(nid)["Text"])
+        assert len(names) == 1 and (Path(col.media.dir()) / names[0]).read_bytes() == PNG
+    finally:
+        col.close()
+
+    norm.write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    printed, told = _forked_sync(project, collection, fail=True)
+    # Worked out, or not yet when the build gave up (it removes the collection it zipped):
+    # either way, let go unimported.
+    assert printed == "False None" and set(told) <= {"planned child"}
+    col = Collection(str(collection))
+    try:
+        (nid,) = col.find_notes("归一化")
+        assert "<img" in col.get_note(nid)["Text"] and not col.find_notes("更加稳定")
+    finally:
+        col.close()
+    assert _forked_sync(project, collection) == ("True (0, 1, 1)", ["planned child"])
+    col = Collection(str(collection))
+    try:
+        assert col.find_notes("更加稳定") == [nid] and "<img" not in col.get_note(nid)["Text"]
+    finally:
+        col.close()
+
+
 def test_where_anki_is_loaded_the_collection_opens_in_a_thread_while_the_deck_builds(tmp_path):
     """In a process that has Anki's backend loaded already (`watch` after its first sync, and
     these tests), the collection opens in a thread beside the build; left unused, it is closed

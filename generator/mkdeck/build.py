@@ -84,17 +84,25 @@ class Report:
     # rather than unzip the package); None without a memo, or when nothing changed.
     zipped_from: ZippedFrom | None = None
 
+    # `packaged`, once asked (sync asks while the package is zipped, and again after).
+    _packaged: tuple[dict[str, PackagedNote] | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     def packaged(self) -> dict[str, PackagedNote] | None:
         """Each note of the package, by guid, as sync reads a package's: its file, deck,
         digest, note type and cards (`OpenedPackage.notes`, without reading it). When nothing
         changed, as the memo keeps the package's rows, read only now that sync asks (a build
         that finds nothing changed reads none). None when the build wrote no package, or the
         memo has not kept its rows."""
-        if self.rows is None:
-            return self._remembered_notes()
-        files = {card.identity.guid: card.source.rel for card in self.built}
-        files |= {note.last.guid: note.source.rel for note in self.carried}
-        return _packaged_notes(self.rows, files)
+        if self._packaged is None:
+            if self.rows is None:
+                self._packaged = (self._remembered_notes(),)
+            else:
+                files = {card.identity.guid: card.source.rel for card in self.built}
+                files |= {note.last.guid: note.source.rel for note in self.carried}
+                self._packaged = (_packaged_notes(self.rows, files),)
+        return self._packaged[0]
 
     def _remembered_notes(self) -> dict[str, PackagedNote] | None:
         if self.remembered is None or self.package is None:
@@ -224,6 +232,8 @@ def build(
     parallel: bool | None = None,
     new_notes: frozenset[str] = frozenset(),
     building: Callable[[], object] | None = None,
+    packaging: Callable[[Report], object] | None = None,
+    zipping: Callable[[ZippedFrom], object] | None = None,
 ) -> Report:
     """Build the package at `out` and update the lock, or report why not and write nothing.
 
@@ -234,6 +244,10 @@ def build(
     for a file whose note in Anki is another project's (`sync.SyncResult.elsewhere`).
     `building` is called once the build knows it has something to do, that is, when it has not
     found everything as the last build left it (what only a changed deck needs can start then).
+    `packaging(report)` is called before the package is written, with the report as far as
+    the package goes (its notes: `Report.packaged`), and `zipping(zipped_from)` while it is
+    zipped, when the memo keeps its collection, with the collection file it is zipped from: a
+    sync works out its import meanwhile.
     """
     # One build of a folder at a time: a second one (a `watch` beside a `build`, say) waits for
     # the first, so the two never write the package, the lock or the memo over each other.
@@ -267,6 +281,8 @@ def build(
                     parallel,
                     new_notes,
                     building,
+                    packaging,
+                    zipping,
                 )
         finally:
             memo.close()
@@ -313,6 +329,8 @@ def _build(
     parallel: bool | None,
     new_notes: frozenset[str] = frozenset(),
     building: Callable[[], object] | None = None,
+    packaging: Callable[[Report], object] | None = None,
+    zipping: Callable[[ZippedFrom], object] | None = None,
 ) -> Report:
     started = time.perf_counter()
     root = config.deck_name(cards_dir)
@@ -414,13 +432,24 @@ def _build(
         if prepared:
             place_lock(lock_path, prepared[0])
 
-    def meanwhile() -> None:  # while the package is zipped: the lock's bytes, the memo's rows
+    def meanwhile(zipped_from: Path | None) -> None:
+        """While the package is zipped: what sync reads ahead, the lock's bytes, the memo's
+        rows."""
+        if zipping is not None and zipped_from is not None:
+            zipping((zipped_from, stamp_of(zipped_from)))
         prepare_the_lock()
         update.lock = (prepared[0].hash if prepared else found.lock_hash, lock, carried_paths)
         memo.stage(update)
 
     carried_paths = found.carried_paths
     update.rows = rows
+    report.built = found.cards
+    report.carried = found.carried
+    report.newest = max((row.mtime for row in rows), default=0)
+    report.changed = changed
+    report.rows = rows
+    if packaging is not None:
+        packaging(report)
     try:
         update.kept, report.up_to_date = _package(
             found, rows, media, out, memo, config, units, sealed, meanwhile, write_the_lock
@@ -447,11 +476,6 @@ def _build(
     # What the next build starts from.
     images = tuple(sorted(str(m.path) for m in media))
     update.lock = (lock_hash, lock, carried_paths)
-    report.built = found.cards
-    report.carried = found.carried
-    report.newest = max((row.mtime for row in rows), default=0)
-    report.changed = changed
-    report.rows = rows
     update.outcome = Outcome(
         _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
         images,
@@ -523,7 +547,7 @@ def _package(
     config: Config,
     snap: Snapshot,
     sealed: dict[str, tuple[str, str]],
-    meanwhile: Callable[[], None],
+    meanwhile: Callable[[Path | None], None],
     before: Callable[[], None],
 ) -> tuple[KeptCollection | None, bool]:
     """Write the package, by a row diff against the collection the memo kept; the collection

@@ -11,20 +11,25 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import MkdeckError
 from .package import Changes, PackagedNote, ZippedFrom
 from .sync import (
     ANKICONNECT_URL,
     Before,
+    ImportPlan,
+    NotesPlan,
     OpenedAhead,
     SyncResult,
     anki_collection,
     closed_collection,
     import_into_collection,
+    import_plan,
+    notes_plan,
     open_before,
     opened_ahead,
+    package_zipped,
     settled_sync,
     sync_package,
 )
@@ -51,6 +56,17 @@ class Opening(Protocol):
         zipped_from: ZippedFrom | None = None,
     ) -> SyncResult:
         """`sync.import_into_collection` of the package, into the collection opened."""
+
+    def plan(
+        self, package: Path, changed: Changes, packaged: Mapping[str, PackagedNote] | None
+    ) -> None:
+        """Told, before the build writes `package`, what `import_package` will be told of
+        its notes: work out what they say meanwhile (`sync.notes_plan`), if this opening can.
+        Anki is changed only by `import_package`, once the package is there."""
+
+    def zipping(self, zipped_from: ZippedFrom) -> None:
+        """Told the collection file the build zips the package from, while it does: cut the
+        notes to send from a copy of it meanwhile (`sync.import_plan`), if this opening can."""
 
     collection: Path
     started: bool  # False: waiting to be told to open (`start`)
@@ -83,6 +99,7 @@ class OpeningCollection:
         context = multiprocessing.get_context("fork")
         self.collection = collection
         self.started = not wait
+        self._planned = False  # told the package's notes (`plan`): not sent again
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
             target=_open_then_import,
@@ -98,6 +115,19 @@ class OpeningCollection:
             with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
                 self._ours.send(OPEN)
 
+    def plan(
+        self, package: Path, changed: Changes, packaged: Mapping[str, PackagedNote] | None
+    ) -> None:
+        self.start()
+        with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
+            self._ours.send(Planning(package, changed, _as_columns(packaged)))
+            self._planned = True
+
+    def zipping(self, zipped_from: ZippedFrom) -> None:
+        if self._planned:
+            with contextlib.suppress(OSError):
+                self._ours.send(Zipping(zipped_from))
+
     def import_package(
         self,
         package: Path,
@@ -106,8 +136,10 @@ class OpeningCollection:
         zipped_from: ZippedFrom | None = None,
     ) -> SyncResult:
         self.start()
+        # The notes told to `plan` are not sent again: they are the package's.
+        columns = None if self._planned else _as_columns(packaged)
         try:
-            self._ours.send((package, changed, _as_columns(packaged), zipped_from))
+            self._ours.send((package, changed, columns, zipped_from))
             kind, value = self._ours.recv()
         except (EOFError, OSError) as exc:
             raise MkdeckError(
@@ -164,6 +196,16 @@ class OpeningInThread:
             self._before = open_before(self.collection, self._deck, self._sent_in)
         except Exception as exc:
             self._failed = exc
+
+    # Nothing is worked out ahead: in this process, that work would take the interpreter from
+    # the build's own.
+    def plan(
+        self, package: Path, changed: Changes, packaged: Mapping[str, PackagedNote] | None
+    ) -> None:
+        pass
+
+    def zipping(self, zipped_from: ZippedFrom) -> None:
+        pass
 
     def import_package(
         self,
@@ -260,31 +302,106 @@ def _import_when_asked(
     failed: BaseException | None,
     ahead: OpenedAhead | None,
 ) -> None:
-    """Wait for the build: import what it hands over and send back what came of it, or close
-    the collection unused."""
+    """Wait for the build: work the import out as far as it can while the build writes the
+    package, from what the build tells of it (`Planning`, `Zipping`); import what it hands
+    over and send back what came of it, or close the collection unused."""
     import traceback
 
+    with contextlib.ExitStack() as stack:
+        asked = _asked(theirs)
+        planning, noted, plan = None, None, None
+        if isinstance(asked, Planning):
+            planning = _Told(asked, _from_columns(asked.columns))
+            if before is not None and failed is None and planning.notes is not None:
+                with contextlib.suppress(Exception):  # (then worked out at the import)
+                    noted = notes_plan(before, planning.notes, asked.changed, deck)
+            asked = _asked(theirs)
+        if isinstance(asked, Zipping) and planning is not None:
+            if before is not None and noted is not None:
+                plan = _import_planned(stack, before, planning, asked.zipped_from, noted, deck)
+            asked = _asked(theirs)
+        if asked is None:
+            if before is not None:
+                before.col.close()
+            return
+        try:
+            if failed is not None:
+                raise failed
+            package, changed, columns, zipped_from = asked
+            if plan is not None and zipped_from != plan[1]:
+                plan = None  # (not the package planned: read as it is)
+            packaged = _from_columns(columns) if planning is None else planning.notes
+            result = import_into_collection(
+                package,
+                collection,
+                changed,
+                deck,
+                sent_in,
+                before,
+                ahead,
+                packaged,
+                zipped_from,
+                None if plan is None else plan[0],
+            )
+            theirs.send(("result", result))
+        except MkdeckError as exc:
+            theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
+        except BaseException:
+            theirs.send(("crash", traceback.format_exc()))
+
+
+def _asked(theirs: Any) -> Any:
+    """What the build sends next (None: it is gone, or has nothing to import)."""
     try:
-        asked = theirs.recv()
+        return theirs.recv()
     except EOFError:  # the build's process is gone
-        asked = None
-    if asked is None:
-        if before is not None:
-            before.col.close()
-        return
+        return None
+
+
+def _import_planned(
+    stack: contextlib.ExitStack,
+    before: Before,
+    planning: _Told,
+    zipped_from: ZippedFrom,
+    noted: NotesPlan,
+    deck: str | None,
+) -> tuple[ImportPlan, ZippedFrom] | None:
+    """The import worked out from the collection file the build is zipping, held open by
+    `stack`, and that file; None when it cannot be now (the file changed, or the collection
+    cannot be read as expected): the import works it out itself, and says what is wrong."""
+    told = planning.told
     try:
-        if failed is not None:
-            raise failed
-        package, changed, columns, zipped_from = asked
-        packaged = _from_columns(columns)
-        result = import_into_collection(
-            package, collection, changed, deck, sent_in, before, ahead, packaged, zipped_from
-        )
-        theirs.send(("result", result))
-    except MkdeckError as exc:
-        theirs.send(("error", (exc.message, exc.path, exc.line, exc.severity, exc.column)))
-    except BaseException:
-        theirs.send(("crash", traceback.format_exc()))
+        read = stack.enter_context(package_zipped(told.package, planning.notes, zipped_from))
+        if read is None:
+            return None
+        plan = stack.enter_context(import_plan(before, read, told.changed, deck, noted))
+    except Exception:
+        return None
+    return plan, zipped_from
+
+
+class Planning(NamedTuple):
+    """What the build tells the opening process before it writes the package
+    (`Opening.plan`): the package, the notes whose Markdown changed, and the package's notes
+    (`Columns`)."""
+
+    package: Path
+    changed: Changes
+    columns: Columns | None
+
+
+class Zipping(NamedTuple):
+    """What the build tells the opening process as it zips the package (`Opening.zipping`):
+    the collection file it zips."""
+
+    zipped_from: ZippedFrom
+
+
+class _Told(NamedTuple):
+    """What the build told before it wrote the package, and the notes it told, as read."""
+
+    told: Planning
+    notes: dict[str, PackagedNote] | None
 
 
 # The package's notes as they cross to the opening process: a list of guids, then one list
@@ -390,8 +507,23 @@ def build_and_sync(
     package = settings.package_path(cards_dir)
     ahead = (collection, profile, url, timeout, deck, sent_in, package)
     with opening_ahead(*ahead, fork=fork) as opening:
-        building = opening.start if opening is not None else None
-        report = build(cards_dir, package, settings, progress, strict, building=building)
+        building = packaging = zipping = None
+        if opening is not None:
+            building, zipping = opening.start, opening.zipping
+
+            def packaging(report: Report) -> None:
+                opening.plan(package, report.changed, report.packaged())
+
+        report = build(
+            cards_dir,
+            package,
+            settings,
+            progress,
+            strict,
+            building=building,
+            packaging=packaging,
+            zipping=zipping,
+        )
         built(report)
         if report.package is None:  # files left out for their errors: the rest is synced
             return report, None

@@ -163,15 +163,16 @@ def write_package(
     media: Sequence[MediaFile],
     out: Path,
     keep_in: Path | None = None,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Callable[[Path | None], object] | None = None,
     before: Callable[[], object] | None = None,
 ) -> KeptCollection | None:
     """Write `out` atomically, as `plan` says; `notes` holds (at least) the notes to write.
 
     With `keep_in`, the collection written is kept there for the next build, and returned.
     `meanwhile` runs while the package is zipped (it must not write where a build's outputs
-    go); `before` runs when the package is complete and before it takes its place (the lock
-    is written then): if either fails, the previous package is still there.
+    go), told the collection file it is zipped from when that is kept; `before` runs when the
+    package is complete and before it takes its place (the lock is written then): if either
+    fails, the previous package is still there.
     Raises `DamagedCollection` when the kept collection cannot be updated: the build then
     plans a whole collection.
     """
@@ -207,8 +208,12 @@ def write_package(
         earlier = out if kept is not None and kept.package == stamp(out) else None
         deflated: list[Deflated | None] = []
 
+        def zipping() -> None:
+            if meanwhile is not None:
+                meanwhile(db if keep_in is not None else None)
+
         def write(tmp: Path) -> None:
-            deflated.append(_zip(tmp, db, last, keep, media, meanwhile, earlier))
+            deflated.append(_zip(tmp, db, last, keep, media, zipping, earlier))
 
         atomic_write(out, write, clean=False, before=before)
         if keep_in is None:
@@ -626,12 +631,25 @@ class OpenedPackage:
     def of(cls, apkg: Path, zipped_from: ZippedFrom | None = None) -> Iterator[OpenedPackage]:
         """`zipped_from`: the file the build zipped the collection from, copied instead of
         unzipping it (a tenth of the time) when it is still as the build left it."""
+        if zipped_from is not None:
+            with cls.copied(apkg, zipped_from) as opened:
+                if opened is not None:
+                    yield opened
+                    return
+        with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
+            with zipfile.ZipFile(apkg) as zf:
+                db = Path(zf.extract("collection.anki2", folder))
+            yield cls(apkg, db)
+
+    @classmethod
+    @contextlib.contextmanager
+    def copied(cls, apkg: Path, zipped_from: ZippedFrom) -> Iterator[OpenedPackage | None]:
+        """The package `apkg` opened from a copy of the collection file it is zipped from,
+        while that file is as the build left it (None: it is not). A sync opens it so while
+        the build is still zipping it."""
         with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
             db = Path(folder) / "collection.anki2"
-            if zipped_from is None or not _copied_as_left(*zipped_from, db):
-                with zipfile.ZipFile(apkg) as zf:
-                    db = Path(zf.extract("collection.anki2", folder))
-            yield cls(apkg, db)
+            yield cls(apkg, db) if _copied_as_left(*zipped_from, db) else None
 
     def notes(self) -> dict[str, PackagedNote]:
         """Each note, by guid: its file, its deck, its content, its note type and cards."""

@@ -325,6 +325,9 @@ def _in_other_decks(
     return found
 
 
+NOT_KNOWN = (-1, 0)  # a `Sent`'s time and id, when Anki's are not known
+
+
 class Sent(NamedTuple):
     """What sync last sent one note to an Anki: its deck, its content (`note_digest`), and
     the time and id Anki had for it after that sync (-1 and 0: not known)."""
@@ -460,14 +463,18 @@ def _write_sent(
     makes it send every note, so it is not an error."""
     if record is None:
         return
+    # Each note's `Sent` as a plain tuple, compared with the record's at C speed: a sync
+    # after one edit makes no `Sent` for the thousands of notes that did not change.
     now = {
-        g: Sent(n.deck, n.content, *anki.get(g, (-1, 0))) for g, n in notes.items() if g not in left
+        g: (n.deck, n.content, *anki.get(g, NOT_KNOWN)) for g, n in notes.items() if g not in left
     }
     looks = {i: t.look for i, t in notetypes.items()}
-    changed = {g: was for g, was in now.items() if sent.notes.get(g) != was}
+    recorded = sent.notes.get
+    changed = {g: was for g, was in now.items() if recorded(g) != was}
     if sent.stored and not changed and looks == sent.notetypes:
         return  # as recorded: a sync that changed nothing writes nothing
     try:
+        rows: Mapping[str, tuple[str, str, int, int]]
         if sent.stored:
             rows = changed
         else:  # none yet, one of a release before, or one that could not be read: all anew
@@ -723,32 +730,76 @@ class ImportPlan(NamedTuple):
     elsewhere: dict[str, tuple[str, str]]
 
 
+class NotesPlan(NamedTuple):
+    """What the package's notes alone say of an import, against the collection and sync's
+    record: the notes edited in Anki, those whose file moved (guid → the deck sync sent them
+    to), and those Anki does not have as sync left them (`_to_send`: what is sent, unless a
+    note type changed)."""
+
+    edited: set[str]
+    moves: dict[str, str]
+    unsent: set[str]
+
+
+def notes_plan(
+    before: Before, notes: Mapping[str, PackagedNote], changed: Changes, deck: str | None
+) -> NotesPlan:
+    """`NotesPlan` of the package's `notes` against the collection opened `before` (for
+    these `deck` and sync's record). A sync works it out before the package is written."""
+    col, _, in_anki, was_sent = before
+    sent = was_sent.notes
+    return NotesPlan(
+        _edited_in_anki(col, in_anki, notes, sent, changed),
+        _moves(notes, sent),
+        set(notes)
+        if deck is None
+        else _to_send(notes, sent, lambda g, was, note: _as_left(in_anki, g, was, note)),
+    )
+
+
 @contextlib.contextmanager
 def import_plan(
-    before: Before, read: PackageRead, changed: Changes, deck: str | None
+    before: Before,
+    read: PackageRead,
+    changed: Changes,
+    deck: str | None,
+    noted: NotesPlan | None = None,
 ) -> Iterator[ImportPlan]:
     """The plan of importing the package `read` into the collection opened `before` (for
-    these `deck` and sync's record), while the block runs. It reads the collection, and
-    changes nothing: a sync works it out while the build still zips the package."""
-    col, _, in_anki, was_sent = before
+    these `deck` and sync's record), while the block runs; `noted`: its notes' plan, when it
+    was worked out already (`notes_plan`). It reads the collection, and changes nothing: a
+    sync works it out while the build still zips the package."""
+    col, _, in_anki, _ = before
     opened, notes, notetypes = read
-    sent = was_sent.notes
-    edited = _edited_in_anki(col, in_anki, notes, sent, changed)
-    moves = _moves(notes, sent)
-    wanted = (
-        set(notes)
-        if deck is None or _takes_notetype(col, notetypes)
-        else _to_send(notes, sent, lambda g, was, note: _as_left(in_anki, g, was, note))
-    )
+    noted = noted or notes_plan(before, notes, changed, deck)
+    wanted = set(notes) if deck is None or _takes_notetype(col, notetypes) else set(noted.unsent)
     # Only a note sent could overwrite another project's; only one moved has cards to move
     # (none without a deck and a record).
-    known = _CardsOf(col, in_anki, wanted | set(moves) if deck is not None else ())
+    known = _CardsOf(col, in_anki, wanted | set(noted.moves) if deck is not None else ())
     elsewhere: dict[str, tuple[str, str]] = {}
     if deck is not None:
         elsewhere = _in_other_decks(known, {g: notes[g] for g in wanted}, deck)
     wanted -= set(elsewhere)
     with _part_of(opened, wanted, len(notes)) as part:
-        yield ImportPlan(notes, notetypes, edited, moves, wanted, part, known, elsewhere)
+        yield ImportPlan(
+            notes, notetypes, noted.edited, noted.moves, wanted, part, known, elsewhere
+        )
+
+
+@contextlib.contextmanager
+def package_zipped(
+    package: Path, packaged: Mapping[str, PackagedNote] | None, zipped_from: ZippedFrom
+) -> Iterator[PackageRead | None]:
+    """The package the build is zipping from `zipped_from` now, read from a copy of that
+    file (None: the file is no longer as the build left it); its notes as the build says it
+    packages them, when it says (`Report.packaged`). The package itself may not be there yet:
+    its images are read from it at the import (`import_into_collection`)."""
+    with OpenedPackage.copied(package, zipped_from) as opened:
+        if opened is None:
+            yield None
+        else:
+            notes = dict(packaged) if packaged is not None else opened.notes()
+            yield PackageRead(opened, notes, opened.notetypes())
 
 
 def import_into_collection(
