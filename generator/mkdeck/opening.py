@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -100,6 +101,7 @@ class OpeningCollection:
         self.collection = collection
         self.started = not wait
         self._planned = False  # told the package's notes (`plan`): not sent again
+        self._telling: threading.Thread | None = None  # telling them
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
             target=_open_then_import,
@@ -119,14 +121,27 @@ class OpeningCollection:
         self, package: Path, changed: Changes, packaged: Mapping[str, PackagedNote] | None
     ) -> None:
         self.start()
+        # Told in a thread: the process may still be loading Anki's backend, not reading, and
+        # tens of thousands of notes fill the pipe many times over. The build does not wait.
+        told = Planning(package, changed, _as_columns(packaged))
+        self._telling = threading.Thread(target=self._tell, args=(told,), daemon=True)
+        self._telling.start()
+        self._planned = True
+
+    def _tell(self, told: object) -> None:
         with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
-            self._ours.send(Planning(package, changed, _as_columns(packaged)))
-            self._planned = True
+            self._ours.send(told)
+
+    def _told(self) -> None:
+        """Wait until the notes told to `plan` are told."""
+        if self._telling is not None:
+            self._telling.join()
 
     def zipping(self, zipped_from: ZippedFrom) -> None:
-        if self._planned:
-            with contextlib.suppress(OSError):
-                self._ours.send(Zipping(zipped_from))
+        # Still telling the notes, the process is behind: it works the import out when it
+        # is handed the package, rather than make the build wait.
+        if self._planned and self._telling is not None and not self._telling.is_alive():
+            self._tell(Zipping(zipped_from))
 
     def import_package(
         self,
@@ -136,6 +151,7 @@ class OpeningCollection:
         zipped_from: ZippedFrom | None = None,
     ) -> SyncResult:
         self.start()
+        self._told()
         # The notes told to `plan` are not sent again: they are the package's.
         columns = None if self._planned else _as_columns(packaged)
         try:
@@ -158,6 +174,7 @@ class OpeningCollection:
         if self._process.is_alive():
             if not self.started:  # it has opened nothing: ended as it is
                 self._process.terminate()
+            self._told()  # (one message at a time on the pipe)
             with contextlib.suppress(OSError):
                 self._ours.send(None)
             self._process.join(30)
@@ -253,7 +270,6 @@ def _open_then_import(
     build hands over. With `wait`, the backend is loaded first, and the rest waits for the
     build to say so (`OPEN`)."""
     import signal
-    import threading
 
     # Ctrl-C is the build's to handle: it ends this process through the pipe, after the
     # collection is closed as Anki would.
@@ -376,6 +392,8 @@ def _import_planned(
             return None
         plan = stack.enter_context(import_plan(before, read, told.changed, deck, noted))
     except Exception:
+        return None
+    if not read.opened.as_left():  # (written since: what was read may be half of each)
         return None
     return plan, zipped_from
 

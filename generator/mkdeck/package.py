@@ -622,9 +622,11 @@ class OpenedPackage:
     """A package's collection, unpacked into a temporary folder while it is open: read what it
     holds, or write a package of some of its notes."""
 
-    def __init__(self, apkg: Path, db: Path) -> None:
+    def __init__(self, apkg: Path, db: Path, left: ZippedFrom | None = None) -> None:
         self.apkg = apkg
         self.db = db
+        # Read in place: the collection file the build zipped, and its stamp as it left it.
+        self._left = left
 
     @classmethod
     @contextlib.contextmanager
@@ -645,17 +647,45 @@ class OpenedPackage:
     @contextlib.contextmanager
     def copied(cls, apkg: Path, zipped_from: ZippedFrom) -> Iterator[OpenedPackage | None]:
         """The package `apkg` opened from a copy of the collection file it is zipped from,
-        while that file is as the build left it (None: it is not). A sync opens it so while
-        the build is still zipping it."""
+        while that file is as the build left it (None: it is not)."""
         with tempfile.TemporaryDirectory(prefix="mkdeck-") as folder:
             db = Path(folder) / "collection.anki2"
             yield cls(apkg, db) if _copied_as_left(*zipped_from, db) else None
+
+    @classmethod
+    def in_place(cls, apkg: Path, zipped_from: ZippedFrom) -> OpenedPackage | None:
+        """The package `apkg` opened as the collection file it is zipped from, read where it
+        is (None: it is not as the build left it). A sync reads it so while the build still
+        zips it: a copy would take the disk and the memory from the zip. What is read counts
+        only while the file stays as the build left it (`as_left`)."""
+        opened = cls(apkg, zipped_from[0], zipped_from)
+        return opened if opened.as_left() else None
+
+    def as_left(self) -> bool:
+        """Whether all read of a collection read in place (`in_place`) was read as the build
+        left it: it is so still (a later build takes it under another name before it writes
+        it). Always, for a collection of its own."""
+        if self._left is None:
+            return True
+        try:
+            return stamp_of(self._left[0]) == self._left[1]
+        except OSError:
+            return False
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._uri(), uri=True)
+
+    def _uri(self) -> str:
+        """The collection's URI: read only, and without locks, when read in place (the build
+        that wrote it takes none)."""
+        uri = self.db.absolute().as_uri()
+        return uri if self._left is None else f"{uri}?mode=ro&immutable=1"
 
     def notes(self) -> dict[str, PackagedNote]:
         """Each note, by guid: its file, its deck, its content, its note type and cards."""
         import html
 
-        conn = sqlite3.connect(self.db)
+        conn = self._connect()
         try:
             decks = {
                 int(i): d["name"]
@@ -684,7 +714,7 @@ class OpenedPackage:
 
     def notetypes(self) -> dict[int, PackagedNotetype]:
         """Each note type, by id: when it was last changed, and what Anki matches it by."""
-        conn = sqlite3.connect(self.db)
+        conn = self._connect()
         try:
             models = json.loads(conn.execute("SELECT models FROM col").fetchone()[0])
         finally:
@@ -700,9 +730,9 @@ class OpenedPackage:
         """A collection at `db` of only these notes and their cards (note types and decks as
         they are): zipped with its images (`PartCollection.zip`) once the package that holds
         them is there. A sync cuts it while the build still zips that package."""
-        conn = sqlite3.connect(db)
+        conn = sqlite3.connect(db.absolute().as_uri(), uri=True)
         try:
-            conn.execute("ATTACH DATABASE ? AS whole", (str(self.db),))
+            conn.execute("ATTACH DATABASE ? AS whole", (self._uri(),))
             schema = conn.execute(
                 "SELECT sql FROM whole.sqlite_master WHERE sql IS NOT NULL"
             ).fetchall()

@@ -790,16 +790,17 @@ def import_plan(
 def package_zipped(
     package: Path, packaged: Mapping[str, PackagedNote] | None, zipped_from: ZippedFrom
 ) -> Iterator[PackageRead | None]:
-    """The package the build is zipping from `zipped_from` now, read from a copy of that
-    file (None: the file is no longer as the build left it); its notes as the build says it
-    packages them, when it says (`Report.packaged`). The package itself may not be there yet:
-    its images are read from it at the import (`import_into_collection`)."""
-    with OpenedPackage.copied(package, zipped_from) as opened:
-        if opened is None:
-            yield None
-        else:
-            notes = dict(packaged) if packaged is not None else opened.notes()
-            yield PackageRead(opened, notes, opened.notetypes())
+    """The package the build is zipping from `zipped_from` now, read from that file where it
+    is (`OpenedPackage.in_place`: what is read counts only while `opened.as_left()`); None:
+    the file is no longer as the build left it. Its notes as the build says it packages them,
+    when it says (`Report.packaged`). The package itself may not be there yet: its images are
+    read from it at the import (`import_into_collection`)."""
+    opened = OpenedPackage.in_place(package, zipped_from)
+    if opened is None:
+        yield None
+    else:
+        notes = dict(packaged) if packaged is not None else opened.notes()
+        yield PackageRead(opened, notes, opened.notetypes())
 
 
 def import_into_collection(
