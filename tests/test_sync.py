@@ -374,6 +374,80 @@ def test_the_opening_process_works_the_import_out_while_the_build_zips(tmp_path)
         col.close()
 
 
+def test_the_build_never_waits_for_the_opening_process_to_read(tmp_path):
+    """Told the package's notes while it still loads Anki (not reading its pipe), the opening
+    process holds up no build: `plan` returns, the collection file zipped is not told while
+    the notes are still on their way (the process works the import out when handed the
+    package), and the import is as ever."""
+    collection = _profile(tmp_path / "Anki2")
+    project = _project(tmp_path / "notes")
+    script = f"""
+import threading
+from pathlib import Path
+from mkdeck.build import build
+from mkdeck.config import load_config
+from mkdeck.opening import OpeningCollection, Planning
+config = load_config(Path("."))
+cards = Path("cards")
+report = build(cards, config.package_path(cards), config)
+opening = OpeningCollection(Path({str(collection)!r}), "Test", Path("synced"), None)
+pipe, read, sent = opening._ours, threading.Event(), []
+
+class NotReadYet:  # the process's end of the pipe, not read until `read` is set
+    def send(self, message):
+        if isinstance(message, Planning):
+            read.wait(20)
+        sent.append(type(message).__name__)
+        pipe.send(message)
+
+    def __getattr__(self, name):
+        return getattr(pipe, name)
+
+opening._ours = NotReadYet()
+opening.plan(report.package, report.changed, report.packaged())
+opening.zipping(report.zipped_from)
+print(sent)
+read.set()
+result = opening.import_package(
+    report.package, report.changed, report.packaged(), report.zipped_from
+)
+opening.close()
+print(sent, result.added, result.sent)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "['Planning', 'tuple'] 2 2"]
+
+
+def test_the_collection_a_build_zipped_is_read_in_place_only_while_it_is_as_left(tmp_path):
+    """While the build zips its collection, sync reads that file where it is, read only:
+    what it reads counts only while the file is as the build left it."""
+    from helpers import build_deck
+    from mkdeck.discover import stamp_of
+    from mkdeck.package import OpenedPackage
+
+    cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
+    build_deck(cards)
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
+    report = build_deck(cards)
+    assert report.zipped_from is not None and report.package is not None
+    kept, left = report.zipped_from
+    opened = OpenedPackage.in_place(report.package, report.zipped_from)
+    assert opened is not None and opened.db == kept
+    assert opened.notes() == report.packaged()
+    guid = next(g for g, n in opened.notes().items() if n.file == "norm.md")
+    part = opened.part({guid}, tmp_path / "part.anki2")
+    assert opened.as_left() and stamp_of(kept) == left  # (read, and nothing written)
+    with sqlite3.connect(part.db) as conn:
+        assert conn.execute("SELECT guid FROM notes").fetchall() == [(guid,)]
+    with kept.open("ab") as written:
+        written.write(b"\x01")
+    assert not opened.as_left()
+    assert OpenedPackage.in_place(report.package, report.zipped_from) is None
+
+
 def test_where_anki_is_loaded_the_collection_opens_in_a_thread_while_the_deck_builds(tmp_path):
     """In a process that has Anki's backend loaded already (`watch` after its first sync, and
     these tests), the collection opens in a thread beside the build; left unused, it is closed
