@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import MkdeckError
-from .package import Changes, PackagedNote, ZippedFrom
+from .package import (
+    Changes,
+    PackagedColumns,
+    PackagedNote,
+    ZippedFrom,
+    packaged_columns,
+    packaged_notes,
+)
 from .sync import (
     ANKICONNECT_URL,
     Before,
@@ -58,12 +65,11 @@ class Opening(Protocol):
     ) -> SyncResult:
         """`sync.import_into_collection` of the package, into the collection opened."""
 
-    def plan(
-        self, package: Path, changed: Changes, packaged: Mapping[str, PackagedNote] | None
-    ) -> None:
+    def plan(self, package: Path, changed: Changes, columns: PackagedColumns | None) -> None:
         """Told, before the build writes `package`, what `import_package` will be told of
-        its notes: work out what they say meanwhile (`sync.notes_plan`), if this opening can.
-        Anki is changed only by `import_package`, once the package is there."""
+        its notes (`Report.packaged_columns`): work out what they say meanwhile
+        (`sync.notes_plan`), if this opening can. Anki is changed only by `import_package`,
+        once the package is there."""
 
     def zipping(self, zipped_from: ZippedFrom) -> None:
         """Told the collection file the build zips the package from, while it does: cut the
@@ -71,6 +77,7 @@ class Opening(Protocol):
 
     collection: Path
     started: bool  # False: waiting to be told to open (`start`)
+    planned: bool  # told the package's notes (`plan`): `import_package` needs them no more
 
     def start(self) -> None:
         """Open the collection, where the opening was made to wait for this."""
@@ -100,7 +107,7 @@ class OpeningCollection:
         context = multiprocessing.get_context("fork")
         self.collection = collection
         self.started = not wait
-        self._planned = False  # told the package's notes (`plan`): not sent again
+        self.planned = False
         self._telling: threading.Thread | None = None  # telling them
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
@@ -117,16 +124,14 @@ class OpeningCollection:
             with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
                 self._ours.send(OPEN)
 
-    def plan(
-        self, package: Path, changed: Changes, packaged: Mapping[str, PackagedNote] | None
-    ) -> None:
+    def plan(self, package: Path, changed: Changes, columns: PackagedColumns | None) -> None:
         self.start()
         # Told in a thread: the process may still be loading Anki's backend, not reading, and
         # tens of thousands of notes fill the pipe many times over. The build does not wait.
-        told = Planning(package, changed, _as_columns(packaged))
+        told = Planning(package, changed, columns)
         self._telling = threading.Thread(target=self._tell, args=(told,), daemon=True)
         self._telling.start()
-        self._planned = True
+        self.planned = True
 
     def _tell(self, told: object) -> None:
         with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
@@ -140,7 +145,7 @@ class OpeningCollection:
     def zipping(self, zipped_from: ZippedFrom) -> None:
         # Still telling the notes, the process is behind: it works the import out when it
         # is handed the package, rather than make the build wait.
-        if self._planned and self._telling is not None and not self._telling.is_alive():
+        if self.planned and self._telling is not None and not self._telling.is_alive():
             self._tell(Zipping(zipped_from))
 
     def import_package(
@@ -153,7 +158,7 @@ class OpeningCollection:
         self.start()
         self._told()
         # The notes told to `plan` are not sent again: they are the package's.
-        columns = None if self._planned else _as_columns(packaged)
+        columns = None if self.planned or packaged is None else packaged_columns(packaged)
         try:
             self._ours.send((package, changed, columns, zipped_from))
             kind, value = self._ours.recv()
@@ -216,9 +221,9 @@ class OpeningInThread:
 
     # Nothing is worked out ahead: in this process, that work would take the interpreter from
     # the build's own.
-    def plan(
-        self, package: Path, changed: Changes, packaged: Mapping[str, PackagedNote] | None
-    ) -> None:
+    planned = False
+
+    def plan(self, package: Path, changed: Changes, columns: PackagedColumns | None) -> None:
         pass
 
     def zipping(self, zipped_from: ZippedFrom) -> None:
@@ -338,7 +343,7 @@ def _import_when_asked(
             # Another package is on its way: the one opened ahead is removed now, not after.
             let_go_ahead()
             ahead = None
-            planning = _Told(asked, _from_columns(asked.columns))
+            planning = _Told(asked, _packaged_notes(asked.columns))
             if before is not None and failed is None and planning.notes is not None:
                 with contextlib.suppress(Exception):  # (then worked out at the import)
                     noted = notes_plan(before, planning.notes, asked.changed, deck)
@@ -357,7 +362,7 @@ def _import_when_asked(
             package, changed, columns, zipped_from = asked
             if plan is not None and zipped_from != plan[1]:
                 plan = None  # (not the package planned: read as it is)
-            packaged = _from_columns(columns) if planning is None else planning.notes
+            packaged = _packaged_notes(columns) if planning is None else planning.notes
             result = import_into_collection(
                 package,
                 collection,
@@ -412,11 +417,11 @@ def _import_planned(
 class Planning(NamedTuple):
     """What the build tells the opening process before it writes the package
     (`Opening.plan`): the package, the notes whose Markdown changed, and the package's notes
-    (`Columns`)."""
+    (`PackagedColumns`)."""
 
     package: Path
     changed: Changes
-    columns: Columns | None
+    columns: PackagedColumns | None
 
 
 class Zipping(NamedTuple):
@@ -433,33 +438,8 @@ class _Told(NamedTuple):
     notes: dict[str, PackagedNote] | None
 
 
-# The package's notes as they cross to the opening process: a list of guids, then one list
-# for each field of `PackagedNote`. Pickled as tuples, 20,000 notes cost a sync 45 ms on the
-# way; as lists of strings and numbers, a third of that.
-Columns = tuple[list[str], list[str], list[str], list[str], list[int], list[int]]
-
-
-def _as_columns(packaged: Mapping[str, PackagedNote] | None) -> Columns | None:
-    if packaged is None:
-        return None
-    notes = packaged.values()
-    return (
-        list(packaged),
-        [note.file for note in notes],
-        [note.deck for note in notes],
-        [note.content for note in notes],
-        [note.notetype for note in notes],
-        [note.cards for note in notes],
-    )
-
-
-def _from_columns(columns: Columns | None) -> dict[str, PackagedNote] | None:
-    if columns is None:
-        return None
-    guids, files, decks, contents, notetypes, cards = columns
-    return dict(
-        zip(guids, map(PackagedNote, files, decks, contents, notetypes, cards), strict=True)
-    )
+def _packaged_notes(columns: PackagedColumns | None) -> dict[str, PackagedNote] | None:
+    return None if columns is None else packaged_notes(columns)
 
 
 @contextlib.contextmanager
@@ -541,7 +521,7 @@ def build_and_sync(
             building, zipping = opening.start, opening.zipping
 
             def packaging(report: Report) -> None:
-                opening.plan(package, report.changed, report.packaged())
+                opening.plan(package, report.changed, report.packaged_columns())
 
         report = build(
             cards_dir,
@@ -573,7 +553,7 @@ def build_and_sync(
                 deck=deck,
                 sent_in=sent_in,
                 opening=opening,
-                packaged=report.packaged(),
+                packaged=None if opening is not None and opening.planned else report.packaged(),
                 zipped_from=report.zipped_from,
             )
         except MkdeckError as exc:
