@@ -73,7 +73,8 @@ class Opening(Protocol):
 
     def zipping(self, zipped_from: ZippedFrom) -> None:
         """Told the collection file the build zips the package from, while it does: cut the
-        notes to send from a copy of it meanwhile (`sync.import_plan`), if this opening can."""
+        notes to send from it meanwhile, read where it is (`sync.import_plan`), if this
+        opening can."""
 
     collection: Path
     started: bool  # False: waiting to be told to open (`start`)
@@ -340,7 +341,8 @@ def _import_when_asked(
         asked = _asked(theirs)
         planning, noted, plan = None, None, None
         if isinstance(asked, Planning):
-            # Another package is on its way: the one opened ahead is removed now, not after.
+            # The build found notes changed, and writes another package (but for the rare
+            # edit that changes no note): the one opened ahead is removed now, not after.
             let_go_ahead()
             ahead = None
             planning = _Told(asked, _packaged_notes(asked.columns))
