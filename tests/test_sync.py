@@ -568,63 +568,64 @@ def _unzipped(monkeypatch) -> list[str]:
     return taken
 
 
-def test_sync_copies_the_collection_a_build_zipped_while_it_is_as_the_build_left_it(
+def test_sync_reads_the_collection_a_build_zipped_where_it_is_while_it_is_as_left(
     tmp_path, monkeypatch
 ):
     """Sync reads the package's collection from the file the build zipped it from (the memo
-    keeps it), copied rather than unzipped; once that file was written since, from the
-    package."""
+    keeps it), where it is, rather than unzip it; from the package when that file was written
+    since, and again from the package when it is written while sync reads it (by another
+    mkdeck, say): each time the edit goes to Anki as it is."""
     from helpers import build_deck
     from mkdeck.package import OpenedPackage
     from mkdeck.sync import sync_package
 
     cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
     collection = _profile(tmp_path / "anki")
-    sync_package(build_deck(cards).package, collection, deck="Test")
-    (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
-    report = build_deck(cards)
-    assert report.zipped_from is not None and report.package is not None
+    record = tmp_path / "synced"  # (with a record, only the edited note is sent: a part)
+    sync_package(build_deck(cards).package, collection, deck="Test", sent_in=record)
     unzipped = _unzipped(monkeypatch)
-    done = sync_package(
-        report.package,
-        collection,
-        deck="Test",
-        packaged=report.packaged(),
-        zipped_from=report.zipped_from,
-    )
-    assert (done.updated, unzipped) == (1, [])
-    col = Collection(str(collection))
-    try:
-        assert len(col.find_notes("更加稳定")) == 1
-    finally:
-        col.close()
 
-    kept, _ = report.zipped_from
-    with kept.open("ab") as written:  # (longer: told apart within a tick of the clock too)
-        written.write(b"\x01")
-    with OpenedPackage.of(report.package, report.zipped_from) as opened:
-        assert opened.notes() == report.packaged()
-    assert unzipped == ["collection.anki2"]
+    def edit_and_sync(old: str, new: str, written_before: bool = False) -> tuple[int, int]:
+        text = (cards / "norm.md").read_text("utf-8")
+        (cards / "norm.md").write_text(text.replace(old, new), "utf-8")
+        report = build_deck(cards)
+        assert report.zipped_from is not None and report.package is not None
+        if written_before:  # (longer: told apart within a tick of the clock too)
+            with report.zipped_from[0].open("ab") as written:
+                written.write(b"\x01")
+        done = sync_package(
+            report.package,
+            collection,
+            deck="Test",
+            sent_in=record,
+            packaged=report.packaged(),
+            zipped_from=report.zipped_from,
+        )
+        col = Collection(str(collection))
+        try:
+            assert len(col.find_notes(new)) == 1
+        finally:
+            col.close()
+        return done.updated, done.sent
 
-    # Written while it is copied (by another mkdeck, say): the copy is not used either.
-    import shutil
+    assert (edit_and_sync("更稳定", "更加稳定"), unzipped) == ((1, 1), [])
+    cut = OpenedPackage.part
 
-    (cards / "lora.md").write_text(LORA.replace("变少", "更少"), "utf-8")
-    report = build_deck(cards)
-    assert report.zipped_from is not None and report.package is not None
-    kept, _ = report.zipped_from
-    copy = shutil.copyfile
+    def written_meanwhile(self, guids, db):
+        part = cut(self, guids, db)
+        if self._left is not None:  # the file the build zipped, read where it is
+            with self.db.open("ab") as written:
+                written.write(b"\x02")
+        return part
 
-    def written_meanwhile(source, dest):
-        copy(source, dest)
-        with kept.open("ab") as written:
-            written.write(b"\x02")
-
-    monkeypatch.setattr(shutil, "copyfile", written_meanwhile)
+    with monkeypatch.context() as patched:
+        patched.setattr(OpenedPackage, "part", written_meanwhile)
+        assert (edit_and_sync("更加稳定", "十分稳定"), unzipped) == ((1, 1), ["collection.anki2"])
     unzipped.clear()
-    with OpenedPackage.of(report.package, report.zipped_from) as opened:
-        assert opened.notes() == report.packaged()
-    assert unzipped == ["collection.anki2"]
+    assert (edit_and_sync("十分稳定", "非常稳定", written_before=True), unzipped) == (
+        (1, 1),
+        ["collection.anki2"],
+    )
 
 
 def test_what_a_build_says_it_packaged_is_what_its_package_holds(tmp_path):
@@ -1216,12 +1217,14 @@ def test_a_package_of_some_notes_carries_only_their_media(tmp_path):
     col.close()
 
 
-def test_sync_through_ankiconnect_copies_the_collection_a_build_zipped(
+def test_sync_through_ankiconnect_reads_the_collection_a_build_zipped(
     tmp_path, anki_connect, monkeypatch
 ):
     """The AnkiConnect route reads the package's collection as the closed one does: from the
-    file the build zipped it from, not unzipped."""
+    file the build zipped it from, where it is, not unzipped. Written while sync reads it
+    (another build took it), nothing is sent, and sync says to sync again."""
     from helpers import build_deck
+    from mkdeck.package import OpenedPackage
     from mkdeck.sync import sync_package
 
     handler, address, _collection = anki_connect
@@ -1246,6 +1249,21 @@ def test_sync_through_ankiconnect_copies_the_collection_a_build_zipped(
     assert sync()[0] == 2
     (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
     assert sync() == (1, []) and handler.imported == [2, 1]
+
+    cut = OpenedPackage.part
+
+    def written_meanwhile(self, guids, db):
+        part = cut(self, guids, db)
+        with self.db.open("ab") as written:
+            written.write(b"\x02")
+        return part
+
+    (cards / "norm.md").write_text(NORM.replace("更稳定", "十分稳定"), "utf-8")
+    with monkeypatch.context() as patched:
+        patched.setattr(OpenedPackage, "part", written_meanwhile)
+        with pytest.raises(MkdeckError, match="while sync read it: sync again"):
+            sync()
+    assert handler.imported == [2, 1]
 
 
 def test_sync_through_ankiconnect_sends_only_the_notes_an_import_could_change(

@@ -699,15 +699,16 @@ def package_read(
 ) -> Iterator[PackageRead]:
     """The package opened and read: as opened `ahead` when its file is as it was then (a
     build that found nothing changed did not replace it), else now (from the file its
-    collection was `zipped_from`, when the build says and it is still so); its notes as the
-    build that wrote it says it `packaged` them (`Report.packaged`), when it says, else as
-    read."""
+    collection was `zipped_from`, read where it is when the build says and it is still so:
+    what is read of it counts only while `opened.as_left()`); its notes as the build that
+    wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
     stamp = files.stamp(package)
     with contextlib.ExitStack() as stack:
         if ahead is not None and stamp == ahead.stamp:
             opened, notetypes = ahead.opened, ahead.notetypes
         else:
-            opened = stack.enter_context(OpenedPackage.of(package, zipped_from))
+            in_place = OpenedPackage.in_place(package, zipped_from) if zipped_from else None
+            opened = in_place or stack.enter_context(OpenedPackage.of(package))
             notetypes = opened.notetypes()
         notes = dict(packaged) if packaged is not None else opened.notes()
         yield PackageRead(opened, notes, notetypes)
@@ -803,6 +804,33 @@ def package_zipped(
         yield PackageRead(opened, notes, opened.notetypes())
 
 
+@contextlib.contextmanager
+def _planned_now(
+    before: Before,
+    package: Path,
+    changed: Changes,
+    deck: str | None,
+    ahead: OpenedAhead | None,
+    packaged: Mapping[str, PackagedNote] | None,
+    zipped_from: ZippedFrom | None,
+) -> Iterator[ImportPlan]:
+    """The import worked out after the build, while the block runs (`import_plan`), from
+    the package as `package_read` reads it; from the package itself when the collection file
+    the build zipped, read where it is, was written while it was read (another build took
+    it)."""
+    with contextlib.ExitStack() as stack:
+        read = stack.enter_context(package_read(package, ahead, packaged, zipped_from))
+        plan = stack.enter_context(import_plan(before, read, changed, deck))
+        if read.opened.as_left():
+            yield plan
+            return
+    with (
+        package_read(package, ahead, packaged) as read,
+        import_plan(before, read, changed, deck) as plan,
+    ):
+        yield plan
+
+
 def import_into_collection(
     package: Path,
     collection: Path,
@@ -833,8 +861,9 @@ def import_into_collection(
     try:
         with contextlib.ExitStack() as stack:
             if plan is None:
-                read = stack.enter_context(package_read(package, ahead, packaged, zipped_from))
-                plan = stack.enter_context(import_plan(before, read, changed or {}, deck))
+                plan = stack.enter_context(
+                    _planned_now(before, package, changed or {}, deck, ahead, packaged, zipped_from)
+                )
             _unsettle(record)
             with _sent_package(plan.part, package) as part:
                 log = _ImportLog() if part is None else import_as_file_import(col, part)
@@ -960,6 +989,10 @@ def import_through_ankiconnect(
             else _to_send(notes, sent.notes, lambda g, was, note: was.nid in present)
         )
         with _package_of(opened, wanted, len(notes)) as part:
+            if not opened.as_left():  # (another build took the collection file meanwhile)
+                raise MkdeckError(
+                    f"another build replaced {package.name} while sync read it: sync again"
+                )
             if part is not None:
                 _import_through_ankiconnect(part, url, key, timeout)
     # The ids of the notes Anki did not have as sync left them (new, or deleted there).
