@@ -390,7 +390,7 @@ from mkdeck.opening import OpeningCollection, Planning
 config = load_config(Path("."))
 cards = Path("cards")
 report = build(cards, config.package_path(cards), config)
-opening = OpeningCollection(Path({str(collection)!r}), "Test", Path("synced"), None)
+opening = OpeningCollection(Path({str(collection)!r}), "Test", Path("synced"))
 pipe, read, sent = opening._ours, threading.Event(), []
 
 class NotReadYet:  # the process's end of the pipe, not read until `read` is set
@@ -534,25 +534,35 @@ def test_a_sync_that_would_change_nothing_leaves_anki_closed(tmp_path, monkeypat
     col.close()
 
 
-def test_a_package_opened_before_the_build_serves_only_while_its_file_is_as_it_was(tmp_path):
-    """What the opening process opened of the package before the build is what sync uses when
-    the build left the file alone, and not once the build replaced it."""
+def test_a_build_that_found_nothing_changed_names_the_collection_its_package_came_from(
+    tmp_path, monkeypatch
+):
+    """A build that finds nothing changed still tells sync the collection file its package
+    was zipped from (the memo keeps it), as a build that wrote it does: sync reads the package
+    from that file where it is, unzipping nothing. Once the package there is another file
+    than the one zipped from it, the memo names none."""
     from helpers import build_deck
-    from mkdeck.sync import opened_ahead, package_read
+    from mkdeck.memo import Memo
+    from mkdeck.sync import package_read
 
     cards = write_cards(tmp_path / "notes", {"norm.md": NORM, "lora.md": LORA})
-    package = build_deck(cards).package
-    with opened_ahead(package) as ahead:
-        before = ahead.opened.notes()
-        assert build_deck(cards).up_to_date
-        with package_read(package, ahead) as read:
-            assert read.opened is ahead.opened and read.notes == before
-        (cards / "norm.md").write_text(NORM.replace("更稳定", "更加稳定"), "utf-8")
-        assert not build_deck(cards).up_to_date
-        with package_read(package, ahead) as read:
-            assert read.opened is not ahead.opened
-            assert read.notes.keys() == before.keys()
-            assert sum(read.notes[g] != before[g] for g in read.notes) == 1
+    first = build_deck(cards)
+    again = build_deck(cards)
+    assert again.up_to_date and again.rows is None  # (answered from the memo)
+    assert again.zipped_from is not None and again.zipped_from == first.zipped_from
+    assert again.package is not None and again.remembered is not None
+    unzipped = _unzipped(monkeypatch)
+    with package_read(again.package, again.packaged(), again.zipped_from) as read:
+        assert read.opened.db == again.zipped_from[0] and read.opened.as_left()
+        assert read.notes == first.packaged() and read.opened.notes() == read.notes
+    assert unzipped == []
+    memo = Memo(*again.remembered, writable=False)
+    try:
+        assert memo.kept_file(again.package) == again.zipped_from
+        os.utime(again.package, ns=(1, 1))  # (another file, as far as its stamp tells)
+        assert memo.kept_file(again.package) is None
+    finally:
+        memo.close()
 
 
 def _unzipped(monkeypatch) -> list[str]:

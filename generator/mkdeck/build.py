@@ -81,8 +81,8 @@ class Report:
     rows: list[NoteRow] | None = None
     # When nothing changed: the memo (its folder and salt) that holds the package's rows.
     remembered: tuple[Path, str] | None = None
-    # The collection file the package was zipped from, as the build left it (sync copies it
-    # rather than unzip the package); None without a memo, or when nothing changed.
+    # The collection file the package was zipped from, as the build left it (sync reads it
+    # where it is rather than unzip the package); None without a memo.
     zipped_from: ZippedFrom | None = None
 
     def packaged(self) -> dict[str, PackagedNote] | None:
@@ -688,6 +688,7 @@ def _outcome_report(last: Outcome, out: Path, strict: bool, started: float, memo
     report.posts, report.post_questions, report.post_topics = last.posts
     if memo.folder is not None:  # (none without a memo: `--no-cache`)
         report.remembered = (memo.folder, memo.salt)
+        report.zipped_from = memo.kept_file(out)
     return report
 
 

@@ -45,16 +45,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import __version__
-from .discover import KnownFile
+from .discover import KnownFile, stamp_of
 from .errors import Diagnostic
-from .files import place_in_cache
+from .files import place_in_cache, stamp
 from .lockfile import Lock, LockedNote
 from .media import PACKED_NAME, ImageStamp
 
 if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or packs
     from .assemble import LastNote
     from .media import ImageRef
-    from .package import Deflated, KeptCollection, NoteRow
+    from .package import Deflated, KeptCollection, NoteRow, ZippedFrom
     from .parse import Point, Question, Section
     from .posts import CutPost
     from .readcards import CardRead
@@ -501,10 +501,24 @@ class Memo:
         except (sqlite3.Error, ValueError, TypeError):
             return {}
 
-    def kept(self) -> KeptCollection | None:
-        """The collection of the last package written, when it is still there."""
-        from .package import KeptCollection, NoteRow
+    def kept_file(self, package: Path) -> ZippedFrom | None:
+        """The collection file the package at `package` was zipped from, and its stamp now,
+        when the memo keeps it and that package is there still (a build that found nothing
+        changed tells sync so: `Report.zipped_from`). Only the memo's own description is read:
+        a build takes the file under another name before it writes it."""
+        found = self._kept_meta()
+        if found is None:
+            return None
+        k, path = found
+        try:
+            if (int(k["package"][0]), int(k["package"][1])) != stamp(package):
+                return None
+            return path, stamp_of(path)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
 
+    def _kept_meta(self) -> tuple[dict, Path] | None:
+        """The memo's description of the collection it keeps, and the file, when it is there."""
         raw = self._meta.get("kept")
         if raw is None or self.folder is None or self._db is None:
             return None
@@ -512,9 +526,20 @@ class Memo:
             k = json.loads(raw)
             if k is None or not KEPT_NAME.fullmatch(k["name"]):
                 return None  # only a collection of our own making, from our own folder
-            path = self.folder / k["name"]
-            if not path.is_file():
-                return None
+        except (ValueError, KeyError, TypeError):
+            return None
+        path = self.folder / k["name"]
+        return (k, path) if path.is_file() else None
+
+    def kept(self) -> KeptCollection | None:
+        """The collection of the last package written, when it is still there."""
+        from .package import KeptCollection, NoteRow
+
+        found = self._kept_meta()
+        if found is None or self._db is None:
+            return None
+        k, path = found
+        try:
             if not self._kept:
                 order = json.loads(self._meta.get("order", "[]"))
                 position = {guid: i for i, guid in enumerate(order)}

@@ -28,7 +28,6 @@ from .sync import (
     Before,
     ImportPlan,
     NotesPlan,
-    OpenedAhead,
     SyncResult,
     anki_collection,
     closed_collection,
@@ -36,7 +35,6 @@ from .sync import (
     import_plan,
     notes_plan,
     open_before,
-    opened_ahead,
     package_zipped,
     settled_sync,
     sync_package,
@@ -96,12 +94,7 @@ class OpeningCollection:
     ended as it waits."""
 
     def __init__(
-        self,
-        collection: Path,
-        deck: str | None,
-        sent_in: Path | None,
-        package: Path | None,
-        wait: bool = False,
+        self, collection: Path, deck: str | None, sent_in: Path | None, wait: bool = False
     ) -> None:
         import multiprocessing
 
@@ -113,7 +106,7 @@ class OpeningCollection:
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
             target=_open_then_import,
-            args=(theirs, collection, deck, sent_in, package, wait),
+            args=(theirs, collection, deck, sent_in, wait),
             daemon=True,
         )
         self._process.start()
@@ -250,7 +243,6 @@ class OpeningInThread:
             self._deck,
             self._sent_in,
             before,
-            None,
             packaged,
             zipped_from,
         )
@@ -268,12 +260,10 @@ def _open_then_import(
     collection: Path,
     deck: str | None,
     sent_in: Path | None,
-    package: Path | None,
     wait: bool,
 ) -> None:
-    """The opening process: the collection and what it and sync's record say, and the package
-    opened as it is (which a build that finds nothing changed leaves so), then whatever the
-    build hands over. With `wait`, the backend is loaded first, and the rest waits for the
+    """The opening process: the collection and what it and sync's record say, then whatever
+    the build hands over. With `wait`, the backend is loaded first, and the rest waits for the
     build to say so (`OPEN`)."""
     import gc
     import signal
@@ -299,26 +289,11 @@ def _open_then_import(
             return
     failed: BaseException | None = None
     before = None
-    with contextlib.ExitStack() as stack:
-        opened: list[OpenedAhead] = []
-
-        # Unzipping lets Anki load meanwhile; the notes are the build's to say.
-        def open_ahead(package: Path) -> None:
-            with contextlib.suppress(Exception):  # none there yet, or not one: opened after
-                opened.append(stack.enter_context(opened_ahead(package)))
-
-        opener = None
-        if package is not None:
-            opener = threading.Thread(target=open_ahead, args=(package,))
-            opener.start()
-        try:
-            before = open_before(collection, deck, sent_in)
-        except Exception as exc:  # said when the build asks: as its own words, or as a bug
-            failed = exc
-        if opener is not None:
-            opener.join()
-        ahead = opened[0] if opened else None
-        _import_when_asked(theirs, collection, deck, sent_in, before, failed, ahead, stack.close)
+    try:
+        before = open_before(collection, deck, sent_in)
+    except Exception as exc:  # said when the build asks: as its own words, or as a bug
+        failed = exc
+    _import_when_asked(theirs, collection, deck, sent_in, before, failed)
 
 
 def _import_when_asked(
@@ -328,23 +303,16 @@ def _import_when_asked(
     sent_in: Path | None,
     before: Before | None,
     failed: BaseException | None,
-    ahead: OpenedAhead | None,
-    let_go_ahead: Callable[[], object],
 ) -> None:
     """Wait for the build: work the import out as far as it can while the build writes the
     package, from what the build tells of it (`Planning`, `Zipping`); import what it hands
-    over and send back what came of it, or close the collection unused. The package opened
-    `ahead` is let go (`let_go_ahead`) once the build says it writes another."""
+    over and send back what came of it, or close the collection unused."""
     import traceback
 
     with contextlib.ExitStack() as stack:
         asked = _asked(theirs)
         planning, noted, plan = None, None, None
         if isinstance(asked, Planning):
-            # The build found notes changed, and writes another package (but for the rare
-            # edit that changes no note): the one opened ahead is removed now, not after.
-            let_go_ahead()
-            ahead = None
             planning = _Told(asked, _packaged_notes(asked.columns))
             if before is not None and failed is None and planning.notes is not None:
                 with contextlib.suppress(Exception):  # (then worked out at the import)
@@ -372,7 +340,6 @@ def _import_when_asked(
                 deck,
                 sent_in,
                 before,
-                ahead,
                 packaged,
                 zipped_from,
                 None if plan is None else plan[0],
@@ -458,14 +425,15 @@ def opening_ahead(
     """While the block builds the deck, the closed collection `sync_package` would import into
     (for this `deck` and `sent_in`, as there) opens: in a thread where Anki's backend is loaded
     here already (`OpeningInThread`), else on Linux in a process of its own, which loads the
-    backend and reads the `package` as it is meanwhile (`OpeningCollection`: a process running
-    Anki's backend is not forked). None where it cannot: AnkiConnect answers (no collection to
-    open), the route is not clear yet (several profiles: said after the build, as without
-    this), or the backend would load beside the build in one interpreter, which only slows
-    both. `fork` False: a process that syncs again and again (`watch`) loads the backend here
-    once, rather than in a process of its own for each sync. When the last sync changed
-    nothing in Anki and nothing has changed since (`sync.settled_sync`), the opening waits
-    until the build says it has work to do (`Opening.start`)."""
+    backend and works the import out as the build tells what it packages (`OpeningCollection`:
+    a process running Anki's backend is not forked). None where it cannot: AnkiConnect answers
+    (no collection to open), the route is not clear yet (several profiles: said after the
+    build, as without this), or the backend would load beside the build in one interpreter,
+    which only slows both. `fork` False: a process that syncs again and again (`watch`) loads
+    the backend here once, rather than in a process of its own for each sync. When the last
+    sync changed nothing in Anki and nothing has changed since (`sync.settled_sync`, of the
+    `package` the build writes), the opening waits until the build says it has work to do
+    (`Opening.start`)."""
     opening: Opening | None = None
     if "anki" in sys.modules or not fork or sys.platform == "linux":
         with contextlib.suppress(MkdeckError):  # (the sync says it, after the build)
@@ -486,7 +454,7 @@ def opening_ahead(
         opening = OpeningInThread(collection, deck, sent_in, wait)
     elif collection is not None and fork and sys.platform == "linux":
         with contextlib.suppress(OSError):  # no process to be had: opened after the build
-            opening = OpeningCollection(collection, deck, sent_in, package, wait)
+            opening = OpeningCollection(collection, deck, sent_in, wait)
     try:
         yield opening
     finally:

@@ -671,47 +671,21 @@ class PackageRead(NamedTuple):
     notetypes: dict[int, PackagedNotetype]
 
 
-class OpenedAhead(NamedTuple):
-    """A package opened before the build, and its note types: what a sync needs of it when
-    the build leaves it as it was (its notes, the build says: `Report.packaged`)."""
-
-    # `files.stamp` of the file before it was opened, as a build tells whether it wrote the
-    # package: while the file has it still, this is what the file holds.
-    stamp: tuple[int, int]
-    opened: OpenedPackage
-    notetypes: dict[int, PackagedNotetype]
-
-
-@contextlib.contextmanager
-def opened_ahead(package: Path) -> Iterator[OpenedAhead]:
-    """The package opened, and its note types read, while the deck builds."""
-    stamp = files.stamp(package)
-    with OpenedPackage.of(package) as opened:
-        yield OpenedAhead(stamp, opened, opened.notetypes())
-
-
 @contextlib.contextmanager
 def package_read(
     package: Path,
-    ahead: OpenedAhead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
     zipped_from: ZippedFrom | None = None,
 ) -> Iterator[PackageRead]:
-    """The package opened and read: as opened `ahead` when its file is as it was then (a
-    build that found nothing changed did not replace it), else now (from the file its
-    collection was `zipped_from`, read where it is when the build says and it is still so:
-    what is read of it counts only while `opened.as_left()`); its notes as the build that
-    wrote it says it `packaged` them (`Report.packaged`), when it says, else as read."""
-    stamp = files.stamp(package)
+    """The package opened and read: from the collection file it was `zipped_from`, read where
+    it is when the build says and it is still so (what is read of it counts only while
+    `opened.as_left()`), else unzipped; its notes as the build that wrote it says it
+    `packaged` them (`Report.packaged`), when it says, else as read."""
     with contextlib.ExitStack() as stack:
-        if ahead is not None and stamp == ahead.stamp:
-            opened, notetypes = ahead.opened, ahead.notetypes
-        else:
-            in_place = OpenedPackage.in_place(package, zipped_from) if zipped_from else None
-            opened = in_place or stack.enter_context(OpenedPackage.of(package))
-            notetypes = opened.notetypes()
+        in_place = OpenedPackage.in_place(package, zipped_from) if zipped_from else None
+        opened = in_place or stack.enter_context(OpenedPackage.of(package))
         notes = dict(packaged) if packaged is not None else opened.notes()
-        yield PackageRead(opened, notes, notetypes)
+        yield PackageRead(opened, notes, opened.notetypes())
 
 
 class ImportPlan(NamedTuple):
@@ -810,7 +784,6 @@ def _planned_now(
     package: Path,
     changed: Changes,
     deck: str | None,
-    ahead: OpenedAhead | None,
     packaged: Mapping[str, PackagedNote] | None,
     zipped_from: ZippedFrom | None,
 ) -> Iterator[ImportPlan]:
@@ -819,13 +792,13 @@ def _planned_now(
     the build zipped, read where it is, was written while it was read (another build took
     it)."""
     with contextlib.ExitStack() as stack:
-        read = stack.enter_context(package_read(package, ahead, packaged, zipped_from))
+        read = stack.enter_context(package_read(package, packaged, zipped_from))
         plan = stack.enter_context(import_plan(before, read, changed, deck))
         if read.opened.as_left():
             yield plan
             return
     with (
-        package_read(package, ahead, packaged) as read,
+        package_read(package, packaged) as read,
         import_plan(before, read, changed, deck) as plan,
     ):
         yield plan
@@ -838,7 +811,6 @@ def import_into_collection(
     deck: str | None = None,
     sent_in: Path | None = None,
     before: Before | None = None,
-    ahead: OpenedAhead | None = None,
     packaged: Mapping[str, PackagedNote] | None = None,
     zipped_from: ZippedFrom | None = None,
     plan: ImportPlan | None = None,
@@ -852,7 +824,6 @@ def import_into_collection(
     hands Anki's importer only the notes it could change (`_to_send`): after one edit, one
     note, and none when nothing changed. `before`: the collection opened, and what it and the
     record said then (`open_before`, for these `deck` and `sent_in`); it is closed when done.
-    `ahead`: the package as opened before the build, used when the build left it as it was;
     `packaged`: its notes, as the build that wrote it says (`Report.packaged`), and
     `zipped_from`, the file its collection was zipped from (`Report.zipped_from`). `plan`:
     the import worked out already from these (`import_plan`), while the package was zipped."""
@@ -862,7 +833,7 @@ def import_into_collection(
         with contextlib.ExitStack() as stack:
             if plan is None:
                 plan = stack.enter_context(
-                    _planned_now(before, package, changed or {}, deck, ahead, packaged, zipped_from)
+                    _planned_now(before, package, changed or {}, deck, packaged, zipped_from)
                 )
             _unsettle(record)
             with _sent_package(plan.part, package) as part:
@@ -975,7 +946,7 @@ def import_through_ankiconnect(
         _import_through_ankiconnect(package, url, key, timeout)
         return SyncResult(route="AnkiConnect", target=url)
     asked = _AnkiConnect(url, key, timeout)
-    with package_read(package, None, packaged, zipped_from) as (opened, notes, notetypes):
+    with package_read(package, packaged, zipped_from) as (opened, notes, notetypes):
         sent = _read_sent(record)
         replaced = _edited_through_ankiconnect(asked, notes, sent.notes, deck)
         moves = _moves(notes, sent.notes)
