@@ -376,9 +376,8 @@ def test_the_opening_process_works_the_import_out_while_the_build_zips(tmp_path)
 
 def test_the_build_never_waits_for_the_opening_process_to_read(tmp_path):
     """Told the package's notes while it still loads Anki (not reading its pipe), the opening
-    process holds up no build: `plan` returns, the collection file zipped is not told while
-    the notes are still on their way (the process works the import out when handed the
-    package), and the import is as ever."""
+    process holds up no build: `plan` and `zipping` return with nothing sent yet, and once the
+    process reads, it is told both in order, then handed the package, and imports it."""
     collection = _profile(tmp_path / "Anki2")
     project = _project(tmp_path / "notes")
     script = f"""
@@ -418,7 +417,7 @@ print(sent, result.added, result.sent)
         [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["[]", "['Planning', 'tuple'] 2 2"]
+    assert done.stdout.splitlines() == ["[]", "['Planning', 'Zipping', 'tuple'] 2 2"]
 
 
 def test_the_collection_a_build_zipped_is_read_in_place_only_while_it_is_as_left(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -102,7 +103,11 @@ class OpeningCollection:
         self.collection = collection
         self.started = not wait
         self.planned = False
-        self._telling: threading.Thread | None = None  # telling them
+        # What the build tells while it builds (`plan`, `zipping`), sent in order by a thread
+        # of its own (`_tell`): the process may still be loading Anki's backend, not reading,
+        # and tens of thousands of notes fill the pipe many times over. The build never waits.
+        self._outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._telling: threading.Thread | None = None
         self._ours, theirs = context.Pipe()
         self._process = context.Process(
             target=_open_then_import,
@@ -120,27 +125,26 @@ class OpeningCollection:
 
     def plan(self, package: Path, changed: Changes, columns: PackagedColumns | None) -> None:
         self.start()
-        # Told in a thread: the process may still be loading Anki's backend, not reading, and
-        # tens of thousands of notes fill the pipe many times over. The build does not wait.
-        told = Planning(package, changed, columns)
-        self._telling = threading.Thread(target=self._tell, args=(told,), daemon=True)
+        self._outbox.put(Planning(package, changed, columns))
+        self._telling = threading.Thread(target=self._tell, daemon=True)
         self._telling.start()
         self.planned = True
 
-    def _tell(self, told: object) -> None:
-        with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
-            self._ours.send(told)
+    def zipping(self, zipped_from: ZippedFrom) -> None:
+        if self._telling is not None:
+            self._outbox.put(Zipping(zipped_from))
+
+    def _tell(self) -> None:
+        while (told := self._outbox.get()) is not None:
+            with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
+                self._ours.send(told)
 
     def _told(self) -> None:
-        """Wait until the notes told to `plan` are told."""
+        """Wait until what the build told is sent (one message at a time on the pipe)."""
         if self._telling is not None:
+            self._outbox.put(None)
             self._telling.join()
-
-    def zipping(self, zipped_from: ZippedFrom) -> None:
-        # Still telling the notes, the process is behind: it works the import out when it
-        # is handed the package, rather than make the build wait.
-        if self.planned and self._telling is not None and not self._telling.is_alive():
-            self._tell(Zipping(zipped_from))
+            self._telling = None
 
     def import_package(
         self,
@@ -173,7 +177,7 @@ class OpeningCollection:
         if self._process.is_alive():
             if not self.started:  # it has opened nothing: ended as it is
                 self._process.terminate()
-            self._told()  # (one message at a time on the pipe)
+            self._told()
             with contextlib.suppress(OSError):
                 self._ours.send(None)
             self._process.join(30)
