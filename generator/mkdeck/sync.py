@@ -681,11 +681,17 @@ def package_read(
     it is when the build says and it is still so (what is read of it counts only while
     `opened.as_left()`), else unzipped; its notes as the build that wrote it says it
     `packaged` them (`Report.packaged`), when it says, else as read."""
-    with contextlib.ExitStack() as stack:
-        in_place = OpenedPackage.in_place(package, zipped_from) if zipped_from else None
-        opened = in_place or stack.enter_context(OpenedPackage.of(package))
-        notes = dict(packaged) if packaged is not None else opened.notes()
-        yield PackageRead(opened, notes, opened.notetypes())
+    in_place = OpenedPackage.in_place(package, zipped_from) if zipped_from else None
+    if in_place is not None:
+        yield _read(in_place, packaged)
+    else:
+        with OpenedPackage.of(package) as opened:
+            yield _read(opened, packaged)
+
+
+def _read(opened: OpenedPackage, packaged: Mapping[str, PackagedNote] | None) -> PackageRead:
+    notes = dict(packaged) if packaged is not None else opened.notes()
+    return PackageRead(opened, notes, opened.notetypes())
 
 
 class ImportPlan(NamedTuple):
@@ -771,11 +777,7 @@ def package_zipped(
     when it says (`Report.packaged`). The package itself may not be there yet: its images are
     read from it at the import (`import_into_collection`)."""
     opened = OpenedPackage.in_place(package, zipped_from)
-    if opened is None:
-        yield None
-    else:
-        notes = dict(packaged) if packaged is not None else opened.notes()
-        yield PackageRead(opened, notes, opened.notetypes())
+    yield None if opened is None else _read(opened, packaged)
 
 
 @contextlib.contextmanager
