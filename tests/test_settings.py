@@ -176,3 +176,29 @@ def test_the_languages_setting_is_checked_at_its_line(tmp_path):
         "pyproject.toml:5: error: `languages` in [tool.mkdeck] must be a list of two-letter "
         'language codes such as ["en"]'
     )
+
+
+@pytest.mark.parametrize(
+    ("rel", "why"),
+    [
+        ("q.md", None),
+        ("deep/er/Q.MARKDOWN", None),
+        ("a/Drawing.Excalidraw.MD", "an Excalidraw drawing"),
+        ("a/_Sidebar.md", "a docs site's navigation"),
+        ("book/SUMMARY.md", "a docs site's navigation"),
+        ("book/summary.md", None),  # (GitBook's is in capitals: a note may be called so)
+        ("目录预览.md", "a table of contents"),
+        ("x/Table of Contents.markdown", "a table of contents"),
+        ("toc.txt", "a table of contents"),  # (asked of other files too, by `mkdeck import`)
+        ("toc.md.md", None),
+        ("contents.draft.md", None),
+        ("_navbar.markdown", None),  # (docsify's navigation is `.md`)
+    ],
+)
+def test_a_file_is_no_card_for_its_name_alone_as_the_rules_say(rel, why):
+    """`not_a_card` answers for every name as its rules say: it looks closer only at the
+    names the rules could mean, and a large deck asks it of every file."""
+    from mkdeck.discover import not_a_card
+
+    said = not_a_card(rel, (), ())
+    assert (said is None) if why is None else (said is not None and said.startswith(why))

@@ -119,20 +119,29 @@ def not_a_card(rel: str, folders: tuple[str, ...], exclude: tuple[str, ...]) -> 
     barred = not_for_cards(folders) if folders else None
     if barred is not None:
         return barred
-    lowered = rel.lower()
-    if lowered.endswith(".excalidraw.md"):
+    name = rel[rel.rfind("/") + 1 :].lower()
+    if name.endswith(".excalidraw.md"):
         return "an Excalidraw drawing: not a card"
-    name = lowered.rpartition("/")[2]
-    if name in SITE_FILES or (rel.endswith("SUMMARY.md") and name == "summary.md"):
-        return "a docs site's navigation (docsify, GitBook): not a card"
-    if name.rpartition(".")[0] in TABLES_OF_CONTENTS:
-        return "a table of contents: it lists questions, and is not one"
+    if name in _NAMED_NOT_CARDS or not name.endswith(_CARD_ENDINGS):
+        # (Looked at closer only then: a large deck asks this of every file.)
+        if name in SITE_FILES or (rel.endswith("SUMMARY.md") and name == "summary.md"):
+            return "a docs site's navigation (docsify, GitBook): not a card"
+        if name.rpartition(".")[0] in TABLES_OF_CONTENTS:
+            return "a table of contents: it lists questions, and is not one"
     for pattern in exclude:
         if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(
             rel, pattern.rstrip("/") + "/*"
         ):
             return f'excluded by `exclude = ["{pattern}"]`: not a card'
     return None
+
+
+# The card file names, lower-cased, that say a file is no card (a drawing's aside): any other
+# name that ends as a card file does is a card's at a glance.
+_NAMED_NOT_CARDS = frozenset(
+    {*SITE_FILES, "summary.md", *(s + e for s in TABLES_OF_CONTENTS for e in CARD_SUFFIXES)}
+)
+_CARD_ENDINGS = tuple(CARD_SUFFIXES)
 
 
 def not_for_cards(folders: tuple[str, ...]) -> str | None:
