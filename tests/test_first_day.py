@@ -85,3 +85,24 @@ def test_install_hints_name_this_distribution_as_it_was_installed(tmp_path, monk
     assert install_hint("preview").endswith(" install -e '.[preview]'")
     monkeypatch.chdir(tmp_path)
     assert install_hint("anki").endswith(f" install -e '{project}[anki]'")
+
+
+def test_help_lists_every_command_and_loads_no_more_than_it_shows():
+    """`mkdeck --help` says what each command does, and starts at once: it loads none of the
+    pipeline's libraries, and not even pathlib (a path is made only when one is given)."""
+    import sys
+
+    script = (
+        "import sys\n"
+        "from mkdeck.cli import main\n"
+        "main(['--help'], standalone_mode=False)\n"
+        "heavy = ('pathlib', 'markdown_it', 'pygments', 'genanki', 'yaml', 'anki', 'sqlite3',"
+        " 'mkdeck.build', 'mkdeck.config')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    *shown, loaded = done.stdout.splitlines()
+    for command in ("build", "sync", "watch", "check", "new", "import", "preview"):
+        assert any(line.strip().startswith(command + " ") for line in shown), command
+    assert loaded == "[]"
