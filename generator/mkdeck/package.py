@@ -646,8 +646,9 @@ ZippedFrom = tuple[Path, Stamp]
 
 
 class OpenedPackage:
-    """A package's collection, unpacked into a temporary folder while it is open: read what it
-    holds, or write a package of some of its notes."""
+    """A package's collection, unpacked into a temporary folder while it is open (`of`), or
+    read where the build left it (`in_place`): read what it holds, or cut some of its notes
+    into a package of their own."""
 
     def __init__(self, apkg: Path, db: Path, left: ZippedFrom | None = None) -> None:
         self.apkg = apkg
