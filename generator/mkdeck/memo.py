@@ -288,12 +288,8 @@ class Memo:
         if rel in self._asked:
             return self._asked[rel]
         if self._loaded is None and self._db is not None and len(self._asked) < FEW_FILES:
-            found = None
-            with contextlib.suppress(sqlite3.Error):
-                row = self._db.execute(
-                    "SELECT hash, card, sealed, digest FROM files WHERE rel = ?", (rel,)
-                ).fetchone()
-                found = None if row is None else (row[0], row[1], row[2], row[3])
+            row = self._row("SELECT hash, card, sealed, digest FROM files WHERE rel = ?", rel)
+            found = None if row is None else (row[0], row[1], row[2], row[3])
             self._asked[rel] = found
             return found
         return self._files().get(rel)
@@ -370,30 +366,34 @@ class Memo:
         hit = self._file(rel)
         return hit is not None and hit[0] == data_hash
 
-    def cut(self, rel: str, data_hash: str, key: str) -> CutPost | None:
-        """The post with these bytes as cut before under `key` (`posts.cut_key`)."""
+    def _row(self, query: str, *values: object) -> tuple | None:
+        """The one row a query asks for; None when there is none, or no memo to read."""
         if self._db is None:
             return None
         try:
-            found = self._db.execute(
-                "SELECT cut FROM posts WHERE rel = ? AND hash = ? AND key = ?",
-                (rel, data_hash, key),
-            ).fetchone()
+            return self._db.execute(query, values).fetchone()
+        except sqlite3.Error:
+            return None
+
+    def cut(self, rel: str, data_hash: str, key: str) -> CutPost | None:
+        """The post with these bytes as cut before under `key` (`posts.cut_key`)."""
+        found = self._row(
+            "SELECT cut FROM posts WHERE rel = ? AND hash = ? AND key = ?", rel, data_hash, key
+        )
+        try:
             return None if found is None else _cut_post(json.loads(found[0]))
-        except (sqlite3.Error, ValueError, KeyError, TypeError, IndexError):
+        except (ValueError, KeyError, TypeError, IndexError):
             return None
 
     def code(self, rel: str) -> dict[str, str]:
         """The HTML of the code blocks of the file at `rel` as the last build that read it in
         its own process made it, by `markup.code_key` (whatever the file holds now)."""
-        if self._db is None:
+        found = self._row("SELECT code FROM files WHERE rel = ?", rel)
+        if found is None or found[0] is None:
             return {}
         try:
-            found = self._db.execute("SELECT code FROM files WHERE rel = ?", (rel,)).fetchone()
-            if found is None or found[0] is None:
-                return {}
             return {str(key): str(html) for key, html in json.loads(found[0]).items()}
-        except (sqlite3.Error, ValueError, AttributeError):
+        except (ValueError, AttributeError):
             return {}
 
     def digest(self, rel: str, data_hash: str, key: str) -> str | None:
@@ -405,15 +405,14 @@ class Memo:
 
     def fields(self, rel: str, data_hash: str, key: str) -> tuple[str, str] | None:
         """The note's Text and Extra, as sealed for `key` before."""
-        if self._db is None or self.digest(rel, data_hash, key) is None:
+        if self.digest(rel, data_hash, key) is None:
             return None
-        try:
-            found = self._db.execute(
-                "SELECT text, extra FROM files WHERE rel = ? AND hash = ? AND sealed = ?",
-                (rel, data_hash, key),
-            ).fetchone()
-        except sqlite3.Error:
-            return None
+        found = self._row(
+            "SELECT text, extra FROM files WHERE rel = ? AND hash = ? AND sealed = ?",
+            rel,
+            data_hash,
+            key,
+        )
         if found is None or not all(isinstance(f, str) for f in found):
             return None
         return found[0], found[1]
