@@ -315,16 +315,19 @@ def _import_when_asked(
 
     with contextlib.ExitStack() as stack:
         asked = _asked(theirs)
-        planning, noted, plan = None, None, None
+        # What the build told of the package: its notes (as read here), what they say, and
+        # the import worked out from the collection file it zipped, with that file.
+        told, notes, noted, plan, planned_from = None, None, None, None, None
         if isinstance(asked, Planning):
-            planning = _Told(asked, _packaged_notes(asked.columns))
-            if before is not None and failed is None and planning.notes is not None:
+            told, notes = asked, _packaged_notes(asked.columns)
+            if before is not None and failed is None and notes is not None:
                 with contextlib.suppress(Exception):  # (then worked out at the import)
-                    noted = notes_plan(before, planning.notes, asked.changed, deck)
+                    noted = notes_plan(before, notes, told.changed, deck)
             asked = _asked(theirs)
-        if isinstance(asked, Zipping) and planning is not None:
+        if isinstance(asked, Zipping) and told is not None:
             if before is not None and noted is not None:
-                plan = _import_planned(stack, before, planning, asked.zipped_from, noted, deck)
+                planned_from = asked.zipped_from
+                plan = _import_planned(stack, before, told, notes, planned_from, noted, deck)
             asked = _asked(theirs)
         if asked is None:
             if before is not None:
@@ -334,9 +337,9 @@ def _import_when_asked(
             if failed is not None:
                 raise failed
             package, changed, columns, zipped_from = asked
-            if plan is not None and zipped_from != plan[1]:
+            if zipped_from != planned_from:
                 plan = None  # (not the package planned: read as it is)
-            packaged = _packaged_notes(columns) if planning is None else planning.notes
+            packaged = _packaged_notes(columns) if told is None else notes
             result = import_into_collection(
                 package,
                 collection,
@@ -346,7 +349,7 @@ def _import_when_asked(
                 before,
                 packaged,
                 zipped_from,
-                None if plan is None else plan[0],
+                plan,
             )
             theirs.send(("result", result))
         except MkdeckError as exc:
@@ -366,25 +369,24 @@ def _asked(theirs: Any) -> Any:
 def _import_planned(
     stack: contextlib.ExitStack,
     before: Before,
-    planning: _Told,
+    told: Planning,
+    notes: Mapping[str, PackagedNote] | None,
     zipped_from: ZippedFrom,
     noted: NotesPlan,
     deck: str | None,
-) -> tuple[ImportPlan, ZippedFrom] | None:
+) -> ImportPlan | None:
     """The import worked out from the collection file the build is zipping, held open by
-    `stack`, and that file; None when it cannot be now (the file changed, or the collection
-    cannot be read as expected): the import works it out itself, and says what is wrong."""
-    told = planning.told
+    `stack`; None when it cannot be now (the file changed, or the collection cannot be read
+    as expected): the import works it out itself, and says what is wrong."""
     try:
-        read = stack.enter_context(package_zipped(told.package, planning.notes, zipped_from))
+        read = stack.enter_context(package_zipped(told.package, notes, zipped_from))
         if read is None:
             return None
         plan = stack.enter_context(import_plan(before, read, told.changed, deck, noted))
     except Exception:
         return None
-    if not read.opened.as_left():  # (written since: what was read may be half of each)
-        return None
-    return plan, zipped_from
+    # (Written since: what was read may be half of each.)
+    return plan if read.opened.as_left() else None
 
 
 class Planning(NamedTuple):
@@ -402,13 +404,6 @@ class Zipping(NamedTuple):
     the collection file it zips."""
 
     zipped_from: ZippedFrom
-
-
-class _Told(NamedTuple):
-    """What the build told before it wrote the package, and the notes it told, as read."""
-
-    told: Planning
-    notes: dict[str, PackagedNote] | None
 
 
 def _packaged_notes(columns: PackagedColumns | None) -> dict[str, PackagedNote] | None:
