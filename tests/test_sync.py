@@ -403,7 +403,7 @@ class NotReadYet:  # the process's end of the pipe, not read until `read` is set
         return getattr(pipe, name)
 
 opening._ours = NotReadYet()
-opening.plan(report.package, report.changed, report.packaged_columns())
+opening.plan(report.package, report)
 opening.zipping(report.zipped_from)
 print(sent)
 read.set()

@@ -7,6 +7,7 @@ rules it always has; this module only decides where the opening happens, and whe
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import sys
@@ -64,11 +65,11 @@ class Opening(Protocol):
     ) -> SyncResult:
         """`sync.import_into_collection` of the package, into the collection opened."""
 
-    def plan(self, package: Path, changed: Changes, columns: PackagedColumns | None) -> None:
-        """Told, before the build writes `package`, what `import_package` will be told of
-        its notes (`Report.packaged_columns`): work out what they say meanwhile
-        (`sync.notes_plan`), if this opening can. Anki is changed only by `import_package`,
-        once the package is there."""
+    def plan(self, package: Path, report: Report) -> None:
+        """Told, before the build writes `package`, its report as far as the package goes:
+        work out meanwhile what its notes say (`sync.notes_plan`), if this opening can (its
+        notes are made for it, `Report.packaged_columns`, only then). Anki is changed only by
+        `import_package`, once the package is there."""
 
     def zipping(self, zipped_from: ZippedFrom) -> None:
         """Told the collection file the build zips the package from, while it does: cut the
@@ -123,9 +124,9 @@ class OpeningCollection:
             with contextlib.suppress(OSError):  # (gone: said when the package is handed over)
                 self._ours.send(OPEN)
 
-    def plan(self, package: Path, changed: Changes, columns: PackagedColumns | None) -> None:
+    def plan(self, package: Path, report: Report) -> None:
         self.start()
-        self._outbox.put(Planning(package, changed, columns))
+        self._outbox.put(Planning(package, report.changed, report.packaged_columns()))
         self._telling = threading.Thread(target=self._tell, daemon=True)
         self._telling.start()
         self.planned = True
@@ -221,7 +222,7 @@ class OpeningInThread:
     # the build's own.
     planned = False
 
-    def plan(self, package: Path, changed: Changes, columns: PackagedColumns | None) -> None:
+    def plan(self, package: Path, report: Report) -> None:
         pass
 
     def zipping(self, zipped_from: ZippedFrom) -> None:
@@ -488,9 +489,7 @@ def build_and_sync(
         building = packaging = zipping = None
         if opening is not None:
             building, zipping = opening.start, opening.zipping
-
-            def packaging(report: Report) -> None:
-                opening.plan(package, report.changed, report.packaged_columns())
+            packaging = functools.partial(opening.plan, package)
 
         report = build(
             cards_dir,
