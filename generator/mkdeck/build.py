@@ -411,6 +411,7 @@ def _build(
     files = {m.name: m for m in found.media.values()}
     media = [files[name] for name in sorted(files)]
     update.images = {str(m.path): m.stamp for m in media if m.stamp is not None}
+    images = tuple(sorted(str(m.path) for m in media))
 
     # The package and the lock land together: the lock is written when the package is
     # complete and before it takes its place, so a lock that cannot be written leaves the
@@ -428,19 +429,31 @@ def _build(
                 prepare_lock(lock_path, lock, before, found.carried_paths, found.lock_hash)
             )
 
+    def written_hash() -> str:  # (once the lock is prepared)
+        return prepared[0].hash if prepared else found.lock_hash
+
     def write_the_lock() -> None:
         prepare_the_lock()
         if prepared:
             place_lock(lock_path, prepared[0])
 
+    @functools.cache
+    def inputs_now() -> str:
+        """The hash of this build's inputs, the lock as written, for the next build to compare
+        (`Outcome.key`): made while the package is zipped when it is, so that the build's
+        end (what sync waits for) does not hash every file's path and hash again. Asked
+        once the lock is prepared."""
+        return _inputs(root, out, snap, written_hash(), images, racy_as_changed=True)
+
     def meanwhile(zipped_from: Path | None) -> None:
         """While the package is zipped: what sync reads ahead, the lock's bytes, the memo's
-        rows."""
+        rows, the inputs' hash."""
         if zipping is not None and zipped_from is not None:
             zipping((zipped_from, stamp_of(zipped_from)))
         prepare_the_lock()
-        update.lock = (prepared[0].hash if prepared else found.lock_hash, lock, carried_paths)
+        update.lock = (written_hash(), lock, carried_paths)
         memo.stage(update)
+        inputs_now()
 
     carried_paths = found.carried_paths
     update.rows = rows
@@ -469,16 +482,15 @@ def _build(
         for ready in prepared:
             if ready.temporary is not None:
                 ready.temporary.unlink(missing_ok=True)
-    lock_hash = prepared[0].hash if prepared else found.lock_hash
+    lock_hash = written_hash()
     if update.kept is not None:
         with contextlib.suppress(OSError):
             report.zipped_from = (update.kept.path, stamp_of(update.kept.path))
 
     # What the next build starts from.
-    images = tuple(sorted(str(m.path) for m in media))
     update.lock = (lock_hash, lock, carried_paths)
     update.outcome = Outcome(
-        _inputs(root, out, snap, lock_hash, images, racy_as_changed=True),
+        inputs_now(),
         images,
         stamp(out),
         report.notes,
