@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import build_deck, run, write_cards
+from mkdeck.errors import MkdeckError
 from mkdeck.lockfile import (
     Lock,
     LockedNote,
@@ -82,6 +84,36 @@ def test_conflict_markers_are_a_clear_error_and_nothing_is_written(tmp_path):
     assert "git checkout --theirs" in result.stderr
     assert first.package.read_bytes() == package
     assert lock.read_text("utf-8") == "\n".join(lines)  # not reset
+
+
+def test_conflict_markers_in_a_lock_with_windows_line_ends_are_found_on_their_line():
+    text = format_lock(Lock((LockedNote("a.md", "g", None, 1, "d", 2, ((1, "x = ======= y"),)),)))
+    lines = text.split("\n")
+    lines.insert(5, ">>>>>>> theirs")
+    with pytest.raises(MkdeckError) as found:
+        parse_lock("\r\n".join(lines), "mkdeck.lock")
+    assert found.value.diagnostic.line == 6
+    assert "merge-conflict markers" in found.value.diagnostic.message
+    # Seven signs inside a point's text, or not alone at a line's start, are no marker.
+    assert parse_lock(text.replace('"x = ', '"=======x = '), "mkdeck.lock").notes
+
+
+def test_a_lock_with_an_escape_json_lacks_is_read_as_toml_or_named_by_its_line(tmp_path):
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    build_deck(cards)
+    lock = cards / "mkdeck.lock"
+    good = lock.read_text("utf-8")
+    assert '  [1, "一：甲"],' in good.splitlines()[12]  # the lock's 13th line
+    # TOML's eight-digit escape, which JSON has not: read as TOML reads it.
+    lock.write_text(good.replace('"一：甲"', '"一：甲\\U0001F600"'), "utf-8")
+    (entry,) = read_lock(cards)[0].notes
+    assert entry.points[0] == (1, "一：甲\U0001f600")
+    # An escape neither knows: the lock's line and how to recover, never a traceback.
+    lock.write_text(good.replace('"一：甲"', '"一：甲\\q"'), "utf-8")
+    result = run(["check", "cards"], tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("cards/mkdeck.lock:13: error: the lock file is damaged")
+    assert "git checkout --" in result.stderr
 
 
 def test_damaged_lock_says_how_to_recover(tmp_path):
