@@ -55,6 +55,51 @@ def test_a_killed_build_leaves_no_worker_behind(tmp_path):
     assert not [w for w in workers if _alive(w)]
 
 
+def test_workers_read_while_the_lock_is_parsed_and_stop_when_it_cannot_be_read(
+    tmp_path, monkeypatch
+):
+    import multiprocessing
+
+    import mkdeck.build
+    import mkdeck.readcards
+    from mkdeck.build import build
+    from mkdeck.config import Config
+
+    files = {f"q{i:03d}.md": f"# 问题 {i}？\n\n1. 甲：$x^{{{i}}}$\n2. 乙\n" for i in range(40)}
+    cards = write_cards(tmp_path, files)
+    config = Config(tmp_path, cards, tmp_path / "build", deck="T")
+    out = tmp_path / "build" / "T.apkg"
+    assert not build_deck(cards, out).errors  # a lock to parse
+    happened: list[str] = []
+
+    class Reads(mkdeck.readcards.CardReads):
+        def __init__(self, jobs, parallel, progress=None):
+            super().__init__(jobs, parallel, progress)
+            happened.append(f"{len(jobs)} handed out")
+
+    def parse_lock(text, where):
+        happened.append("lock parsed")
+        return real_parse(text, where)
+
+    real_parse = mkdeck.build.parse_lock
+    monkeypatch.setattr(mkdeck.readcards, "CardReads", Reads)
+    monkeypatch.setattr(mkdeck.build, "parse_lock", parse_lock)
+    # Nothing remembered: every file is read, in workers, and the lock is parsed meanwhile.
+    report = build(cards, out, config, use_cache=False, parallel=True)
+    assert not report.errors and report.notes == 40
+    assert happened == ["40 handed out", "lock parsed"]
+
+    lock = cards / "mkdeck.lock"
+    lock.write_text(lock.read_text("utf-8") + "<<<<<<< HEAD\n", "utf-8")
+    package = out.read_bytes()
+    stopped = build(cards, out, config, use_cache=False, parallel=True)
+    assert [d.message.split(".")[0] for d in stopped.errors] == [
+        "the lock file has merge-conflict markers"
+    ]
+    assert not multiprocessing.active_children()  # the workers were stopped, not left reading
+    assert out.read_bytes() == package
+
+
 def test_the_package_never_goes_inside_the_cards_folder_or_over_another_file(tmp_path):
     cards = write_cards(tmp_path, {"a.md": "# A？\n\n1. 一\n"})
     inside = run(["build", "cards", "-o", "cards/a.md"], tmp_path)

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .assemble import note_fields
 from .config import RenderSettings
@@ -21,6 +22,9 @@ from .errors import Diagnostic, MkdeckError
 from .media import ImageRef
 from .parse import Question, parse_question
 from .render import RenderedNote, render_question
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 Progress = Callable[[int, int], None]
 # Below this many files to render, starting worker processes costs more than it saves.
@@ -66,34 +70,52 @@ def read_card(job: Job) -> CardRead:
     return CardRead(question, rendered, said, rendered.media, fresh)
 
 
-def read_cards(
-    jobs: Sequence[Job],
-    parallel: bool | None,
-    progress: Progress | None = None,
-) -> Iterator[CardRead]:
-    """`read_card` of each job, in order; `parallel` None: on every core when there are many."""
-    workers = min(os.cpu_count() or 1, 8)
-    if parallel is None:
-        parallel = len(jobs) >= PARALLEL_MIN and workers > 1
-    if not parallel:
-        results: Iterator[CardRead] = map(read_card, jobs)
-    else:
-        results = _in_workers(jobs, workers)
-    for done, result in enumerate(results, 1):
-        if progress:
-            progress(done, len(jobs))
-        yield result
+class CardReads:
+    """Card files being read, `read_card` of each job, taken in order by iterating once. With
+    `parallel` (None: on every core when there are many), workers start reading when this is
+    made, so the caller can do other work before it takes the reads (a build parses its lock
+    meanwhile); `close` stops workers whose reads will not be taken. Without, each file is
+    read here as its read is taken."""
 
+    def __init__(
+        self, jobs: Sequence[Job], parallel: bool | None, progress: Progress | None = None
+    ) -> None:
+        workers = min(os.cpu_count() or 1, 8)
+        if parallel is None:
+            parallel = len(jobs) >= PARALLEL_MIN and workers > 1
+        self._total = len(jobs)
+        self._progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+        if not parallel:
+            self._results: Iterator[CardRead] = map(read_card, jobs)
+            return
+        import multiprocessing  # only a large deck needs workers: a rebuild of a few files
+        from concurrent.futures import ProcessPoolExecutor
 
-def _in_workers(jobs: Sequence[Job], workers: int) -> Iterator[CardRead]:
-    import multiprocessing  # only a large deck needs workers: a rebuild of a few files does not
-    from concurrent.futures import ProcessPoolExecutor
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_end_with_the_build
+        )
+        try:  # every job is handed out now
+            chunks = max(1, len(jobs) // (workers * 16))
+            self._results = self._pool.map(_read_in_worker, jobs, chunksize=chunks)
+        except BaseException:
+            self.close()
+            raise
 
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_end_with_the_build
-    ) as pool:
-        yield from pool.map(_read_in_worker, jobs, chunksize=max(1, len(jobs) // (workers * 16)))
+    def __iter__(self) -> Iterator[CardRead]:
+        try:
+            for done, result in enumerate(self._results, 1):
+                if self._progress:
+                    self._progress(done, self._total)
+                yield result
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 def _end_with_the_build() -> None:
