@@ -21,7 +21,7 @@ from mkdeck.build import preview
 from mkdeck.config import Config
 from mkdeck.frontmatter import read_front_matter
 from mkdeck.parse import scan_fences
-from mkdeck.posts import read_post
+from mkdeck.posts import held_as_card, read_post
 
 KV = """\
 # 1、推理时为什么要缓存 K 和 V？
@@ -225,6 +225,20 @@ def test_a_broken_question_is_left_out_and_the_rest_of_its_post_builds(tmp_path,
     import_package(collection, second.package)
     assert card_hiding(collection, "预填充阶段一次算完整段") is not None
     assert collection.get_card(gqa.id).note()["Text"] == gqa.note()["Text"]
+
+
+@pytest.mark.parametrize("front", ["", "---\nkind: card\n---\n", "---\nkind: poster\n---\n"])
+def test_a_file_held_as_a_card_is_one_whatever_its_headings(front):
+    """What a build takes without finding a file's headings is what reading them gives."""
+    for text in (post(KV, GQA, ROPE, FLASH), post(KV, GQA), "# 注意力\n\n1. 定义\n"):
+        lines = (front + text).split("\n")
+        matter = read_front_matter(lines, "a.md")
+        assert held_as_card(matter, "card")
+        read = read_post(lines, scan_fences(lines, matter.body, "a.md"), matter, "card")
+        assert read.kind == "card"
+        assert not held_as_card(matter, None) and not held_as_card(matter, "post")
+    lines = ("---\nkind: post\n---\n" + post(KV, GQA)).split("\n")
+    assert not held_as_card(read_front_matter(lines, "a.md"), "card")
 
 
 def test_a_card_file_the_lock_knows_stays_one_until_kind_post_says_otherwise(tmp_path):

@@ -798,6 +798,7 @@ def collect(
                 )
             ),
             memo.cut,
+            explain=how_read,
         )
         snap = split.snap
         carry = {

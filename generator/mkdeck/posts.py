@@ -252,6 +252,14 @@ def read_post(
     return _questions(lines, fenced, front.body, headings, kinds, why, root)
 
 
+def held_as_card(front: FrontMatter, known: str | None) -> bool:
+    """Whether `read_post` reads the file as one question whatever its headings: the lock
+    knows it as a card file, and its front matter does not say `kind: post`. So a build need
+    not find its headings (a block parse of the whole file, in a repository of long notes most
+    of the time a build spends before its workers start)."""
+    return known == "card" and front.data.get("kind") != "post"
+
+
 def _held_to_one_question(
     front: FrontMatter, known: str | None, first: Heading | None
 ) -> str | None:
@@ -528,6 +536,7 @@ def split_posts(
     topics: bool = True,
     settled: Callable[[str, str], bool] = lambda rel, data_hash: False,
     cut_before: Callable[[str, str, str], CutPost | None] = lambda rel, data_hash, key: None,
+    explain: bool = True,
 ) -> Split:
     """The snapshot with each post replaced by its questions: one source each, named
     `post#question` (which keys its lock entry), its text that question alone, on the lines it
@@ -537,7 +546,9 @@ def split_posts(
     `settled(rel, data_hash)`: the last build read this file, with these bytes, as a card
     file (a rebuild's common case, not looked at again: the rule is a function of the bytes).
     `cut_before(rel, data_hash, key)`: the post with these bytes as an earlier build cut it
-    under `cut_key` (None: not known), taken as it is.
+    under `cut_key` (None: not known), taken as it is. `explain` False: a file that is one
+    question whatever its headings say (`held_as_card`) is taken as one without reading them,
+    and not said why (only `check` says how each file was read).
 
     A file that cannot be read as text is left as it is: reading it says what is wrong."""
     sources: list[SourceFile] = []
@@ -557,7 +568,7 @@ def split_posts(
         key = cut_key(lock_says, topics)
         cut = cut_before(source.rel, file[1], key) if isinstance(file, tuple) else None
         if cut is None:
-            file, post = _read_as_post(source, file, lock_says)
+            file, post = _read_as_post(source, file, lock_says, explain)
             if post is None or post[0].kind == "card":
                 if readme:
                     why = "a README describes its folder: not a card"
@@ -584,7 +595,10 @@ def split_posts(
 
 
 def _read_as_post(
-    source: SourceFile, file: tuple[bytes | None, str] | Diagnostic, lock_says: str | None
+    source: SourceFile,
+    file: tuple[bytes | None, str] | Diagnostic,
+    lock_says: str | None,
+    explain: bool = True,
 ) -> tuple[tuple[bytes | None, str] | Diagnostic, tuple[Post, list[str], FrontMatter] | None]:
     """The file with its bytes, and how it reads when it may be a post (None: it cannot be one,
     or cannot be read as text, or not at all)."""
@@ -596,7 +610,7 @@ def _read_as_post(
         return exc.diagnostic, None
     if not (lock_says == "post" or _may_be_post(data)):
         return (data, file[1]), None
-    return (data, file[1]), _read_file(data, source.rel, lock_says)
+    return (data, file[1]), _read_file(data, source.rel, lock_says, explain)
 
 
 def _cut(read: Post, lines: list[str], front: FrontMatter, rel: str, topics: bool) -> CutPost:
@@ -656,13 +670,15 @@ def _lines(part: LeftOut) -> str:
 
 
 def _read_file(
-    data: bytes, rel: str, known: str | None
+    data: bytes, rel: str, known: str | None, explain: bool = True
 ) -> tuple[Post, list[str], FrontMatter] | None:
     """How a file reads, with its lines and front matter; None: it cannot be read as text
-    (its read says why)."""
+    (its read says why). `explain` False: a file `held_as_card` is not read further."""
     try:
         lines = decode_source(data, rel).split("\n")
         front = read_front_matter(lines, rel)
+        if not explain and held_as_card(front, known):
+            return Post("card", "mkdeck.lock knows it"), lines, front
         fenced = scan_fences(lines, front.body, rel)
     except MkdeckError:
         return None
