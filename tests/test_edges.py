@@ -72,17 +72,17 @@ def test_workers_read_while_the_lock_is_parsed_and_stop_when_it_cannot_be_read(
     assert not build_deck(cards, out).errors  # a lock to parse
     happened: list[str] = []
 
-    class Reads(mkdeck.readcards.CardReads):
-        def __init__(self, jobs, parallel, progress=None):
-            super().__init__(jobs, parallel, progress)
-            happened.append(f"{len(jobs)} handed out")
+    def read_cards(jobs, parallel, progress=None):
+        reads = real_read_cards(jobs, parallel, progress)
+        happened.append(f"{len(jobs)} handed out")
+        return reads
 
     def parse_lock(text, where):
         happened.append("lock parsed")
         return real_parse(text, where)
 
-    real_parse = mkdeck.build.parse_lock
-    monkeypatch.setattr(mkdeck.readcards, "CardReads", Reads)
+    real_parse, real_read_cards = mkdeck.build.parse_lock, mkdeck.readcards.read_cards
+    monkeypatch.setattr(mkdeck.readcards, "read_cards", read_cards)
     monkeypatch.setattr(mkdeck.build, "parse_lock", parse_lock)
     # Nothing remembered: every file is read, in workers, and the lock is parsed meanwhile.
     report = build(cards, out, config, use_cache=False, parallel=True)

@@ -458,6 +458,11 @@ def test_parallel_and_serial_builds_give_the_same_notes(tmp_path, count):
     body = "1. 标签：$x_{{{i}}}$\n2. **粗体**：`code`\n\n```python\nprint({i})\n```\n"
     files = {f"q{i:03d}.md": f"# 问题 {i}？\n\n" + body.format(i=i) for i in range(count)}
     files["bad.md"] = "# 坏\n\n1. 公式 $x^{2$\n"
+    # A post, a README that is one, and files held to one question: looked at in workers too.
+    asks = "## 为什么要缩放？\n\n防止点积过大\n\n## 为什么用多头？\n\n```python\nx = 1\n```\n"
+    files["post.md"] = "# 注意力\n\n" + asks
+    files["README.md"] = "# 目录\n\n" + asks.replace("缩放", "归一化")
+    files["held.md"] = "---\nid: held\n---\n# 注意力\n\n" + asks
     write_cards(tmp_path / "s", files)
     write_cards(tmp_path / "p", files)
     serial = _build(tmp_path / "s", use_cache=False, parallel=False)
@@ -469,7 +474,8 @@ def test_parallel_and_serial_builds_give_the_same_notes(tmp_path, count):
     _build(tmp_path / "s", use_cache=False, parallel=False)
     _build(tmp_path / "p", use_cache=False, parallel=True)
     assert _notes(tmp_path / "s") == _notes(tmp_path / "p")
-    assert len(_notes(tmp_path / "p")) == count
+    assert len(_notes(tmp_path / "p")) == count + 5  # the post's 2, the README's 2, held.md
+    assert (serial.posts, parallel.posts) == (2, 2)
 
 
 def _notes(root: Path) -> list[tuple]:

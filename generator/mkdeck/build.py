@@ -774,8 +774,9 @@ def collect(
     from .assemble import Card, CarriedNote
     from .identify import duplicate_ids, identify, retired_points
     from .media import resolve_media
-    from .posts import split_posts
-    from .readcards import CardRead, CardReads
+    from .posts import look_at, split_posts
+    from .readcards import CardRead, read_cards
+    from .workers import InWorkers
 
     once: list[Diagnostic] = [memo.problem] if memo.problem else []
     try:
@@ -799,6 +800,7 @@ def collect(
             ),
             memo.cut,
             explain=how_read,
+            look=lambda jobs: InWorkers(jobs, parallel, look_at, look_at),
         )
         snap = split.snap
         carry = {
@@ -838,7 +840,7 @@ def collect(
             jobs.append(((source.rel, data, config.render_settings, {}), data_hash))
         if len(jobs) < FEW_READS:  # each with its code blocks as highlighted before
             jobs = [((*job[:3], memo.code(job[0])), data_hash) for job, data_hash in jobs]
-        under_way = CardReads([job for job, _ in jobs], parallel, progress)
+        under_way = read_cards([job for job, _ in jobs], parallel, progress)
         reading.append(under_way)
 
         def taken() -> dict[str, tuple[str, CardRead]]:
@@ -849,7 +851,7 @@ def collect(
         return taken
 
     fresh: dict[str, tuple[str, CardRead]] = {}
-    reading: list[CardReads] = []
+    reading: list[InWorkers[Job, CardRead]] = []
     carried_then: set[str] = set()
     # The files are read (in workers, when many) while the lock is looked up: a lock the memo
     # does not hold is parsed meanwhile, a first build's longest wait before the workers'.

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from .discover import NOT_CARDS, Snapshot, SourceFile, content, decode_source
@@ -530,6 +530,29 @@ def cut_key(lock_says: str | None, topics: bool) -> str:
     return f"{lock_says or ''}|{int(topics)}"
 
 
+# A file to look at as a post: its path, its bytes, how the lock knows it, the `topics`
+# setting, and whether to say why a file is one question (`split_posts`).
+PostJob = tuple[str, bytes, str | None, bool, bool]
+# What looking at one gives: the post cut into its questions; why it is one question; or None,
+# when it cannot be read as text (its read says why).
+Looked = CutPost | str | None
+
+
+def look_at(job: PostJob) -> Looked:
+    """A file read as a post: a pure function of the job, so many are looked at in workers."""
+    rel, data, lock_says, topics, explain = job
+    read = _read_file(data, rel, lock_says, explain)
+    if read is None:
+        return None
+    if read[0].kind == "card":
+        return read[0].why
+    return _cut(*read, rel, topics)
+
+
+def _look_at_each(jobs: list[PostJob]) -> Iterable[Looked]:
+    return map(look_at, jobs)
+
+
 def split_posts(
     snap: Snapshot,
     known: Callable[[str], str | None],
@@ -537,6 +560,7 @@ def split_posts(
     settled: Callable[[str, str], bool] = lambda rel, data_hash: False,
     cut_before: Callable[[str, str, str], CutPost | None] = lambda rel, data_hash, key: None,
     explain: bool = True,
+    look: Callable[[list[PostJob]], Iterable[Looked]] = _look_at_each,
 ) -> Split:
     """The snapshot with each post replaced by its questions: one source each, named
     `post#question` (which keys its lock entry), its text that question alone, on the lines it
@@ -548,9 +572,33 @@ def split_posts(
     `cut_before(rel, data_hash, key)`: the post with these bytes as an earlier build cut it
     under `cut_key` (None: not known), taken as it is. `explain` False: a file that is one
     question whatever its headings say (`held_as_card`) is taken as one without reading them,
-    and not said why (only `check` says how each file was read).
+    and not said why (only `check` says how each file was read). `look`: `look_at` each file
+    that may be a post, in order (a build looks at many in workers).
 
     A file that cannot be read as text is left as it is: reading it says what is wrong."""
+    # First what is known of each file, and the files to look at; then each file in order.
+    found: list[tuple[SourceFile, tuple[bytes | None, str] | Diagnostic, str, bool, Looked | int]]
+    found = []
+    jobs: list[PostJob] = []
+    for source, file in zip(snap.sources, snap.files, strict=True):
+        if isinstance(file, tuple) and settled(source.rel, file[1]):  # (never a README)
+            found.append((source, file, "", False, None))
+            continue
+        readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
+        lock_says = None if readme else known(source.rel)
+        key = cut_key(lock_says, topics)
+        cut = cut_before(source.rel, file[1], key) if isinstance(file, tuple) else None
+        if cut is not None:
+            found.append((source, file, key, readme, cut))
+            continue
+        file, data = _bytes_of(source, file)
+        if data is None or not (lock_says == "post" or _may_be_post(data)):
+            found.append((source, file, key, readme, None))
+            continue
+        found.append((source, file, key, readme, len(jobs)))
+        jobs.append((source.rel, data, lock_says, topics, explain))
+    looked = list(look(jobs)) if jobs else []
+
     sources: list[SourceFile] = []
     files: list[tuple[bytes | None, str] | Diagnostic] = []
     skipped = list(snap.skipped)
@@ -558,35 +606,26 @@ def split_posts(
     reading: list[Diagnostic] = []
     cuts: dict[str, tuple[str, str, CutPost]] = {}
     fresh: set[str] = set()
-    for source, file in zip(snap.sources, snap.files, strict=True):
-        if isinstance(file, tuple) and settled(source.rel, file[1]):  # (never a README)
+    for source, file, key, readme, outcome in found:
+        if isinstance(outcome, int):
+            outcome = looked[outcome]
+            if isinstance(outcome, CutPost):
+                fresh.add(source.rel)
+        if not isinstance(outcome, CutPost):
+            if readme:
+                why = "a README describes its folder: not a card"
+                skipped.append(Diagnostic(source.rel, 0, why, "note"))
+                continue
+            if outcome is not None and not outcome.startswith("fewer"):
+                reading.append(Diagnostic(source.rel, 0, f"one question: {outcome}", "note"))
             sources.append(source)
             files.append(file)
             continue
-        readme = source.rel.rpartition("/")[2].rpartition(".")[0].lower() in NOT_CARDS
-        lock_says = None if readme else known(source.rel)
-        key = cut_key(lock_says, topics)
-        cut = cut_before(source.rel, file[1], key) if isinstance(file, tuple) else None
-        if cut is None:
-            file, post = _read_as_post(source, file, lock_says, explain)
-            if post is None or post[0].kind == "card":
-                if readme:
-                    why = "a README describes its folder: not a card"
-                    skipped.append(Diagnostic(source.rel, 0, why, "note"))
-                    continue
-                if post is not None and not post[0].why.startswith("fewer"):
-                    why = f"one question: {post[0].why}"
-                    reading.append(Diagnostic(source.rel, 0, why, "note"))
-                sources.append(source)
-                files.append(file)
-                continue
-            cut = _cut(*post, source.rel, topics)
-            fresh.add(source.rel)
         assert isinstance(file, tuple)  # (a post was read from its bytes)
-        cuts[source.rel] = (file[1], key, cut)
-        reading += cut.reading
-        said += cut.said
-        for question, data in cut.questions:
+        cuts[source.rel] = (file[1], key, outcome)
+        reading += outcome.reading
+        said += outcome.said
+        for question, data in outcome.questions:
             sources.append(SourceFile(source.file, f"{source.rel}#{question}", source.subdecks))
             files.append((data, hashlib.sha256(data).hexdigest()))
     split = replace(snap, sources=tuple(sources), files=tuple(files), skipped=tuple(skipped))
@@ -594,23 +633,18 @@ def split_posts(
     return Split(split, said, reading, len(cuts), topic_count, cuts, frozenset(fresh))
 
 
-def _read_as_post(
-    source: SourceFile,
-    file: tuple[bytes | None, str] | Diagnostic,
-    lock_says: str | None,
-    explain: bool = True,
-) -> tuple[tuple[bytes | None, str] | Diagnostic, tuple[Post, list[str], FrontMatter] | None]:
-    """The file with its bytes, and how it reads when it may be a post (None: it cannot be one,
-    or cannot be read as text, or not at all)."""
+def _bytes_of(
+    source: SourceFile, file: tuple[bytes | None, str] | Diagnostic
+) -> tuple[tuple[bytes | None, str] | Diagnostic, bytes | None]:
+    """The file with its bytes, read now when they were not, and the bytes (None: the file
+    cannot be read, or changed since it was found: reading it says so)."""
     if not isinstance(file, tuple):
         return file, None
     try:
         data = content(source, file)
-    except MkdeckError as exc:  # it changed since it was found: reading it says so
+    except MkdeckError as exc:
         return exc.diagnostic, None
-    if not (lock_says == "post" or _may_be_post(data)):
-        return (data, file[1]), None
-    return (data, file[1]), _read_file(data, source.rel, lock_says, explain)
+    return (data, file[1]), data
 
 
 def _cut(read: Post, lines: list[str], front: FrontMatter, rel: str, topics: bool) -> CutPost:

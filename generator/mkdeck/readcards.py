@@ -1,4 +1,5 @@
-"""Read card files: each one parsed and rendered, on every core when there are enough of them.
+"""Read card files: each one parsed and rendered, on every core when there are enough of them
+(`workers.InWorkers`).
 
 `read_card` is a pure function of a file's bytes and the render settings, so the order of work
 and the process it runs in change nothing: parallel and serial builds give the same notes. What
@@ -8,12 +9,8 @@ the rest here.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from .assemble import note_fields
 from .config import RenderSettings
@@ -22,13 +19,7 @@ from .errors import Diagnostic, MkdeckError
 from .media import ImageRef
 from .parse import Question, parse_question
 from .render import RenderedNote, render_question
-
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
-Progress = Callable[[int, int], None]
-# Below this many files to render, starting worker processes costs more than it saves.
-PARALLEL_MIN = 400
+from .workers import InWorkers, Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,64 +61,12 @@ def read_card(job: Job) -> CardRead:
     return CardRead(question, rendered, said, rendered.media, fresh)
 
 
-class CardReads:
-    """Card files being read, `read_card` of each job, taken in order by iterating once. With
-    `parallel` (None: on every core when there are many), workers start reading when this is
-    made, so the caller can do other work before it takes the reads (a build parses its lock
-    meanwhile); `close` stops workers whose reads will not be taken. Without, each file is
-    read here as its read is taken."""
-
-    def __init__(
-        self, jobs: Sequence[Job], parallel: bool | None, progress: Progress | None = None
-    ) -> None:
-        workers = min(os.cpu_count() or 1, 8)
-        if parallel is None:
-            parallel = len(jobs) >= PARALLEL_MIN and workers > 1
-        self._total = len(jobs)
-        self._progress = progress
-        self._pool: ProcessPoolExecutor | None = None
-        if not parallel:
-            self._results: Iterator[CardRead] = map(read_card, jobs)
-            return
-        import multiprocessing  # only a large deck needs workers: a rebuild of a few files
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_end_with_the_build
-        )
-        try:  # every job is handed out now
-            chunks = max(1, len(jobs) // (workers * 16))
-            self._results = self._pool.map(_read_in_worker, jobs, chunksize=chunks)
-        except BaseException:
-            self.close()
-            raise
-
-    def __iter__(self) -> Iterator[CardRead]:
-        try:
-            for done, result in enumerate(self._results, 1):
-                if self._progress:
-                    self._progress(done, self._total)
-                yield result
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-
-
-def _end_with_the_build() -> None:
-    """A worker ends when the build that started it dies (killed, say): on Linux the kernel
-    tells it (`PR_SET_PDEATHSIG`); elsewhere the pool's own shutdown has to do."""
-    if sys.platform != "linux":
-        return
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+def read_cards(
+    jobs: Sequence[Job], parallel: bool | None, progress: Progress | None = None
+) -> InWorkers[Job, CardRead]:
+    """`read_card` of each job, in order: in workers when there are many (`InWorkers`), which
+    start reading as soon as this is called."""
+    return InWorkers(jobs, parallel, read_card, _read_in_worker, progress)
 
 
 def _read_in_worker(job: Job) -> CardRead:
