@@ -241,6 +241,39 @@ def test_a_file_held_as_a_card_is_one_whatever_its_headings(front):
     assert not held_as_card(read_front_matter(lines, "a.md"), "card")
 
 
+def test_after_a_pull_that_changed_the_lock_only_changed_files_are_looked_at_again(
+    tmp_path, monkeypatch
+):
+    import mkdeck.posts
+
+    asks = "\n## 为什么要缩放？\n\n防止点积过大\n\n## 为什么用多头？\n\n看不同子空间\n"
+    files = {
+        "held.md": "# 注意力\n\n1. 定义：加权求和\n",  # grows headings that ask below
+        "same.md": "---\nid: same\n---\n# 归一化\n" + asks,  # post-shaped, held by its id
+        "p.md": post(KV, GQA),
+    }
+    cards = write_cards(tmp_path, files)
+    build_deck(cards, now=1_800_000_000)
+    (cards / "held.md").write_text(files["held.md"] + asks, "utf-8")
+    build_deck(cards, now=1_800_000_100)  # known as a card file: stays one
+    # Another machine's build, pulled: one entry's time moved, every other entry as it was.
+    lock = cards / "mkdeck.lock"
+    text = lock.read_text("utf-8")
+    lock.write_text(re.sub(r"mtime = (\d+)", lambda m: f"mtime = {int(m[1]) + 5}", text, count=1))
+    (cards / "held.md").write_text(files["held.md"] + asks + "\n补充。\n", "utf-8")
+    looked: list[str] = []
+    real = mkdeck.posts.look_at
+    monkeypatch.setattr(mkdeck.posts, "look_at", lambda job: looked.append(job[0]) or real(job))
+    pulled = build_deck(cards, now=1_800_000_200)
+    assert looked == ["held.md"]  # the one edited since; `same.md` and the post are known
+    assert (pulled.notes, pulled.posts) == (4, 1) and not pulled.errors
+    written = lock.read_text("utf-8")
+    # A build with no memo (another package's) finds the same notes and writes the same lock.
+    fresh = build_deck(cards, tmp_path / "fresh.apkg", now=1_800_000_200)
+    assert (fresh.notes, fresh.posts) == (4, 1)
+    assert lock.read_text("utf-8") == written
+
+
 def test_a_card_file_the_lock_knows_stays_one_until_kind_post_says_otherwise(tmp_path):
     one = "# 注意力\n\n1. 定义：加权求和\n2. 用途：对齐\n"
     cards = write_cards(tmp_path, {"att.md": one})

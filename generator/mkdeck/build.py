@@ -796,6 +796,10 @@ def collect(
                 and (
                     (rel in last and last[rel].data_hash == data_hash)
                     or memo.read_as_card(rel, data_hash, lock_hash)
+                    # Under another lock (one pulled), when this one knows it as a card file
+                    # too: its front matter does not say `kind: post` (or could not be read),
+                    # so it is one still (`posts.held_as_card`).
+                    or (written.known(rel) == "card" and memo.read_as_card(rel, data_hash, None))
                 )
             ),
             memo.cut,
@@ -972,10 +976,13 @@ def _recovered(lock: Lock, memo: Memo) -> tuple[Lock, list[Diagnostic]]:
     """The lock with the entries the last build wrote and it lacks (deleted, or cut short),
     taken back from the memo: without them, a note's points would be numbered afresh and
     cards would trade their review histories."""
+    guids, paths = {n.guid for n in lock.notes}, {n.path for n in lock.notes}
+    # Each entry's guid and path first: most often none is lost, and no entry's points are read.
+    if all(guid in guids or path in paths for guid, path in memo.lock_paths().items()):
+        return lock, []
     last = memo.last_lock()
     if last is None:
         return lock, []
-    guids, paths = {n.guid for n in lock.notes}, {n.path for n in lock.notes}
     lost = tuple(n for n in last.notes if n.guid not in guids and n.path not in paths)
     if not lost:
         return lock, []

@@ -223,6 +223,7 @@ class Memo:
         self._staged: dict[str, str] | None = None  # the meta values of what `stage` wrote
         self._meta: dict[str, str] = {}
         self._stamps: dict[str, KnownFile] | None = None  # as loaded
+        self._posts: set[str] | None = None  # the paths of the posts it holds, when asked
         self.images: dict[str, ImageStamp] = {}
         if folder is None:
             return
@@ -301,6 +302,7 @@ class Memo:
                 self._db.close()
         self._db = None
         self._loaded, self._meta, self.images, self._stamps = None, {}, {}, None
+        self._posts = None
         self.problem = Diagnostic(
             str(path), 0, "the build memo could not be read: building everything", "note"
         )
@@ -358,10 +360,10 @@ class Memo:
         except (ValueError, KeyError, TypeError, IndexError):
             return None
 
-    def read_as_card(self, rel: str, data_hash: str, lock_hash: str) -> bool:
+    def read_as_card(self, rel: str, data_hash: str, lock_hash: str | None) -> bool:
         """Whether the last build read the file with these bytes as a card file (not as a
-        post), under the lock whose text has this hash: a build that has both reads it so."""
-        if not lock_hash or self._meta.get("lock") != lock_hash:
+        post), under the lock whose text has this hash (None: under whatever lock)."""
+        if lock_hash is not None and (not lock_hash or self._meta.get("lock") != lock_hash):
             return False
         hit = self._file(rel)
         return hit is not None and hit[0] == data_hash
@@ -377,6 +379,13 @@ class Memo:
 
     def cut(self, rel: str, data_hash: str, key: str) -> CutPost | None:
         """The post with these bytes as cut before under `key` (`posts.cut_key`)."""
+        if self._posts is None:  # the paths of the posts remembered: a build asks of each file
+            self._posts = set()
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._posts = {rel for (rel,) in self._db.execute("SELECT rel FROM posts")}
+        if rel not in self._posts:
+            return None
         found = self._row(
             "SELECT cut FROM posts WHERE rel = ? AND hash = ? AND key = ?", rel, data_hash, key
         )
@@ -648,6 +657,7 @@ class Memo:
             ),
         )
         posts = update.posts
+        self._posts = None  # (as they are now written)
         db.executemany(
             "DELETE FROM posts WHERE rel = ?",
             (row for row in db.execute("SELECT rel FROM posts").fetchall() if row[0] not in posts),
