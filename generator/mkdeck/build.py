@@ -858,7 +858,7 @@ def collect(
     reading: list[InWorkers[Job, CardRead]] = []
     carried_then: set[str] = set()
     # The files are read (in workers, when many) while the lock is looked up: a lock the memo
-    # does not hold is parsed meanwhile, a first build's longest wait before the workers'.
+    # does not hold (a clone's, a pulled one) is parsed meanwhile, not before the workers start.
     reads_of = read_all({s.rel for s in snap.sources if s.rel not in carry})
     try:
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
