@@ -239,6 +239,14 @@ def test_a_file_held_as_a_card_is_one_whatever_its_headings(front):
         assert not held_as_card(matter, None) and not held_as_card(matter, "post")
     lines = ("---\nkind: post\n---\n" + post(KV, GQA)).split("\n")
     assert not held_as_card(read_front_matter(lines, "a.md"), "card")
+    # An `id` holds a file to one question however the lock knows it.
+    with_id = front.replace("---\n", "---\nid: kv\n", 1) if front else "---\nid: kv\n---\n"
+    lines = (with_id + post(KV, GQA)).split("\n")
+    matter = read_front_matter(lines, "a.md")
+    for known in (None, "card", "post"):
+        assert held_as_card(matter, known)
+        read = read_post(lines, scan_fences(lines, matter.body, "a.md"), matter, known)
+        assert read.kind == "card"
 
 
 def test_after_a_pull_that_changed_the_lock_only_changed_files_are_looked_at_again(

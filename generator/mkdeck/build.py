@@ -820,9 +820,11 @@ def collect(
         return _nothing(exc.diagnostic)
     diagnostics: list[Diagnostic] = [*snap.skipped, *split.said]
 
-    def read_all(rels: set[str]) -> Callable[[], dict[str, tuple[str, CardRead]]]:
-        """Start reading these files (from the memo, or now: in workers when many); what each
-        gives, when the function returned is called (`reading` holds what is under way)."""
+    def start_reading(
+        rels: set[str],
+    ) -> tuple[InWorkers[Job, CardRead], Callable[[], dict[str, tuple[str, CardRead]]]]:
+        """Start reading these files (from the memo, or now: in workers when many): the reading
+        under way, and what each file gives, once the function returned is called."""
         reads: dict[str, tuple[str, CardRead]] = {}
         jobs: list[tuple[Job, str]] = []
         for source, file in zip(snap.sources, snap.files, strict=True):
@@ -845,21 +847,22 @@ def collect(
         if len(jobs) < FEW_READS:  # each with its code blocks as highlighted before
             jobs = [((*job[:3], memo.code(job[0])), data_hash) for job, data_hash in jobs]
         under_way = read_cards([job for job, _ in jobs], parallel, progress)
-        reading.append(under_way)
 
         def taken() -> dict[str, tuple[str, CardRead]]:
             for (job, data_hash), read in zip(jobs, under_way, strict=True):
                 reads[job[0]] = fresh[job[0]] = (data_hash, read)
             return reads
 
-        return taken
+        return under_way, taken
+
+    def read_all(rels: set[str]) -> dict[str, tuple[str, CardRead]]:
+        return start_reading(rels)[1]()
 
     fresh: dict[str, tuple[str, CardRead]] = {}
-    reading: list[InWorkers[Job, CardRead]] = []
     carried_then: set[str] = set()
     # The files are read (in workers, when many) while the lock is looked up: a lock the memo
     # does not hold (a clone's, a pulled one) is parsed meanwhile, not before the workers start.
-    reads_of = read_all({s.rel for s in snap.sources if s.rel not in carry})
+    under_way, reads_of = start_reading({s.rel for s in snap.sources if s.rel not in carry})
     try:
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone
@@ -867,18 +870,18 @@ def collect(
             lock, recovered = _recovered(as_read, memo)
             once += recovered
             if not lock.notes and out is not None and is_zip(out):
-                reading[0].close()
+                under_way.close()
                 return _nothing(_lock_lost(out))
             # (None from a memo that held this lock but could not give it: read them all.)
             carried_then, carry = set(carry), {}
     except BaseException as exc:  # (an interrupt too: the workers are not waited for)
-        reading[0].close()
+        under_way.close()
         if isinstance(exc, MkdeckError):
             return _nothing(exc.diagnostic)
         raise
     reads = reads_of()
     if carried_then:
-        reads |= read_all(carried_then)()
+        reads |= read_all(carried_then)
     # An id that a file read now also claims, or that another entry of the lock holds: the
     # carried note is read too, and identity decides between them as it always does.
     ids = {r.question.id for _, r in reads.values() if r.question is not None}
@@ -887,7 +890,7 @@ def collect(
     shared = {rel for rel, note in carry.items() if note.last.id in ids}
     if shared:
         carry = {rel: note for rel, note in carry.items() if rel not in shared}
-        reads |= read_all(shared)()
+        reads |= read_all(shared)
         lock = memo.lock(lock_hash, frozenset(carry)) or lock
 
     held: list[tuple[int, str, CardRead]] = []

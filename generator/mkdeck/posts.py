@@ -253,11 +253,14 @@ def read_post(
 
 
 def held_as_card(front: FrontMatter, known: str | None) -> bool:
-    """Whether `read_post` reads the file as one question whatever its headings: the lock
-    knows it as a card file, and its front matter does not say `kind: post`. So a build need
-    not find its headings (a block parse of the whole file, in a repository of long notes most
-    of the time a build spends before its workers start)."""
-    return known == "card" and front.data.get("kind") != "post"
+    """Whether `read_post` reads the file as one question whatever its headings: its front
+    matter does not say `kind: post`, and its `id` or the lock holds it to one question
+    (`_held_to_one_question`, which its first heading is not needed for). So a build need not
+    find its headings (a block parse of the whole file, in a repository of long notes most of
+    the time a build spends before its workers start)."""
+    return (
+        front.data.get("kind") != "post" and _held_to_one_question(front, known, None) is not None
+    )
 
 
 def _held_to_one_question(
@@ -712,7 +715,7 @@ def _read_file(
         lines = decode_source(data, rel).split("\n")
         front = read_front_matter(lines, rel)
         if not explain and held_as_card(front, known):
-            return Post("card", "mkdeck.lock knows it"), lines, front
+            return Post("card", "held to one question"), lines, front
         fenced = scan_fences(lines, front.body, rel)
     except MkdeckError:
         return None

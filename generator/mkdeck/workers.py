@@ -47,7 +47,7 @@ class InWorkers(Generic[Job, Result]):
         if not parallel:
             self._results: Iterator[Result] = map(here, jobs)
             return
-        import multiprocessing  # only large work needs workers: a rebuild of a few files not
+        import multiprocessing  # only large work needs them: a rebuild of a few files does not
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
