@@ -106,3 +106,60 @@ def test_help_lists_every_command_and_loads_no_more_than_it_shows():
     for command in ("build", "sync", "watch", "check", "new", "import", "preview"):
         assert any(line.strip().startswith(command + " ") for line in shown), command
     assert loaded == "[]"
+
+
+def test_a_long_first_build_shows_each_stage_as_it_goes(tmp_path):
+    """A first build of a large repository looks at every file that may be a post before it
+    renders anything: both stages are told to the progress bar, each with its own count."""
+    from mkdeck.build import build
+    from mkdeck.config import Config
+
+    post = "# 帖子\n\n## 问题一？\n\n1. 甲\n\n## 问题二？\n\n1. 乙\n"
+    posts = {f"p{i}.md": post.replace("帖子", f"帖子 {i}") for i in range(3)}
+    cards = write_cards(
+        tmp_path / "cards",
+        {**{f"q{i}.md": f"# 问题 {i}？\n\n1. 要点 {i}\n" for i in range(5)}, **posts},
+    )
+    config = Config(root=tmp_path, cards=cards, output=tmp_path / "build", deck="Test")
+    told: list[tuple[str, int, int]] = []
+    report = build(cards, config.package_path(cards), config, lambda *t: told.append(t))
+    assert report.notes == 5 + 3 * 2 and not report.errors
+    stages = [doing for doing, done, total in told if done == total]
+    assert stages == ["Looking for posts", "Rendering"]
+    # Only the files with more than one heading are looked at; each question is rendered.
+    assert [t for t in told if t[0] == "Looking for posts"][-1][1:] == (3, 3)
+    assert [t for t in told if t[0] == "Rendering"][-1][1:] == (11, 11)
+    # Once the lock knows the posts as posts (the next build cuts them under that key), an
+    # edit renders one file and looks at none.
+    for edit in ("一", "二"):
+        told.clear()
+        (cards / "q1.md").write_text(f"# 问题 1？\n\n1. 要点 {edit}\n", "utf-8")
+        build(cards, config.package_path(cards), config, lambda *t: told.append(t))
+    assert told == [("Rendering", 1, 1)]
+
+
+def test_the_progress_bar_draws_one_labelled_bar_a_stage_on_a_terminal(monkeypatch):
+    import io
+
+    from mkdeck import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    shown = Terminal()
+    monkeypatch.setattr(cli.sys, "stderr", shown)
+    monkeypatch.setenv("NO_COLOR", "1")
+    bar = cli._ProgressBar()
+    for stage, total in (("Looking for posts", 300), ("Rendering", 250), ("Rendering", 3)):
+        for done in range(1, total + 1):
+            bar(stage, done, total)
+    drawn = shown.getvalue()
+    assert drawn.count("Looking for posts") >= 1 and drawn.count("Rendering") >= 1
+    assert "300/300" in drawn or "100%" in drawn
+    assert bar.bar is None  # every bar ended with its stage
+    quiet = cli._ProgressBar()
+    monkeypatch.setattr(cli.sys, "stderr", io.StringIO())  # not a terminal: no bar at all
+    for done in range(1, 301):
+        quiet("Rendering", done, 300)
+    assert quiet.bar is None and cli.sys.stderr.getvalue() == ""

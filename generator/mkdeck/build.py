@@ -804,7 +804,9 @@ def collect(
             ),
             memo.cut,
             explain=how_read,
-            look=lambda jobs: InWorkers(jobs, parallel, look_at, look_at),
+            look=lambda jobs: InWorkers(
+                jobs, parallel, look_at, look_at, progress, "Looking for posts"
+            ),
         )
         snap = split.snap
         carry = {

@@ -67,22 +67,31 @@ def _echo_diagnostic(d: Diagnostic, cards_dir: Path | None = None) -> None:
 
 
 class _ProgressBar:
-    """A progress bar on stderr, only for long builds on a terminal."""
+    """A progress bar on stderr for each long stage of a build (looking for posts, rendering),
+    only on a terminal."""
 
     def __init__(self) -> None:
         self.bar: ProgressBar[int] | None = None
+        self.doing: str | None = None
 
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if total < PROGRESS_MIN_FILES or not sys.stderr.isatty():
-                return
-            self.bar = click.progressbar(
-                length=total, label="Rendering", file=sys.stderr, color=_color()
-            )
-            self.bar.__enter__()
-        self.bar.update(1)
+    def __call__(self, doing: str, done: int, total: int) -> None:
+        if doing != self.doing:
+            self._end()
+            self.doing = doing
+            if total >= PROGRESS_MIN_FILES and sys.stderr.isatty():
+                self.bar = click.progressbar(
+                    length=total, label=doing, file=sys.stderr, color=_color()
+                )
+                self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.update(1)
         if done == total:
+            self._end()
+
+    def _end(self) -> None:
+        if self.bar is not None:
             self.bar.__exit__(None, None, None)
+        self.bar = self.doing = None
 
 
 def _count(n: int, word: str) -> str:

@@ -66,7 +66,7 @@ def read_cards(
 ) -> InWorkers[Job, CardRead]:
     """`read_card` of each job, in order: in workers when there are many (`InWorkers`), which
     start reading as soon as this is called."""
-    return InWorkers(jobs, parallel, read_card, _read_in_worker, progress)
+    return InWorkers(jobs, parallel, read_card, _read_in_worker, progress, "Rendering")
 
 
 def _read_in_worker(job: Job) -> CardRead:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
-Progress = Callable[[int, int], None]
+# How far a build has come: (what it is doing, jobs done, jobs in all), for a progress bar.
+Progress = Callable[[str, int, int], None]
 # Below this many jobs, starting worker processes costs more than it saves.
 PARALLEL_MIN = 400
 
@@ -27,8 +28,9 @@ PARALLEL_MIN = 400
 class InWorkers(Generic[Job, Result]):
     """`here(job)` of each job, or `there(job)` in workers (which may send back less of the
     same result), taken in order by iterating once. `parallel` None: in workers when there
-    are many jobs and more than one core. `close` stops workers whose results will not be
-    taken (a build that stops early)."""
+    are many jobs and more than one core. `progress` is told of each result taken, as
+    `doing`. `close` stops workers whose results will not be taken (a build that stops
+    early)."""
 
     def __init__(
         self,
@@ -37,12 +39,14 @@ class InWorkers(Generic[Job, Result]):
         here: Callable[[Job], Result],
         there: Callable[[Job], Result],
         progress: Progress | None = None,
+        doing: str = "",
     ) -> None:
         workers = min(os.cpu_count() or 1, 8)
         if parallel is None:
             parallel = len(jobs) >= PARALLEL_MIN and workers > 1
         self._total = len(jobs)
         self._progress = progress
+        self._doing = doing
         self._pool: ProcessPoolExecutor | None = None
         if not parallel:
             self._results: Iterator[Result] = map(here, jobs)
@@ -65,7 +69,7 @@ class InWorkers(Generic[Job, Result]):
         try:
             for done, result in enumerate(self._results, 1):
                 if self._progress:
-                    self._progress(done, self._total)
+                    self._progress(self._doing, done, self._total)
                 yield result
         finally:
             self.close()
