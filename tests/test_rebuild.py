@@ -5,6 +5,7 @@ lock gives: the same notes and cards, the same lock, the same report."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import zipfile
@@ -68,6 +69,11 @@ EDITS = [
     "deck",
     "empty",
     "broken",
+    # The lock as another machine's build wrote it, pulled: an entry's time moved, a point's
+    # text changed by hand, the whole lock written again with the same values.
+    "pulled time",
+    "pulled point",
+    "pulled format",
 ]
 
 
@@ -88,6 +94,9 @@ def _edit(cards: Path, rel: str, kind: str, step: int) -> None:
         return
     if kind == "delete":
         path.unlink(missing_ok=True)
+        return
+    if kind.startswith("pulled"):
+        _pull(cards / "mkdeck.lock", rel, kind, step)
         return
     if kind.startswith("rename"):
         if path.exists():
@@ -131,6 +140,26 @@ def _edit(cards: Path, rel: str, kind: str, step: int) -> None:
     elif kind == "broken":
         lines.append("公式 $x^{2$")
     path.write_text("\n".join(lines), "utf-8")
+
+
+def _pull(lock: Path, rel: str, kind: str, step: int) -> None:
+    """The lock as another machine's build left it: `rel`'s entry changed (its time, or its
+    first point's text), or every entry written again with a space more."""
+    text = lock.read_text("utf-8")
+    if kind == "pulled format":
+        lock.write_text(text.replace("\nnext = ", "\nnext =  "), "utf-8")
+        return
+    start = text.find(f'\n["{rel}"]\n')
+    if start < 0:
+        return
+    end = text.find("\n[", start + 1)
+    end = len(text) if end < 0 else end
+    table = text[start:end]
+    if kind == "pulled time":
+        table = re.sub(r"mtime = (\d+)", lambda m: f"mtime = {int(m[1]) + step}", table)
+    else:
+        table = re.sub(r'(\n  \[\d+, ")', rf"\g<1>他处 {step} ", table, count=1)
+    lock.write_text(text[:start] + table + text[end:], "utf-8")
 
 
 def _with_key(lines: list[str], key: str, value: str) -> list[str]:
@@ -393,7 +422,7 @@ def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monke
     assert _package(tmp_path) == _package(full)
 
 
-def test_unchanged_files_are_carried_over_unread_and_an_other_hands_lock_carries_none(tmp_path):
+def test_unchanged_files_are_carried_over_unread_under_their_lock_or_an_other_hands(tmp_path):
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", "reword", 1)
@@ -402,15 +431,22 @@ def test_unchanged_files_are_carried_over_unread_and_an_other_hands_lock_carries
     assert sorted(n.source.rel for n in report.carried) == ["b.md", "d.md"]
     assert sorted(c.source.rel for c in report.built) == ["a.md", "sub/c.md"]
     assert report.lines()[("b.md", 2)] == 4
+    # The lock written again by other hands: each entry the same, but for d.md's time.
     lock = cards / "mkdeck.lock"
-    lock.write_text(lock.read_text("utf-8").replace("mtime = ", "mtime =  "), "utf-8")
+    text = lock.read_text("utf-8").replace("mtime = ", "mtime =  ")
+    d_at = text.index('["d.md"]')
+    lock.write_text(text[:d_at] + text[d_at:].replace("mtime =  ", "mtime = 1", 1), "utf-8")
     _edit(cards, "b.md", "extra", 2)
-    again = _build(tmp_path, NOW + 200, use_cache=True)
-    assert again.carried == [] and again.notes == 4
     full = tmp_path / "full"
     shutil.copytree(cards, full / "cards")
-    _build(full, NOW + 200, use_cache=False)
+    again = _build(tmp_path, NOW + 200, use_cache=True)
+    # Only a.md's entry is as the last build left it: its note is carried over; b.md was
+    # edited, c.md shows an image, d.md's entry changed.
+    assert [n.source.rel for n in again.carried] == ["a.md"] and again.notes == 4
+    expected = _build(full, NOW + 200, use_cache=False)
+    assert expected.carried == [] and _said(again) == _said(expected)
     assert _package(tmp_path) == _package(full)
+    assert lock.read_bytes() == (full / "cards" / "mkdeck.lock").read_bytes()
 
 
 def test_a_new_file_with_the_id_of_a_carried_note_is_an_error_for_both(tmp_path):

@@ -784,6 +784,13 @@ def collect(
         data, lock_hash = snap.lock
         written = WrittenLock(data)
         last = memo.last_notes(lock_hash)
+        # A lock changed by other hands (a pull, a checkout) is parsed first: a note whose
+        # entry it holds as the last build left it is carried over, as under that build's
+        # own lock, and only the others are read and identified again.
+        pulled: Lock | None = None
+        if not last and lock_hash and memo.holds_another_lock(lock_hash):
+            pulled = parse_lock(lock_text(data), LOCK_NAME)
+            last = memo.last_notes_in(pulled)
         # Each post becomes its questions, one source each; a file the lock knows as a card
         # file stays one, and one the last build read as a card file from these very bytes
         # is one without being looked at again.
@@ -862,20 +869,24 @@ def collect(
 
     fresh: dict[str, tuple[str, CardRead]] = {}
     carried_then: set[str] = set()
+    whole: Lock | None = None  # the lock as parsed here, with what was recovered into it
     # The files are read (in workers, when many) while the lock is looked up: a lock the memo
-    # does not hold (a clone's, a pulled one) is parsed meanwhile, not before the workers start.
+    # does not hold (a clone's) is parsed meanwhile, not before the workers start. (A pulled
+    # one was parsed before, to carry notes over: the files read are those it changed.)
     under_way, reads_of = start_reading({s.rel for s in snap.sources if s.rel not in carry})
     try:
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone
-            as_read = parse_lock(lock_text(data), LOCK_NAME) if lock_hash else Lock()
-            lock, recovered = _recovered(as_read, memo)
+            if pulled is None:
+                pulled = parse_lock(lock_text(data), LOCK_NAME) if lock_hash else Lock()
+                # (None from a memo that held this lock but could not give it: read them all.)
+                carried_then, carry = set(carry), {}
+            whole, recovered = _recovered(pulled, memo)
             once += recovered
-            if not lock.notes and out is not None and is_zip(out):
+            if not whole.notes and out is not None and is_zip(out):
                 under_way.close()
                 return _nothing(_lock_lost(out))
-            # (None from a memo that held this lock but could not give it: read them all.)
-            carried_then, carry = set(carry), {}
+            lock = _without(whole, carry)
     except BaseException as exc:  # (an interrupt too: the workers are not waited for)
         under_way.close()
         if isinstance(exc, MkdeckError):
@@ -893,7 +904,10 @@ def collect(
     if shared:
         carry = {rel: note for rel, note in carry.items() if rel not in shared}
         reads |= read_all(shared)
-        lock = memo.lock(lock_hash, frozenset(carry)) or lock
+        if whole is not None:
+            lock = _without(whole, carry)
+        else:
+            lock = memo.lock(lock_hash, frozenset(carry)) or lock
 
     held: list[tuple[int, str, CardRead]] = []
     for position, source in enumerate(snap.sources):
@@ -962,6 +976,13 @@ def collect(
         split.cuts,
         split.cut_now,
     )
+
+
+def _without(lock: Lock, carried: Mapping[str, object]) -> Lock:
+    """The lock but for the entries of the notes carried over (claimed already)."""
+    if not carried:
+        return lock
+    return Lock(tuple(note for note in lock.notes if note.path not in carried))
 
 
 def _without_bytes(snap: Snapshot) -> Snapshot:

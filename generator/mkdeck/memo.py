@@ -486,9 +486,30 @@ class Memo:
     def last_notes(self, lock_hash: str) -> dict[str, LastNote]:
         """What the last build made of each card file that may be carried over, by path, when
         the lock's text is the one it wrote (else nothing: identity must be worked out)."""
+        if not lock_hash or self._meta.get("lock") != lock_hash:
+            return {}
+        return self._last_notes()
+
+    def holds_another_lock(self, lock_hash: str) -> bool:
+        """Whether the last build wrote or read a lock, and not the one whose text has this
+        hash (a lock changed by other hands: a pull, a checkout)."""
+        return bool(self._meta.get("lock")) and self._meta.get("lock") != lock_hash
+
+    def last_notes_in(self, lock: Lock) -> dict[str, LastNote]:
+        """`last_notes` of the card files whose entries `lock` holds as the last build left
+        them, when it wrote or read another lock (one pulled): an entry the same, whatever the
+        others, gives the note it gave, as the same lock does (`build.collect`)."""
+        then = self.last_lock()
+        if then is None:
+            return {}
+        left = {note.path: note for note in then.notes}
+        same = {note.path for note in lock.notes if left.get(note.path) == note}
+        return {rel: note for rel, note in self._last_notes().items() if rel in same}
+
+    def _last_notes(self) -> dict[str, LastNote]:
         from .assemble import LastNote
 
-        if self._db is None or not lock_hash or self._meta.get("lock") != lock_hash:
+        if self._db is None:
             return {}
         try:
             rows = self._db.execute(
