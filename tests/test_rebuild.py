@@ -422,7 +422,9 @@ def test_a_rebuild_stopped_halfway_is_finished_by_the_next_build(tmp_path, monke
     assert _package(tmp_path) == _package(full)
 
 
-def test_unchanged_files_are_carried_over_unread_under_their_lock_or_an_other_hands(tmp_path):
+def test_unchanged_files_are_carried_over_unread_under_their_lock_or_an_other_hands(
+    tmp_path, monkeypatch
+):
     cards = write_cards(tmp_path, START)
     _build(tmp_path, NOW, use_cache=True)
     _edit(cards, "a.md", "reword", 1)
@@ -431,22 +433,57 @@ def test_unchanged_files_are_carried_over_unread_under_their_lock_or_an_other_ha
     assert sorted(n.source.rel for n in report.carried) == ["b.md", "d.md"]
     assert sorted(c.source.rel for c in report.built) == ["a.md", "sub/c.md"]
     assert report.lines()[("b.md", 2)] == 4
-    # The lock written again by other hands: each entry the same, but for d.md's time.
+    # The lock written by other hands (pulled): d.md's table as another tool would write
+    # it, the same values with a space more.
     lock = cards / "mkdeck.lock"
-    text = lock.read_text("utf-8").replace("mtime = ", "mtime =  ")
+    text = lock.read_text("utf-8")
     d_at = text.index('["d.md"]')
-    lock.write_text(text[:d_at] + text[d_at:].replace("mtime =  ", "mtime = 1", 1), "utf-8")
+    lock.write_text(text[:d_at] + text[d_at:].replace("mtime = ", "mtime =  ", 1), "utf-8")
     _edit(cards, "b.md", "extra", 2)
     full = tmp_path / "full"
     shutil.copytree(cards, full / "cards")
+    reads = _count_memo_reads(monkeypatch)
     again = _build(tmp_path, NOW + 200, use_cache=True)
-    # Only a.md's entry is as the last build left it: its note is carried over; b.md was
-    # edited, c.md shows an image, d.md's entry changed.
+    # Only a.md's table is as the last build left it: its note is carried over, unread;
+    # b.md was edited, c.md shows an image, d.md's table changed.
     assert [n.source.rel for n in again.carried] == ["a.md"] and again.notes == 4
+    assert sorted(reads) == ["b.md", "d.md", "sub/c.md"]
     expected = _build(full, NOW + 200, use_cache=False)
     assert expected.carried == [] and _said(again) == _said(expected)
     assert _package(tmp_path) == _package(full)
     assert lock.read_bytes() == (full / "cards" / "mkdeck.lock").read_bytes()
+
+
+def _count_memo_reads(monkeypatch) -> list[str]:
+    """The card files read from the memo from now on, by their paths."""
+    read, reads = mkdeck.memo.Memo.read, []
+
+    def counted(memo, rel, data_hash):
+        reads.append(rel)
+        return read(memo, rel, data_hash)
+
+    monkeypatch.setattr(mkdeck.memo.Memo, "read", counted)
+    return reads
+
+
+def test_after_a_pull_without_the_last_lock_kept_every_file_is_read_again(tmp_path, monkeypatch):
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    folder = mkdeck.memo.memo_folder(tmp_path / "build" / "T.apkg")
+    kept = [p for p in folder.iterdir() if p.name.startswith("lock-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == (cards / "mkdeck.lock").read_bytes()
+    kept[0].unlink()  # (a memo from before it kept the lock)
+    _pull(cards / "mkdeck.lock", "d.md", "pulled time", 1)
+    full = tmp_path / "full"
+    shutil.copytree(cards, full / "cards")
+    again = _build(tmp_path, NOW + 100, use_cache=True)
+    assert again.carried == []
+    assert _said(again) == _said(_build(full, NOW + 100, use_cache=False))
+    assert _package(tmp_path) == _package(full)
+    assert (cards / "mkdeck.lock").read_bytes() == (full / "cards" / "mkdeck.lock").read_bytes()
+    # The next pull finds the lock kept again.
+    _pull(cards / "mkdeck.lock", "d.md", "pulled time", 2)
+    assert [n.source.rel for n in _build(tmp_path, NOW + 200, True).carried] == ["a.md", "b.md"]
 
 
 def test_a_new_file_with_the_id_of_a_carried_note_is_an_error_for_both(tmp_path):
@@ -518,3 +555,32 @@ def test_a_file_saved_again_while_it_is_built_is_said_and_nothing_is_written(tmp
     again = _build(tmp_path, NOW + 200, use_cache=True)
     assert not again.errors and again.cards == 2
     assert "二：乙改" in (cards / "mkdeck.lock").read_text("utf-8")
+
+
+@pytest.mark.parametrize("damage", ["guid twice", "path twice", "conflict"])
+def test_a_pulled_lock_is_checked_whole_though_most_of_it_is_carried_over(tmp_path, damage):
+    """The tables a pull left as they were are not parsed again, but what is wrong with the
+    lock as a whole is said as a build without a memo says it: where it is, nothing written."""
+    cards = write_cards(tmp_path, START)
+    _build(tmp_path, NOW, use_cache=True)
+    lock = cards / "mkdeck.lock"
+    text = lock.read_text("utf-8")
+    guid = parse_lock(text, "mkdeck.lock").notes[0].guid  # a.md's, which is carried over
+    if damage == "guid twice":  # a new table that takes a carried note's guid
+        new = f'\n["e.md"]\nguid = "{guid}"\nmtime = 1\ndigest = "x"\nnext = 2\npoints = [\n'
+        text += new + '  [1, "甲"],\n]\n'
+    elif damage == "path twice":  # b.md's table again, written by other hands
+        text += text[text.index('\n["b.md"]') : text.index('\n["d.md"]')]
+    else:
+        at = text.index('\n["d.md"]')
+        text = text[:at] + "\n<<<<<<< HEAD" + text[at:]
+    lock.write_text(text, "utf-8")
+    full = tmp_path / "full"
+    shutil.copytree(cards, full / "cards")
+    package = (tmp_path / "build" / "T.apkg").read_bytes()
+    pulled = _build(tmp_path, NOW + 100, use_cache=True)
+    expected = _build(full, NOW + 100, use_cache=False)
+    assert pulled.errors and _said(pulled) == _said(expected)
+    assert [d.path for d in pulled.errors] == ["mkdeck.lock"] and pulled.errors[0].line > 0
+    assert lock.read_text("utf-8") == text  # nothing written
+    assert (tmp_path / "build" / "T.apkg").read_bytes() == package

@@ -488,7 +488,7 @@ def _build(
             report.zipped_from = (update.kept.path, stamp_of(update.kept.path))
 
     # What the next build starts from.
-    update.lock = (lock_hash, lock, carried_paths)
+    update.lock, update.lock_file = (lock_hash, lock, carried_paths), lock_path
     update.outcome = Outcome(
         inputs_now(),
         images,
@@ -784,13 +784,12 @@ def collect(
         data, lock_hash = snap.lock
         written = WrittenLock(data)
         last = memo.last_notes(lock_hash)
-        # A lock changed by other hands (a pull, a checkout) is parsed first: a note whose
-        # entry it holds as the last build left it is carried over, as under that build's
-        # own lock, and only the others are read and identified again.
-        pulled: Lock | None = None
-        if not last and lock_hash and memo.holds_another_lock(lock_hash):
-            pulled = parse_lock(lock_text(data), LOCK_NAME)
-            last = memo.last_notes_in(pulled)
+        # A lock changed by other hands (a pull, a checkout): a note whose table it holds byte
+        # for byte as the last build's lock did is carried over, as under that lock, and only
+        # the other tables are parsed, their files read and identified again.
+        pulled = not last and bool(lock_hash) and memo.holds_another_lock(lock_hash)
+        if pulled:
+            last = memo.notes_left_in(written)
         # Each post becomes its questions, one source each; a file the lock knows as a card
         # file stays one, and one the last build read as a card file from these very bytes
         # is one without being looked at again.
@@ -869,24 +868,22 @@ def collect(
 
     fresh: dict[str, tuple[str, CardRead]] = {}
     carried_then: set[str] = set()
-    whole: Lock | None = None  # the lock as parsed here, with what was recovered into it
+    parsed = False  # the lock parsed here (not given by the memo)
     # The files are read (in workers, when many) while the lock is looked up: a lock the memo
-    # does not hold (a clone's) is parsed meanwhile, not before the workers start. (A pulled
-    # one was parsed before, to carry notes over: the files read are those it changed.)
+    # does not hold (a clone's, a pulled one) is parsed meanwhile, not before the workers start.
     under_way, reads_of = start_reading({s.rel for s in snap.sources if s.rel not in carry})
     try:
         lock = memo.lock(lock_hash, frozenset(carry)) if lock_hash else None
         if lock is None:  # changed since the last build: by other hands, cut, or gone
-            if pulled is None:
-                pulled = parse_lock(lock_text(data), LOCK_NAME) if lock_hash else Lock()
+            if not pulled:
                 # (None from a memo that held this lock but could not give it: read them all.)
                 carried_then, carry = set(carry), {}
-            whole, recovered = _recovered(pulled, memo)
+            lock, recovered = _recovered(_lock_but(written, carry), memo, carry)
+            parsed = True
             once += recovered
-            if not whole.notes and out is not None and is_zip(out):
+            if not lock.notes and not carry and out is not None and is_zip(out):
                 under_way.close()
                 return _nothing(_lock_lost(out))
-            lock = _without(whole, carry)
     except BaseException as exc:  # (an interrupt too: the workers are not waited for)
         under_way.close()
         if isinstance(exc, MkdeckError):
@@ -904,8 +901,8 @@ def collect(
     if shared:
         carry = {rel: note for rel, note in carry.items() if rel not in shared}
         reads |= read_all(shared)
-        if whole is not None:
-            lock = _without(whole, carry)
+        if parsed:  # (said already what was recovered)
+            lock = _recovered(_lock_but(written, carry), memo, carry)[0]
         else:
             lock = memo.lock(lock_hash, frozenset(carry)) or lock
 
@@ -978,11 +975,21 @@ def collect(
     )
 
 
-def _without(lock: Lock, carried: Mapping[str, object]) -> Lock:
-    """The lock but for the entries of the notes carried over (claimed already)."""
-    if not carried:
-        return lock
-    return Lock(tuple(note for note in lock.notes if note.path not in carried))
+def _lock_but(written: WrittenLock, carried: Mapping[str, CarriedNote]) -> Lock:
+    """The lock but for the entries of the notes carried over, parsed without their tables
+    (raises `MkdeckError` for a lock that cannot be read). The whole lock is parsed when the
+    rest cannot be, to say what is wrong where, or when a table parsed clashes with one left
+    out (a path or a guid twice), which only the whole lock tells."""
+    if not written.data:
+        return Lock()
+    if carried:
+        with contextlib.suppress(MkdeckError):
+            rest = parse_lock(lock_text(written.without(carried)), LOCK_NAME)
+            guids = {note.last.guid for note in carried.values()}
+            if not any(n.path in carried or n.guid in guids for n in rest.notes):
+                return rest
+    whole = parse_lock(lock_text(written.data), LOCK_NAME)
+    return Lock(tuple(note for note in whole.notes if note.path not in carried))
 
 
 def _without_bytes(snap: Snapshot) -> Snapshot:
@@ -998,11 +1005,14 @@ def _without_bytes(snap: Snapshot) -> Snapshot:
     return replace(snap, files=files)
 
 
-def _recovered(lock: Lock, memo: Memo) -> tuple[Lock, list[Diagnostic]]:
-    """The lock with the entries the last build wrote and it lacks (deleted, or cut short),
-    taken back from the memo: without them, a note's points would be numbered afresh and
-    cards would trade their review histories."""
-    guids, paths = {n.guid for n in lock.notes}, {n.path for n in lock.notes}
+def _recovered(
+    lock: Lock, memo: Memo, carried: Mapping[str, CarriedNote]
+) -> tuple[Lock, list[Diagnostic]]:
+    """The lock (but for the entries of the notes `carried` over) with the entries the last
+    build wrote and it lacks (deleted, or cut short), taken back from the memo: without them,
+    a note's points would be numbered afresh and cards would trade their review histories."""
+    guids = {n.guid for n in lock.notes} | {note.last.guid for note in carried.values()}
+    paths = {n.path for n in lock.notes} | set(carried)
     # Each entry's guid and path first: most often none is lost, and no entry's points are read.
     if all(guid in guids or path in paths for guid, path in memo.lock_paths().items()):
         return lock, []
@@ -1012,7 +1022,7 @@ def _recovered(lock: Lock, memo: Memo) -> tuple[Lock, list[Diagnostic]]:
     lost = tuple(n for n in last.notes if n.guid not in guids and n.path not in paths)
     if not lost:
         return lock, []
-    what = "is missing" if not lock.notes else f"lacks {len(lost)} of the entries"
+    what = "is missing" if not paths else f"lacks {len(lost)} of the entries"
     note = Diagnostic(
         LOCK_NAME,
         0,

@@ -283,6 +283,26 @@ class WrittenLock:
             return "post"
         return "card" if path in self.cards else None
 
+    def same_tables(self, other: WrittenLock) -> set[str]:
+        """The paths whose tables `other` holds byte for byte as this lock does."""
+        mine, theirs = self.data, other.data
+        return {
+            path
+            for path, (start, end) in self.spans.items()
+            if (span := other.spans.get(path)) is not None
+            and end - start == span[1] - span[0]
+            and mine[start:end] == theirs[span[0] : span[1]]
+        }
+
+    def without(self, paths: Iterable[str]) -> bytes:
+        """The lock's bytes without the tables at these paths (each one has a span)."""
+        pieces, at = [], 0
+        for start, end in sorted(self.spans[path] for path in paths):
+            pieces.append(self.data[at:start])
+            at = end
+        pieces.append(self.data[at:])
+        return b"".join(pieces)
+
     def table(self, span: tuple[int, int]) -> bytes | memoryview:
         """The bytes written at `span`, ending with a line break: a view of them, uncopied."""
         start, end = span

@@ -14,9 +14,11 @@ afresh with one note). It remembers
 - each image's packed name by its size and modification time;
 - each card file's stamp (size, times, inode) with the hash of the bytes it had: a file whose
   stamp is unchanged is not read again;
-- the parsed lock by the hash of its text, an entry a row;
+- the parsed lock by the hash of its text, an entry a row, and a copy of its bytes: the
+  tables a pulled lock holds byte for byte as they were need not be parsed again;
 - what the last build made of each card file (`LastNote`): a file whose bytes and lock entry
-  are still those is carried over as that note, unread (`build.collect`);
+  are still those is carried over as that note, unread (`build.collect`), under that lock or
+  a pulled one;
 - the collection of the last package (`package.KeptCollection`), updated in place by a row
   diff, with its rows, their new-card order, and its pieces as they were deflated;
 - the last build's outcome by a hash of all its inputs: when they are the same, nothing
@@ -36,6 +38,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,7 +51,7 @@ from . import __version__
 from .discover import KnownFile, stamp_of
 from .errors import Diagnostic
 from .files import place_in_cache, stamp
-from .lockfile import Lock, LockedNote
+from .lockfile import Lock, LockedNote, WrittenLock
 from .media import PACKED_NAME, ImageStamp
 
 if TYPE_CHECKING:  # the stages' own types, loaded only by a build that reads or packs
@@ -199,6 +202,7 @@ class MemoUpdate:
     listed: frozenset[str] = frozenset()  # the card files on disk now: the others' stamps go
     # The lock's hash and its entries, but for those of the carried paths, which are as loaded.
     lock: tuple[str, Lock, frozenset[str]] | None = None
+    lock_file: Path | None = None  # where the lock is, kept beside the memo as it is now
     rows: Sequence[NoteRow] | None = None  # the package's rows, as its collection holds them
     kept: KeptCollection | None = None
     outcome: Outcome | None = None
@@ -495,16 +499,49 @@ class Memo:
         hash (a lock changed by other hands: a pull, a checkout)."""
         return bool(self._meta.get("lock")) and self._meta.get("lock") != lock_hash
 
-    def last_notes_in(self, lock: Lock) -> dict[str, LastNote]:
-        """`last_notes` of the card files whose entries `lock` holds as the last build left
-        them, when it wrote or read another lock (one pulled): an entry the same, whatever the
-        others, gives the note it gave, as the same lock does (`build.collect`)."""
-        then = self.last_lock()
+    def notes_left_in(self, written: WrittenLock) -> dict[str, LastNote]:
+        """`last_notes` of the card files whose tables the lock `written` (not the one the
+        last build wrote or read: one pulled, say) holds byte for byte as that lock did, when
+        the memo kept that lock's bytes (`_keep_lock`): an entry the same, whatever the
+        others, gives the note it gave, as under that lock (`build.collect`). The entries of
+        the others are loaded, to be compared with those the build writes (`_stage`)."""
+        then = self._lock_then()
         if then is None:
             return {}
-        left = {note.path: note for note in then.notes}
-        same = {note.path for note in lock.notes if left.get(note.path) == note}
+        same = written.same_tables(WrittenLock(then))
+        if self._entries(frozenset(same)) is None:
+            return {}
         return {rel: note for rel, note in self._last_notes().items() if rel in same}
+
+    def _lock_then(self) -> bytes | None:
+        """The bytes of the lock the last build wrote or read, when the memo keeps them."""
+        lock_hash = self._meta.get("lock")
+        if not lock_hash or self.folder is None:
+            return None
+        try:
+            data = (self.folder / _lock_copy(lock_hash)).read_bytes()
+        except OSError:
+            return None
+        # (A copy whose bytes are not those the memo describes is none.)
+        return data if hashlib.sha256(data).hexdigest() == lock_hash else None
+
+    def _keep_lock(self, lock: Path, lock_hash: str) -> None:
+        """Keep a copy of the lock at `lock`, whose bytes have this hash, for the next build to
+        compare a pulled lock with (`notes_left_in`); older ones are let go. (A copy, not a
+        link: a lock written over in place, as `cp` and editors do, would change it too.)"""
+        assert self.folder is not None
+        kept = self.folder / _lock_copy(lock_hash)
+        if not kept.is_file():
+            made = self.folder / f"lock-{os.urandom(6).hex()}.tmp"
+            try:
+                shutil.copyfile(lock, made)
+                os.replace(made, kept)
+            except OSError:  # not kept: the next build after a pull reads every file again
+                made.unlink(missing_ok=True)
+                return
+        for old in self.folder.glob("lock-*"):
+            if old.name != kept.name:
+                old.unlink(missing_ok=True)
 
     def _last_notes(self) -> dict[str, LastNote]:
         from .assemble import LastNote
@@ -772,6 +809,14 @@ class Memo:
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
         db.commit()
         self._meta.update(meta)
+        lock_hash = self._meta.get("lock")
+        if update.lock_file is not None and lock_hash:
+            self._keep_lock(update.lock_file, lock_hash)
+
+
+def _lock_copy(lock_hash: str) -> str:
+    """The name of the lock with this hash, as the memo keeps it."""
+    return f"lock-{lock_hash[:24]}"
 
 
 # --- the format: plain JSON of each value -------------------------------------------------------
