@@ -9,9 +9,10 @@ floor measured in the same run:
 - 2-core floor: the render floor split perfectly over two cores, plus the write floor.
 
 It then times `mkdeck build` cold (no cache), first (a user's first build, which also writes
-the memo), after editing one file, after adding one, and with nothing changed, each as the
+the memo), after editing one file, after adding one, after a pull that moved one entry of the
+lock (another machine's build, committed), and with nothing changed, each as the
 median of several runs in a fresh process, with the process's peak memory; each cold and
-first build, edit and addition is paired with a run of its floor right after it, and its
+first build, edit, addition and pull is paired with a run of its floor right after it, and its
 ratio is the median of the pairs' ratios; from the command line, in interleaved pairs, one
 edit against a fresh process that writes the whole package with genanki, and nothing changed
 against `python -c pass`; the cold build's growth from 500 notes to the full corpus; and the
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -291,6 +293,19 @@ def main() -> None:
             new.write_text(f"# 新问题 {count[0]}？\n\n1. 一：$x$\n2. 二：旁路\n", "utf-8")
 
         one_added = median_build(pairs, root, add, floor=write_once)
+
+        def pull() -> None:  # another machine's build, committed: one entry's time moved
+            count[0] += 1
+            lock = cards / "mkdeck.lock"
+            moved = re.sub(
+                r"mtime = (\d+)",
+                lambda m: f"mtime = {int(m[1]) + count[0]}",
+                lock.read_text("utf-8"),
+                count=1,
+            )
+            lock.write_text(moved, "utf-8")
+
+        after_pull = median_build(pairs, root, pull, floor=write_once)
         unchanged = median_build(args.repeat, root, lambda: None)
 
         # From the command line, as a user runs it, in interleaved pairs: one edit against a
@@ -325,11 +340,12 @@ def main() -> None:
             ("mkdeck build, first (memo written)", first_build["seconds"], first_build["ratio"]),
             ("mkdeck build after editing one file", one_edit["seconds"], None),
             ("mkdeck build after adding one file", one_added["seconds"], None),
+            ("mkdeck build after a pull moved one lock entry", after_pull["seconds"], None),
             ("mkdeck build, nothing changed", unchanged["seconds"], None),
         ]
         print(
             f"{args.notes} notes, 4 points each, median of {args.repeat} runs"
-            f" ({pairs} for an edit and an addition)"
+            f" ({pairs} for an edit, an addition and a pull)"
         )
         print("  1.0 × floor = the render floor + the write floor, measured just now")
         for name, seconds, ratio in rows:
@@ -343,6 +359,7 @@ def main() -> None:
         )
         print(f"  one edit: {one_edit['ratio']:5.2f} × the write floor alone")
         print(f"  one file added: {one_added['ratio']:5.2f} × the write floor alone")
+        print(f"  after a pull: {after_pull['ratio']:5.2f} × the write floor alone")
         peak = max(
             cold["peak_mb"], first_build["peak_mb"], one_edit["peak_mb"], unchanged["peak_mb"]
         )
@@ -392,6 +409,8 @@ def main() -> None:
             "one_edit_x_write_floor": one_edit["ratio"],
             "one_added_s": one_added["seconds"],
             "one_added_x_write_floor": one_added["ratio"],
+            "after_pull_s": after_pull["seconds"],
+            "after_pull_x_write_floor": after_pull["ratio"],
             "unchanged_s": unchanged["seconds"],
             "peak_cold_mb": cold["peak_mb"],
             "peak_first_mb": first_build["peak_mb"],
