@@ -539,9 +539,10 @@ class Memo:
             except OSError:  # not kept: the next build after a pull reads every file again
                 made.unlink(missing_ok=True)
                 return
-        for old in self.folder.glob("lock-*"):
-            if old.name != kept.name:
-                old.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (one left costs only room)
+            for old in self.folder.glob("lock-*"):
+                if old.name != kept.name:
+                    old.unlink(missing_ok=True)
 
     def _last_notes(self) -> dict[str, LastNote]:
         from .assemble import LastNote
