@@ -584,3 +584,17 @@ def test_a_pulled_lock_is_checked_whole_though_most_of_it_is_carried_over(tmp_pa
     assert [d.path for d in pulled.errors] == ["mkdeck.lock"] and pulled.errors[0].line > 0
     assert lock.read_text("utf-8") == text  # nothing written
     assert (tmp_path / "build" / "T.apkg").read_bytes() == package
+
+
+def test_a_lock_the_memo_cannot_keep_costs_only_time(tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mkdeck.memo.shutil, "copyfile", full_disk)
+    cards = write_cards(tmp_path, START)
+    assert not _build(tmp_path, NOW, use_cache=True).errors
+    folder = mkdeck.memo.memo_folder(tmp_path / "build" / "T.apkg")
+    assert not [p for p in folder.iterdir() if p.name.startswith("lock-")]  # nor half of one
+    _pull(cards / "mkdeck.lock", "d.md", "pulled time", 1)
+    again = _build(tmp_path, NOW + 100, use_cache=True)
+    assert again.carried == [] and not again.errors and again.notes == 4
