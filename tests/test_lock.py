@@ -134,6 +134,19 @@ def test_damaged_lock_says_how_to_recover(tmp_path):
     assert result.stderr.startswith("cards/mkdeck.lock:2: error: the lock file is damaged")
 
 
+def test_an_emptied_lock_is_damage_not_a_fresh_start(tmp_path):
+    """A lock cut to nothing (a tool that failed half-way) is not taken for no lock: built
+    afresh without a package or memo to recover from, every card would get a new identity."""
+    cards = write_cards(tmp_path, {"b.md": CARD})
+    (cards / "mkdeck.lock").write_bytes(b"")
+    result = run(["build", "cards", "--no-cache"], tmp_path)
+    assert result.exit_code == 1
+    assert "cards/mkdeck.lock: error: the lock file is damaged: expected `version = 1`" in (
+        result.stderr
+    )
+    assert (cards / "mkdeck.lock").read_bytes() == b""
+
+
 def test_a_file_left_out_for_an_error_keeps_its_lock_entry_as_it_was(tmp_path):
     cards = write_cards(tmp_path, {"b.md": CARD, "a.md": "# 甲？\n\n1. 一\n"})
     build_deck(cards)

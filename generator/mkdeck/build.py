@@ -878,7 +878,8 @@ def collect(
             if not pulled:
                 # (None from a memo that held this lock but could not give it: read them all.)
                 carried_then, carry = set(carry), {}
-            lock, recovered = _recovered(_lock_but(written, carry), memo, carry)
+            as_read = _lock_but(written, carry) if lock_hash else Lock()  # ("": no lock file)
+            lock, recovered = _recovered(as_read, memo, carry)
             parsed = True
             once += recovered
             if not lock.notes and not carry and out is not None and is_zip(out):
@@ -980,8 +981,6 @@ def _lock_but(written: WrittenLock, carried: Mapping[str, CarriedNote]) -> Lock:
     (raises `MkdeckError` for a lock that cannot be read). The whole lock is parsed when the
     rest cannot be, to say what is wrong where, or when a table parsed clashes with one left
     out (a path or a guid twice), which only the whole lock tells."""
-    if not written.data:
-        return Lock()
     if carried:
         with contextlib.suppress(MkdeckError):
             rest = parse_lock(lock_text(written.without(carried)), LOCK_NAME)
