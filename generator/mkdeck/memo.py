@@ -26,9 +26,10 @@ afresh with one note). It remembers
 
 Everything a result depends on besides its inputs (the settings, mkdeck's own source, the
 versions of the parser and of Pygments) is the memo's salt: a memo made under another salt is
-started afresh. It is data only (SQLite holding JSON), and it lives in the user's cache
-folder, never in the project: a cloned repository cannot ship a memo that puts HTML its
-sanitizer never saw into a card, nor a collection file from elsewhere into a package.
+started afresh. It is data only (SQLite holding JSON, a collection, a copy of the lock), and
+it lives in the user's cache folder, never in the project: a cloned repository cannot ship a
+memo that puts HTML its sanitizer never saw into a card, nor a collection file from elsewhere
+into a package.
 """
 
 from __future__ import annotations
